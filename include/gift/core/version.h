@@ -1,0 +1,5 @@
+#pragma once
+namespace gift {
+// "MAJOR.MINOR.PATCH" of this build of gift.
+const char* version();
+}  // namespace gift
