@@ -1,0 +1,78 @@
+// The hot paths: the noisy dense forward and backward of a whole network for one
+// batch of rows (B x I), recording on a Tape what backward needs (STYLE.md 4).
+// These few functions are what a faster kernel would replace; callers never touch
+// their insides.
+//
+// Per layer (SPEC §2; every sample a row):
+//   m  = h Wᵀ + b                                       B x O
+//   sd = s_w sqrt((h⊙h)(W⊙W)ᵀ)    (local reparameterisation of W⊙(1+s_w ξ_w))
+//   u  = m + sd ⊙ ξ_w
+//   z  = u ⊙ (1 + s_m ξ_m) + s_a ξ_a
+//   a  = clip(φ(z) + s_o ξ_o, ±output_clip)               → input of the next layer
+// Gradients treat the draws ξ as fixed; d sd/dq is taken as 0 where q = 0.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gift/core/matrix.h"
+#include "gift/core/rng.h"
+#include "gift/onn/network.h"
+#include "gift/onn/noise.h"
+
+namespace gift {
+
+// Where per-pass draws come from: stream (seed, purpose, a = pass, b = sample id,
+// c = layer * 4 + site). Row r of a batch is sample `first_sample + r`, so the draws
+// of a sample never depend on how a batch is split across threads.
+struct NoiseDraws {
+  uint64_t seed = 0;
+  Purpose purpose = Purpose::kTrainNoise;
+  uint32_t pass = 0;
+  uint64_t first_sample = 0;
+};
+
+template <class T>
+struct LayerTape {
+  MatT<T> xi[kNumNoiseSites];  // B x O draws of the active sites (others empty)
+  MatT<T> w_sq;                // O x I, W⊙W (weight noise only)
+  MatT<T> x_sq;                // B x I, input squared (weight noise only)
+  MatT<T> sd;                  // B x O, s_w sqrt(q) (weight noise only)
+  MatT<T> z;                   // B x O, detected sum
+  MatT<T> a;                   // B x O, layer output
+  MatT<T> du;                  // B x O, backward: dloss/du
+  MatT<T> dq;                  // B x O, backward: dloss/dq (weight noise only)
+};
+
+template <class T>
+struct Tape {
+  MatT<T> x;  // B x I_0, the batch
+  std::vector<LayerTape<T>> layers;
+  const MatT<T>& logits() const { return layers.back().a; }
+  // Input of layer l (the batch for l = 0).
+  const MatT<T>& input(size_t l) const { return l == 0 ? x : layers[l - 1].a; }
+};
+
+// Runs `x` (B x I_0) through `net` under `noise` (validated by the caller). With
+// `draws` null, the caller has already sized and filled tape.layers[l].xi[site]
+// (B x O_l) for every site whose std is non-zero on layer l (tests, golden fixtures).
+template <class T>
+void network_forward(Tape<T>& tape, const NetworkT<T>& net,
+                     const Eigen::Ref<const MatT<T>>& x, const NoiseModel& noise,
+                     const NoiseDraws* draws);
+
+// Backpropagates `dlogits` (B x O_L) through the recorded tape: fills du and dq of
+// every layer, and dx (B x I_0) if non-null.
+template <class T>
+void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& noise,
+                      const MatT<T>& dlogits, MatT<T>* dx);
+
+// Adds to `grad` (laid out like net.params()) the gradient of layer `l` rows
+// [o_begin, o_end) of W and b, summed over `tapes` in order. Deterministic for a
+// fixed list of tapes; disjoint row ranges may run in parallel.
+template <class T>
+void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseModel& noise,
+                           const std::vector<const Tape<T>*>& tapes, size_t l, int o_begin,
+                           int o_end);
+
+}  // namespace gift

@@ -1,0 +1,66 @@
+// The noise configuration of a photonic network (SPEC §2), a plain value.
+//
+// Per pass, for layer l with input h (B x I), weights W (O x I), bias b (O):
+//   weight, multiplicative  W~ = W ⊙ (1 + s_w ξ)        (per sample, via local reparameterisation)
+//   sum, multiplicative     z  = (W~ h + b) ⊙ (1 + s_m ξ)
+//   sum, additive           z += s_a ξ
+//   output, additive        h' = φ(z) + s_o ξ,  then clipped to ±output_clip if output_clip > 0
+// ξ are fresh independent standard normals on every pass. All zero = an ideal device.
+// Three roles hold different NoiseModels: the digital twin (assumed noise), the
+// device (true noise), the oracle (trained at the true noise).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace gift {
+
+enum class NoiseSite { kWeight = 0, kSumMult = 1, kSumAdd = 2, kOutAdd = 3 };
+constexpr int kNumNoiseSites = 4;
+const char* to_string(NoiseSite site);
+// Accepts "weight", "sum_mult", "sum_add", "out_add"; throws InputError otherwise.
+NoiseSite parse_noise_site(const std::string& name);
+
+// Standard deviations of the four sites for one layer (all >= 0).
+struct LayerNoise {
+  double weight = 0;    // s_w, relative
+  double sum_mult = 0;  // s_m, relative
+  double sum_add = 0;   // s_a, absolute (units of the detected sum)
+  double out_add = 0;   // s_o, absolute (units of the activation)
+
+  double& at(NoiseSite site);
+  double at(NoiseSite site) const;
+  bool any() const { return weight > 0 || sum_mult > 0 || sum_add > 0 || out_add > 0; }
+};
+
+struct NoiseModel {
+  std::vector<LayerNoise> layers;  // one per layer, L entries
+  double output_clip = 0;          // detector/re-modulation saturation; 0 = none
+
+  // An ideal device with `num_layers` layers.
+  static NoiseModel none(size_t num_layers);
+  // The same std at `site` on every layer, other sites 0.
+  static NoiseModel uniform(size_t num_layers, NoiseSite site, double std);
+
+  bool any() const;
+  // Throws InputError (naming `what`) unless there are `num_layers` layers and every
+  // std and output_clip is finite and >= 0.
+  void validate(size_t num_layers, const std::string& what = "noise model") const;
+  // Every std multiplied by `factor` (>= 0).
+  NoiseModel scaled(double factor) const;
+  // A short human-readable form, e.g. "sum_add=0.1" or "sum_add=[0.1,0.2,...]".
+  std::string describe() const;
+};
+
+// JSON form: {"weight":[...],"sum_mult":[...],"sum_add":[...],"out_add":[...],"output_clip":c}
+nlohmann::json noise_to_json(const NoiseModel& noise);
+// Throws InputError naming `what` on a malformed object; validates against num_layers.
+NoiseModel noise_from_json(const nlohmann::json& j, size_t num_layers, const std::string& what);
+
+// Parses a per-layer list "0.1" (same for every layer) or "0.1,0.2,0,0,0" (one per
+// layer) for `num_layers` layers; throws InputError naming `option` on bad input.
+std::vector<double> parse_per_layer(const std::string& text, size_t num_layers,
+                                    const std::string& option);
+
+}  // namespace gift

@@ -1,0 +1,53 @@
+// Multi-threaded loss and gradient of a batch, bitwise independent of the thread
+// count: the batch is cut into fixed blocks of kRowBlock rows (forward, loss and
+// backward of one block is one task) and the weight gradient into fixed blocks of
+// kGradRows output neurons per layer (one task each, summing the row blocks in
+// order). Threads only choose which task runs where, never how a sum is split.
+#pragma once
+
+#include <vector>
+
+#include "gift/core/matrix.h"
+#include "gift/onn/forward.h"
+#include "gift/onn/network.h"
+#include "gift/onn/noise.h"
+
+namespace gift {
+
+constexpr int kRowBlock = 32;
+constexpr int kGradRows = 32;
+
+// Number of threads to use for `requested` (0 = OpenMP's default, i.e. OMP_NUM_THREADS
+// or the number of cores).
+int resolve_threads(int requested);
+
+struct BatchResult {
+  double loss = 0;  // mean cross-entropy over the batch
+  int correct = 0;  // rows classified correctly (under this pass's noise)
+};
+
+template <class T>
+class EngineT {
+ public:
+  explicit EngineT(int threads = 0) : threads_(resolve_threads(threads)) {}
+  int threads() const { return threads_; }
+
+  // x: B x I_0, labels: B entries. Overwrites grad (resized to net.params()) with the
+  // gradient of the mean loss. Row r of x uses the draws of sample draws.first_sample + r.
+  BatchResult loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                            const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
+                            VecT<T>& grad);
+
+  // Forward only: predicted class of each row into `pred` (B entries); returns the
+  // summed loss if labels is non-null. Row blocks run in parallel.
+  double predict(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x, const int* labels,
+                 const NoiseModel& noise, const NoiseDraws& draws, int* pred);
+
+ private:
+  int threads_;
+  std::vector<Tape<T>> tapes_;
+};
+
+using Engine = EngineT<float>;
+
+}  // namespace gift

@@ -1,0 +1,34 @@
+// Accuracy under a noise model, Monte-Carlo over noise draws (SPEC §4 reports).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gift/core/matrix.h"
+#include "gift/core/rng.h"
+#include "gift/onn/network.h"
+#include "gift/onn/noise.h"
+
+namespace gift {
+
+struct EvalOptions {
+  NoiseModel noise;  // empty = noiseless
+  int repeats = 10;  // Monte-Carlo passes over the data set (1 when noiseless)
+  uint64_t seed = 1;
+  int threads = 0;
+  void validate(const Architecture& arch);
+};
+
+struct EvalResult {
+  double mean = 0, low = 0, high = 0;  // accuracy in [0, 1], 95% interval over repeats
+  double stddev = 0;                   // across repeats
+  double loss = 0;                     // mean cross-entropy over all passes
+  std::vector<double> accuracies;      // one per repeat
+  std::string describe() const;        // "97.31% [97.20, 97.42] (10 draws)"
+};
+
+// images: N x I, labels: N. Repeat r uses draws (seed, kEvalNoise, pass r, sample i).
+EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int>& labels,
+                    EvalOptions options);
+
+}  // namespace gift

@@ -1,0 +1,20 @@
+// Softmax cross-entropy over rows of logits.
+#pragma once
+
+#include "gift/core/matrix.h"
+
+namespace gift {
+
+// logits: B x C; labels: B entries in [0, C). Returns the SUM of the B losses (so
+// partial sums over row blocks add up exactly); adds the number of rows whose
+// argmax (lowest index on ties) equals the label to *correct if non-null; writes
+// dlogits = (softmax - onehot) * scale (B x C) if non-null.
+template <class T>
+double softmax_xent(const MatT<T>& logits, const int* labels, MatT<T>* dlogits, T scale,
+                    int* correct);
+
+// Index of the largest entry of each row (lowest index on ties): B entries.
+template <class T>
+void argmax_rows(const MatT<T>& logits, int* out);
+
+}  // namespace gift

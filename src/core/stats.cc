@@ -1,0 +1,40 @@
+#include "gift/core/stats.h"
+
+#include <cmath>
+
+#include "gift/core/error.h"
+
+namespace gift {
+
+double t_quantile_975(int df) {
+  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306,
+                                 2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
+                                 2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+                                 2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
+  if (df < 1) throw InternalError("t_quantile_975: df must be >= 1");
+  if (df <= 30) return table[df - 1];
+  // Cornish-Fisher expansion around the normal quantile; error < 1e-3 for df > 30.
+  const double z = 1.959963984540054, z3 = z * z * z, z5 = z3 * z * z;
+  return z + (z3 + z) / (4.0 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96.0 * df * df);
+}
+
+MeanCI mean_ci95(const std::vector<double>& values) {
+  MeanCI r;
+  r.n = static_cast<int>(values.size());
+  if (r.n == 0) throw InternalError("mean_ci95: no values");
+  for (double v : values) r.mean += v;
+  r.mean /= r.n;
+  if (r.n == 1) {
+    r.low = r.high = r.mean;
+    return r;
+  }
+  double ss = 0;
+  for (double v : values) ss += (v - r.mean) * (v - r.mean);
+  r.stddev = std::sqrt(ss / (r.n - 1));
+  const double half = t_quantile_975(r.n - 1) * r.stddev / std::sqrt(static_cast<double>(r.n));
+  r.low = r.mean - half;
+  r.high = r.mean + half;
+  return r;
+}
+
+}  // namespace gift

@@ -1,0 +1,166 @@
+#include "gift/onn/forward.h"
+
+#include <cmath>
+
+#include "gift/core/error.h"
+
+namespace gift {
+namespace {
+
+template <class T>
+void apply_activation(MatT<T>& a, const MatT<T>& z, Activation act) {
+  switch (act) {
+    case Activation::kLinear: a = z; break;
+    case Activation::kRelu: a = z.cwiseMax(T(0)); break;
+    case Activation::kSigmoid: a = (T(1) / (T(1) + (-z.array()).exp())).matrix(); break;
+    case Activation::kTanh: a = z.array().tanh().matrix(); break;
+  }
+}
+
+// dz = da ⊙ φ'(z), in place on da.
+template <class T>
+void activation_backward(MatT<T>& da, const MatT<T>& z, Activation act) {
+  switch (act) {
+    case Activation::kLinear: break;
+    case Activation::kRelu: da.array() *= (z.array() > T(0)).template cast<T>(); break;
+    case Activation::kSigmoid: {
+      const auto s = T(1) / (T(1) + (-z.array()).exp());
+      da.array() *= s * (T(1) - s);
+      break;
+    }
+    case Activation::kTanh: da.array() *= T(1) - z.array().tanh().square(); break;
+  }
+}
+
+template <class T>
+void draw(MatT<T>& xi, const NoiseDraws& d, size_t layer, int site, int rows, int cols) {
+  xi.resize(rows, cols);
+  for (int r = 0; r < rows; ++r) {
+    const RngStream s{d.seed, d.purpose, d.pass, static_cast<uint32_t>(d.first_sample + r),
+                      static_cast<uint32_t>(layer * kNumNoiseSites + site)};
+    fill_normal(xi.row(r).data(), static_cast<size_t>(cols), s);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                     const NoiseModel& noise, const NoiseDraws* draws) {
+  const size_t L = net.num_layers();
+  const int B = static_cast<int>(x.rows());
+  if (x.cols() != net.arch().inputs()) {
+    throw InputError("forward: input has " + std::to_string(x.cols()) + " columns, network expects " +
+                     std::to_string(net.arch().inputs()));
+  }
+  if (noise.layers.size() != L) throw InternalError("forward: noise model has wrong layer count");
+  tape.layers.resize(L);
+  tape.x = x;
+  const T clip = static_cast<T>(noise.output_clip);
+  for (size_t l = 0; l < L; ++l) {
+    LayerTape<T>& t = tape.layers[l];
+    const LayerNoise& n = noise.layers[l];
+    const MatT<T>& h = tape.input(l);
+    const auto W = net.weight(l);
+    const int O = static_cast<int>(W.rows());
+    const double stds[kNumNoiseSites] = {n.weight, n.sum_mult, n.sum_add, n.out_add};
+    for (int s = 0; s < kNumNoiseSites; ++s) {
+      if (stds[s] <= 0) {
+        t.xi[s].resize(0, 0);
+      } else if (draws) {
+        draw(t.xi[s], *draws, l, s, B, O);
+      } else if (t.xi[s].rows() != B || t.xi[s].cols() != O) {
+        throw InternalError("forward: given noise draws have the wrong shape");
+      }
+    }
+    // u = h Wᵀ + b (+ sd ⊙ ξ_w), held in z.
+    t.z.resize(B, O);
+    t.z.noalias() = h * W.transpose();
+    t.z.rowwise() += net.bias(l);
+    if (n.weight > 0) {
+      t.w_sq = W.array().square().matrix();
+      t.x_sq = h.array().square().matrix();
+      t.sd.resize(B, O);
+      t.sd.noalias() = t.x_sq * t.w_sq.transpose();
+      t.sd = (t.sd.array().sqrt() * static_cast<T>(n.weight)).matrix();
+      t.z.array() += t.sd.array() * t.xi[0].array();
+    }
+    if (n.sum_mult > 0) t.z.array() *= T(1) + static_cast<T>(n.sum_mult) * t.xi[1].array();
+    if (n.sum_add > 0) t.z.array() += static_cast<T>(n.sum_add) * t.xi[2].array();
+    apply_activation(t.a, t.z, net.arch().activations[l]);
+    if (n.out_add > 0) t.a.array() += static_cast<T>(n.out_add) * t.xi[3].array();
+    if (clip > 0) t.a = t.a.cwiseMax(-clip).cwiseMin(clip);
+  }
+}
+
+template <class T>
+void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& noise,
+                      const MatT<T>& dlogits, MatT<T>* dx) {
+  const size_t L = net.num_layers();
+  const T clip = static_cast<T>(noise.output_clip);
+  MatT<T> da = dlogits;
+  for (size_t l = L; l-- > 0;) {
+    LayerTape<T>& t = tape.layers[l];
+    const LayerNoise& n = noise.layers[l];
+    const auto W = net.weight(l);
+    if (clip > 0) da.array() *= (t.a.array().abs() < clip).template cast<T>();
+    activation_backward(da, t.z, net.arch().activations[l]);
+    if (n.sum_mult > 0) da.array() *= T(1) + static_cast<T>(n.sum_mult) * t.xi[1].array();
+    t.du.swap(da);
+    if (n.weight > 0) {
+      // sd = s_w sqrt(q): d sd/dq = s_w² / (2 sd), taken as 0 where sd = 0.
+      const T half_sw2 = static_cast<T>(0.5 * n.weight * n.weight);
+      t.dq = (t.sd.array() > T(0))
+                 .select(t.du.array() * t.xi[0].array() * half_sw2 / t.sd.array(), T(0))
+                 .matrix();
+    }
+    if (l == 0 && !dx) break;
+    MatT<T>& next = (l == 0) ? *dx : da;
+    next.resize(t.du.rows(), W.cols());
+    next.noalias() = t.du * W;
+    if (n.weight > 0) {
+      MatT<T> g = t.dq * t.w_sq;
+      next.array() += T(2) * tape.input(l).array() * g.array();
+    }
+  }
+}
+
+template <class T>
+void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseModel& noise,
+                           const std::vector<const Tape<T>*>& tapes, size_t l, int o_begin,
+                           int o_end) {
+  const int I = net.arch().sizes[l];
+  const int n_rows = o_end - o_begin;
+  if (n_rows <= 0) return;
+  Eigen::Map<MatT<T>> dW(grad.data() + net.weight_offset(l) + static_cast<size_t>(o_begin) * I,
+                         n_rows, I);
+  Eigen::Map<RowVecT<T>> db(grad.data() + net.bias_offset(l) + o_begin, n_rows);
+  const bool weight_noise = noise.layers[l].weight > 0;
+  MatT<T> var_term;
+  if (weight_noise) var_term = MatT<T>::Zero(n_rows, I);
+  for (const Tape<T>* tape : tapes) {
+    const LayerTape<T>& t = tape->layers[l];
+    const auto du = t.du.middleCols(o_begin, n_rows);
+    dW.noalias() += du.transpose() * tape->input(l);
+    db += du.colwise().sum();
+    if (weight_noise) var_term.noalias() += t.dq.middleCols(o_begin, n_rows).transpose() * t.x_sq;
+  }
+  if (weight_noise) {
+    const auto W = net.weight(l).middleRows(o_begin, n_rows);
+    dW.array() += T(2) * W.array() * var_term.array();
+  }
+}
+
+#define GIFT_INSTANTIATE(T)                                                                      \
+  template void network_forward<T>(Tape<T>&, const NetworkT<T>&,                                 \
+                                   const Eigen::Ref<const MatT<T>>&, const NoiseModel&,          \
+                                   const NoiseDraws*);                                           \
+  template void network_backward<T>(Tape<T>&, const NetworkT<T>&, const NoiseModel&,            \
+                                    const MatT<T>&, MatT<T>*);                                   \
+  template void accumulate_layer_grad<T>(VecT<T>&, const NetworkT<T>&, const NoiseModel&,       \
+                                         const std::vector<const Tape<T>*>&, size_t, int, int);
+GIFT_INSTANTIATE(float)
+GIFT_INSTANTIATE(double)
+#undef GIFT_INSTANTIATE
+
+}  // namespace gift

@@ -1,0 +1,107 @@
+#include "gift/train/engine.h"
+
+#include <omp.h>
+
+#include "gift/core/error.h"
+#include "gift/train/loss.h"
+
+namespace gift {
+
+int resolve_threads(int requested) {
+  if (requested < 0) throw InputError("threads must be >= 0 (0 = all cores)");
+  return requested > 0 ? requested : omp_get_max_threads();
+}
+
+template <class T>
+BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                                      const int* labels, const NoiseModel& noise,
+                                      const NoiseDraws& draws, VecT<T>& grad) {
+  const int B = static_cast<int>(x.rows());
+  if (B == 0) throw InputError("loss_and_grad: empty batch");
+  const int blocks = (B + kRowBlock - 1) / kRowBlock;
+  if (static_cast<int>(tapes_.size()) < blocks) tapes_.resize(static_cast<size_t>(blocks));
+  std::vector<double> losses(static_cast<size_t>(blocks), 0.0);
+  std::vector<int> corrects(static_cast<size_t>(blocks), 0);
+  const T scale = T(1) / static_cast<T>(B);
+  std::exception_ptr error;
+#pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
+  for (int k = 0; k < blocks; ++k) {
+    try {
+      const int r0 = k * kRowBlock, n = std::min(kRowBlock, B - r0);
+      NoiseDraws d = draws;
+      d.first_sample += static_cast<uint64_t>(r0);
+      Tape<T>& tape = tapes_[static_cast<size_t>(k)];
+      network_forward<T>(tape, net, x.middleRows(r0, n), noise, &d);
+      MatT<T> dlogits;
+      losses[static_cast<size_t>(k)] =
+          softmax_xent(tape.logits(), labels + r0, &dlogits, scale, &corrects[static_cast<size_t>(k)]);
+      network_backward<T>(tape, net, noise, dlogits, nullptr);
+    } catch (...) {
+#pragma omp critical
+      error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+
+  grad.setZero(net.params().size());
+  std::vector<const Tape<T>*> used;
+  for (int k = 0; k < blocks; ++k) used.push_back(&tapes_[static_cast<size_t>(k)]);
+  struct Task { size_t layer; int o_begin, o_end; };
+  std::vector<Task> tasks;
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    const int O = net.arch().sizes[l + 1];
+    for (int o = 0; o < O; o += kGradRows) tasks.push_back({l, o, std::min(O, o + kGradRows)});
+  }
+#pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    accumulate_layer_grad(grad, net, noise, used, tasks[i].layer, tasks[i].o_begin, tasks[i].o_end);
+  }
+  BatchResult result;
+  for (int k = 0; k < blocks; ++k) {
+    result.loss += losses[static_cast<size_t>(k)];
+    result.correct += corrects[static_cast<size_t>(k)];
+  }
+  result.loss /= B;
+  return result;
+}
+
+template <class T>
+double EngineT<T>::predict(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                           const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
+                           int* pred) {
+  const int B = static_cast<int>(x.rows());
+  constexpr int kPredictBlock = 256;
+  const int blocks = (B + kPredictBlock - 1) / kPredictBlock;
+  std::vector<double> losses(static_cast<size_t>(std::max(blocks, 0)), 0.0);
+  std::exception_ptr error;
+#pragma omp parallel num_threads(threads_)
+  {
+    Tape<T> tape;
+#pragma omp for schedule(dynamic, 1)
+    for (int k = 0; k < blocks; ++k) {
+      try {
+        const int r0 = k * kPredictBlock, n = std::min(kPredictBlock, B - r0);
+        NoiseDraws d = draws;
+        d.first_sample += static_cast<uint64_t>(r0);
+        network_forward<T>(tape, net, x.middleRows(r0, n), noise, &d);
+        argmax_rows(tape.logits(), pred + r0);
+        if (labels) {
+          losses[static_cast<size_t>(k)] =
+              softmax_xent<T>(tape.logits(), labels + r0, nullptr, T(1), nullptr);
+        }
+      } catch (...) {
+#pragma omp critical
+        error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  double total = 0;
+  for (double v : losses) total += v;
+  return total;
+}
+
+template class EngineT<float>;
+template class EngineT<double>;
+
+}  // namespace gift

@@ -1,0 +1,119 @@
+#include "gift/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+#include "gift/core/error.h"
+#include "gift/core/rng.h"
+#include "gift/train/engine.h"
+
+namespace gift {
+
+void TrainOptions::validate(const Architecture& arch) {
+  if (epochs < 0) throw InputError("epochs must be >= 0, found " + std::to_string(epochs));
+  if (batch_size < 1) {
+    throw InputError("batch size must be >= 1, found " + std::to_string(batch_size));
+  }
+  if (threads < 0) throw InputError("threads must be >= 0, found " + std::to_string(threads));
+  optimizer.validate();
+  if (noise.layers.empty()) noise = NoiseModel::none(arch.num_layers());
+  noise.validate(arch.num_layers(), "training noise");
+}
+
+std::vector<uint32_t> epoch_permutation(size_t n, uint64_t seed, int epoch) {
+  std::vector<uint32_t> p(n);
+  std::iota(p.begin(), p.end(), 0u);
+  const RngStream s{seed, Purpose::kShuffle, static_cast<uint32_t>(epoch), 0, 0};
+  for (size_t i = n; i > 1; --i) {
+    const uint32_t j = uniform_below(s, i, static_cast<uint32_t>(i));
+    std::swap(p[i - 1], p[j]);
+  }
+  return p;
+}
+
+std::string TrainSummary::report() const {
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(4);
+  for (const EpochLog& e : epochs) {
+    os << "epoch " << e.epoch << "  loss " << e.loss << "  train acc " << 100 * e.accuracy
+       << "%  " << e.seconds << " s\n";
+  }
+  if (diverged) os << "diverged: " << message << '\n';
+  os.precision(1);
+  os << "total " << seconds << " s, " << samples_per_second << " samples/s\n";
+  return os.str();
+}
+
+TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labels,
+                   TrainOptions o, TrainState& state, const TrainCallbacks& cb) {
+  o.validate(net.arch());
+  const size_t N = static_cast<size_t>(images.rows());
+  if (N == 0) throw InputError("training set is empty");
+  if (labels.size() != N) {
+    throw InputError("training set: " + std::to_string(N) + " images but " +
+                     std::to_string(labels.size()) + " labels");
+  }
+  if (images.cols() != net.arch().inputs()) {
+    throw InputError("training set: images have " + std::to_string(images.cols()) +
+                     " pixels, network expects " + std::to_string(net.arch().inputs()));
+  }
+  Engine engine(o.threads);
+  TrainSummary summary;
+  const size_t B = static_cast<size_t>(o.batch_size);
+  const size_t steps_per_epoch = (N + B - 1) / B;
+  Mat xb(static_cast<Eigen::Index>(std::min(B, N)), images.cols());
+  std::vector<int> yb(std::min(B, N));
+  Vec grad;
+  const auto t_start = std::chrono::steady_clock::now();
+  size_t samples = 0;
+  for (int epoch = state.epochs_done; epoch < o.epochs && !summary.diverged; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<uint32_t> perm = epoch_permutation(N, o.seed, epoch);
+    double loss_sum = 0;
+    size_t correct = 0, seen = 0;
+    for (size_t k = 0; k < steps_per_epoch; ++k) {
+      const size_t begin = k * B, n = std::min(B, N - begin);
+      for (size_t r = 0; r < n; ++r) {
+        xb.row(static_cast<Eigen::Index>(r)) = images.row(perm[begin + r]);
+        yb[r] = labels[perm[begin + r]];
+      }
+      NoiseDraws draws{o.seed, Purpose::kTrainNoise,
+                       static_cast<uint32_t>(static_cast<size_t>(epoch) * steps_per_epoch + k), 0};
+      const BatchResult res = engine.loss_and_grad(
+          net, xb.topRows(static_cast<Eigen::Index>(n)), yb.data(), o.noise, draws, grad);
+      if (!std::isfinite(res.loss) || !grad.allFinite()) {
+        summary.diverged = true;
+        std::ostringstream os;
+        os << "non-finite loss at epoch " << epoch + 1 << ", step " << k + 1
+           << "; try a smaller learning rate";
+        summary.message = os.str();
+        break;
+      }
+      optimizer_step(net.params(), grad, state.optimizer, o.optimizer);
+      net.project();
+      loss_sum += res.loss * static_cast<double>(n);
+      correct += static_cast<size_t>(res.correct);
+      seen += n;
+      samples += n;
+      if (cb.progress) cb.progress(seen, N, loss_sum / static_cast<double>(seen));
+    }
+    if (summary.diverged) break;
+    EpochLog log;
+    log.epoch = epoch + 1;
+    log.loss = loss_sum / static_cast<double>(seen);
+    log.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    summary.epochs.push_back(log);
+    state.epochs_done = epoch + 1;
+    if (cb.epoch_end) cb.epoch_end(log, state);
+  }
+  summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  summary.samples_per_second = summary.seconds > 0 ? samples / summary.seconds : 0;
+  return summary;
+}
+
+}  // namespace gift
