@@ -1,0 +1,50 @@
+// Option groups and terminal helpers shared by the subcommands of the gift CLI.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "gift/data/dataset.h"
+#include "gift/onn/network.h"
+#include "gift/onn/noise.h"
+
+namespace gift::cli {
+
+// --noise-weight, --noise-sum-mult, --noise-sum-add, --noise-out-add (each a std or
+// one per layer), --output-clip.
+struct NoiseFlags {
+  std::string weight = "0", sum_mult = "0", sum_add = "0", out_add = "0";
+  double output_clip = 0;
+  void add(CLI::App& app, const std::string& prefix, const std::string& role);
+  NoiseModel build(size_t num_layers, const std::string& prefix) const;
+};
+
+// --dataset, --data-dir, --train-limit, --test-limit.
+struct DataFlags {
+  std::string dataset = "mnist";
+  std::string dir;  // default data/<dataset>
+  size_t train_limit = 0, test_limit = 0;  // 0 = all
+  void add(CLI::App& app);
+  data::Dataset load(data::Split split) const;
+};
+
+// A one-line progress bar on stderr, shown only when stderr is a terminal.
+class Progress {
+ public:
+  explicit Progress(std::string label);
+  void update(size_t done, size_t total, const std::string& extra = "");
+  void finish();
+
+ private:
+  std::string label_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+// Registers each subcommand.
+void add_train(CLI::App& app);
+void add_eval(CLI::App& app);
+
+}  // namespace gift::cli

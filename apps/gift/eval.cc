@@ -1,0 +1,142 @@
+// gift eval: accuracy of a checkpoint under noise (Monte-Carlo), as a table.
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+#include "common.h"
+#include "gift/core/error.h"
+#include "gift/io/atomic_file.h"
+#include "gift/io/checkpoint.h"
+#include "gift/onn/imperfections.h"
+#include "gift/train/evaluate.h"
+
+namespace gift::cli {
+namespace {
+
+struct EvalFlags {
+  DataFlags data;
+  NoiseFlags noise;
+  bool noise_given = false;
+  std::string checkpoint;
+  std::string site = "sum_add";
+  std::string levels;
+  int repeats = 10, threads = 0;
+  uint64_t seed = 1, device_seed = 1;
+  double gain_std = 0;
+  int weight_bits = 0;
+  std::string json_out;
+};
+
+std::vector<double> parse_levels(const std::string& text) {
+  std::vector<double> v;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    double x = -1;
+    try {
+      x = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || !(x >= 0)) {
+      throw InputError("--levels: expected comma-separated stds >= 0, found '" + text + "'");
+    }
+    v.push_back(x);
+  }
+  return v;
+}
+
+void run_eval(EvalFlags& f) {
+  const Checkpoint ckpt = load_checkpoint(f.checkpoint);
+  const size_t L = ckpt.net.num_layers();
+  Imperfections imp{f.gain_std, f.weight_bits};
+  imp.validate("--gain-std/--weight-bits");
+  const Network device = apply_imperfections(ckpt.net, imp, f.device_seed);
+  if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
+  const data::Dataset test = f.data.load(data::Split::kTest);
+
+  std::vector<std::pair<std::string, NoiseModel>> rows;
+  rows.emplace_back("noiseless", NoiseModel::none(L));
+  if (ckpt.train.noise.any()) rows.emplace_back("trained: " + ckpt.train.noise.describe(), ckpt.train.noise);
+  if (f.noise_given) {
+    NoiseModel m = f.noise.build(L, "");
+    rows.emplace_back("given: " + m.describe(), m);
+  }
+  if (!f.levels.empty()) {
+    const NoiseSite site = parse_noise_site(f.site);
+    for (double level : parse_levels(f.levels)) {
+      NoiseModel m = NoiseModel::uniform(L, site, level);
+      m.output_clip = ckpt.train.noise.output_clip;
+      rows.emplace_back(m.describe(), m);
+    }
+  }
+  std::printf("%s: %s, trained at %s, %s test set (%zu images), %d draws%s\n", f.checkpoint.c_str(),
+              ckpt.net.arch().describe().c_str(), ckpt.train.noise.describe().c_str(),
+              f.data.dataset.c_str(), test.size(), f.repeats,
+              imp.any() ? ", with static imperfections" : "");
+  std::printf("%-36s %9s  %-20s %9s\n", "evaluation noise", "accuracy", "95% interval", "vs clean");
+  nlohmann::json out = nlohmann::json::array();
+  double clean = 0;
+  Progress bar("eval");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    bar.update(i, rows.size());
+    EvalOptions o;
+    o.noise = rows[i].second;
+    o.repeats = f.repeats;
+    o.seed = f.seed;
+    o.threads = f.threads;
+    const EvalResult r = evaluate(device, test.images, test.labels, o);
+    if (i == 0) clean = r.mean;
+    bar.finish();
+    std::printf("%-36s %8.2f%%  [%6.2f, %6.2f]     %+8.2f\n", rows[i].first.c_str(), 100 * r.mean,
+                100 * r.low, 100 * r.high, 100 * (r.mean - clean));
+    std::fflush(stdout);
+    out.push_back({{"noise", noise_to_json(rows[i].second)},
+                   {"label", rows[i].first},
+                   {"accuracy", r.mean},
+                   {"ci95", {r.low, r.high}},
+                   {"stddev", r.stddev},
+                   {"loss", r.loss},
+                   {"draws", r.accuracies.size()}});
+  }
+  if (!f.json_out.empty()) {
+    nlohmann::json doc = {{"checkpoint", f.checkpoint},
+                          {"dataset", f.data.dataset},
+                          {"test_images", test.size()},
+                          {"imperfections", imperfections_to_json(imp)},
+                          {"device_seed", f.device_seed},
+                          {"seed", f.seed},
+                          {"rows", out}};
+    io::write_file_atomic(f.json_out, doc.dump(2) + "\n");
+    std::printf("wrote %s\n", f.json_out.c_str());
+  }
+}
+
+}  // namespace
+
+void add_eval(CLI::App& app) {
+  auto f = std::make_shared<EvalFlags>();
+  CLI::App* cmd = app.add_subcommand("eval", "test accuracy of a checkpoint under noise");
+  cmd->add_option("--checkpoint", f->checkpoint, "checkpoint written by gift train")->required();
+  f->data.add(*cmd);
+  f->data.dataset.clear();  // default: the checkpoint's data set
+  f->noise.add(*cmd, "", "an extra evaluation noise");
+  cmd->add_option("--site", f->site, "noise site for --levels: weight, sum_mult, sum_add, out_add");
+  cmd->add_option("--levels", f->levels, "evaluate at each of these stds of --site on every layer");
+  cmd->add_option("--repeats", f->repeats, "Monte-Carlo noise draws per row");
+  cmd->add_option("--seed", f->seed, "seed of the evaluation noise");
+  cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
+  cmd->add_option("--gain-std", f->gain_std, "static weight gain error std of the device");
+  cmd->add_option("--weight-bits", f->weight_bits, "weight resolution of the device in bits (0 = continuous)");
+  cmd->add_option("--device-seed", f->device_seed, "seed of the device's static errors");
+  cmd->add_option("--json", f->json_out, "also write the table as JSON to this file");
+  cmd->callback([f, cmd] {
+    for (const char* o : {"--noise-weight", "--noise-sum-mult", "--noise-sum-add", "--noise-out-add"}) {
+      if (cmd->count(o) > 0) f->noise_given = true;
+    }
+    run_eval(*f);
+  });
+}
+
+}  // namespace gift::cli

@@ -1,0 +1,132 @@
+// Conformance of the noisy dense forward/backward: finite-difference gradients in
+// double precision with the draws held fixed, for every activation, every noise site
+// (alone and together) and output clipping; shapes; same seed gives the same output.
+#include "gift/onn/forward.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gift/core/error.h"
+#include "gift/train/loss.h"
+
+namespace gift {
+namespace {
+
+struct Case {
+  const char* name;
+  Activation hidden;
+  LayerNoise noise;
+  double clip;
+};
+
+NetworkD small_net(Activation hidden, uint64_t seed) {
+  Architecture a;
+  a.sizes = {6, 5, 4, 3};
+  a.activations = {hidden, hidden, Activation::kLinear};
+  NetworkD net(a);
+  net.init(seed);
+  // Non-zero biases so every path is exercised.
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    auto b = net.bias(l);
+    for (Eigen::Index i = 0; i < b.size(); ++i) b[i] = 0.1 * std::sin(1.0 + i + 3.0 * l);
+  }
+  return net;
+}
+
+double loss_of(const NetworkD& net, const MatD& x, const std::vector<int>& y,
+               const NoiseModel& noise, const NoiseDraws& d) {
+  Tape<double> tape;
+  network_forward<double>(tape, net, x, noise, &d);
+  return softmax_xent<double>(tape.logits(), y.data(), nullptr, 1.0, nullptr) / x.rows();
+}
+
+class GradientCheck : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GradientCheck, MatchesFiniteDifferences) {
+  const Case c = GetParam();
+  NetworkD net = small_net(c.hidden, 7);
+  NoiseModel noise = NoiseModel::none(net.num_layers());
+  for (LayerNoise& l : noise.layers) l = c.noise;
+  noise.output_clip = c.clip;
+  MatD x(4, 6);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = 0.5 + 0.45 * std::sin(3.7 * i + 1);
+  const std::vector<int> y = {0, 2, 1, 2};
+  const NoiseDraws d{42, Purpose::kTest, 3, 0};
+
+  Tape<double> tape;
+  network_forward<double>(tape, net, x, noise, &d);
+  MatD dlogits, dx;
+  softmax_xent<double>(tape.logits(), y.data(), &dlogits, 1.0 / x.rows(), nullptr);
+  network_backward<double>(tape, net, noise, dlogits, &dx);
+  VecD grad = VecD::Zero(net.params().size());
+  std::vector<const Tape<double>*> tapes = {&tape};
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    accumulate_layer_grad<double>(grad, net, noise, tapes, l, 0, net.arch().sizes[l + 1]);
+  }
+  const double h = 1e-6;
+  int checked = 0;
+  for (Eigen::Index i = 0; i < net.params().size(); ++i) {
+    NetworkD p = net, m = net;
+    p.params()[i] += h;
+    m.params()[i] -= h;
+    const double fd = (loss_of(p, x, y, noise, d) - loss_of(m, x, y, noise, d)) / (2 * h);
+    EXPECT_NEAR(grad[i], fd, 1e-6 * std::max(1.0, std::abs(fd))) << c.name << " param " << i;
+    ++checked;
+  }
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    MatD xp = x, xm = x;
+    xp.data()[i] += h;
+    xm.data()[i] -= h;
+    const double fd = (loss_of(net, xp, y, noise, d) - loss_of(net, xm, y, noise, d)) / (2 * h);
+    EXPECT_NEAR(dx.data()[i], fd, 1e-6 * std::max(1.0, std::abs(fd))) << c.name << " x " << i;
+  }
+  EXPECT_EQ(checked, net.params().size());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllLayersActivationsAndSites, GradientCheck,
+    ::testing::Values(Case{"linear", Activation::kLinear, {}, 0},
+                      Case{"relu", Activation::kRelu, {}, 0},
+                      Case{"sigmoid", Activation::kSigmoid, {}, 0},
+                      Case{"tanh", Activation::kTanh, {}, 0},
+                      Case{"weight", Activation::kTanh, {0.2, 0, 0, 0}, 0},
+                      Case{"sum_mult", Activation::kTanh, {0, 0.2, 0, 0}, 0},
+                      Case{"sum_add", Activation::kTanh, {0, 0, 0.3, 0}, 0},
+                      Case{"out_add", Activation::kTanh, {0, 0, 0, 0.3}, 0},
+                      Case{"all_sites_sigmoid", Activation::kSigmoid, {0.1, 0.1, 0.2, 0.1}, 0},
+                      Case{"all_sites_relu", Activation::kRelu, {0.1, 0.1, 0.2, 0.1}, 0},
+                      Case{"clip_tanh", Activation::kTanh, {0.1, 0.1, 0.2, 0.1}, 0.5}),
+    [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
+TEST(Forward, ShapesAndDeterminism) {
+  NetworkD net = small_net(Activation::kRelu, 1);
+  NoiseModel noise = NoiseModel::uniform(3, NoiseSite::kSumAdd, 0.5);
+  MatD x = MatD::Constant(7, 6, 0.3);
+  const NoiseDraws d{5, Purpose::kTest, 0, 100};
+  Tape<double> a, b;
+  network_forward<double>(a, net, x, noise, &d);
+  network_forward<double>(b, net, x, noise, &d);
+  EXPECT_EQ(a.logits().rows(), 7);
+  EXPECT_EQ(a.logits().cols(), 3);
+  EXPECT_EQ(a.layers[0].a.cols(), 5);
+  EXPECT_TRUE(a.logits() == b.logits());
+  // Identical inputs in different rows get different draws (different sample ids).
+  EXPECT_NE(a.logits()(0, 0), a.logits()(1, 0));
+  // Another pass gives other draws.
+  NoiseDraws d2 = d;
+  d2.pass = 1;
+  network_forward<double>(b, net, x, noise, &d2);
+  EXPECT_FALSE(a.logits() == b.logits());
+}
+
+TEST(Forward, RejectsWrongInputWidth) {
+  NetworkD net = small_net(Activation::kRelu, 1);
+  MatD x = MatD::Zero(2, 5);
+  Tape<double> t;
+  const NoiseDraws d;
+  EXPECT_THROW(network_forward<double>(t, net, x, NoiseModel::none(3), &d), InputError);
+}
+
+}  // namespace
+}  // namespace gift
