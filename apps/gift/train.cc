@@ -20,7 +20,7 @@ struct TrainFlags {
   std::string activation = "relu";
   double w_max = 1.0;
   int epochs = 10, batch_size = 128, threads = 0, eval_repeats = 5;
-  std::string optimizer = "adam";
+  std::string optimizer = "adam", schedule = "cosine";
   double lr = 1e-3, momentum = 0.9, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
   uint64_t seed = 1;
   std::string out;
@@ -51,6 +51,7 @@ void run_train(const TrainFlags& f) {
     t.seed = f.seed;
     t.threads = f.threads;
     t.optimizer.kind = parse_optimizer(f.optimizer);
+    t.schedule = parse_lr_schedule(f.schedule);
     t.optimizer.lr = f.lr;
     t.optimizer.momentum = f.momentum;
     t.optimizer.beta1 = f.beta1;
@@ -124,6 +125,7 @@ void add_train(CLI::App& app) {
   cmd->add_option("--batch-size", f->batch_size, "mini-batch size");
   cmd->add_option("--optimizer", f->optimizer, "adam or sgd");
   cmd->add_option("--lr", f->lr, "learning rate");
+  cmd->add_option("--lr-schedule", f->schedule, "cosine (decay to 0 over all epochs) or constant");
   cmd->add_option("--momentum", f->momentum, "SGD momentum");
   cmd->add_option("--beta1", f->beta1, "Adam beta1");
   cmd->add_option("--beta2", f->beta2, "Adam beta2");

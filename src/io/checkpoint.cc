@@ -51,6 +51,7 @@ Architecture arch_from_json(const json& j, const std::string& file) {
 json train_to_json(const TrainOptions& t) {
   const OptimizerOptions& o = t.optimizer;
   return {{"epochs", t.epochs},
+          {"schedule", to_string(t.schedule)},
           {"batch_size", t.batch_size},
           {"seed", t.seed},
           {"optimizer",
@@ -79,6 +80,7 @@ TrainOptions train_from_json(const json& j, const std::string& file) {
   TrainOptions t;
   t.epochs = field(j, "epochs", t.epochs, what);
   t.batch_size = field(j, "batch_size", t.batch_size, what);
+  t.schedule = parse_lr_schedule(field<std::string>(j, "schedule", "cosine", what));
   t.seed = field(j, "seed", t.seed, what);
   if (j.contains("optimizer")) {
     const json& o = j["optimizer"];

@@ -11,6 +11,14 @@
 
 namespace gift {
 
+const char* to_string(LrSchedule s) { return s == LrSchedule::kCosine ? "cosine" : "constant"; }
+
+LrSchedule parse_lr_schedule(const std::string& name) {
+  if (name == "cosine") return LrSchedule::kCosine;
+  if (name == "constant") return LrSchedule::kConstant;
+  throw InputError("unknown learning-rate schedule '" + name + "': expected cosine or constant");
+}
+
 void TrainOptions::validate(const Architecture& arch) {
   if (epochs < 0) throw InputError("epochs must be >= 0, found " + std::to_string(epochs));
   if (batch_size < 1) {
@@ -61,6 +69,7 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
                      " pixels, network expects " + std::to_string(net.arch().inputs()));
   }
   Engine engine(o.threads);
+  const FlushSubnormals ftz;
   TrainSummary summary;
   const size_t B = static_cast<size_t>(o.batch_size);
   const size_t steps_per_epoch = (N + B - 1) / B;
@@ -92,7 +101,13 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
         summary.message = os.str();
         break;
       }
-      optimizer_step(net.params(), grad, state.optimizer, o.optimizer);
+      OptimizerOptions step_opts = o.optimizer;
+      if (o.schedule == LrSchedule::kCosine) {
+        const double t = static_cast<double>(static_cast<size_t>(epoch) * steps_per_epoch + k);
+        const double T = static_cast<double>(static_cast<size_t>(o.epochs) * steps_per_epoch);
+        step_opts.lr *= 0.5 * (1 + std::cos(3.141592653589793 * t / T));
+      }
+      optimizer_step(net.params(), grad, state.optimizer, step_opts);
       net.project();
       loss_sum += res.loss * static_cast<double>(n);
       correct += static_cast<size_t>(res.correct);

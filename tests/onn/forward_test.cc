@@ -41,6 +41,8 @@ double loss_of(const NetworkD& net, const MatD& x, const std::vector<int>& y,
   return softmax_xent<double>(tape.logits(), y.data(), nullptr, 1.0, nullptr) / x.rows();
 }
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 class GradientCheck : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GradientCheck, MatchesFiniteDifferences) {

@@ -16,8 +16,13 @@
 
 namespace gift {
 
+enum class LrSchedule { kConstant, kCosine };
+const char* to_string(LrSchedule s);
+LrSchedule parse_lr_schedule(const std::string& name);  // "constant" | "cosine"
+
 struct TrainOptions {
   int epochs = 10;
+  LrSchedule schedule = LrSchedule::kCosine;  // cosine: lr * (1 + cos(pi t / T)) / 2 over all steps
   int batch_size = 128;
   OptimizerOptions optimizer;
   NoiseModel noise;  // the assumed noise (empty = noiseless for any depth)
