@@ -124,6 +124,7 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
     summary.epochs.push_back(log);
     state.epochs_done = epoch + 1;
     if (cb.epoch_end) cb.epoch_end(log, state);
+    if (cb.stop && cb.stop()) break;
   }
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();

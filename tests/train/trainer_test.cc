@@ -36,6 +36,7 @@ TrainOptions options(int threads) {
   o.epochs = 3;
   o.batch_size = 50;  // not a multiple of the 32-row block: exercises partial blocks
   o.seed = 9;
+  o.schedule = LrSchedule::kConstant;
   o.threads = threads;
   o.noise = NoiseModel::none(3);
   o.noise.layers[0] = {0.1, 0.05, 0.2, 0.05};
@@ -81,12 +82,16 @@ TEST(Trainer, ResumeEqualsUninterrupted) {
   full.init(4);
   part.init(4);
   TrainState s_full, s_part;
-  train(full, x, y, options(2), s_full);
-  TrainOptions first = options(2);
-  first.epochs = 1;
-  train(part, x, y, first, s_part);
+  TrainOptions o = options(2);
+  o.schedule = LrSchedule::kCosine;  // the schedule depends on the global step
+  train(full, x, y, o, s_full);
+  TrainCallbacks interrupt;
+  interrupt.stop = [] { return true; };  // stop after the first epoch
+  train(part, x, y, o, s_part, interrupt);
   EXPECT_EQ(s_part.epochs_done, 1);
-  train(part, x, y, options(2), s_part);  // continues with epochs 2 and 3
+  EXPECT_NE(0, std::memcmp(full.params().data(), part.params().data(),
+                           sizeof(float) * full.params().size()));
+  train(part, x, y, o, s_part);  // continues with epochs 2 and 3
   EXPECT_EQ(s_part.epochs_done, 3);
   EXPECT_EQ(0, std::memcmp(full.params().data(), part.params().data(),
                            sizeof(float) * full.params().size()));

@@ -57,6 +57,7 @@ struct TrainSummary {
 struct TrainCallbacks {
   std::function<void(size_t done, size_t total, double loss)> progress;  // within an epoch
   std::function<void(const EpochLog&, const TrainState&)> epoch_end;     // after each epoch
+  std::function<bool()> stop;  // checked after each epoch: true ends training early (resumable)
 };
 
 // Trains `net` on images (N x I) and labels (N) from state.epochs_done up to
