@@ -1,0 +1,52 @@
+// In situ access to a photonic chip (SPEC §3): the only way fine-tuning may touch a
+// device. Methods program weights, run batches and read the detected outputs; they
+// never see the true noise, the fixed errors or the noise draws.
+//
+// Memory layout at the interface: weights are a Network's flat parameter buffer
+// [W_0 (O_0 x I_0, row-major) | b_0 | W_1 | b_1 | ...] (float32); a batch is B x I_0
+// (one sample per row, row-major float32); taps are, per layer, the detected sums
+// z_l (B x O_l) and the final output (B x O_L, the logits after output noise).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gift/core/matrix.h"
+#include "gift/onn/network.h"
+
+namespace gift {
+
+struct DeviceInfo {
+  Architecture arch;  // the layer widths, activations and weight range the chip implements
+  bool taps = true;   // whether forward can return every layer's detected sum
+  std::string name;   // e.g. "simulated" or the external server's self-description
+};
+
+struct DeviceOutput {
+  std::vector<Mat> sums;  // z_l per layer (B x O_l); empty unless requested and available
+  Mat out;                // B x O_L, the final detected output
+};
+
+// Counters of in situ cost (what a lab pays for).
+struct DeviceCounters {
+  uint64_t passes = 0;        // samples sent through the chip (rows of every forward)
+  uint64_t forwards = 0;      // forward calls (batches)
+  uint64_t programmings = 0;  // program calls
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual DeviceInfo info() const = 0;
+  // Sets the weights (the device applies its own range, resolution and fixed errors).
+  // Throws InputError if `net`'s architecture differs from info().arch.
+  virtual void program(const Network& net) = 0;
+  // Runs x (B x I_0) through the programmed chip; every call draws fresh noise.
+  // Throws InputError before any program call, on a width mismatch, or when taps
+  // are requested from a device without them.
+  virtual DeviceOutput forward(const Mat& x, bool taps) = 0;
+  virtual DeviceCounters counters() const = 0;
+};
+
+}  // namespace gift
