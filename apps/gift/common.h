@@ -48,3 +48,28 @@ void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 
 }  // namespace gift::cli
+
+#include <memory>
+
+#include "gift/insitu/device.h"
+
+namespace gift::cli {
+
+// The device a method talks to: a simulated chip from --device-noise-* (its true noise),
+// --gain-std, --weight-bits, --device-seed, --no-taps; or an external server (--device-command).
+struct DeviceFlags {
+  NoiseFlags noise;
+  double gain_std = 0;
+  int weight_bits = 0;
+  uint64_t seed = 1;
+  bool no_taps = false;
+  std::string command;
+  int threads = 0;
+  void add(CLI::App& app);
+  std::unique_ptr<Device> make(const Architecture& arch) const;
+};
+
+void add_calibrate(CLI::App& app);
+void add_finetune(CLI::App& app);
+
+}  // namespace gift::cli

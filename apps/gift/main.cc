@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   gift::cli::add_train(app);
   gift::cli::add_eval(app);
+  gift::cli::add_calibrate(app);
+  gift::cli::add_finetune(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,225 @@
+// gift calibrate / gift finetune: in situ calibration and fine-tuning on a device.
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+#include "common.h"
+#include "gift/core/error.h"
+#include "gift/core/rng.h"
+#include "gift/insitu/calibration.h"
+#include "gift/insitu/finetune.h"
+#include "gift/io/atomic_file.h"
+#include "gift/io/checkpoint.h"
+#include "gift/train/trainer.h"
+
+namespace gift::cli {
+namespace {
+
+LabelledSet to_set(const data::Dataset& d) { return {d.images, d.labels}; }
+
+// `n` training images chosen by `seed` (the lab's labelled calibration set).
+LabelledSet calibration_set(const data::Dataset& train, size_t n, uint64_t seed) {
+  if (n == 0 || n > train.size()) {
+    throw InputError("--calib-size must be in [1, " + std::to_string(train.size()) + "], found " +
+                     std::to_string(n));
+  }
+  const std::vector<uint32_t> perm = epoch_permutation(train.size(), seed ^ 0xCA11BULL, 0);
+  LabelledSet s;
+  s.images.resize(static_cast<Eigen::Index>(n), train.images.cols());
+  s.labels.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    s.images.row(static_cast<Eigen::Index>(i)) = train.images.row(perm[i]);
+    s.labels[i] = train.labels[perm[i]];
+  }
+  return s;
+}
+
+struct CalibFlags {
+  int inputs = 100, repeats = 16, bootstrap = 400;
+  void add(CLI::App& app) {
+    app.add_option("--calib-inputs", inputs, "calibration: distinct inputs K");
+    app.add_option("--calib-repeats", repeats, "calibration: passes R of each input");
+    app.add_option("--calib-bootstrap", bootstrap, "calibration: bootstrap resamples for intervals");
+  }
+  CalibrationOptions build(uint64_t seed, int threads) const {
+    CalibrationOptions o;
+    o.inputs = inputs;
+    o.repeats = repeats;
+    o.bootstrap = bootstrap;
+    o.seed = seed;
+    o.threads = threads;
+    o.validate();
+    return o;
+  }
+};
+
+struct CalibrateFlags {
+  std::string checkpoint, json_out;
+  DataFlags data;
+  DeviceFlags device;
+  CalibFlags calib;
+  uint64_t seed = 1;
+  int threads = 0;
+};
+
+void run_calibrate(CalibrateFlags& f) {
+  const Checkpoint ckpt = load_checkpoint(f.checkpoint);
+  if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
+  const data::Dataset train = f.data.load(data::Split::kTrain);
+  f.device.threads = f.threads;
+  std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
+  const CalibrationOptions co = f.calib.build(f.seed, f.threads);
+  const LabelledSet set = calibration_set(train, static_cast<size_t>(co.inputs), f.seed);
+  const Calibration c = calibrate(*device, ckpt.net, set.images, co, ckpt.train.noise);
+  std::printf("calibration of %s on a %s device (%d inputs x %d passes)\n", f.checkpoint.c_str(),
+              device->info().name.c_str(), co.inputs, co.repeats);
+  std::printf("%s", c.report().c_str());
+  std::printf("estimate: %s\n", c.estimate().describe().c_str());
+  if (!f.json_out.empty()) {
+    io::write_file_atomic(f.json_out, c.to_json().dump(2) + "\n");
+    std::printf("wrote %s\n", f.json_out.c_str());
+  }
+}
+
+struct FinetuneFlags {
+  std::string checkpoint, methods = "gift", out, report, oracle;
+  DataFlags data;
+  DeviceFlags device;
+  CalibFlags calib;
+  size_t calib_size = 1000;
+  int epochs = 10, batch_size = 64, score_repeats = 4, eval_repeats = 5, threads = 0;
+  double lr = 1e-3, accept_z = 2.0;
+  std::string optimizer = "adam";
+  uint64_t seed = 1;
+};
+
+void run_finetune(FinetuneFlags& f) {
+  const Checkpoint ckpt = load_checkpoint(f.checkpoint);
+  std::vector<std::string> methods;
+  {
+    std::stringstream ss(f.methods);
+    std::string m;
+    while (std::getline(ss, m, ',')) {
+      make_method(m);  // validates the name
+      methods.push_back(m);
+    }
+  }
+  if (methods.empty()) throw InputError("--method: no method given");
+  if (!f.out.empty() && methods.size() != 1) {
+    throw InputError("--out needs exactly one --method (found " + std::to_string(methods.size()) + ")");
+  }
+  if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
+  const data::Dataset train = f.data.load(data::Split::kTrain);
+  const data::Dataset test = f.data.load(data::Split::kTest);
+  const LabelledSet calib = calibration_set(train, f.calib_size, f.seed);
+  const LabelledSet train_set = to_set(train), test_set = to_set(test);
+  f.device.threads = f.threads;
+  FinetuneOptions o;
+  o.epochs = f.epochs;
+  o.batch_size = f.batch_size;
+  o.optimizer.kind = parse_optimizer(f.optimizer);
+  o.optimizer.lr = f.lr;
+  o.score_repeats = f.score_repeats;
+  o.accept_z = f.accept_z;
+  o.assumed = ckpt.train.noise;
+  o.calibration = f.calib.build(f.seed, f.threads);
+  o.seed = f.seed;
+  o.threads = f.threads;
+  o.validate(ckpt.net.arch());
+
+  std::unique_ptr<Device> probe = f.device.make(ckpt.net.arch());
+  const DeviceAccuracy before = device_accuracy(*probe, ckpt.net, test_set, f.eval_repeats);
+  double oracle_acc = -1;
+  if (!f.oracle.empty()) {
+    const Checkpoint oc = load_checkpoint(f.oracle);
+    oracle_acc = device_accuracy(*probe, oc.net, test_set, f.eval_repeats).mean;
+  }
+  std::printf("%s (trained at %s) on a device with true noise %s%s\n", f.checkpoint.c_str(),
+              ckpt.train.noise.describe().c_str(), f.device.noise.build(ckpt.net.num_layers(), "device").describe().c_str(),
+              f.device.gain_std > 0 || f.device.weight_bits > 0 ? " and static errors" : "");
+  std::printf("device test accuracy before: %.2f%% [%.2f, %.2f]", 100 * before.mean, 100 * before.low, 100 * before.high);
+  if (oracle_acc >= 0) std::printf("; oracle: %.2f%%", 100 * oracle_acc);
+  std::printf("\n%-8s %9s %18s %9s %9s %11s %9s %8s %9s\n", "method", "accuracy", "95% interval", "rel.impr",
+              "recovery", "dev.passes", "programs", "digital", "accepted");
+  nlohmann::json all = nlohmann::json::array();
+  for (const std::string& name : methods) {
+    Network net = ckpt.net;
+    std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
+    const FinetuneReport r = make_method(name)->run(net, *device, calib, train_set, o);
+    const DeviceAccuracy after = device_accuracy(*device, net, test_set, f.eval_repeats);
+    const double rel = (after.mean - before.mean) / before.mean;
+    const double rec = oracle_acc > before.mean ? (after.mean - before.mean) / (oracle_acc - before.mean) : NAN;
+    std::printf("%-8s %8.2f%% [%6.2f, %6.2f] %+8.1f%% %9.2f %11llu %9llu %7.1fs %9s\n", name.c_str(),
+                100 * after.mean, 100 * after.low, 100 * after.high, 100 * rel, rec,
+                static_cast<unsigned long long>(r.device_passes),
+                static_cast<unsigned long long>(r.device_programmings), r.digital_seconds,
+                r.accepted ? "yes" : "no");
+    std::fflush(stdout);
+    nlohmann::json j = r.to_json();
+    j["test_accuracy_before"] = {before.mean, before.low, before.high};
+    j["test_accuracy_after"] = {after.mean, after.low, after.high};
+    j["relative_improvement"] = rel;
+    if (oracle_acc >= 0) {
+      j["oracle_accuracy"] = oracle_acc;
+      j["recovery"] = rec;
+    }
+    all.push_back(j);
+    if (!f.out.empty()) {
+      Checkpoint out = ckpt;
+      out.net = net;
+      out.state = TrainState{};
+      out.extra["finetune"] = j.dump();
+      save_checkpoint(f.out, out);
+      std::printf("wrote %s\n", f.out.c_str());
+    }
+  }
+  if (!f.report.empty()) {
+    nlohmann::json doc = {{"checkpoint", f.checkpoint}, {"dataset", f.data.dataset},
+                          {"calib_size", f.calib_size}, {"seed", f.seed}, {"methods", all}};
+    io::write_file_atomic(f.report, doc.dump(2) + "\n");
+    std::printf("wrote %s\n", f.report.c_str());
+  }
+}
+
+}  // namespace
+
+void add_calibrate(CLI::App& app) {
+  auto f = std::make_shared<CalibrateFlags>();
+  CLI::App* cmd = app.add_subcommand("calibrate", "estimate a device's noise in situ");
+  cmd->add_option("--checkpoint", f->checkpoint, "the network to program")->required();
+  f->data.add(*cmd);
+  f->data.dataset.clear();
+  f->device.add(*cmd);
+  f->calib.add(*cmd);
+  cmd->add_option("--seed", f->seed, "seed of the input choice and the bootstrap");
+  cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
+  cmd->add_option("--json", f->json_out, "write the estimate as JSON to this file");
+  cmd->callback([f] { run_calibrate(*f); });
+}
+
+void add_finetune(CLI::App& app) {
+  auto f = std::make_shared<FinetuneFlags>();
+  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a trained network in situ on a device");
+  cmd->add_option("--checkpoint", f->checkpoint, "the network trained in silico")->required();
+  cmd->add_option("--method", f->methods, "gift, diff, hil, retrain or none (a comma-separated list runs each from the same start)");
+  f->data.add(*cmd);
+  f->data.dataset.clear();
+  f->device.add(*cmd);
+  f->calib.add(*cmd);
+  cmd->add_option("--calib-size", f->calib_size, "labelled calibration images (from the training set)");
+  cmd->add_option("--epochs", f->epochs, "epochs (over the calibration set; retrain: over the training set)");
+  cmd->add_option("--batch-size", f->batch_size, "mini-batch size");
+  cmd->add_option("--optimizer", f->optimizer, "adam or sgd");
+  cmd->add_option("--lr", f->lr, "learning rate");
+  cmd->add_option("--score-repeats", f->score_repeats, "device passes per calibration image per score");
+  cmd->add_option("--accept-z", f->accept_z, "accept only a gain above this many standard errors");
+  cmd->add_option("--eval-repeats", f->eval_repeats, "device passes over the test set for the accuracy");
+  cmd->add_option("--oracle", f->oracle, "checkpoint trained at the true noise, for the recovery");
+  cmd->add_option("--seed", f->seed, "seed of the calibration set, calibration and fine-tuning");
+  cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
+  cmd->add_option("--out", f->out, "write the fine-tuned checkpoint here (one method)");
+  cmd->add_option("--report", f->report, "write the JSON report here");
+  cmd->callback([f] { run_finetune(*f); });
+}
+
+}  // namespace gift::cli

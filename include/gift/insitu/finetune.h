@@ -1,0 +1,99 @@
+// In situ fine-tuning methods (SPEC §4), one interface chosen by name:
+//   gift     twin gradients under the calibrated noise, Adam over the calibration set; the
+//            device only measures (calibration) and scores (after every epoch); the best
+//            point is kept and accepted only if it beats the start by more than its error.
+//   diff     as gift, but the step is grad R(θ; s_est) - grad R(θ; s_hat) with common random
+//            numbers: only the noise-induced part of the gradient.
+//   hil      hardware in the loop: forward on the device (taps), backward through the twin
+//            using the measured per-layer sums; reprograms the device every step.
+//   retrain  noise-aware retraining from θ̂ at s_est on the full training set.
+//   none     the baseline.
+// Every method reports device passes, programmings and digital compute time.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "gift/core/matrix.h"
+#include "gift/insitu/calibration.h"
+#include "gift/insitu/device.h"
+#include "gift/onn/network.h"
+#include "gift/onn/noise.h"
+#include "gift/train/optimizer.h"
+
+namespace gift {
+
+struct LabelledSet {
+  Mat images;               // N x I_0
+  std::vector<int> labels;  // N
+};
+
+struct FinetuneOptions {
+  int epochs = 10;          // over the calibration set (retrain: over the training set)
+  int batch_size = 64;
+  OptimizerOptions optimizer;  // Adam, lr 1e-3 by default
+  int score_repeats = 4;    // device passes of each calibration image per score
+  double accept_z = 2.0;    // accept only if the gain exceeds accept_z standard errors
+  bool calibrate = true;    // false: use `noise` as the estimate (ablations, tests)
+  NoiseModel noise;         // the estimate when calibrate is false
+  NoiseModel assumed;       // s_hat: the noise the network was trained under
+  CalibrationOptions calibration;
+  uint64_t seed = 1;
+  int threads = 0;
+  void validate(const Architecture& arch);
+};
+
+struct EpochScore {
+  int epoch = 0;
+  double device_loss = 0, device_se = 0;  // mean CE on the calibration set and its error
+  double device_accuracy = 0;
+  double twin_loss = 0;                   // the twin's loss under the estimated noise
+};
+
+struct FinetuneReport {
+  std::string method;
+  bool calibrated = false;
+  Calibration calibration;
+  NoiseModel noise_used;                // s_est
+  double start_loss = 0, start_se = 0;  // device loss on the calibration set before
+  double final_loss = 0, final_se = 0;  // ... of what is returned (re-measured)
+  std::vector<EpochScore> epochs;
+  int best_epoch = 0;                   // 0: the start
+  bool accepted = false;
+  // Alignment: over epochs, the fraction of steps where the twin's predicted loss change
+  // and the device's measured one have the same sign, and their correlation.
+  double sign_agreement = 0, correlation = 0;
+  uint64_t device_passes = 0, device_programmings = 0;
+  uint64_t sample_gradients = 0;  // per-sample gradient evaluations (digital cost)
+  double digital_seconds = 0, device_seconds = 0;
+  std::string summary() const;
+  nlohmann::json to_json() const;
+};
+
+class FinetuneMethod {
+ public:
+  virtual ~FinetuneMethod() = default;
+  virtual std::string name() const = 0;
+  // Fine-tunes `net` in place using `device`; `calib` is the small labelled set, `train`
+  // the full training set (only retrain uses it). Leaves `net` programmed on the device.
+  virtual FinetuneReport run(Network& net, Device& device, const LabelledSet& calib,
+                             const LabelledSet& train, const FinetuneOptions& options) = 0;
+};
+
+// "gift", "diff", "hil", "retrain" or "none"; throws InputError on another name.
+std::unique_ptr<FinetuneMethod> make_method(const std::string& name);
+std::vector<std::string> method_names();
+
+struct DeviceAccuracy {
+  double mean = 0, low = 0, high = 0;  // accuracy, 95% interval over passes
+  double loss = 0;
+  std::vector<double> per_pass;
+};
+
+// Accuracy of `net` on `device` over `repeats` passes of `data` (programs it first).
+DeviceAccuracy device_accuracy(Device& device, const Network& net, const LabelledSet& data,
+                               int repeats);
+
+}  // namespace gift
