@@ -1,6 +1,7 @@
 #include "gift/io/checkpoint.h"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "gift/core/error.h"
@@ -14,6 +15,16 @@ using nlohmann::json;
 
 constexpr const char* kFormat = "gift-checkpoint";
 constexpr int kFormatVersion = 1;
+
+// parse(), with an InputError's message prefixed by `what` (the file and metadata key).
+template <class F>
+auto named(const std::string& what, F&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const InputError& e) {
+    throw InputError(what + ": " + e.what());
+  }
+}
 
 json arch_to_json(const Architecture& a) {
   std::vector<std::string> acts;
@@ -34,7 +45,7 @@ Architecture arch_from_json(const json& j, const std::string& file) {
   }
   for (const json& s : j["activations"]) {
     if (!s.is_string()) throw InputError(what + ": activations must be strings");
-    a.activations.push_back(parse_activation(s.get<std::string>()));
+    a.activations.push_back(named(what, [&] { return parse_activation(s.get<std::string>()); }));
   }
   if (j.contains("w_max")) {
     if (!j["w_max"].is_number()) throw InputError(what + ": w_max must be a number");
@@ -80,13 +91,15 @@ TrainOptions train_from_json(const json& j, const std::string& file) {
   TrainOptions t;
   t.epochs = field(j, "epochs", t.epochs, what);
   t.batch_size = field(j, "batch_size", t.batch_size, what);
-  t.schedule = parse_lr_schedule(field<std::string>(j, "schedule", "cosine", what));
+  t.schedule = named(
+      what, [&] { return parse_lr_schedule(field<std::string>(j, "schedule", "cosine", what)); });
   t.seed = field(j, "seed", t.seed, what);
   if (j.contains("optimizer")) {
     const json& o = j["optimizer"];
     if (!o.is_object()) throw InputError(what + ": 'optimizer' must be an object");
     OptimizerOptions& p = t.optimizer;
-    p.kind = parse_optimizer(field<std::string>(o, "kind", "adam", what));
+    p.kind =
+        named(what, [&] { return parse_optimizer(field<std::string>(o, "kind", "adam", what)); });
     p.lr = field(o, "lr", p.lr, what);
     p.momentum = field(o, "momentum", p.momentum, what);
     p.beta1 = field(o, "beta1", p.beta1, what);
@@ -208,7 +221,12 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.train = train_from_json(parse_json_meta(f, "train", path), path);
   c.train.noise = noise_from_json(parse_json_meta(f, "noise", path), L, path + ": metadata 'noise'");
   if (f.metadata.count("dataset")) c.dataset = f.metadata.at("dataset");
-  c.state.epochs_done = static_cast<int>(parse_int_meta(f, "epochs_done", path));
+  const long long epochs_done = parse_int_meta(f, "epochs_done", path);
+  if (epochs_done > std::numeric_limits<int>::max()) {
+    throw InputError(path + ": metadata 'epochs_done' is too large, found '" +
+                     f.metadata.at("epochs_done") + "'");
+  }
+  c.state.epochs_done = static_cast<int>(epochs_done);
   size_t expected_tensors = 2 * L;
   for (size_t l = 0; l < L; ++l) {
     const std::string wn = "layers." + std::to_string(l) + ".weight";
@@ -218,7 +236,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     copy_tensor(io::get_tensor(f, wn, path), W.data(), {W.rows(), W.cols()}, wn, path);
     copy_tensor(io::get_tensor(f, bn, path), b.data(), {b.size()}, bn, path);
     const float m = W.cwiseAbs().maxCoeff();
-    if (m > c.net.arch().w_max) {
+    if (m > static_cast<float>(c.net.arch().w_max)) {  // the bound Network::project() clips to
       std::ostringstream os;
       os << path << ": tensor '" << wn << "' holds |w| = " << m << " beyond w_max "
          << c.net.arch().w_max;

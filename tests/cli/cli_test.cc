@@ -1,0 +1,422 @@
+// End-to-end tests of the gift command-line tool: the built binary (GIFT_BINARY) is run through
+// the shell on a tiny synthetic data set, with stdout, stderr and the exit status captured.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../data/idx_test_util.h"
+#include "gift/core/version.h"
+#include "gift/data/idx.h"
+#include "gift/io/checkpoint.h"
+#include "gift/io/safetensors.h"
+
+namespace gift {
+namespace {
+
+namespace fs = std::filesystem;
+using data::test_util::make_idx;
+using data::test_util::read_bytes;
+using data::test_util::TempDir;
+using data::test_util::write_bytes;
+
+constexpr int kSide = 4;  // 4 x 4 images, 16 inputs
+constexpr int kTrain = 200, kTest = 100;
+
+// Single-quotes s for /bin/sh.
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// n images of class labels: dim background (0..39, from a fixed LCG) and one bright pixel at the
+// position of the class, so a linear layer learns it in a few steps.
+void write_split(const std::string& dir, const std::string& prefix, int n, uint32_t seed) {
+  std::vector<uint8_t> pixels, labels;
+  uint32_t state = seed;
+  const auto next = [&state] {
+    state = state * 1664525u + 1013904223u;
+    return state >> 24;
+  };
+  for (int i = 0; i < n; ++i) {
+    const int label = static_cast<int>(next() % 10);
+    labels.push_back(static_cast<uint8_t>(label));
+    for (int p = 0; p < kSide * kSide; ++p) {
+      pixels.push_back(static_cast<uint8_t>(p == label ? 255 : next() % 40));
+    }
+  }
+  const uint32_t un = static_cast<uint32_t>(n);
+  write_bytes(dir + "/" + prefix + "-images-idx3-ubyte",
+              make_idx(data::kIdxUbyte, {un, kSide, kSide}, pixels));
+  write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte", make_idx(data::kIdxUbyte, {un}, labels));
+}
+
+struct Outcome {
+  int status = -1;  // exit status, or -1 if the process did not exit normally
+  std::string out, err;
+};
+
+// Each test: a fresh directory holding data/ (the synthetic data set) and run/ (the working
+// directory of the tool, where its outputs go, so leftovers are easy to spot).
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directory(data_dir());
+    fs::create_directory(run_dir());
+    write_split(data_dir(), "train", kTrain, 1);
+    write_split(data_dir(), "t10k", kTest, 2);
+  }
+
+  std::string data_dir() const { return tmp_.path("data"); }
+  std::string run_dir() const { return tmp_.path("run"); }
+  std::string in_run(const std::string& name) const { return run_dir() + "/" + name; }
+
+  // Runs `gift args` in run/.
+  Outcome gift(const std::string& args) const {
+    const std::string out = tmp_.path("stdout.txt"), err = tmp_.path("stderr.txt");
+    const std::string cmd = "cd " + quote(run_dir()) + " && " + quote(GIFT_BINARY) + " " + args +
+                            " >" + quote(out) + " 2>" + quote(err) + " </dev/null";
+    const int raw = std::system(cmd.c_str());
+    Outcome r;
+    r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.out = read_text(out);
+    r.err = read_text(err);
+    return r;
+  }
+
+  // The options of a quick training run on the synthetic data.
+  std::string train_args(const std::string& out, int epochs, const std::string& arch = "16-12-10",
+                         int threads = 1) const {
+    return "train --data-dir " + quote(data_dir()) + " --arch " + arch +
+           " --batch-size 20 --lr 0.05 --seed 5 --threads " + std::to_string(threads) +
+           " --epochs " + std::to_string(epochs) + " --out " + quote(out);
+  }
+
+  // Trains quickly into run/<name>, expecting success.
+  void train_ok(const std::string& name, const std::string& extra = "", int epochs = 2,
+                int threads = 1) const {
+    const Outcome r = gift(train_args(in_run(name), epochs, "16-12-10", threads) + " " + extra);
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+  }
+
+  // Names of the files in run/.
+  std::set<std::string> run_files() const {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(run_dir())) {
+      names.insert(e.path().filename().string());
+    }
+    return names;
+  }
+
+  // `gift args` fails: non-zero status, exactly one line on stderr that starts with
+  // "gift: error:" and holds every part, and run/ holds what it held before.
+  void expect_error(const std::string& args, std::initializer_list<std::string> parts) const {
+    SCOPED_TRACE("gift " + args);
+    const std::set<std::string> before = run_files();
+    const Outcome r = gift(args);
+    EXPECT_NE(r.status, 0) << r.out;
+    EXPECT_EQ(r.err.rfind("gift: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_TRUE(!r.err.empty() && r.err.back() == '\n') << r.err;
+    for (const std::string& p : parts) {
+      EXPECT_NE(r.err.find(p), std::string::npos) << "stderr lacks \"" << p << "\": " << r.err;
+    }
+    EXPECT_EQ(run_files(), before) << "an output or temporary file was left behind";
+  }
+
+  TempDir tmp_;
+};
+
+// The number of lines of `text` in which `pattern` matches.
+int count_lines(const std::string& text, const std::string& pattern) {
+  const std::regex re(pattern);
+  std::istringstream in(text);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) n += std::regex_search(line, re) ? 1 : 0;
+  return n;
+}
+
+// The percentage after `label` in `text` ("test accuracy, noiseless:   93.00% [...]"), or -1.
+double percent_after(const std::string& text, const std::string& label) {
+  const size_t at = text.find(label);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + label.size()));
+}
+
+// ---------------------------------------------------------------- help and version
+
+TEST_F(Cli, HelpAndVersion) {
+  Outcome r = gift("--help");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("train"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("eval"), std::string::npos) << r.out;
+
+  r = gift("train --help");
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const char* opt : {"--noise-sum-add", "--noise-weight", "--output-clip", "--arch",
+                          "--epochs", "--out", "--resume", "--threads", "--data-dir"}) {
+    EXPECT_NE(r.out.find(opt), std::string::npos) << "train help lacks " << opt;
+  }
+
+  r = gift("eval --help");
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const char* opt : {"--checkpoint", "--levels", "--repeats", "--json", "--weight-bits",
+                          "--noise-sum-add", "--site"}) {
+    EXPECT_NE(r.out.find(opt), std::string::npos) << "eval help lacks " << opt;
+  }
+
+  r = gift("--version");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(version()), std::string::npos) << r.out;
+  EXPECT_TRUE(run_files().empty());
+}
+
+// ---------------------------------------------------------------- train and eval
+
+TEST_F(Cli, TrainThenEval) {
+  const std::string ckpt = in_run("model.safetensors");
+  Outcome r = gift(train_args(ckpt, 3) + " --noise-sum-add 0.1");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(count_lines(r.out, "^epoch +[0-9]+  loss [0-9.]+  train acc"), 3) << r.out;
+  EXPECT_EQ(count_lines(r.out, "^epoch +3 .*-> " + ckpt + "$"), 1) << r.out;
+  EXPECT_NE(r.out.find("noise sum_add=0.1"), std::string::npos) << r.out;
+  const double clean = percent_after(r.out, "test accuracy, noiseless:");
+  EXPECT_GT(clean, 60) << r.out;  // chance is 10%
+  EXPECT_GE(percent_after(r.out, "test accuracy, at training noise:"), 0) << r.out;
+  EXPECT_EQ(run_files(), std::set<std::string>{"model.safetensors"});
+
+  const Checkpoint c = load_checkpoint(ckpt);
+  EXPECT_EQ(c.state.epochs_done, 3);
+  EXPECT_EQ(c.net.arch().sizes, (std::vector<int>{16, 12, 10}));
+  EXPECT_EQ(c.train.noise.layers.at(1).sum_add, 0.1);
+  EXPECT_EQ(c.dataset, "mnist");
+
+  r = gift("eval --checkpoint model.safetensors --data-dir " + quote(data_dir()) +
+           " --levels 0.1,1 --repeats 3 --threads 1 --json out.json");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_NE(r.out.find("evaluation noise"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("100 images"), std::string::npos) << r.out;
+  EXPECT_EQ(count_lines(r.out, "^noiseless +[0-9.]+%"), 1) << r.out;
+  EXPECT_EQ(count_lines(r.out, "^trained: sum_add=0.1 +[0-9.]+%"), 1) << r.out;
+  EXPECT_EQ(count_lines(r.out, "^sum_add=0.1 +[0-9.]+%"), 1) << r.out;
+  EXPECT_EQ(count_lines(r.out, "^sum_add=1 +[0-9.]+%"), 1) << r.out;
+  EXPECT_NE(r.out.find("wrote out.json"), std::string::npos) << r.out;
+  EXPECT_EQ(run_files(), (std::set<std::string>{"model.safetensors", "out.json"}));
+
+  nlohmann::json doc;
+  ASSERT_NO_THROW(doc = nlohmann::json::parse(read_text(in_run("out.json"))));
+  EXPECT_EQ(doc.at("checkpoint"), "model.safetensors");
+  EXPECT_EQ(doc.at("test_images"), kTest);
+  const nlohmann::json& rows = doc.at("rows");
+  ASSERT_EQ(rows.size(), 4u) << rows.dump();
+  EXPECT_EQ(rows[0].at("label"), "noiseless");
+  EXPECT_EQ(rows[1].at("label"), "trained: sum_add=0.1");
+  EXPECT_EQ(rows[2].at("noise").at("sum_add"), nlohmann::json({0.1, 0.1}));
+  EXPECT_EQ(rows[3].at("noise").at("sum_add"), nlohmann::json({1.0, 1.0}));
+  EXPECT_EQ(rows[0].at("accuracy").get<double>() * 100, clean);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_EQ(rows[i].at("draws"), 3) << i;
+  for (const nlohmann::json& row : rows) {
+    const double acc = row.at("accuracy").get<double>();
+    EXPECT_GE(acc, 0);
+    EXPECT_LE(acc, 1);
+    EXPECT_LE(row.at("ci95")[0].get<double>(), acc);
+    EXPECT_GE(row.at("ci95")[1].get<double>(), acc);
+  }
+  // Noise this large (std 1 on every sum) must cost accuracy.
+  EXPECT_LT(rows[3].at("accuracy").get<double>(), rows[0].at("accuracy").get<double>());
+}
+
+TEST_F(Cli, PerLayerNoiseList) {
+  train_ok("a.safetensors", "--noise-sum-add 0.1,0.2 --noise-weight 0,0.05 --output-clip 3", 1);
+  const Checkpoint c = load_checkpoint(in_run("a.safetensors"));
+  EXPECT_EQ(c.train.noise.layers.at(0).sum_add, 0.1);
+  EXPECT_EQ(c.train.noise.layers.at(1).sum_add, 0.2);
+  EXPECT_EQ(c.train.noise.layers.at(0).weight, 0);
+  EXPECT_EQ(c.train.noise.layers.at(1).weight, 0.05);
+  EXPECT_EQ(c.train.noise.output_clip, 3);
+}
+
+TEST_F(Cli, ThreadCountDoesNotChangeTheCheckpoint) {
+  train_ok("t1.safetensors", "--noise-sum-add 0.1 --noise-weight 0.05", 2, 1);
+  train_ok("t2.safetensors", "--noise-sum-add 0.1 --noise-weight 0.05", 2, 2);
+  const std::vector<uint8_t> a = read_bytes(in_run("t1.safetensors"));
+  EXPECT_FALSE(a.empty());
+  EXPECT_EQ(a, read_bytes(in_run("t2.safetensors")));
+}
+
+TEST_F(Cli, ResumeOfACompleteRunDoesNothing) {
+  train_ok("a.safetensors", "--noise-sum-add 0.1", 4);
+  train_ok("b.safetensors", "--noise-sum-add 0.1", 4);
+  const std::vector<uint8_t> a = read_bytes(in_run("a.safetensors"));
+  EXPECT_EQ(a, read_bytes(in_run("b.safetensors"))) << "two equal runs differ";
+
+  const auto mtime = fs::last_write_time(in_run("b.safetensors"));
+  const Outcome r = gift(train_args(in_run("b.safetensors"), 4) + " --noise-sum-add 0.1 --resume");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("resuming"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nothing to do"), std::string::npos) << r.out;
+  EXPECT_EQ(count_lines(r.out, "^epoch "), 0) << r.out;
+  EXPECT_NE(r.out.find("test accuracy, noiseless:"), std::string::npos) << r.out;
+  EXPECT_EQ(read_bytes(in_run("b.safetensors")), a);
+  EXPECT_EQ(fs::last_write_time(in_run("b.safetensors")), mtime) << "the checkpoint was rewritten";
+  EXPECT_EQ(run_files(), (std::set<std::string>{"a.safetensors", "b.safetensors"}));
+}
+
+TEST_F(Cli, ResumeWithoutACheckpointStartsFresh) {
+  train_ok("a.safetensors", "--noise-sum-add 0.1", 2);
+  train_ok("b.safetensors", "--noise-sum-add 0.1 --resume", 2);
+  EXPECT_EQ(read_bytes(in_run("a.safetensors")), read_bytes(in_run("b.safetensors")));
+}
+
+// The schedule depends on --epochs, so this run need not equal a 4-epoch run; it must continue
+// from epoch 2 and end with 4 epochs done.
+TEST_F(Cli, ResumeContinuesToMoreEpochs) {
+  train_ok("a.safetensors", "", 2);
+  const Outcome r = gift(train_args(in_run("a.safetensors"), 4) + " --resume");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("resuming " + in_run("a.safetensors") + " at epoch 2 of 4"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(count_lines(r.out, "^epoch +[34]  loss"), 2) << r.out;
+  EXPECT_EQ(count_lines(r.out, "^epoch +[12]  loss"), 0) << r.out;
+  const Checkpoint c = load_checkpoint(in_run("a.safetensors"));
+  EXPECT_EQ(c.state.epochs_done, 4);
+  EXPECT_EQ(c.train.epochs, 4);
+  EXPECT_GT(c.state.optimizer.step, 0);
+}
+
+// Training with w_max 0.1 saturates weights at float(0.1) > 0.1; eval must accept the result.
+TEST_F(Cli, WeightsSaturatedAtWmaxReload) {
+  train_ok("w.safetensors", "--w-max 0.1", 2);
+  const Checkpoint c = load_checkpoint(in_run("w.safetensors"));
+  ASSERT_EQ(c.net.weight(0).cwiseAbs().maxCoeff(), 0.1f) << "no weight reached the bound";
+  const Outcome r = gift("eval --checkpoint w.safetensors --data-dir " + quote(data_dir()) +
+                         " --repeats 1 --threads 1");
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
+// ---------------------------------------------------------------- errors
+
+TEST_F(Cli, TrainOptionErrors) {
+  const std::string out = in_run("model.safetensors");
+  expect_error(train_args(out, 1) + " --noise-sum-add -0.1", {"--noise-sum-add", "-0.1"});
+  expect_error(train_args(out, 1) + " --noise-sum-add=-0.1", {"--noise-sum-add", "-0.1"});
+  expect_error(train_args(out, 1) + " --noise-sum-add 0.1,0.2,0.3", {"--noise-sum-add", "2"});
+  expect_error(train_args(out, 1, "16-10") + " --noise-sum-add 0.1,0.2", {"--noise-sum-add", "1"});
+  expect_error(train_args(out, 1) + " --noise-weight abc", {"--noise-weight", "abc"});
+  expect_error(train_args(out, 1) + " --activation swish", {"swish"});
+  expect_error(train_args(out, 1, "10-10"), {"10", "16"});
+  expect_error(train_args(out, 1, "16-x-10"), {"16-x-10"});
+  expect_error("train --data-dir " + quote(data_dir()) + " --arch 16-12-10 --batch-size 0 --out " +
+                   quote(out),
+               {"batch size"});
+  expect_error(train_args(out, 1) + " --optimizer rmsprop", {"rmsprop"});
+  expect_error(train_args(out, 1) + " --bogus", {"--bogus"});
+  expect_error("train --data-dir " + quote(data_dir()) + " --arch 16-12-10", {"--out"});
+  expect_error("", {"subcommand"});
+  expect_error("frobnicate", {"subcommand"});
+}
+
+TEST_F(Cli, TrainDataErrors) {
+  const std::string out = in_run("model.safetensors");
+  const std::string missing = tmp_.path("no-such-dir");
+  expect_error("train --data-dir " + quote(missing) + " --arch 16-12-10 --out " + quote(out),
+               {missing});
+
+  const std::string images = data_dir() + "/train-images-idx3-ubyte";
+  const std::vector<uint8_t> good = read_bytes(images);
+  write_bytes(images, std::vector<uint8_t>(good.begin(), good.end() - 5));
+  expect_error(train_args(out, 1), {images});
+  write_bytes(images, std::vector<uint8_t>(good.begin(), good.begin() + 10));
+  expect_error(train_args(out, 1), {images});
+
+  std::vector<uint8_t> bad_magic = good;
+  bad_magic[0] = 0x01;
+  write_bytes(images, bad_magic);
+  expect_error(train_args(out, 1), {images, "magic"});
+  write_bytes(images, good);
+
+  // A label out of range in the test split: training data are fine, but nothing may be written.
+  const std::string labels = data_dir() + "/t10k-labels-idx1-ubyte";
+  std::vector<uint8_t> bad_labels = read_bytes(labels);
+  bad_labels.back() = 10;
+  write_bytes(labels, bad_labels);
+  expect_error(train_args(out, 1), {labels, "10"});
+}
+
+class CliEval : public Cli {
+ protected:
+  void SetUp() override {
+    Cli::SetUp();
+    train_ok("model.safetensors", "--noise-sum-add 0.1", 1);
+  }
+  std::string eval_args(const std::string& ckpt) const {
+    return "eval --checkpoint " + quote(ckpt) + " --data-dir " + quote(data_dir()) +
+           " --repeats 2 --threads 1 --json out.json";
+  }
+};
+
+TEST_F(CliEval, Errors) {
+  const std::string good = in_run("model.safetensors");
+  expect_error(eval_args(in_run("missing.safetensors")), {"missing.safetensors"});
+  expect_error(eval_args(good) + " --repeats 0", {"repeats"});
+  expect_error(eval_args(good) + " --weight-bits 40", {"weight_bits", "40"});
+  expect_error(eval_args(good) + " --gain-std -1", {"gain_std"});
+  expect_error(eval_args(good) + " --levels 0.1,x", {"--levels"});
+  expect_error(eval_args(good) + " --levels 0.1 --site everywhere", {"everywhere"});
+  expect_error(eval_args(good) + " --noise-sum-add 0.1,0.2,0.3", {"--noise-sum-add"});
+  expect_error(eval_args(good) + " --bogus", {"--bogus"});
+  expect_error("eval --data-dir " + quote(data_dir()), {"--checkpoint"});
+  const std::string nowhere = tmp_.path("nowhere");
+  expect_error("eval --checkpoint " + quote(good) + " --data-dir " + quote(nowhere), {nowhere});
+}
+
+TEST_F(CliEval, CheckpointWithNaN) {
+  const std::string bad = in_run("nan.safetensors");
+  io::TensorFile f = io::read_safetensors(in_run("model.safetensors"));
+  f.tensors.at("layers.1.weight").values.at(5) = std::nan("");
+  io::write_safetensors(bad, f);
+  expect_error(eval_args(bad), {bad, "layers.1.weight", "non-finite"});
+}
+
+TEST_F(CliEval, TruncatedCheckpoint) {
+  const std::vector<uint8_t> full = read_bytes(in_run("model.safetensors"));
+  const std::string bad = in_run("cut.safetensors");
+  for (size_t cut : {size_t{0}, size_t{5}, size_t{100}, full.size() / 2, full.size() - 1}) {
+    SCOPED_TRACE("cut at " + std::to_string(cut));
+    write_bytes(bad, std::vector<uint8_t>(full.begin(), full.begin() + cut));
+    expect_error(eval_args(bad), {bad});
+  }
+}
+
+TEST_F(CliEval, ResumeFromABadCheckpointFails) {
+  const std::string bad = in_run("cut.safetensors");
+  const std::vector<uint8_t> full = read_bytes(in_run("model.safetensors"));
+  write_bytes(bad, std::vector<uint8_t>(full.begin(), full.begin() + full.size() / 2));
+  const std::vector<uint8_t> before = read_bytes(bad);
+  expect_error(train_args(bad, 2) + " --resume", {bad});
+  EXPECT_EQ(read_bytes(bad), before) << "a failed resume changed its checkpoint";
+}
+
+}  // namespace
+}  // namespace gift
