@@ -48,6 +48,7 @@ std::vector<double> parse_levels(const std::string& text) {
 }
 
 void run_eval(EvalFlags& f) {
+  if (f.repeats < 1) throw InputError("--repeats must be >= 1, found " + std::to_string(f.repeats));
   const Checkpoint ckpt = load_checkpoint(f.checkpoint);
   const size_t L = ckpt.net.num_layers();
   Imperfections imp{f.gain_std, f.weight_bits};

@@ -107,6 +107,14 @@ TrainOptions train_from_json(const json& j, const std::string& file) {
     p.eps = field(o, "eps", p.eps, what);
     p.weight_decay = field(o, "weight_decay", p.weight_decay, what);
   }
+  named(what, [&] {
+    if (t.epochs < 0 || t.batch_size < 1) {
+      throw InputError("epochs must be >= 0 and batch_size >= 1, found " +
+                       std::to_string(t.epochs) + " and " + std::to_string(t.batch_size));
+    }
+    t.optimizer.validate();
+    return 0;
+  });
   return t;
 }
 
@@ -168,6 +176,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   const Network& net = c.net;
   if (!net.all_finite()) {
     throw InputError("refusing to write " + path + ": the network holds NaN or inf");
+  }
+  if (!c.state.optimizer.m.allFinite() || !c.state.optimizer.v.allFinite()) {
+    throw InputError("refusing to write " + path + ": the optimizer state holds NaN or inf");
   }
   io::TensorFile f;
   for (size_t l = 0; l < net.num_layers(); ++l) {
