@@ -87,8 +87,8 @@ struct FinetuneFlags {
   DeviceFlags device;
   CalibFlags calib;
   size_t calib_size = 1000;
-  int epochs = 10, batch_size = 64, score_repeats = 4, eval_repeats = 5, threads = 0;
-  double lr = 1e-3, accept_z = 2.0;
+  int epochs = 30, retrain_epochs = 5, batch_size = 64, score_repeats = 2, eval_repeats = 5, threads = 0;
+  double lr = 3e-3, accept_z = 2.0;
   std::string optimizer = "adam";
   uint64_t seed = 1;
 };
@@ -116,6 +116,7 @@ void run_finetune(FinetuneFlags& f) {
   f.device.threads = f.threads;
   FinetuneOptions o;
   o.epochs = f.epochs;
+  o.retrain_epochs = f.retrain_epochs;
   o.batch_size = f.batch_size;
   o.optimizer.kind = parse_optimizer(f.optimizer);
   o.optimizer.lr = f.lr;
@@ -207,7 +208,8 @@ void add_finetune(CLI::App& app) {
   f->device.add(*cmd);
   f->calib.add(*cmd);
   cmd->add_option("--calib-size", f->calib_size, "labelled calibration images (from the training set)");
-  cmd->add_option("--epochs", f->epochs, "epochs (over the calibration set; retrain: over the training set)");
+  cmd->add_option("--epochs", f->epochs, "epochs over the calibration set (gift, diff, hil)");
+  cmd->add_option("--retrain-epochs", f->retrain_epochs, "retrain: epochs over the full training set");
   cmd->add_option("--batch-size", f->batch_size, "mini-batch size");
   cmd->add_option("--optimizer", f->optimizer, "adam or sgd");
   cmd->add_option("--lr", f->lr, "learning rate");

@@ -344,7 +344,7 @@ class RetrainMethod : public MethodBase {
             const FinetuneOptions& o, FinetuneReport& r, const Score&, Score* final) override {
     if (train.labels.empty()) throw InputError("method retrain needs the training set");
     TrainOptions t;
-    t.epochs = o.epochs;
+    t.epochs = o.retrain_epochs;
     t.batch_size = 128;
     t.optimizer = o.optimizer;
     t.noise = r.noise_used;
@@ -353,14 +353,14 @@ class RetrainMethod : public MethodBase {
     TrainState state;
     const TrainSummary s = train_network(net, train, t, state);
     if (s.diverged) throw InputError("retrain diverged: " + s.message);
-    r.sample_gradients += static_cast<uint64_t>(o.epochs) * train.labels.size();
+    r.sample_gradients += static_cast<uint64_t>(o.retrain_epochs) * train.labels.size();
     for (const EpochLog& e : s.epochs) {
       EpochScore es;
       es.epoch = e.epoch;
       es.twin_loss = e.loss;
       r.epochs.push_back(es);
     }
-    r.best_epoch = o.epochs;
+    r.best_epoch = o.retrain_epochs;
     r.accepted = true;
     *final = device_score(device, net, calib, o.score_repeats);
   }
@@ -384,7 +384,7 @@ class NoneMethod : public MethodBase {
 }  // namespace
 
 void FinetuneOptions::validate(const Architecture& arch) {
-  if (epochs < 0) throw InputError("fine-tuning: epochs must be >= 0");
+  if (epochs < 0 || retrain_epochs < 0) throw InputError("fine-tuning: epochs must be >= 0");
   if (batch_size < 1) throw InputError("fine-tuning: batch size must be >= 1");
   if (score_repeats < 2) throw InputError("fine-tuning: score repeats must be >= 2");
   if (!(accept_z >= 0) || !std::isfinite(accept_z)) throw InputError("fine-tuning: accept_z must be >= 0");

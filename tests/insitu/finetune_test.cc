@@ -134,7 +134,7 @@ TEST(Finetune, HilAndRetrainImproveToo) {
     const DeviceAccuracy before = device_accuracy(dev, f.net, f.test, 10);
     Network net = f.net;
     FinetuneOptions o = f.options();
-    if (std::string(name) == "retrain") o.epochs = 10;
+    if (std::string(name) == "retrain") o.retrain_epochs = 10;
     const FinetuneReport r = make_method(name)->run(net, dev, f.calib, f.train, o);
     const DeviceAccuracy after = device_accuracy(dev, net, f.test, 10);
     EXPECT_GT(after.mean - before.mean, 3 * combined_se(before, after)) << name << ": " << r.summary();

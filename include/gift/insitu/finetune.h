@@ -30,11 +30,14 @@ struct LabelledSet {
   std::vector<int> labels;  // N
 };
 
+// Defaults chosen by measurement (scripts/method-grid.sh, docs/method.md).
 struct FinetuneOptions {
-  int epochs = 10;          // over the calibration set (retrain: over the training set)
+  FinetuneOptions() { optimizer.lr = 3e-3; }
+  int epochs = 30;          // over the calibration set (gift, diff, hil)
+  int retrain_epochs = 5;   // retrain: over the full training set
   int batch_size = 64;
-  OptimizerOptions optimizer;  // Adam, lr 1e-3 by default
-  int score_repeats = 4;    // device passes of each calibration image per score
+  OptimizerOptions optimizer;  // Adam, lr 3e-3
+  int score_repeats = 2;    // device passes of each calibration image per score
   double accept_z = 2.0;    // accept only if the gain exceeds accept_z standard errors
   bool calibrate = true;    // false: use `noise` as the estimate (ablations, tests)
   NoiseModel noise;         // the estimate when calibrate is false
