@@ -46,5 +46,6 @@ class Progress {
 // Registers each subcommand.
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_device_server(CLI::App& app);
 
 }  // namespace gift::cli

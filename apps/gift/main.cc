@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   gift::cli::add_train(app);
   gift::cli::add_eval(app);
+  gift::cli::add_device_server(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
