@@ -46,6 +46,7 @@ class Progress {
 // Registers each subcommand.
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_device_server(CLI::App& app);
 
 }  // namespace gift::cli
 
@@ -67,6 +68,9 @@ struct DeviceFlags {
   int threads = 0;
   void add(CLI::App& app);
   std::unique_ptr<Device> make(const Architecture& arch) const;
+
+ private:
+  CLI::App* app_ = nullptr;  // to tell which options were given
 };
 
 void add_calibrate(CLI::App& app);

@@ -2,6 +2,7 @@
 
 #include "common.h"
 #include "gift/core/error.h"
+#include "gift/insitu/external_device.h"
 #include "gift/insitu/simulated_device.h"
 
 namespace gift::cli {
@@ -12,9 +13,32 @@ void DeviceFlags::add(CLI::App& app) {
   app.add_option("--weight-bits", weight_bits, "device: weight resolution in bits (0 = continuous)");
   app.add_option("--device-seed", seed, "device: seed of its fixed errors and noise draws");
   app.add_flag("--no-taps", no_taps, "device: expose only the final output, not each layer's sums");
+  app.add_option("--device-command", command,
+                 "an external device: a command (run by /bin/sh) that speaks "
+                 "docs/device-protocol.md, e.g. 'build/gift device-server --checkpoint M "
+                 "--noise-sum-add 1'; replaces the simulated device options");
+  app_ = &app;
 }
 
 std::unique_ptr<Device> DeviceFlags::make(const Architecture& arch) const {
+  if (!command.empty()) {
+    for (const char* opt : {"--device-noise-weight", "--device-noise-sum-mult", "--device-noise-sum-add",
+                            "--device-noise-out-add", "--device-output-clip", "--gain-std",
+                            "--weight-bits", "--device-seed", "--no-taps"}) {
+      if (app_ && app_->count(opt) > 0) {
+        throw InputError(std::string(opt) + " describes a simulated device; with --device-command "
+                         "the external server decides it");
+      }
+    }
+    auto device = std::make_unique<ExternalDevice>(
+        std::vector<std::string>{"/bin/sh", "-c", "exec " + command});
+    const Architecture& a = device->info().arch;
+    if (a.sizes != arch.sizes || a.activations != arch.activations) {
+      throw InputError("--device-command: the device implements " + a.describe() +
+                       ", the network is " + arch.describe());
+    }
+    return device;
+  }
   SimulatedDeviceOptions o;
   o.noise = noise.build(arch.num_layers(), "device");
   o.imperfections = {gain_std, weight_bits};

@@ -1,0 +1,584 @@
+#include "gift/insitu/protocol.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "gift/core/error.h"
+
+namespace gift::protocol {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr char kMagic[4] = {'G', 'I', 'F', 'T'};
+constexpr size_t kMaxErrorBytes = 4096;
+
+// ---- little-endian encoding, independent of the host's byte order ----
+
+void put_u32(Bytes& b, uint32_t v) {
+  for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+void put_u64(Bytes& b, uint64_t v) {
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+void put_f32s(Bytes& b, const float* p, size_t n) {
+  size_t at = b.size();
+  b.resize(at + 4 * n);
+  for (size_t i = 0; i < n; ++i, at += 4) {
+    uint32_t u;
+    std::memcpy(&u, p + i, 4);
+    b[at] = static_cast<uint8_t>(u);
+    b[at + 1] = static_cast<uint8_t>(u >> 8);
+    b[at + 2] = static_cast<uint8_t>(u >> 16);
+    b[at + 3] = static_cast<uint8_t>(u >> 24);
+  }
+}
+
+uint64_t get_le(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+// Reads fields from a payload, throwing "malformed <TYPE> payload: ..." on a short read.
+class Reader {
+ public:
+  Reader(const Bytes& payload, MessageType type) : b_(payload), what_(to_string(type)) {
+    if (b_.size() > kMaxPayload) fail(std::to_string(b_.size()) + " bytes exceed the 1 GiB limit");
+  }
+  size_t remaining() const { return b_.size() - pos_; }
+  uint32_t u32(const char* field) { return static_cast<uint32_t>(get_le(take(4, field), 4)); }
+  uint64_t u64(const char* field) { return get_le(take(8, field), 8); }
+  uint8_t u8(const char* field) { return *take(1, field); }
+  void f32s(float* out, size_t n, const char* field) {
+    const uint8_t* p = take(4 * n, field);
+    for (size_t i = 0; i < n; ++i, p += 4) {
+      const uint32_t u = static_cast<uint32_t>(get_le(p, 4));
+      std::memcpy(out + i, &u, 4);
+    }
+  }
+  void expect_end() {
+    if (remaining() != 0) fail(std::to_string(remaining()) + " unexpected trailing bytes");
+  }
+  [[noreturn]] void fail(const std::string& why) const {
+    throw InputError("malformed " + what_ + " payload: " + why);
+  }
+
+ private:
+  const uint8_t* take(size_t n, const char* field) {
+    if (n > remaining()) {
+      fail("truncated: " + std::string(field) + " needs " + std::to_string(n) + " bytes, " +
+           std::to_string(remaining()) + " left");
+    }
+    const uint8_t* p = b_.data() + pos_;
+    pos_ += n;
+    return p;
+  }
+  const Bytes& b_;
+  std::string what_;
+  size_t pos_ = 0;
+};
+
+void check_size(uint64_t bytes, const std::string& what) {
+  if (bytes > kMaxPayload) {
+    throw InputError(what + " needs " + std::to_string(bytes) +
+                     " bytes, above the protocol's limit of 1 GiB per message");
+  }
+}
+
+// ---- file descriptors: whole-buffer reads and writes with an optional deadline ----
+
+struct Deadline {
+  bool infinite = true;
+  Clock::time_point at;
+  explicit Deadline(int timeout_ms) : infinite(timeout_ms < 0) {
+    if (!infinite) at = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  }
+};
+
+// Waits until `fd` is ready for `events`; throws on timeout or a poll failure.
+void wait_ready(int fd, short events, const Deadline& d, int timeout_ms) {
+  for (;;) {
+    int ms = -1;
+    if (!d.infinite) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(d.at - Clock::now()).count();
+      if (left <= 0) throw InputError("timed out after " + std::to_string(timeout_ms) + " ms");
+      ms = static_cast<int>(std::min<long long>(left, 1 << 30));
+    }
+    pollfd p{fd, events, 0};
+    const int r = poll(&p, 1, ms);
+    if (r > 0) return;  // ready, or hung up / in error: the read or write will say which
+    if (r < 0 && errno != EINTR) throw InputError(std::string("poll: ") + std::strerror(errno));
+  }
+}
+
+// Reads up to `n` bytes (fewer only at end of stream); returns the count read.
+size_t read_some(int fd, uint8_t* p, size_t n, const Deadline& d, int timeout_ms) {
+  size_t got = 0;
+  while (got < n) {
+    if (!d.infinite) wait_ready(fd, POLLIN, d, timeout_ms);
+    const ssize_t r = ::read(fd, p + got, n - got);
+    if (r > 0) {
+      got += static_cast<size_t>(r);
+    } else if (r == 0) {
+      break;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      wait_ready(fd, POLLIN, d, timeout_ms);
+    } else if (errno != EINTR) {
+      throw InputError(std::string("read failed: ") + std::strerror(errno));
+    }
+  }
+  return got;
+}
+
+// Blocks SIGPIPE on this thread while alive; a SIGPIPE raised meanwhile is consumed, so a
+// write to a closed pipe fails with EPIPE instead of killing the process.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~SigpipeGuard() {
+    if (!was_pending_) {
+      sigset_t pending;
+      sigemptyset(&pending);
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        const timespec zero{0, 0};
+        while (sigtimedwait(&set_, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeGuard(const SigpipeGuard&) = delete;
+  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+
+ private:
+  sigset_t set_, old_;
+  bool was_pending_ = false;
+};
+
+void write_all(int fd, const uint8_t* p, size_t n, const Deadline& d, int timeout_ms) {
+  size_t done = 0;
+  while (done < n) {
+    if (!d.infinite) wait_ready(fd, POLLOUT, d, timeout_ms);
+    const ssize_t r = ::write(fd, p + done, n - done);
+    if (r >= 0) {
+      done += static_cast<size_t>(r);
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      wait_ready(fd, POLLOUT, d, timeout_ms);
+    } else if (errno == EPIPE) {
+      throw InputError("the other side closed the stream");
+    } else if (errno != EINTR) {
+      throw InputError(std::string("write failed: ") + std::strerror(errno));
+    }
+  }
+}
+
+std::string show_bytes(const uint8_t* p, size_t n) {
+  static const char* hex = "0123456789abcdef";
+  std::string text, code;
+  for (size_t i = 0; i < n; ++i) {
+    text += (p[i] >= 0x20 && p[i] < 0x7f) ? static_cast<char>(p[i]) : '.';
+    code += (i ? " " : "");
+    code += hex[p[i] >> 4];
+    code += hex[p[i] & 15];
+  }
+  return "'" + text + "' (" + code + ")";
+}
+
+void check_magic(const uint8_t* p) {
+  if (std::memcmp(p, kMagic, 4) != 0) {
+    throw InputError("not a gift protocol message: expected magic 'GIFT', found " +
+                     show_bytes(p, 4));
+  }
+}
+
+nlohmann::json arch_to_json(const Architecture& a) {
+  std::vector<std::string> acts;
+  for (Activation x : a.activations) acts.push_back(to_string(x));
+  return {{"sizes", a.sizes}, {"activations", acts}, {"w_max", a.w_max}};
+}
+
+}  // namespace
+
+std::string to_string(MessageType type) {
+  switch (type) {
+    case MessageType::kHello:
+      return "HELLO";
+    case MessageType::kProgram:
+      return "PROGRAM";
+    case MessageType::kForward:
+      return "FORWARD";
+    case MessageType::kBye:
+      return "BYE";
+    case MessageType::kOk:
+      return "OK";
+    case MessageType::kInfo:
+      return "INFO";
+    case MessageType::kOutput:
+      return "OUTPUT";
+    case MessageType::kError:
+      return "ERROR";
+  }
+  return "type " + std::to_string(static_cast<uint32_t>(type));
+}
+
+// ---- header ----
+
+Bytes encode_header(MessageType type, uint64_t length) {
+  check_size(length, to_string(type));
+  Bytes b(kMagic, kMagic + 4);
+  put_u32(b, static_cast<uint32_t>(type));
+  put_u64(b, length);
+  return b;
+}
+
+Header decode_header(const uint8_t* data, size_t size) {
+  if (size != kHeaderSize) {
+    throw InputError("malformed header: expected 16 bytes, found " + std::to_string(size));
+  }
+  check_magic(data);
+  Header h;
+  h.type = static_cast<MessageType>(get_le(data + 4, 4));
+  h.length = get_le(data + 8, 8);
+  if (h.length > kMaxPayload) {
+    throw InputError("malformed header: " + to_string(h.type) + " announces " +
+                     std::to_string(h.length) + " payload bytes, above the 1 GiB limit");
+  }
+  return h;
+}
+
+void decode_empty(const Bytes& payload, MessageType type) {
+  if (!payload.empty()) {
+    throw InputError("malformed " + to_string(type) + " payload: expected none, found " +
+                     std::to_string(payload.size()) + " bytes");
+  }
+}
+
+// ---- INFO ----
+
+Bytes encode_info(const DeviceInfo& info) {
+  const nlohmann::json j = {{"protocol", kVersion},
+                            {"name", info.name},
+                            {"taps", info.taps},
+                            {"architecture", arch_to_json(info.arch)}};
+  const std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  check_size(text.size(), "INFO");
+  return Bytes(text.begin(), text.end());
+}
+
+DeviceInfo decode_info(const Bytes& payload) {
+  const std::string what = "malformed INFO payload: ";
+  if (payload.size() > kMaxPayload) throw InputError(what + "larger than 1 GiB");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(payload.begin(), payload.end());
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(what + "invalid JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw InputError(what + "expected a JSON object");
+  if (!j.contains("protocol") || !j["protocol"].is_number_integer()) {
+    throw InputError(what + "expected an integer \"protocol\"");
+  }
+  if (j["protocol"].get<int64_t>() != kVersion) {
+    throw InputError("the device server speaks protocol " + j["protocol"].dump() +
+                     ", this gift speaks protocol " + std::to_string(kVersion));
+  }
+  if (!j.contains("name") || !j["name"].is_string()) {
+    throw InputError(what + "expected a string \"name\"");
+  }
+  if (!j.contains("taps") || !j["taps"].is_boolean()) {
+    throw InputError(what + "expected a boolean \"taps\"");
+  }
+  if (!j.contains("architecture") || !j["architecture"].is_object()) {
+    throw InputError(what + "expected an object \"architecture\"");
+  }
+  const nlohmann::json& a = j["architecture"];
+  if (!a.contains("sizes") || !a["sizes"].is_array() || !a.contains("activations") ||
+      !a["activations"].is_array() || !a.contains("w_max") || !a["w_max"].is_number()) {
+    throw InputError(what +
+                     "architecture: expected {\"sizes\": [...], \"activations\": [...], "
+                     "\"w_max\": number}");
+  }
+  DeviceInfo info;
+  info.name = j["name"].get<std::string>();
+  info.taps = j["taps"].get<bool>();
+  for (const nlohmann::json& s : a["sizes"]) {
+    if (!s.is_number_integer() || s.get<int64_t>() < 1 || s.get<int64_t>() > (1 << 20)) {
+      throw InputError(what + "architecture: widths must be integers in [1, 2^20], found " +
+                       s.dump());
+    }
+    info.arch.sizes.push_back(s.get<int>());
+  }
+  try {
+    for (const nlohmann::json& s : a["activations"]) {
+      if (!s.is_string()) throw InputError("activations must be strings, found " + s.dump());
+      info.arch.activations.push_back(parse_activation(s.get<std::string>()));
+    }
+    info.arch.w_max = a["w_max"].get<double>();
+    info.arch.validate();
+  } catch (const InputError& e) {
+    throw InputError(what + "architecture: " + e.what());
+  }
+  return info;
+}
+
+// ---- PROGRAM ----
+
+Bytes encode_program(const Vec& params) {
+  const size_t n = static_cast<size_t>(params.size());
+  check_size(8 + 4 * static_cast<uint64_t>(n), "PROGRAM");
+  Bytes b;
+  b.reserve(8 + 4 * n);
+  put_u64(b, n);
+  put_f32s(b, params.data(), n);
+  return b;
+}
+
+Vec decode_program(const Bytes& payload) {
+  Reader r(payload, MessageType::kProgram);
+  const uint64_t count = r.u64("the parameter count");
+  if (count != r.remaining() / 4 || r.remaining() % 4 != 0) {
+    r.fail("announces " + std::to_string(count) + " parameters but carries " +
+           std::to_string(r.remaining()) + " bytes of data");
+  }
+  Vec params(static_cast<Eigen::Index>(count));
+  r.f32s(params.data(), count, "the parameters");
+  return params;
+}
+
+// ---- FORWARD ----
+
+Bytes encode_forward(const Mat& x, bool taps) {
+  const uint64_t B = static_cast<uint64_t>(x.rows()), I = static_cast<uint64_t>(x.cols());
+  check_size(12 + 4 * B * I, "a FORWARD of " + std::to_string(B) + " x " + std::to_string(I) +
+                                 " inputs (split the batch)");
+  Bytes b;
+  b.reserve(12 + 4 * B * I);
+  put_u32(b, static_cast<uint32_t>(B));
+  put_u32(b, static_cast<uint32_t>(I));
+  b.push_back(taps ? 1 : 0);
+  b.insert(b.end(), 3, 0);
+  put_f32s(b, x.data(), B * I);  // x is row-major
+  return b;
+}
+
+ForwardRequest decode_forward(const Bytes& payload) {
+  Reader r(payload, MessageType::kForward);
+  const uint64_t B = r.u32("rows B"), I = r.u32("cols I");
+  const uint8_t taps = r.u8("the taps flag");
+  const uint8_t pad[3] = {r.u8("padding"), r.u8("padding"), r.u8("padding")};
+  if (I < 1) r.fail("cols I must be >= 1, found 0");
+  if (taps > 1) r.fail("the taps flag must be 0 or 1, found " + std::to_string(taps));
+  if (pad[0] || pad[1] || pad[2]) r.fail("bytes 9-11 must be zero");
+  if (r.remaining() % 4 != 0 || B * I != r.remaining() / 4) {
+    r.fail("announces " + std::to_string(B) + " x " + std::to_string(I) + " floats but carries " +
+           std::to_string(r.remaining()) + " bytes of data");
+  }
+  ForwardRequest f;
+  f.taps = taps == 1;
+  f.x.resize(static_cast<Eigen::Index>(B), static_cast<Eigen::Index>(I));
+  r.f32s(f.x.data(), B * I, "the inputs");
+  return f;
+}
+
+// ---- OUTPUT ----
+
+Bytes encode_output(const DeviceOutput& out) {
+  uint64_t bytes = 4;
+  std::vector<const Mat*> mats;
+  for (const Mat& m : out.sums) mats.push_back(&m);
+  mats.push_back(&out.out);
+  for (const Mat* m : mats) bytes += 8 + 4 * static_cast<uint64_t>(m->size());
+  check_size(bytes, "OUTPUT");
+  Bytes b;
+  b.reserve(bytes);
+  put_u32(b, static_cast<uint32_t>(mats.size()));
+  for (const Mat* m : mats) {
+    put_u32(b, static_cast<uint32_t>(m->rows()));
+    put_u32(b, static_cast<uint32_t>(m->cols()));
+    put_f32s(b, m->data(), static_cast<size_t>(m->size()));
+  }
+  return b;
+}
+
+DeviceOutput decode_output(const Bytes& payload) {
+  Reader r(payload, MessageType::kOutput);
+  const uint32_t M = r.u32("the matrix count M");
+  if (M < 1) r.fail("M must be >= 1 (the final output), found 0");
+  if (M > r.remaining() / 8) {
+    r.fail("announces " + std::to_string(M) + " matrices but carries only " +
+           std::to_string(r.remaining()) + " bytes");
+  }
+  std::vector<Mat> mats(M);
+  for (uint32_t k = 0; k < M; ++k) {
+    const uint64_t rows = r.u32("rows"), cols = r.u32("cols");
+    if (cols < 1) r.fail("matrix " + std::to_string(k) + " has 0 columns");
+    if (rows * cols > r.remaining() / 4) {
+      r.fail("matrix " + std::to_string(k) + " announces " + std::to_string(rows) + " x " +
+             std::to_string(cols) + " floats but only " + std::to_string(r.remaining()) +
+             " bytes are left");
+    }
+    mats[k].resize(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
+    r.f32s(mats[k].data(), rows * cols, "a matrix");
+  }
+  r.expect_end();
+  DeviceOutput out;
+  out.out = std::move(mats.back());
+  mats.pop_back();
+  out.sums = std::move(mats);
+  return out;
+}
+
+// ---- ERROR ----
+
+Bytes encode_error(const std::string& message) {
+  const std::string m = message.substr(0, kMaxErrorBytes);
+  return Bytes(m.begin(), m.end());
+}
+
+std::string decode_error(const Bytes& payload) {
+  size_t n = std::min(payload.size(), kMaxErrorBytes);
+  if (n < payload.size()) {
+    // Do not end inside a UTF-8 sequence: drop trailing continuation bytes and their lead.
+    while (n > 0 && (payload[n - 1] & 0xC0) == 0x80) --n;
+    if (n > 0 && payload[n - 1] >= 0xC0) --n;
+  }
+  std::string m(payload.begin(), payload.begin() + static_cast<std::ptrdiff_t>(n));
+  for (char& c : m) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = ' ';
+  }
+  if (m.empty()) m = "(no message)";
+  return m;
+}
+
+// ---- streams ----
+
+void write_message(int fd, MessageType type, const Bytes& payload, int timeout_ms) {
+  const Bytes header = encode_header(type, payload.size());
+  const Deadline d(timeout_ms);
+  const SigpipeGuard guard;
+  write_all(fd, header.data(), header.size(), d, timeout_ms);
+  write_all(fd, payload.data(), payload.size(), d, timeout_ms);
+}
+
+bool read_message(int fd, Message& msg, int timeout_ms) {
+  const Deadline d(timeout_ms);
+  uint8_t h[kHeaderSize] = {};
+  size_t got = read_some(fd, h, 4, d, timeout_ms);
+  if (got == 0) return false;
+  if (std::memcmp(h, kMagic, got) != 0) {
+    throw InputError("not a gift protocol message: expected magic 'GIFT', found " +
+                     show_bytes(h, got) + (got < 4 ? " and the end of the stream" : ""));
+  }
+  if (got == 4) got += read_some(fd, h + 4, kHeaderSize - 4, d, timeout_ms);
+  if (got < kHeaderSize) {
+    throw InputError("the stream ended inside a message header (" + std::to_string(got) +
+                     " of 16 bytes)");
+  }
+  const Header header = decode_header(h, kHeaderSize);
+  msg.type = header.type;
+  msg.payload.clear();
+  // Grow the buffer as data arrives, so a header announcing a huge payload that never
+  // comes costs no huge allocation.
+  while (msg.payload.size() < header.length) {
+    const size_t have = msg.payload.size();
+    const size_t want = static_cast<size_t>(
+        std::min<uint64_t>(header.length, std::max<uint64_t>(2 * have, 1 << 16)));
+    msg.payload.resize(want);
+    const size_t n = read_some(fd, msg.payload.data() + have, want - have, d, timeout_ms);
+    if (n < want - have) {
+      throw InputError("the stream ended inside the payload of " + to_string(header.type) + " (" +
+                       std::to_string(have + n) + " of " + std::to_string(header.length) +
+                       " bytes)");
+    }
+  }
+  return true;
+}
+
+// ---- server ----
+
+int serve_device(Device& device, int in_fd, int out_fd) {
+  Message req;
+  for (;;) {
+    try {
+      if (!read_message(in_fd, req)) return 1;
+    } catch (const InputError& e) {
+      try {
+        write_message(out_fd, MessageType::kError,
+                      encode_error(std::string("malformed request: ") + e.what()));
+      } catch (const InputError&) {
+        // The client is gone as well; report the first problem.
+      }
+      throw;
+    }
+    MessageType type = MessageType::kError;
+    Bytes reply;
+    try {
+      switch (req.type) {
+        case MessageType::kHello:
+          decode_empty(req.payload, req.type);
+          reply = encode_info(device.info());
+          type = MessageType::kInfo;
+          break;
+        case MessageType::kProgram: {
+          const Vec params = decode_program(req.payload);
+          const Architecture arch = device.info().arch;
+          if (static_cast<size_t>(params.size()) != arch.num_params()) {
+            throw InputError("PROGRAM carries " + std::to_string(params.size()) +
+                             " parameters, the chip (" + arch.describe() + ") has " +
+                             std::to_string(arch.num_params()));
+          }
+          Network net(arch);
+          net.params() = params;
+          device.program(net);
+          type = MessageType::kOk;
+          break;
+        }
+        case MessageType::kForward: {
+          const ForwardRequest f = decode_forward(req.payload);
+          DeviceOutput out = device.forward(f.x, f.taps);
+          if (!f.taps) out.sums.clear();
+          reply = encode_output(out);
+          type = MessageType::kOutput;
+          break;
+        }
+        case MessageType::kBye:
+          decode_empty(req.payload, req.type);
+          type = MessageType::kOk;
+          break;
+        default:
+          throw InputError("unknown request " + to_string(req.type));
+      }
+    } catch (const InputError& e) {
+      type = MessageType::kError;
+      reply = encode_error(e.what());
+    } catch (const std::exception& e) {
+      type = MessageType::kError;
+      reply = encode_error(std::string("internal error: ") + e.what());
+    }
+    write_message(out_fd, type, reply);
+    if (req.type == MessageType::kBye && type == MessageType::kOk) return 0;
+  }
+}
+
+}  // namespace gift::protocol
