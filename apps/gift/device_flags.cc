@@ -5,7 +5,28 @@
 #include "gift/insitu/external_device.h"
 #include "gift/insitu/simulated_device.h"
 
+#include <wordexp.h>
+
 namespace gift::cli {
+namespace {
+
+// Splits a command line into words as the shell would (quotes, escapes), without running
+// a shell and refusing command substitution.
+std::vector<std::string> split_command(const std::string& command) {
+  wordexp_t w;
+  const int rc = wordexp(command.c_str(), &w, WRDE_NOCMD | WRDE_UNDEF);
+  if (rc != 0) {
+    if (rc == WRDE_NOSPACE) wordfree(&w);
+    throw InputError("--device-command: cannot split '" + command +
+                     "' into words (unbalanced quotes, $(...) or an undefined variable)");
+  }
+  std::vector<std::string> argv(w.we_wordv, w.we_wordv + w.we_wordc);
+  wordfree(&w);
+  if (argv.empty()) throw InputError("--device-command: empty command");
+  return argv;
+}
+
+}  // namespace
 
 void DeviceFlags::add(CLI::App& app) {
   noise.add(app, "device", "the device's TRUE per-pass noise, hidden from the methods");
@@ -14,7 +35,7 @@ void DeviceFlags::add(CLI::App& app) {
   app.add_option("--device-seed", seed, "device: seed of its fixed errors and noise draws");
   app.add_flag("--no-taps", no_taps, "device: expose only the final output, not each layer's sums");
   app.add_option("--device-command", command,
-                 "an external device: a command (run by /bin/sh) that speaks "
+                 "an external device: a command (split into words like a shell would) that speaks "
                  "docs/device-protocol.md, e.g. 'build/gift device-server --checkpoint M "
                  "--noise-sum-add 1'; replaces the simulated device options");
   app_ = &app;
@@ -30,8 +51,7 @@ std::unique_ptr<Device> DeviceFlags::make(const Architecture& arch) const {
                          "the external server decides it");
       }
     }
-    auto device = std::make_unique<ExternalDevice>(
-        std::vector<std::string>{"/bin/sh", "-c", "exec " + command});
+    auto device = std::make_unique<ExternalDevice>(split_command(command));
     const Architecture& a = device->info().arch;
     if (a.sizes != arch.sizes || a.activations != arch.activations) {
       throw InputError("--device-command: the device implements " + a.describe() +

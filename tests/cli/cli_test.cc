@@ -420,3 +420,82 @@ TEST_F(CliEval, ResumeFromABadCheckpointFails) {
 
 }  // namespace
 }  // namespace gift
+
+namespace gift {
+namespace {
+
+class CliInsitu : public Cli {
+ protected:
+  void SetUp() override {
+    Cli::SetUp();
+    train_ok("model.safetensors", "--noise-sum-add 0.05", 3);
+  }
+  std::string model() const { return quote(in_run("model.safetensors")); }
+  std::string common() const {
+    return " --checkpoint " + model() + " --data-dir " + quote(data_dir()) + " --threads 1";
+  }
+  std::string finetune_args() const {
+    return "finetune" + common() +
+           " --calib-size 100 --calib-inputs 50 --epochs 3 --eval-repeats 2 --seed 3";
+  }
+};
+
+TEST_F(CliInsitu, CalibratePrintsAndSavesTheEstimate) {
+  const Outcome r = gift("calibrate" + common() + " --device-noise-sum-add 0.5 --calib-inputs 100 --json cal.json");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("estimate:"), std::string::npos) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(read_text(in_run("cal.json")));
+  EXPECT_TRUE(j.at("per_layer").get<bool>());
+  EXPECT_EQ(j.at("device_passes").get<int>(), 1600);
+  for (double v : j.at("estimate").at("sum_add")) EXPECT_NEAR(v, 0.5, 0.1) << r.out;
+}
+
+TEST_F(CliInsitu, FinetuneWritesCheckpointAndReport) {
+  const Outcome r = gift(finetune_args() +
+                         " --method gift --device-noise-sum-add 1 --out tuned.safetensors --report rep.json");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  const nlohmann::json j = nlohmann::json::parse(read_text(in_run("rep.json")));
+  ASSERT_EQ(j.at("methods").size(), 1u);
+  const nlohmann::json& m = j.at("methods")[0];
+  EXPECT_EQ(m.at("method"), "gift");
+  EXPECT_GT(m.at("device_passes").get<long>(), 1600);
+  EXPECT_TRUE(m.contains("calibration"));
+  EXPECT_TRUE(m.contains("alignment"));
+  // The fine-tuned checkpoint loads and carries the report.
+  const Outcome e = gift("eval --checkpoint tuned.safetensors --data-dir " + quote(data_dir()) + " --repeats 2");
+  EXPECT_EQ(e.status, 0) << e.err;
+  const io::TensorFile f = io::read_safetensors(in_run("tuned.safetensors"));
+  EXPECT_EQ(f.metadata.count("finetune"), 1u);
+}
+
+TEST_F(CliInsitu, ExternalDeviceGivesTheSameResultsAsTheSimulatedOne) {
+  const std::string sim = finetune_args() + " --method none,gift,hil --device-noise-sum-add 1 --device-seed 4";
+  const std::string ext = finetune_args() + " --method none,gift,hil --device-command " +
+                          quote(std::string(GIFT_BINARY) + " device-server --checkpoint " +
+                                in_run("model.safetensors") + " --noise-sum-add 1 --device-seed 4 --threads 1");
+  const Outcome a = gift(sim + " --report a.json"), b = gift(ext + " --report b.json");
+  ASSERT_EQ(a.status, 0) << a.err;
+  ASSERT_EQ(b.status, 0) << b.err;
+  nlohmann::json ja = nlohmann::json::parse(read_text(in_run("a.json")));
+  nlohmann::json jb = nlohmann::json::parse(read_text(in_run("b.json")));
+  for (nlohmann::json* j : {&ja, &jb}) {
+    for (nlohmann::json& m : j->at("methods")) {
+      m.erase("digital_seconds");
+      m.erase("device_seconds");
+    }
+  }
+  EXPECT_EQ(ja.at("methods"), jb.at("methods"));
+}
+
+TEST_F(CliInsitu, Errors) {
+  expect_error(finetune_args() + " --method magic", {"magic"});
+  expect_error(finetune_args() + " --method gift,hil --out x.safetensors", {"--out"});
+  expect_error(finetune_args() + " --calib-size 0", {"--calib-size"});
+  expect_error(finetune_args() + " --device-noise-sum-add -1", {"--device-noise-sum-add"});
+  expect_error(finetune_args() + " --device-command 'true' --device-noise-sum-add 1", {"--device-command"});
+  expect_error(finetune_args() + " --device-command '/nonexistent/server'", {"device"});
+  expect_error("calibrate" + common() + " --calib-repeats 1", {"repeats"});
+}
+
+}  // namespace
+}  // namespace gift
