@@ -75,5 +75,10 @@ struct DeviceFlags {
 
 void add_calibrate(CLI::App& app);
 void add_finetune(CLI::App& app);
+void add_sweep(CLI::App& app);
+void add_reproduce(CLI::App& app);
+
+// Writes the tables (and figures) of the sweep in `dir`, prints the table and the paths.
+void write_report(const std::string& dir, bool figures);
 
 }  // namespace gift::cli

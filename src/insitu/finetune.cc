@@ -127,6 +127,12 @@ void finish_alignment(FinetuneReport& r, double start_twin) {
   r.correlation = spp > 0 && smm > 0 ? spm / std::sqrt(spp * smm) : 0;
 }
 
+// The calibration set, split into images to fit and held-out images to score.
+struct Split {
+  LabelledSet fit, score;
+  const LabelledSet* all = nullptr;
+};
+
 class MethodBase : public FinetuneMethod {
  public:
   FinetuneReport run(Network& net, Device& raw_device, const LabelledSet& calib,
@@ -152,12 +158,29 @@ class MethodBase : public FinetuneMethod {
         r.noise_used = o.noise;
       }
     }
-    const Score start = device_score(device, net, calib, o.score_repeats);
+    // Hold out part of the calibration set for scoring (seeded split).
+    const size_t N = calib.labels.size();
+    const size_t n_score = std::max<size_t>(1, static_cast<size_t>(std::lround(o.holdout * N)));
+    if (n_score >= N) throw InputError("fine-tuning: the hold-out leaves no image to fit");
+    const std::vector<uint32_t> perm = epoch_permutation(N, o.seed ^ 0x401DULL, 0);
+    Split split;
+    split.fit.images.resize(static_cast<Eigen::Index>(N - n_score), calib.images.cols());
+    split.score.images.resize(static_cast<Eigen::Index>(n_score), calib.images.cols());
+    for (size_t i = 0; i < N; ++i) {
+      LabelledSet& dst = i < N - n_score ? split.fit : split.score;
+      const size_t row = i < N - n_score ? i : i - (N - n_score);
+      dst.images.row(static_cast<Eigen::Index>(row)) = calib.images.row(perm[i]);
+      dst.labels.push_back(calib.labels[perm[i]]);
+    }
+    split.all = &calib;
+    r.fit_images = N - n_score;
+    r.score_images = n_score;
+    const Score start = device_score(device, net, split.score, o.score_repeats);
     r.start_loss = start.loss;
     r.start_se = start.se;
     Network start_net = net;
     Score final_score = start;
-    tune(net, device, calib, train, o, r, start, &final_score);
+    tune(net, device, split, train, o, r, start, &final_score);
     r.final_loss = final_score.loss;
     r.final_se = final_score.se;
     device.program(net);
@@ -171,20 +194,21 @@ class MethodBase : public FinetuneMethod {
 
  protected:
   // Changes `net`; sets *final to the device score of the returned weights.
-  virtual void tune(Network& net, Device& device, const LabelledSet& calib,
-                    const LabelledSet& train, const FinetuneOptions& o, FinetuneReport& r,
-                    const Score& start, Score* final) = 0;
+  virtual void tune(Network& net, Device& device, const Split& calib, const LabelledSet& train,
+                    const FinetuneOptions& o, FinetuneReport& r, const Score& start,
+                    Score* final) = 0;
 
   // Keeps `best` only if a fresh measurement beats the start by accept_z errors.
   static void accept_or_revert(Network& net, const Network& start_net, const Network& best,
-                               Device& device, const LabelledSet& calib, const FinetuneOptions& o,
-                               FinetuneReport& r, const Score& start, Score* final) {
+                               Device& device, const LabelledSet& score_set,
+                               const FinetuneOptions& o, FinetuneReport& r, const Score& start,
+                               Score* final) {
     if (r.best_epoch == 0) {
       net = start_net;
       r.accepted = false;
       return;
     }
-    const Score fresh = device_score(device, best, calib, o.score_repeats);
+    const Score fresh = device_score(device, best, score_set, o.score_repeats);
     double gain = 0, se = 0;
     paired_gain(start, fresh, &gain, &se);
     r.accepted = gain > o.accept_z * se && gain > 0;
@@ -205,9 +229,10 @@ class TwinMethod : public MethodBase {
   std::string name() const override { return diff_ ? "diff" : "gift"; }
 
  protected:
-  void tune(Network& net, Device& device, const LabelledSet& calib, const LabelledSet&,
+  void tune(Network& net, Device& device, const Split& split, const LabelledSet&,
             const FinetuneOptions& o, FinetuneReport& r, const Score& start,
             Score* final) override {
+    const LabelledSet& calib = split.fit;
     Engine engine(o.threads);
     const FlushSubnormals ftz;
     const Network start_net = net;
@@ -243,7 +268,7 @@ class TwinMethod : public MethodBase {
       EpochScore e;
       e.epoch = epoch + 1;
       e.twin_loss = twin_loss(engine, net, calib, r.noise_used, o.seed);
-      const Score s = device_score(device, net, calib, o.score_repeats);
+      const Score s = device_score(device, net, split.score, o.score_repeats);
       e.device_loss = s.loss;
       e.device_se = s.se;
       e.device_accuracy = s.accuracy;
@@ -255,7 +280,7 @@ class TwinMethod : public MethodBase {
       }
     }
     finish_alignment(r, start_twin);
-    accept_or_revert(net, start_net, best, device, calib, o, r, start, final);
+    accept_or_revert(net, start_net, best, device, split.score, o, r, start, final);
   }
 
  private:
@@ -268,8 +293,9 @@ class HilMethod : public MethodBase {
   std::string name() const override { return "hil"; }
 
  protected:
-  void tune(Network& net, Device& device, const LabelledSet& calib, const LabelledSet&,
+  void tune(Network& net, Device& device, const Split& split, const LabelledSet&,
             const FinetuneOptions& o, FinetuneReport& r, const Score&, Score* final) override {
+    const LabelledSet& calib = *split.all;  // no acceptance test: fits every image
     if (!device.info().taps) {
       throw InputError("method hil needs a device that exposes every layer's detected sums");
     }
@@ -330,7 +356,7 @@ class HilMethod : public MethodBase {
     }
     r.best_epoch = o.epochs;
     r.accepted = true;
-    *final = device_score(device, net, calib, o.score_repeats);
+    *final = device_score(device, net, split.score, o.score_repeats);
   }
 };
 
@@ -340,7 +366,7 @@ class RetrainMethod : public MethodBase {
   std::string name() const override { return "retrain"; }
 
  protected:
-  void tune(Network& net, Device& device, const LabelledSet& calib, const LabelledSet& train,
+  void tune(Network& net, Device& device, const Split& split, const LabelledSet& train,
             const FinetuneOptions& o, FinetuneReport& r, const Score&, Score* final) override {
     if (train.labels.empty()) throw InputError("method retrain needs the training set");
     TrainOptions t;
@@ -362,7 +388,7 @@ class RetrainMethod : public MethodBase {
     }
     r.best_epoch = o.retrain_epochs;
     r.accepted = true;
-    *final = device_score(device, net, calib, o.score_repeats);
+    *final = device_score(device, net, split.score, o.score_repeats);
   }
 
  private:
@@ -377,7 +403,7 @@ class NoneMethod : public MethodBase {
   std::string name() const override { return "none"; }
 
  protected:
-  void tune(Network&, Device&, const LabelledSet&, const LabelledSet&, const FinetuneOptions&,
+  void tune(Network&, Device&, const Split&, const LabelledSet&, const FinetuneOptions&,
             FinetuneReport&, const Score&, Score*) override {}
 };
 
@@ -387,6 +413,7 @@ void FinetuneOptions::validate(const Architecture& arch) {
   if (epochs < 0 || retrain_epochs < 0) throw InputError("fine-tuning: epochs must be >= 0");
   if (batch_size < 1) throw InputError("fine-tuning: batch size must be >= 1");
   if (score_repeats < 2) throw InputError("fine-tuning: score repeats must be >= 2");
+  if (!(holdout > 0 && holdout < 1)) throw InputError("fine-tuning: holdout must be in (0, 1)");
   if (!(accept_z >= 0) || !std::isfinite(accept_z)) throw InputError("fine-tuning: accept_z must be >= 0");
   if (threads < 0) throw InputError("fine-tuning: threads must be >= 0");
   optimizer.validate();
@@ -413,7 +440,7 @@ std::unique_ptr<FinetuneMethod> make_method(const std::string& name) {
 std::string FinetuneReport::summary() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "%s: calibration-set device loss %.4f (±%.4f) -> %.4f (±%.4f), best epoch %d, %s; "
+                "%s: held-out device loss %.4f (±%.4f) -> %.4f (±%.4f), best epoch %d, %s; "
                 "device passes %llu, programmings %llu, sample gradients %llu, digital %.2f s",
                 method.c_str(), start_loss, start_se, final_loss, final_se, best_epoch,
                 accepted ? "accepted" : "start kept", static_cast<unsigned long long>(device_passes),
@@ -438,6 +465,8 @@ nlohmann::json FinetuneReport::to_json() const {
                   {"twin_loss", e.twin_loss}});
   }
   nlohmann::json j = {{"method", method},
+                      {"fit_images", fit_images},
+                      {"score_images", score_images},
                       {"noise_used", noise_to_json(noise_used)},
                       {"start_loss", start_loss},
                       {"start_se", start_se},

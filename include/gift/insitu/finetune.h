@@ -37,7 +37,11 @@ struct FinetuneOptions {
   int retrain_epochs = 5;   // retrain: over the full training set
   int batch_size = 64;
   OptimizerOptions optimizer;  // Adam, lr 3e-3
-  int score_repeats = 2;    // device passes of each calibration image per score
+  int score_repeats = 2;    // device passes of each scoring image per score
+  // Fraction of the calibration set held out for scoring (device loss after each epoch and
+  // the acceptance test); gift and diff fit only the rest. Scoring on the images being fitted
+  // accepts over-fitting (docs/method.md has the numbers).
+  double holdout = 0.3;
   double accept_z = 2.0;    // accept only if the gain exceeds accept_z standard errors
   bool calibrate = true;    // false: use `noise` as the estimate (ablations, tests)
   NoiseModel noise;         // the estimate when calibrate is false
@@ -60,7 +64,8 @@ struct FinetuneReport {
   bool calibrated = false;
   Calibration calibration;
   NoiseModel noise_used;                // s_est
-  double start_loss = 0, start_se = 0;  // device loss on the calibration set before
+  size_t fit_images = 0, score_images = 0;  // the split of the calibration set
+  double start_loss = 0, start_se = 0;  // device loss on the held-out scoring images before
   double final_loss = 0, final_se = 0;  // ... of what is returned (re-measured)
   std::vector<EpochScore> epochs;
   int best_epoch = 0;                   // 0: the start

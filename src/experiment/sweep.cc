@@ -1,0 +1,543 @@
+#include "gift/experiment/sweep.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "gift/core/error.h"
+#include "gift/data/dataset.h"
+#include "gift/insitu/simulated_device.h"
+#include "gift/io/atomic_file.h"
+#include "gift/io/checkpoint.h"
+#include "gift/train/engine.h"
+#include "gift/train/trainer.h"
+
+namespace gift::experiment {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string fmt_level(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+template <class V>
+V get_or(const json& j, const char* key, V fallback, const std::string& what) {
+  if (!j.contains(key)) return fallback;
+  try {
+    return j.at(key).get<V>();
+  } catch (const json::exception&) {
+    throw InputError(what + ": key '" + key + "' has the wrong type: " + j.at(key).dump());
+  }
+}
+
+NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& what) {
+  if (!j.is_object()) throw InputError(what + ": 'pattern' must be an object of site: std");
+  NoiseModel m = NoiseModel::none(layers);
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "output_clip") {
+      m.output_clip = get_or<double>(j, "output_clip", 0, what);
+      continue;
+    }
+    const NoiseSite site = parse_noise_site(it.key());
+    if (it->is_number()) {
+      for (LayerNoise& l : m.layers) l.at(site) = it->get<double>();
+    } else if (it->is_array() && it->size() == layers) {
+      for (size_t l = 0; l < layers; ++l) {
+        if (!(*it)[l].is_number()) throw InputError(what + ": pattern values must be numbers");
+        m.layers[l].at(site) = (*it)[l].get<double>();
+      }
+    } else {
+      throw InputError(what + ": pattern '" + it.key() + "' must be a number or a list of " +
+                       std::to_string(layers));
+    }
+  }
+  m.validate(layers, what + " pattern");
+  return m;
+}
+
+std::vector<double> levels_from_json(const json& j, const char* key, const std::string& what) {
+  if (!j.contains(key) || !j.at(key).is_array() || j.at(key).empty()) {
+    throw InputError(what + ": '" + key + "' must be a non-empty list of levels");
+  }
+  std::vector<double> v;
+  for (const json& x : j.at(key)) {
+    if (!x.is_number() || !(x.get<double>() >= 0) || !std::isfinite(x.get<double>())) {
+      throw InputError(what + ": '" + key + "' holds a bad level: " + x.dump());
+    }
+    v.push_back(x.get<double>());
+  }
+  return v;
+}
+
+// Appends lines to results.jsonl: one write per line, then fsync.
+class ResultsFile {
+ public:
+  explicit ResultsFile(const std::string& path) : path_(path) {
+    // Drop a partial last line (a sweep killed mid-write) before appending.
+    std::string text;
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0) {
+      text = io::read_file(path);
+      const size_t end = text.rfind('\n');
+      const size_t keep = end == std::string::npos ? 0 : end + 1;
+      if (keep != text.size() && truncate(path.c_str(), static_cast<off_t>(keep)) != 0) {
+        throw InputError(path + ": cannot truncate a partial last line");
+      }
+      text.resize(keep);
+    }
+    size_t pos = 0, line_no = 0;
+    while (pos < text.size()) {
+      const size_t nl = text.find('\n', pos);
+      ++line_no;
+      const std::string line = text.substr(pos, nl - pos);
+      pos = nl + 1;
+      if (line.empty()) continue;
+      try {
+        const json j = json::parse(line);
+        done_.insert(j.at("key").get<std::string>());
+      } catch (const json::exception&) {
+        throw InputError(path + ": line " + std::to_string(line_no) + " is not a result row");
+      }
+    }
+    fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw InputError(path + ": cannot open for appending");
+  }
+  ~ResultsFile() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool done(const std::string& key) const { return done_.count(key) > 0; }
+  size_t count() const { return done_.size(); }
+  void append(const std::string& key, const json& row) {
+    const std::string line = row.dump() + "\n";
+    std::lock_guard<std::mutex> lock(mu_);
+    const ssize_t n = write(fd_, line.data(), line.size());
+    if (n != static_cast<ssize_t>(line.size()) || fsync(fd_) != 0) {
+      throw InputError(path_ + ": cannot append a result");
+    }
+    done_.insert(key);
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::set<std::string> done_;
+  std::mutex mu_;
+};
+
+// Runs tasks 0..n-1 on `jobs` threads; the first exception is rethrown after all stop.
+void parallel_for(size_t n, int jobs, const std::function<void(size_t)>& task) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex mu;
+  auto worker = [&] {
+    for (;;) {
+      const size_t i = next++;
+      if (i >= n || failed) return;
+      try {
+        task(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        failed = true;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < std::max(1, jobs); ++t) threads.emplace_back(worker);
+  for (std::thread& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+struct ModelKey {
+  size_t grid;
+  double level;
+  uint64_t seed;
+  bool operator<(const ModelKey& o) const {
+    return std::tie(grid, level, seed) < std::tie(o.grid, o.level, o.seed);
+  }
+};
+
+}  // namespace
+
+SweepConfig SweepConfig::from_json(const json& j, const std::string& what) {
+  if (!j.is_object()) throw InputError(what + ": expected a JSON object");
+  static const std::set<std::string> known = {
+      "dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit", "grids",
+      "seeds", "methods", "finetune", "eval_repeats", "device"};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!known.count(it.key())) throw InputError(what + ": unknown key '" + it.key() + "'");
+  }
+  SweepConfig c;
+  c.dataset = get_or<std::string>(j, "dataset", c.dataset, what);
+  c.data_dir = get_or<std::string>(j, "data_dir", c.data_dir, what);
+  c.arch = get_or<std::string>(j, "arch", c.arch, what);
+  c.activation = get_or<std::string>(j, "activation", c.activation, what);
+  c.w_max = get_or<double>(j, "w_max", c.w_max, what);
+  c.test_limit = get_or<size_t>(j, "test_limit", c.test_limit, what);
+  c.eval_repeats = get_or<int>(j, "eval_repeats", c.eval_repeats, what);
+  if (j.contains("train")) {
+    const json& t = j.at("train");
+    const std::string w = what + ": train";
+    c.train_epochs = get_or<int>(t, "epochs", c.train_epochs, w);
+    c.train_batch = get_or<int>(t, "batch_size", c.train_batch, w);
+    c.train_lr = get_or<double>(t, "lr", c.train_lr, w);
+    c.train_limit = get_or<size_t>(t, "limit", c.train_limit, w);
+  }
+  if (j.contains("finetune")) {
+    const json& f = j.at("finetune");
+    const std::string w = what + ": finetune";
+    FinetuneOptions& o = c.finetune;
+    o.epochs = get_or<int>(f, "epochs", o.epochs, w);
+    o.retrain_epochs = get_or<int>(f, "retrain_epochs", o.retrain_epochs, w);
+    o.batch_size = get_or<int>(f, "batch_size", o.batch_size, w);
+    o.optimizer.lr = get_or<double>(f, "lr", o.optimizer.lr, w);
+    o.score_repeats = get_or<int>(f, "score_repeats", o.score_repeats, w);
+    o.accept_z = get_or<double>(f, "accept_z", o.accept_z, w);
+    o.calibration.inputs = get_or<int>(f, "calib_inputs", o.calibration.inputs, w);
+    o.calibration.repeats = get_or<int>(f, "calib_repeats", o.calibration.repeats, w);
+    c.calib_size = get_or<size_t>(f, "calib_size", c.calib_size, w);
+  }
+  if (j.contains("device")) {
+    c.imperfections = imperfections_from_json(j.at("device"), what + ": device");
+  }
+  if (j.contains("seeds")) c.seeds = get_or<std::vector<uint64_t>>(j, "seeds", c.seeds, what);
+  if (j.contains("methods")) {
+    c.methods = get_or<std::vector<std::string>>(j, "methods", c.methods, what);
+  }
+  const Architecture arch = c.architecture();
+  if (!j.contains("grids") || !j.at("grids").is_array() || j.at("grids").empty()) {
+    throw InputError(what + ": 'grids' must be a non-empty list");
+  }
+  for (const json& g : j.at("grids")) {
+    GridSpec spec;
+    spec.name = get_or<std::string>(g, "name", "", what + ": grid");
+    const std::string w = what + ": grid '" + spec.name + "'";
+    if (g.contains("site")) {
+      spec.pattern = NoiseModel::uniform(arch.num_layers(), parse_noise_site(g.at("site").get<std::string>()), 1.0);
+      if (spec.name.empty()) spec.name = g.at("site").get<std::string>();
+    } else if (g.contains("pattern")) {
+      spec.pattern = pattern_from_json(g.at("pattern"), arch.num_layers(), w);
+    } else {
+      throw InputError(w + ": needs 'site' or 'pattern'");
+    }
+    spec.assumed = levels_from_json(g, "assumed", w);
+    spec.truth = levels_from_json(g, "true", w);
+    c.grids.push_back(spec);
+  }
+  c.validate();
+  return c;
+}
+
+json SweepConfig::to_json() const {
+  json grids_j = json::array();
+  for (const GridSpec& g : grids) {
+    json p = noise_to_json(g.pattern);
+    grids_j.push_back({{"name", g.name}, {"pattern", p}, {"assumed", g.assumed}, {"true", g.truth}});
+  }
+  // Pattern lists are per layer, which from_json reads back.
+  return {{"dataset", dataset},
+          {"data_dir", data_dir},
+          {"arch", arch},
+          {"activation", activation},
+          {"w_max", w_max},
+          {"train", {{"epochs", train_epochs}, {"batch_size", train_batch}, {"lr", train_lr}, {"limit", train_limit}}},
+          {"test_limit", test_limit},
+          {"grids", grids_j},
+          {"seeds", seeds},
+          {"methods", methods},
+          {"finetune",
+           {{"epochs", finetune.epochs},
+            {"retrain_epochs", finetune.retrain_epochs},
+            {"batch_size", finetune.batch_size},
+            {"lr", finetune.optimizer.lr},
+            {"score_repeats", finetune.score_repeats},
+            {"accept_z", finetune.accept_z},
+            {"calib_inputs", finetune.calibration.inputs},
+            {"calib_repeats", finetune.calibration.repeats},
+            {"calib_size", calib_size}}},
+          {"eval_repeats", eval_repeats},
+          {"device", imperfections_to_json(imperfections)}};
+}
+
+Architecture SweepConfig::architecture() const {
+  return Architecture::from_string(arch, parse_activation(activation), w_max);
+}
+
+void SweepConfig::validate() const {
+  const Architecture a = architecture();
+  if (dataset != "mnist" && dataset != "fashion-mnist") {
+    throw InputError("sweep: dataset must be mnist or fashion-mnist, found '" + dataset + "'");
+  }
+  if (train_epochs < 1 || train_batch < 1 || !(train_lr > 0)) {
+    throw InputError("sweep: train epochs, batch_size and lr must be positive");
+  }
+  if (eval_repeats < 2) throw InputError("sweep: eval_repeats must be >= 2");
+  if (calib_size < static_cast<size_t>(finetune.calibration.inputs)) {
+    throw InputError("sweep: calib_size must be >= calib_inputs");
+  }
+  if (seeds.empty() || methods.empty() || grids.empty()) {
+    throw InputError("sweep: seeds, methods and grids must not be empty");
+  }
+  std::set<std::string> names;
+  for (const GridSpec& g : grids) {
+    if (g.name.empty() || g.name.find_first_of("/|\\ \t\n") != std::string::npos) {
+      throw InputError("sweep: grid names must be non-empty without '/', '|' or spaces: '" + g.name + "'");
+    }
+    if (!names.insert(g.name).second) throw InputError("sweep: duplicate grid name '" + g.name + "'");
+  }
+  for (const std::string& m : methods) make_method(m);
+  FinetuneOptions f = finetune;
+  f.validate(a);
+  imperfections.validate("sweep device");
+}
+
+SweepConfig reproduce_preset(bool quick, const std::string& dataset) {
+  SweepConfig c;
+  c.dataset = dataset;
+  const size_t L = 5;
+  if (quick) {
+    c.train_epochs = 8;
+    c.test_limit = 5000;
+    c.seeds = {1};
+    c.grids = {{"sum_add", NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0), {0.1, 1.0},
+                {0.1, 0.5, 1.0, 2.0, 3.0}}};
+    c.finetune.retrain_epochs = 1;
+    c.eval_repeats = 3;
+  } else {
+    c.train_epochs = 20;
+    c.seeds = {1, 2, 3};
+    c.grids = {{"sum_add", NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0), {0.1, 0.5, 1.0},
+                {0.1, 0.5, 1.0, 2.0, 3.0}},
+               {"weight", NoiseModel::uniform(L, NoiseSite::kWeight, 1.0), {0.1}, {0.1, 0.3, 0.5, 0.7}}};
+    c.eval_repeats = 5;
+  }
+  c.validate();
+  return c;
+}
+
+SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_in,
+                       const SweepCallbacks& cb, size_t max_cells) {
+  cfg.validate();
+  const auto t_start = Clock::now();
+  const int jobs = resolve_threads(jobs_in);
+  auto log = [&](const std::string& s) {
+    if (cb.log) cb.log(s);
+  };
+  mkdir(dir.c_str(), 0755);
+  const std::string models_dir = dir + "/models";
+  mkdir(models_dir.c_str(), 0755);
+  struct stat st;
+  if (stat(models_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw InputError(dir + ": cannot create the sweep directory");
+  }
+  const std::string config_path = dir + "/config.json";
+  const std::string config_text = cfg.to_json().dump(2) + "\n";
+  if (stat(config_path.c_str(), &st) == 0) {
+    if (io::read_file(config_path) != config_text) {
+      throw InputError(dir + " holds a sweep with another configuration (" + config_path +
+                       "); use another output directory");
+    }
+  } else {
+    io::write_file_atomic(config_path, config_text);
+  }
+  ResultsFile results(dir + "/results.jsonl");
+  const Architecture arch = cfg.architecture();
+  const size_t L = arch.num_layers();
+
+  // Every cell, in a fixed order.
+  struct Cell {
+    size_t grid;
+    double assumed, truth;
+    uint64_t seed;
+    std::string method, key;
+  };
+  std::vector<Cell> cells;
+  for (size_t g = 0; g < cfg.grids.size(); ++g) {
+    for (double a : cfg.grids[g].assumed) {
+      for (double t : cfg.grids[g].truth) {
+        for (uint64_t s : cfg.seeds) {
+          for (const std::string& m : cfg.methods) {
+            const std::string key = cfg.grids[g].name + "|" + fmt_level(a) + "|" + fmt_level(t) +
+                                    "|" + std::to_string(s) + "|" + m;
+            cells.push_back({g, a, t, s, m, key});
+          }
+        }
+      }
+    }
+  }
+  SweepSummary summary;
+  summary.cells_total = cells.size();
+  std::vector<const Cell*> todo;
+  for (const Cell& c : cells) {
+    if (!results.done(c.key)) todo.push_back(&c);
+  }
+  summary.cells_skipped = cells.size() - todo.size();
+  if (summary.cells_skipped > 0) {
+    log("resuming: " + std::to_string(summary.cells_skipped) + " of " +
+        std::to_string(cells.size()) + " cells already finished in " + dir + "/results.jsonl");
+  }
+  if (max_cells > 0 && todo.size() > max_cells) todo.resize(max_cells);
+  if (todo.empty()) {
+    summary.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+    return summary;
+  }
+
+  const std::string data_dir = cfg.data_dir.empty() ? "data/" + cfg.dataset : cfg.data_dir;
+  data::Dataset train_set = data::load_dataset(cfg.dataset, data_dir, data::Split::kTrain);
+  data::Dataset test_set = data::load_dataset(cfg.dataset, data_dir, data::Split::kTest);
+  if (cfg.train_limit > 0 && cfg.train_limit < train_set.size()) train_set = data::subset(train_set, 0, cfg.train_limit);
+  if (cfg.test_limit > 0 && cfg.test_limit < test_set.size()) test_set = data::subset(test_set, 0, cfg.test_limit);
+  const LabelledSet train{train_set.images, train_set.labels};
+  const LabelledSet test{test_set.images, test_set.labels};
+
+  // Phase 1: the networks the remaining cells need (trained at each needed level).
+  std::set<ModelKey> needed;
+  for (const Cell* c : todo) {
+    needed.insert({c->grid, c->assumed, c->seed});
+    needed.insert({c->grid, c->truth, c->seed});
+  }
+  const std::vector<ModelKey> models(needed.begin(), needed.end());
+  auto model_path = [&](const ModelKey& k) {
+    return models_dir + "/" + cfg.grids[k.grid].name + "-l" + fmt_level(k.level) + "-s" +
+           std::to_string(k.seed) + ".safetensors";
+  };
+  std::atomic<size_t> models_done{0};
+  parallel_for(models.size(), jobs, [&](size_t i) {
+    const ModelKey& k = models[i];
+    const std::string path = model_path(k);
+    Checkpoint ck;
+    if (stat(path.c_str(), &st) == 0) ck = load_checkpoint(path);
+    if (ck.state.epochs_done < cfg.train_epochs) {
+      const bool fresh = ck.net.params().size() == 0;
+      if (fresh) {
+        ck.net = Network(arch);
+        ck.net.init(k.seed);
+        ck.train.epochs = cfg.train_epochs;
+        ck.train.batch_size = cfg.train_batch;
+        ck.train.optimizer.lr = cfg.train_lr;
+        ck.train.seed = k.seed;
+        ck.train.noise = cfg.grids[k.grid].pattern.scaled(k.level);
+        ck.dataset = cfg.dataset;
+      }
+      ck.train.threads = 1;
+      TrainCallbacks tcb;
+      tcb.epoch_end = [&](const EpochLog&, const TrainState& s) {
+        ck.state = s;
+        save_checkpoint(path, ck);
+      };
+      const TrainSummary ts = gift::train(ck.net, train.images, train.labels, ck.train, ck.state, tcb);
+      if (ts.diverged) throw InputError("sweep: training " + path + " diverged: " + ts.message);
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "trained %s (%s, %d epochs, %.0f s)", path.c_str(),
+                    ck.train.noise.describe().c_str(), cfg.train_epochs, ts.seconds);
+      log(buf);
+    }
+    ++models_done;
+  });
+  summary.models_trained = models.size();
+
+  // Phase 2: the cells.
+  std::map<ModelKey, Network> nets;
+  for (const ModelKey& k : models) nets[k] = load_checkpoint(model_path(k)).net;
+  std::mutex progress_mu;
+  size_t finished = 0;
+  const auto t_cells = Clock::now();
+  parallel_for(todo.size(), jobs, [&](size_t i) {
+    const Cell& c = *todo[i];
+    const GridSpec& g = cfg.grids[c.grid];
+    const Network& start = nets.at({c.grid, c.assumed, c.seed});
+    const Network& oracle_net = nets.at({c.grid, c.truth, c.seed});
+    SimulatedDeviceOptions so;
+    so.noise = g.pattern.scaled(c.truth);
+    so.imperfections = cfg.imperfections;
+    so.seed = fnv1a(g.name + "|" + fmt_level(c.truth) + "|" + std::to_string(c.seed));
+    so.threads = 1;
+    SimulatedDevice device(arch, so);
+    const DeviceAccuracy before = device_accuracy(device, start, test, cfg.eval_repeats);
+    const DeviceAccuracy oracle = device_accuracy(device, oracle_net, test, cfg.eval_repeats);
+    FinetuneOptions o = cfg.finetune;
+    o.assumed = g.pattern.scaled(c.assumed);
+    o.seed = c.seed;
+    o.threads = 1;
+    o.calibration.seed = c.seed;
+    o.calibration.threads = 1;
+    // The calibration set: calib_size training images chosen by the seed.
+    const std::vector<uint32_t> perm = epoch_permutation(train.labels.size(), c.seed ^ 0xCA11BULL, 0);
+    LabelledSet calib;
+    const size_t n = std::min(cfg.calib_size, train.labels.size());
+    calib.images.resize(static_cast<Eigen::Index>(n), train.images.cols());
+    calib.labels.resize(n);
+    for (size_t r = 0; r < n; ++r) {
+      calib.images.row(static_cast<Eigen::Index>(r)) = train.images.row(perm[r]);
+      calib.labels[r] = train.labels[perm[r]];
+    }
+    Network net = start;
+    const FinetuneReport rep = make_method(c.method)->run(net, device, calib, train, o);
+    const DeviceAccuracy after = device_accuracy(device, net, test, cfg.eval_repeats);
+    json row = {{"key", c.key},
+                {"grid", g.name},
+                {"assumed", c.assumed},
+                {"true", c.truth},
+                {"seed", c.seed},
+                {"method", c.method},
+                {"dataset", cfg.dataset},
+                {"acc_before", before.mean},
+                {"acc_before_ci", {before.low, before.high}},
+                {"acc_after", after.mean},
+                {"acc_after_ci", {after.low, after.high}},
+                {"acc_oracle", oracle.mean},
+                {"acc_oracle_ci", {oracle.low, oracle.high}},
+                {"relative_improvement", (after.mean - before.mean) / before.mean},
+                {"recovery", oracle.mean > before.mean
+                                 ? json((after.mean - before.mean) / (oracle.mean - before.mean))
+                                 : json(nullptr)},
+                {"device_passes", rep.device_passes},
+                {"device_programmings", rep.device_programmings},
+                {"sample_gradients", rep.sample_gradients},
+                {"digital_seconds", rep.digital_seconds},
+                {"accepted", rep.accepted}};
+    results.append(c.key, row);
+    std::lock_guard<std::mutex> lock(progress_mu);
+    ++finished;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "[%zu/%zu] %s a=%s t=%s seed=%llu %-7s %.2f%% -> %.2f%% (oracle %.2f%%)",
+                  summary.cells_skipped + finished, cells.size(), g.name.c_str(),
+                  fmt_level(c.assumed).c_str(), fmt_level(c.truth).c_str(),
+                  static_cast<unsigned long long>(c.seed), c.method.c_str(), 100 * before.mean,
+                  100 * after.mean, 100 * oracle.mean);
+    log(buf);
+    if (cb.progress) {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - t_cells).count();
+      cb.progress(summary.cells_skipped + finished, cells.size(),
+                  elapsed / finished * static_cast<double>(todo.size() - finished));
+    }
+  });
+  summary.cells_run = finished;
+  summary.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  return summary;
+}
+
+}  // namespace gift::experiment
