@@ -183,6 +183,16 @@ struct ModelKey {
 }  // namespace
 
 SweepConfig SweepConfig::from_json(const json& j, const std::string& what) {
+  try {
+    return parse_config(j, what);
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    if (msg.rfind(what, 0) == 0) throw;
+    throw InputError(what + ": " + msg);
+  }
+}
+
+SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
   if (!j.is_object()) throw InputError(what + ": expected a JSON object");
   static const std::set<std::string> known = {
       "dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit", "grids",

@@ -53,6 +53,9 @@ struct SweepConfig {
   nlohmann::json to_json() const;
   void validate() const;
   Architecture architecture() const;
+
+ private:
+  static SweepConfig parse_config(const nlohmann::json& j, const std::string& what);
 };
 
 // The paper's experiment as a preset: MNIST (or Fashion-MNIST), the default network,
