@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p out/insitu
 CKPT=out/mnist-sum_add-0.1.safetensors
-[ -f "$CKPT" ] || bash scripts/main-job.sh
+build/gift train --dataset mnist --noise-sum-add 0.1 --epochs 20 --seed 1 --out "$CKPT" --resume | tail -1
 oracle() {  # name, noise flags...
   local name="$1"; shift
   build/gift train --dataset mnist --epochs 20 --seed 1 "$@" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Chooses the fine-tuning defaults by measurement: gift and hil on MNIST, the default
-# network trained at sum_add 0.1 (scripts/main-job.sh), deployed to simulated devices at
+# network trained at sum_add 0.1 (scripts/insitu-study.sh trains it), deployed to simulated devices at
 # true sum_add 1 and 3, over learning rates and epochs. Prints one line per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -329,7 +329,7 @@ SweepConfig reproduce_preset(bool quick, const std::string& dataset) {
   c.dataset = dataset;
   const size_t L = 5;
   if (quick) {
-    c.train_epochs = 8;
+    c.train_epochs = 10;
     c.test_limit = 5000;
     c.seeds = {1};
     c.grids = {{"sum_add", NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0), {0.1, 1.0},
