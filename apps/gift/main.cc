@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   gift::cli::add_calibrate(app);
   gift::cli::add_finetune(app);
   gift::cli::add_device_server(app);
+  gift::cli::add_report(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
