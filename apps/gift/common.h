@@ -47,6 +47,7 @@ class Progress {
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_device_server(CLI::App& app);
+void add_report(CLI::App& app);  // tables and figures of a sweep
 
 }  // namespace gift::cli
 

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   gift::cli::add_device_server(app);
   gift::cli::add_sweep(app);
   gift::cli::add_reproduce(app);
+  gift::cli::add_report(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
