@@ -89,7 +89,8 @@ struct FinetuneFlags {
   size_t calib_size = 1000;
   int epochs = 30, retrain_epochs = 5, batch_size = 64, score_repeats = 2, eval_repeats = 5, threads = 0;
   double lr = 3e-3, accept_z = 2.0;
-  std::string optimizer = "adam";
+  std::string optimizer = "adam", score_by = "accuracy";
+  double holdout = 0.3;
   uint64_t seed = 1;
 };
 
@@ -122,6 +123,8 @@ void run_finetune(FinetuneFlags& f) {
   o.optimizer.lr = f.lr;
   o.score_repeats = f.score_repeats;
   o.accept_z = f.accept_z;
+  o.holdout = f.holdout;
+  o.score_by = parse_score_by(f.score_by);
   o.assumed = ckpt.train.noise;
   o.calibration = f.calib.build(f.seed, f.threads);
   o.seed = f.seed;
@@ -214,6 +217,8 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--optimizer", f->optimizer, "adam or sgd");
   cmd->add_option("--lr", f->lr, "learning rate");
   cmd->add_option("--score-repeats", f->score_repeats, "device passes per calibration image per score");
+  cmd->add_option("--holdout", f->holdout, "fraction of the calibration set held out for scoring");
+  cmd->add_option("--score", f->score_by, "device criterion for the best epoch and acceptance: accuracy or loss");
   cmd->add_option("--accept-z", f->accept_z, "accept only a gain above this many standard errors");
   cmd->add_option("--eval-repeats", f->eval_repeats, "device passes over the test set for the accuracy");
   cmd->add_option("--oracle", f->oracle, "checkpoint trained at the true noise, for the recovery");

@@ -226,6 +226,8 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
     o.optimizer.lr = get_or<double>(f, "lr", o.optimizer.lr, w);
     o.score_repeats = get_or<int>(f, "score_repeats", o.score_repeats, w);
     o.accept_z = get_or<double>(f, "accept_z", o.accept_z, w);
+    o.holdout = get_or<double>(f, "holdout", o.holdout, w);
+    o.score_by = parse_score_by(get_or<std::string>(f, "score", to_string(o.score_by), w));
     o.calibration.inputs = get_or<int>(f, "calib_inputs", o.calibration.inputs, w);
     o.calibration.repeats = get_or<int>(f, "calib_repeats", o.calibration.repeats, w);
     c.calib_size = get_or<size_t>(f, "calib_size", c.calib_size, w);
@@ -285,6 +287,8 @@ json SweepConfig::to_json() const {
             {"lr", finetune.optimizer.lr},
             {"score_repeats", finetune.score_repeats},
             {"accept_z", finetune.accept_z},
+            {"holdout", finetune.holdout},
+            {"score", to_string(finetune.score_by)},
             {"calib_inputs", finetune.calibration.inputs},
             {"calib_repeats", finetune.calibration.repeats},
             {"calib_size", calib_size}}},

@@ -46,7 +46,13 @@ class TimedDevice : public Device {
 
 struct Score {
   double loss = 0, se = 0, accuracy = 0;
-  std::vector<double> per_image;  // mean loss of each image over the passes
+  std::vector<double> per_image;      // mean loss of each image over the passes
+  std::vector<double> per_image_err;  // fraction of the passes that misclassified each image
+  // The number that scoring minimises: the mean loss, or the error rate.
+  double objective(ScoreBy by) const { return by == ScoreBy::kLoss ? loss : 1 - accuracy; }
+  const std::vector<double>& per_image_objective(ScoreBy by) const {
+    return by == ScoreBy::kLoss ? per_image : per_image_err;
+  }
 };
 
 // Programs `net` and measures its loss on `set` over `repeats` device passes.
@@ -55,6 +61,7 @@ Score device_score(Device& device, const Network& net, const LabelledSet& set, i
   const size_t N = set.labels.size();
   Score s;
   s.per_image.assign(N, 0.0);
+  s.per_image_err.assign(N, 0.0);
   std::vector<double> pass_loss;
   size_t correct = 0;
   for (int r = 0; r < repeats; ++r) {
@@ -65,6 +72,7 @@ Score device_score(Device& device, const Network& net, const LabelledSet& set, i
       const Mat row = out.out.row(static_cast<Eigen::Index>(i));
       const double li = softmax_xent<float>(row, &set.labels[i], nullptr, 1.0f, &c);
       s.per_image[i] += li / repeats;
+      s.per_image_err[i] += (1.0 - c) / repeats;
       total += li;
       correct += static_cast<size_t>(c);
     }
@@ -78,10 +86,12 @@ Score device_score(Device& device, const Network& net, const LabelledSet& set, i
 }
 
 // Paired comparison of two scores on the same images: mean of (a - b) and its error.
-void paired_gain(const Score& a, const Score& b, double* mean, double* se) {
-  const size_t n = a.per_image.size();
+void paired_gain(const Score& a, const Score& b, ScoreBy by, double* mean, double* se) {
+  const std::vector<double>& pa = a.per_image_objective(by);
+  const std::vector<double>& pb = b.per_image_objective(by);
+  const size_t n = pa.size();
   std::vector<double> d(n);
-  for (size_t i = 0; i < n; ++i) d[i] = a.per_image[i] - b.per_image[i];
+  for (size_t i = 0; i < n; ++i) d[i] = pa[i] - pb[i];
   const MeanCI ci = mean_ci95(d);
   *mean = ci.mean;
   *se = n > 1 ? ci.stddev / std::sqrt(static_cast<double>(n)) : 0;
@@ -178,11 +188,13 @@ class MethodBase : public FinetuneMethod {
     const Score start = device_score(device, net, split.score, o.score_repeats);
     r.start_loss = start.loss;
     r.start_se = start.se;
+    r.start_accuracy = start.accuracy;
     Network start_net = net;
     Score final_score = start;
     tune(net, device, split, train, o, r, start, &final_score);
     r.final_loss = final_score.loss;
     r.final_se = final_score.se;
+    r.final_accuracy = final_score.accuracy;
     device.program(net);
     const DeviceCounters c1 = device.counters();
     r.device_passes = c1.passes - c0.passes;
@@ -210,7 +222,7 @@ class MethodBase : public FinetuneMethod {
     }
     const Score fresh = device_score(device, best, score_set, o.score_repeats);
     double gain = 0, se = 0;
-    paired_gain(start, fresh, &gain, &se);
+    paired_gain(start, fresh, o.score_by, &gain, &se);
     r.accepted = gain > o.accept_z * se && gain > 0;
     if (r.accepted) {
       net = best;
@@ -237,7 +249,7 @@ class TwinMethod : public MethodBase {
     const FlushSubnormals ftz;
     const Network start_net = net;
     Network best = net;
-    double best_loss = start.loss;
+    double best_score = start.objective(o.score_by);
     OptimizerState state;
     const size_t N = calib.labels.size(), B = static_cast<size_t>(o.batch_size);
     Mat xb(static_cast<Eigen::Index>(std::min(N, B)), calib.images.cols());
@@ -273,8 +285,8 @@ class TwinMethod : public MethodBase {
       e.device_se = s.se;
       e.device_accuracy = s.accuracy;
       r.epochs.push_back(e);
-      if (s.loss < best_loss) {
-        best_loss = s.loss;
+      if (s.objective(o.score_by) < best_score) {
+        best_score = s.objective(o.score_by);
         best = net;
         r.best_epoch = e.epoch;
       }
@@ -426,6 +438,14 @@ void FinetuneOptions::validate(const Architecture& arch) {
   }
 }
 
+const char* to_string(ScoreBy s) { return s == ScoreBy::kLoss ? "loss" : "accuracy"; }
+
+ScoreBy parse_score_by(const std::string& name) {
+  if (name == "loss") return ScoreBy::kLoss;
+  if (name == "accuracy") return ScoreBy::kAccuracy;
+  throw InputError("unknown score '" + name + "': expected accuracy or loss");
+}
+
 std::vector<std::string> method_names() { return {"gift", "diff", "hil", "retrain", "none"}; }
 
 std::unique_ptr<FinetuneMethod> make_method(const std::string& name) {
@@ -440,9 +460,11 @@ std::unique_ptr<FinetuneMethod> make_method(const std::string& name) {
 std::string FinetuneReport::summary() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "%s: held-out device loss %.4f (±%.4f) -> %.4f (±%.4f), best epoch %d, %s; "
+                "%s: held-out device loss %.4f (±%.4f) -> %.4f (±%.4f), accuracy %.2f%% -> %.2f%%, "
+                "best epoch %d, %s; "
                 "device passes %llu, programmings %llu, sample gradients %llu, digital %.2f s",
-                method.c_str(), start_loss, start_se, final_loss, final_se, best_epoch,
+                method.c_str(), start_loss, start_se, final_loss, final_se, 100 * start_accuracy,
+                100 * final_accuracy, best_epoch,
                 accepted ? "accepted" : "start kept", static_cast<unsigned long long>(device_passes),
                 static_cast<unsigned long long>(device_programmings),
                 static_cast<unsigned long long>(sample_gradients), digital_seconds);
@@ -472,6 +494,8 @@ nlohmann::json FinetuneReport::to_json() const {
                       {"start_se", start_se},
                       {"final_loss", final_loss},
                       {"final_se", final_se},
+                      {"start_accuracy", start_accuracy},
+                      {"final_accuracy", final_accuracy},
                       {"epochs", ep},
                       {"best_epoch", best_epoch},
                       {"accepted", accepted},
@@ -500,8 +524,8 @@ DeviceAccuracy device_accuracy(Device& device, const Network& net, const Labelle
   }
   const MeanCI ci = mean_ci95(a.per_pass);
   a.mean = ci.mean;
-  a.low = ci.low;
-  a.high = ci.high;
+  a.low = std::max(0.0, ci.low);  // an accuracy lies in [0, 1]
+  a.high = std::min(1.0, ci.high);
   a.loss = loss / (static_cast<double>(N) * repeats);
   return a;
 }

@@ -1,5 +1,6 @@
 #include "gift/train/evaluate.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "gift/core/error.h"
@@ -48,8 +49,8 @@ EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int
   }
   const MeanCI ci = mean_ci95(r.accuracies);
   r.mean = ci.mean;
-  r.low = ci.low;
-  r.high = ci.high;
+  r.low = std::max(0.0, ci.low);  // an accuracy lies in [0, 1]
+  r.high = std::min(1.0, ci.high);
   r.stddev = ci.stddev;
   r.loss = loss / (static_cast<double>(N) * repeats);
   return r;

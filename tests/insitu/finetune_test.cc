@@ -90,7 +90,7 @@ TEST(Finetune, GiftRepairsMisspecifiedNoise) {
   EXPECT_TRUE(r.accepted) << r.summary();
   EXPECT_GT(after.mean - before.mean, 3 * combined_se(before, after))
       << "before " << before.mean << " after " << after.mean << "\n" << r.summary();
-  EXPECT_LT(r.final_loss, r.start_loss);
+  EXPECT_GT(r.final_accuracy, r.start_accuracy);
   // The calibrated estimate found the true noise.
   EXPECT_NEAR(r.noise_used.layers[1].sum_add, 1.0, 0.15);
 }
@@ -110,21 +110,40 @@ TEST(Finetune, GiftLeavesACorrectlySpecifiedNetworkAlone) {
 
 TEST(Finetune, NeverReturnsWeightsWorseThanTheStart) {
   const Fixture& f = fixture();
-  // A step size that wrecks the network: the acceptance test must refuse it.
-  FinetuneOptions o = f.options();
-  o.optimizer.lr = 0.5;
-  for (uint64_t seed : {1, 2, 3}) {
-    SimulatedDevice dev = f.device(1.0, seed);
-    Network net = f.net;
-    o.seed = seed;
-    const FinetuneReport r = make_method("gift")->run(net, dev, f.calib, f.train, o);
-    if (r.accepted) {
-      EXPECT_LT(r.final_loss, r.start_loss) << r.summary();
-    } else {
-      EXPECT_TRUE(net.params() == f.net.params()) << r.summary();
-      EXPECT_EQ(r.best_epoch, 0);
+  // A step size that wrecks the network: the acceptance test must refuse it, under
+  // either scoring criterion.
+  for (ScoreBy by : {ScoreBy::kAccuracy, ScoreBy::kLoss}) {
+    FinetuneOptions o = f.options();
+    o.optimizer.lr = 0.5;
+    o.score_by = by;
+    for (uint64_t seed : {1, 2, 3}) {
+      SimulatedDevice dev = f.device(1.0, seed);
+      Network net = f.net;
+      o.seed = seed;
+      const FinetuneReport r = make_method("gift")->run(net, dev, f.calib, f.train, o);
+      if (r.accepted) {
+        if (by == ScoreBy::kLoss) EXPECT_LT(r.final_loss, r.start_loss) << r.summary();
+        if (by == ScoreBy::kAccuracy) EXPECT_GT(r.final_accuracy, r.start_accuracy) << r.summary();
+      } else {
+        EXPECT_TRUE(net.params() == f.net.params()) << r.summary();
+        EXPECT_EQ(r.best_epoch, 0);
+      }
     }
   }
+}
+
+TEST(Finetune, LossScoringAlsoRepairs) {
+  const Fixture& f = fixture();
+  SimulatedDevice dev = f.device(1.0);
+  const DeviceAccuracy before = device_accuracy(dev, f.net, f.test, 10);
+  Network net = f.net;
+  FinetuneOptions o = f.options();
+  o.score_by = ScoreBy::kLoss;
+  const FinetuneReport r = make_method("gift")->run(net, dev, f.calib, f.train, o);
+  const DeviceAccuracy after = device_accuracy(dev, net, f.test, 10);
+  EXPECT_TRUE(r.accepted) << r.summary();
+  EXPECT_LT(r.final_loss, r.start_loss);
+  EXPECT_GT(after.mean - before.mean, 3 * combined_se(before, after)) << r.summary();
 }
 
 TEST(Finetune, HilAndRetrainImproveToo) {

@@ -25,6 +25,11 @@
 
 namespace gift {
 
+// What gift's scoring on the device minimises.
+enum class ScoreBy { kAccuracy, kLoss };
+const char* to_string(ScoreBy s);
+ScoreBy parse_score_by(const std::string& name);  // "accuracy" | "loss"
+
 struct LabelledSet {
   Mat images;               // N x I_0
   std::vector<int> labels;  // N
@@ -42,6 +47,7 @@ struct FinetuneOptions {
   // the acceptance test); gift and diff fit only the rest. Scoring on the images being fitted
   // accepts over-fitting (docs/method.md has the numbers).
   double holdout = 0.3;
+  ScoreBy score_by = ScoreBy::kAccuracy;  // the device criterion for the best epoch and acceptance
   double accept_z = 2.0;    // accept only if the gain exceeds accept_z standard errors
   bool calibrate = true;    // false: use `noise` as the estimate (ablations, tests)
   NoiseModel noise;         // the estimate when calibrate is false
@@ -67,6 +73,7 @@ struct FinetuneReport {
   size_t fit_images = 0, score_images = 0;  // the split of the calibration set
   double start_loss = 0, start_se = 0;  // device loss on the held-out scoring images before
   double final_loss = 0, final_se = 0;  // ... of what is returned (re-measured)
+  double start_accuracy = 0, final_accuracy = 0;  // held-out device accuracy, same passes
   std::vector<EpochScore> epochs;
   int best_epoch = 0;                   // 0: the start
   bool accepted = false;
