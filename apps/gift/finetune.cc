@@ -19,19 +19,11 @@ LabelledSet to_set(const data::Dataset& d) { return {d.images, d.labels}; }
 
 // `n` training images chosen by `seed` (the lab's labelled calibration set).
 LabelledSet calibration_set(const data::Dataset& train, size_t n, uint64_t seed) {
-  if (n == 0 || n > train.size()) {
-    throw InputError("--calib-size must be in [1, " + std::to_string(train.size()) + "], found " +
-                     std::to_string(n));
+  try {
+    return calibration_subset(to_set(train), n, seed);
+  } catch (const InputError& e) {
+    throw InputError(std::string("--calib-size: ") + e.what());
   }
-  const std::vector<uint32_t> perm = epoch_permutation(train.size(), seed ^ 0xCA11BULL, 0);
-  LabelledSet s;
-  s.images.resize(static_cast<Eigen::Index>(n), train.images.cols());
-  s.labels.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    s.images.row(static_cast<Eigen::Index>(i)) = train.images.row(perm[i]);
-    s.labels[i] = train.labels[perm[i]];
-  }
-  return s;
 }
 
 struct CalibFlags {

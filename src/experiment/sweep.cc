@@ -498,16 +498,8 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
     o.threads = 1;
     o.calibration.seed = c.seed;
     o.calibration.threads = 1;
-    // The calibration set: calib_size training images chosen by the seed.
-    const std::vector<uint32_t> perm = epoch_permutation(train.labels.size(), c.seed ^ 0xCA11BULL, 0);
-    LabelledSet calib;
-    const size_t n = std::min(cfg.calib_size, train.labels.size());
-    calib.images.resize(static_cast<Eigen::Index>(n), train.images.cols());
-    calib.labels.resize(n);
-    for (size_t r = 0; r < n; ++r) {
-      calib.images.row(static_cast<Eigen::Index>(r)) = train.images.row(perm[r]);
-      calib.labels[r] = train.labels[perm[r]];
-    }
+    const LabelledSet calib =
+        calibration_subset(train, std::min(cfg.calib_size, train.labels.size()), c.seed);
     Network net = start;
     const FinetuneReport rep = make_method(c.method)->run(net, device, calib, train, o);
     const DeviceAccuracy after = device_accuracy(device, net, test, cfg.eval_repeats);

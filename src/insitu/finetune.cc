@@ -438,6 +438,23 @@ void FinetuneOptions::validate(const Architecture& arch) {
   }
 }
 
+LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed) {
+  const size_t N = train.labels.size();
+  if (n == 0 || n > N) {
+    throw InputError("calibration set size must be in [1, " + std::to_string(N) + "], found " +
+                     std::to_string(n));
+  }
+  const std::vector<uint32_t> perm = epoch_permutation(N, seed ^ 0xCA11BULL, 0);
+  LabelledSet s;
+  s.images.resize(static_cast<Eigen::Index>(n), train.images.cols());
+  s.labels.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    s.images.row(static_cast<Eigen::Index>(i)) = train.images.row(perm[i]);
+    s.labels[i] = train.labels[perm[i]];
+  }
+  return s;
+}
+
 const char* to_string(ScoreBy s) { return s == ScoreBy::kLoss ? "loss" : "accuracy"; }
 
 ScoreBy parse_score_by(const std::string& name) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../data/idx_test_util.h"
+#include "cli_test_util.h"
 #include "gift/core/version.h"
 #include "gift/data/idx.h"
 #include "gift/io/checkpoint.h"
@@ -30,48 +31,12 @@ using data::test_util::make_idx;
 using data::test_util::read_bytes;
 using data::test_util::TempDir;
 using data::test_util::write_bytes;
+using test_util::Outcome;
+using test_util::quote;
+using test_util::read_text;
 
 constexpr int kSide = 4;  // 4 x 4 images, 16 inputs
 constexpr int kTrain = 200, kTest = 100;
-
-// Single-quotes s for /bin/sh.
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// n images of class labels: dim background (0..39, from a fixed LCG) and one bright pixel at the
-// position of the class, so a linear layer learns it in a few steps.
-void write_split(const std::string& dir, const std::string& prefix, int n, uint32_t seed) {
-  std::vector<uint8_t> pixels, labels;
-  uint32_t state = seed;
-  const auto next = [&state] {
-    state = state * 1664525u + 1013904223u;
-    return state >> 24;
-  };
-  for (int i = 0; i < n; ++i) {
-    const int label = static_cast<int>(next() % 10);
-    labels.push_back(static_cast<uint8_t>(label));
-    for (int p = 0; p < kSide * kSide; ++p) {
-      pixels.push_back(static_cast<uint8_t>(p == label ? 255 : next() % 40));
-    }
-  }
-  const uint32_t un = static_cast<uint32_t>(n);
-  write_bytes(dir + "/" + prefix + "-images-idx3-ubyte",
-              make_idx(data::kIdxUbyte, {un, kSide, kSide}, pixels));
-  write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte", make_idx(data::kIdxUbyte, {un}, labels));
-}
-
-struct Outcome {
-  int status = -1;  // exit status, or -1 if the process did not exit normally
-  std::string out, err;
-};
 
 // Each test: a fresh directory holding data/ (the synthetic data set) and run/ (the working
 // directory of the tool, where its outputs go, so leftovers are easy to spot).
@@ -80,8 +45,8 @@ class Cli : public ::testing::Test {
   void SetUp() override {
     fs::create_directory(data_dir());
     fs::create_directory(run_dir());
-    write_split(data_dir(), "train", kTrain, 1);
-    write_split(data_dir(), "t10k", kTest, 2);
+    test_util::write_synthetic_split(data_dir(), "train", kTrain, 1, kSide);
+    test_util::write_synthetic_split(data_dir(), "t10k", kTest, 2, kSide);
   }
 
   std::string data_dir() const { return tmp_.path("data"); }

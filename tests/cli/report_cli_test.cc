@@ -12,6 +12,7 @@
 
 #include "../data/idx_test_util.h"
 #include "../experiment/report_test_util.h"
+#include "cli_test_util.h"
 #include "gift/experiment/report.h"
 
 namespace gift {
@@ -19,25 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using data::test_util::TempDir;
+using test_util::Outcome;
+using test_util::quote;
+using test_util::read_text;
 using experiment::test_util::make_sweep;
 using experiment::test_util::to_jsonl;
 using experiment::test_util::write_text;
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-struct Outcome {
-  int status = -1;
-  std::string out, err;
-};
 
 class ReportCli : public ::testing::Test {
  protected:

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../cli/cli_test_util.h"
 #include "../data/idx_test_util.h"
 #include "gift/core/error.h"
 #include "gift/data/idx.h"
@@ -27,23 +28,6 @@ using data::test_util::make_idx;
 using data::test_util::TempDir;
 using data::test_util::write_bytes;
 using nlohmann::json;
-
-void write_split(const std::string& dir, const std::string& prefix, int n, uint32_t seed) {
-  std::vector<uint8_t> pixels, labels;
-  uint32_t state = seed;
-  const auto next = [&state] {
-    state = state * 1664525u + 1013904223u;
-    return state >> 24;
-  };
-  for (int i = 0; i < n; ++i) {
-    const int label = static_cast<int>(next() % 10);
-    labels.push_back(static_cast<uint8_t>(label));
-    for (int p = 0; p < 16; ++p) pixels.push_back(static_cast<uint8_t>(p == label ? 200 : next() % 60));
-  }
-  const uint32_t un = static_cast<uint32_t>(n);
-  write_bytes(dir + "/" + prefix + "-images-idx3-ubyte", make_idx(data::kIdxUbyte, {un, 4, 4}, pixels));
-  write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte", make_idx(data::kIdxUbyte, {un}, labels));
-}
 
 json small_config(const std::string& data_dir) {
   json j = json::parse(R"({
@@ -129,8 +113,8 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
   TempDir tmp;
   const std::string data = tmp.path("data");
   mkdir(data.c_str(), 0755);
-  write_split(data, "train", 300, 1);
-  write_split(data, "t10k", 200, 2);
+  gift::test_util::write_synthetic_split(data, "train", 300, 1);
+  gift::test_util::write_synthetic_split(data, "t10k", 200, 2);
   const std::string config = tmp.path("c.json");
   std::ofstream(config) << small_config(data).dump();
   const std::string a = tmp.path("a"), b = tmp.path("b");

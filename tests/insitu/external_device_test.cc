@@ -119,7 +119,8 @@ TEST(ExternalDevice, MalformedInfoIsAClearError) {
   EXPECT_TRUE(contains(e, "above the 1 GiB limit")) << e;
   const auto info_of = [](const std::string& name, const std::string& json) {
     return std::vector<std::string>{
-        "/bin/sh", "-c", "cat '" + canned(name, {{MessageType::kInfo, text(json)}}) + "'"};
+        "/bin/sh", "-c",
+        "head -c 16 >/dev/null; cat '" + canned(name, {{MessageType::kInfo, text(json)}}) + "'"};
   };
   e = construct_error(info_of("badjson", "{\"protocol\": 1,"));
   EXPECT_TRUE(contains(e, "malformed INFO payload: invalid JSON")) << e;
@@ -132,13 +133,14 @@ TEST(ExternalDevice, MalformedInfoIsAClearError) {
   // A truncated reply from a server that then exits.
   Bytes info = small_info();
   const std::string path = canned("truncated", {{MessageType::kInfo, info}});
-  e = construct_error({"/bin/sh", "-c", "head -c 40 '" + path + "'"});
+  e = construct_error({"/bin/sh", "-c", "head -c 16 >/dev/null; head -c 40 '" + path + "'"});
   EXPECT_TRUE(contains(e, "ended inside the payload of INFO")) << e;
 }
 
 TEST(ExternalDevice, ServerThatDiesAfterTheHandshakeIsAClearError) {
   const std::string path = canned("dies", {{MessageType::kInfo, small_info()}});
-  ExternalDevice dev({"/bin/sh", "-c", "cat '" + path + "'"});
+  // Reads HELLO before answering (else the client may find the pipe closed before it sends).
+  ExternalDevice dev({"/bin/sh", "-c", "head -c 16 >/dev/null; cat '" + path + "'"});
   EXPECT_EQ(dev.info().name, "fake");
   const std::string e = input_error([&] { dev.program(make_net(small_arch(), 1)); });
   EXPECT_TRUE(contains(e, "PROGRAM")) << e;

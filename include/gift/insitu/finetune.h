@@ -97,6 +97,11 @@ class FinetuneMethod {
                              const LabelledSet& train, const FinetuneOptions& options) = 0;
 };
 
+// The labelled calibration set of a lab: `n` images of `train` chosen by `seed` (a seeded
+// permutation, so the CLI and sweeps pick the same images). Throws InputError unless
+// 1 <= n <= train size.
+LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed);
+
 // "gift", "diff", "hil", "retrain" or "none"; throws InputError on another name.
 std::unique_ptr<FinetuneMethod> make_method(const std::string& name);
 std::vector<std::string> method_names();
