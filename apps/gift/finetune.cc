@@ -6,6 +6,7 @@
 #include "common.h"
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
+#include "gift/experiment/report.h"
 #include "gift/insitu/calibration.h"
 #include "gift/insitu/finetune.h"
 #include "gift/io/atomic_file.h"
@@ -144,7 +145,8 @@ void run_finetune(FinetuneFlags& f) {
     const FinetuneReport r = make_method(name)->run(net, *device, calib, train_set, o);
     const DeviceAccuracy after = device_accuracy(*device, net, test_set, f.eval_repeats);
     const double rel = (after.mean - before.mean) / before.mean;
-    const double rec = oracle_acc > before.mean ? (after.mean - before.mean) / (oracle_acc - before.mean) : NAN;
+    const std::optional<double> rec_opt = experiment::recovery_of(before.mean, after.mean, oracle_acc);
+    const double rec = rec_opt ? *rec_opt : NAN;
     std::printf("%-8s %8.2f%% [%6.2f, %6.2f] %+8.1f%% %9.2f %11llu %9llu %7.1fs %9s\n", name.c_str(),
                 100 * after.mean, 100 * after.low, 100 * after.high, 100 * rel, rec,
                 static_cast<unsigned long long>(r.device_passes),
@@ -157,7 +159,7 @@ void run_finetune(FinetuneFlags& f) {
     j["relative_improvement"] = rel;
     if (oracle_acc >= 0) {
       j["oracle_accuracy"] = oracle_acc;
-      j["recovery"] = rec;
+      j["recovery"] = rec_opt ? nlohmann::json(rec) : nlohmann::json(nullptr);
     }
     all.push_back(j);
     if (!f.out.empty()) {

@@ -15,6 +15,7 @@
 
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
+#include "gift/experiment/report.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
@@ -517,8 +518,8 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
                 {"acc_oracle", oracle.mean},
                 {"acc_oracle_ci", {oracle.low, oracle.high}},
                 {"relative_improvement", (after.mean - before.mean) / before.mean},
-                {"recovery", oracle.mean > before.mean
-                                 ? json((after.mean - before.mean) / (oracle.mean - before.mean))
+                {"recovery", recovery_of(before.mean, after.mean, oracle.mean)
+                                 ? json(*recovery_of(before.mean, after.mean, oracle.mean))
                                  : json(nullptr)},
                 {"device_passes", rep.device_passes},
                 {"device_programmings", rep.device_programmings},

@@ -29,6 +29,11 @@ struct Interval {
 // One finished cell of a sweep: a network trained at `assumed_level` (and its oracle, trained at
 // `true_level`) run on a device with noise `true_level` times the grid's pattern, fine-tuned by
 // `method`. Accuracy intervals are Monte-Carlo 95% intervals over noise draws.
+// Recovery (after - before) / (oracle - before) is reported only where the oracle beats the
+// start by at least this much accuracy (one point): over a smaller gap the ratio is noise.
+constexpr double kMinRecoveryGap = 0.01;
+std::optional<double> recovery_of(double before, double after, double oracle);
+
 struct SweepRow {
   std::string key;           // "grid|assumed|true|seed|method"; the identity of the cell
   std::string grid;          // name of the noise pattern
@@ -44,7 +49,7 @@ struct SweepRow {
   double acc_oracle = 0;  // network trained at true_level, on the same device
   Interval acc_oracle_ci;
   double relative_improvement = 0;  // (after - before) / before
-  std::optional<double> recovery;  // (after - before) / (oracle - before); null if oracle <= before
+  std::optional<double> recovery;  // (after - before) / (oracle - before); null below kMinRecoveryGap
   int64_t device_passes = 0;       // samples sent through the device
   int64_t device_programmings = 0;
   int64_t sample_gradients = 0;  // digital cost: per-sample gradients computed
