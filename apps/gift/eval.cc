@@ -27,28 +27,9 @@ struct EvalFlags {
   std::string json_out;
 };
 
-std::vector<double> parse_levels(const std::string& text) {
-  std::vector<double> v;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    double x = -1;
-    try {
-      x = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || !(x >= 0)) {
-      throw InputError("--levels: expected comma-separated stds >= 0, found '" + text + "'");
-    }
-    v.push_back(x);
-  }
-  return v;
-}
-
 void run_eval(EvalFlags& f) {
   if (f.repeats < 1) throw InputError("--repeats must be >= 1, found " + std::to_string(f.repeats));
+  if (!f.json_out.empty()) io::check_writable(f.json_out);
   const Checkpoint ckpt = load_checkpoint(f.checkpoint);
   const size_t L = ckpt.net.num_layers();
   Imperfections imp{f.gain_std, f.weight_bits};
@@ -66,7 +47,7 @@ void run_eval(EvalFlags& f) {
   }
   if (!f.levels.empty()) {
     const NoiseSite site = parse_noise_site(f.site);
-    for (double level : parse_levels(f.levels)) {
+    for (double level : parse_number_list(f.levels, "--levels")) {
       NoiseModel m = NoiseModel::uniform(L, site, level);
       m.output_clip = ckpt.train.noise.output_clip;
       rows.emplace_back(m.describe(), m);

@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "gift/core/error.h"
+#include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
 #include "gift/train/evaluate.h"
 #include "gift/train/trainer.h"
@@ -33,6 +34,7 @@ bool file_exists(const std::string& path) {
 }
 
 void run_train(const TrainFlags& f) {
+  io::check_writable(f.out);
   Checkpoint ckpt;
   if (f.resume && file_exists(f.out)) {
     ckpt = load_checkpoint(f.out);

@@ -53,12 +53,6 @@ void fill_uint32(uint32_t* out, size_t n, const RngStream& s) {
   }
 }
 
-double uniform01(const RngStream& s, uint64_t index) {
-  const Philox::ctr_type r = block(make_key(s), s, static_cast<uint32_t>(index));
-  const uint64_t bits = (static_cast<uint64_t>(r[0]) << 21) ^ (r[1] & 0x1fffff);
-  return static_cast<double>(bits & ((1ULL << 53) - 1)) * (1.0 / 9007199254740992.0);
-}
-
 uint32_t uniform_below(const RngStream& s, uint64_t index, uint32_t bound) {
   const Philox::ctr_type r = block(make_key(s), s, static_cast<uint32_t>(index));
   return static_cast<uint32_t>((static_cast<uint64_t>(r[0]) * bound) >> 32);

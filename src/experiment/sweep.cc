@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <type_traits>
 
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
@@ -28,12 +29,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-std::string fmt_level(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 uint64_t fnv1a(const std::string& s) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : s) {
@@ -43,13 +38,36 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
+// Unsigned fields refuse negative numbers (nlohmann would wrap them to huge values).
+bool has_negative(const json& v) {
+  if (v.is_number_integer()) return v.get<int64_t>() < 0;
+  if (v.is_number_float()) return v.get<double>() < 0;
+  if (v.is_array()) {
+    for (const json& x : v) {
+      if (has_negative(x)) return true;
+    }
+  }
+  return false;
+}
+
 template <class V>
 V get_or(const json& j, const char* key, V fallback, const std::string& what) {
   if (!j.contains(key)) return fallback;
+  constexpr bool kUnsigned = std::is_unsigned_v<V> || std::is_same_v<V, std::vector<uint64_t>>;
+  if (kUnsigned && has_negative(j.at(key))) {
+    throw InputError(what + ": key '" + key + "' must not be negative, found " + j.at(key).dump());
+  }
   try {
     return j.at(key).get<V>();
   } catch (const json::exception&) {
     throw InputError(what + ": key '" + key + "' has the wrong type: " + j.at(key).dump());
+  }
+}
+
+void reject_unknown(const json& j, const std::set<std::string>& known, const std::string& what) {
+  if (!j.is_object()) throw InputError(what + ": expected a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!known.count(it.key())) throw InputError(what + ": unknown key '" + it.key() + "'");
   }
 }
 
@@ -129,7 +147,6 @@ class ResultsFile {
     if (fd_ >= 0) close(fd_);
   }
   bool done(const std::string& key) const { return done_.count(key) > 0; }
-  size_t count() const { return done_.size(); }
   void append(const std::string& key, const json& row) {
     const std::string line = row.dump() + "\n";
     std::lock_guard<std::mutex> lock(mu_);
@@ -194,13 +211,9 @@ SweepConfig SweepConfig::from_json(const json& j, const std::string& what) {
 }
 
 SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
-  if (!j.is_object()) throw InputError(what + ": expected a JSON object");
-  static const std::set<std::string> known = {
-      "dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit", "grids",
-      "seeds", "methods", "finetune", "eval_repeats", "device"};
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!known.count(it.key())) throw InputError(what + ": unknown key '" + it.key() + "'");
-  }
+  reject_unknown(j, {"dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit",
+                     "grids", "seeds", "methods", "finetune", "eval_repeats", "device"},
+                 what);
   SweepConfig c;
   c.dataset = get_or<std::string>(j, "dataset", c.dataset, what);
   c.data_dir = get_or<std::string>(j, "data_dir", c.data_dir, what);
@@ -212,6 +225,7 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
   if (j.contains("train")) {
     const json& t = j.at("train");
     const std::string w = what + ": train";
+    reject_unknown(t, {"epochs", "batch_size", "lr", "limit"}, w);
     c.train_epochs = get_or<int>(t, "epochs", c.train_epochs, w);
     c.train_batch = get_or<int>(t, "batch_size", c.train_batch, w);
     c.train_lr = get_or<double>(t, "lr", c.train_lr, w);
@@ -220,6 +234,9 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
   if (j.contains("finetune")) {
     const json& f = j.at("finetune");
     const std::string w = what + ": finetune";
+    reject_unknown(f, {"epochs", "retrain_epochs", "batch_size", "lr", "score_repeats", "accept_z",
+                       "holdout", "score", "calib_inputs", "calib_repeats", "calib_size"},
+                   w);
     FinetuneOptions& o = c.finetune;
     o.epochs = get_or<int>(f, "epochs", o.epochs, w);
     o.retrain_epochs = get_or<int>(f, "retrain_epochs", o.retrain_epochs, w);
@@ -245,6 +262,7 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
     throw InputError(what + ": 'grids' must be a non-empty list");
   }
   for (const json& g : j.at("grids")) {
+    reject_unknown(g, {"name", "site", "pattern", "assumed", "true"}, what + ": grid");
     GridSpec spec;
     spec.name = get_or<std::string>(g, "name", "", what + ": grid");
     const std::string w = what + ": grid '" + spec.name + "'";
@@ -380,7 +398,6 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   }
   ResultsFile results(dir + "/results.jsonl");
   const Architecture arch = cfg.architecture();
-  const size_t L = arch.num_layers();
 
   // Every cell, in a fixed order.
   struct Cell {
@@ -395,7 +412,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
       for (double t : cfg.grids[g].truth) {
         for (uint64_t s : cfg.seeds) {
           for (const std::string& m : cfg.methods) {
-            const std::string key = cfg.grids[g].name + "|" + fmt_level(a) + "|" + fmt_level(t) +
+            const std::string key = cfg.grids[g].name + "|" + level_label(a) + "|" + level_label(t) +
                                     "|" + std::to_string(s) + "|" + m;
             cells.push_back({g, a, t, s, m, key});
           }
@@ -436,10 +453,10 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   }
   const std::vector<ModelKey> models(needed.begin(), needed.end());
   auto model_path = [&](const ModelKey& k) {
-    return models_dir + "/" + cfg.grids[k.grid].name + "-l" + fmt_level(k.level) + "-s" +
+    return models_dir + "/" + cfg.grids[k.grid].name + "-l" + level_label(k.level) + "-s" +
            std::to_string(k.seed) + ".safetensors";
   };
-  std::atomic<size_t> models_done{0};
+  std::atomic<size_t> trained{0};
   parallel_for(models.size(), jobs, [&](size_t i) {
     const ModelKey& k = models[i];
     const std::string path = model_path(k);
@@ -464,15 +481,16 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
         save_checkpoint(path, ck);
       };
       const TrainSummary ts = gift::train(ck.net, train.images, train.labels, ck.train, ck.state, tcb);
+      ++trained;
       if (ts.diverged) throw InputError("sweep: training " + path + " diverged: " + ts.message);
       char buf[256];
       std::snprintf(buf, sizeof buf, "trained %s (%s, %d epochs, %.0f s)", path.c_str(),
                     ck.train.noise.describe().c_str(), cfg.train_epochs, ts.seconds);
       log(buf);
     }
-    ++models_done;
   });
-  summary.models_trained = models.size();
+  summary.models_needed = models.size();
+  summary.models_trained = trained;
 
   // Phase 2: the cells.
   std::map<ModelKey, Network> nets;
@@ -488,7 +506,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
     SimulatedDeviceOptions so;
     so.noise = g.pattern.scaled(c.truth);
     so.imperfections = cfg.imperfections;
-    so.seed = fnv1a(g.name + "|" + fmt_level(c.truth) + "|" + std::to_string(c.seed));
+    so.seed = fnv1a(g.name + "|" + level_label(c.truth) + "|" + std::to_string(c.seed));
     so.threads = 1;
     SimulatedDevice device(arch, so);
     const DeviceAccuracy before = device_accuracy(device, start, test, cfg.eval_repeats);
@@ -532,7 +550,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
     char buf[256];
     std::snprintf(buf, sizeof buf, "[%zu/%zu] %s a=%s t=%s seed=%llu %-7s %.2f%% -> %.2f%% (oracle %.2f%%)",
                   summary.cells_skipped + finished, cells.size(), g.name.c_str(),
-                  fmt_level(c.assumed).c_str(), fmt_level(c.truth).c_str(),
+                  level_label(c.assumed).c_str(), level_label(c.truth).c_str(),
                   static_cast<unsigned long long>(c.seed), c.method.c_str(), 100 * before.mean,
                   100 * after.mean, 100 * oracle.mean);
     log(buf);

@@ -9,6 +9,7 @@
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
 #include "gift/insitu/simulated_device.h"
+#include "gift/onn/forward.h"
 
 namespace gift {
 namespace {
@@ -79,16 +80,6 @@ std::vector<std::vector<int>> bootstrap_indices(int K, int B, uint64_t seed) {
     }
   }
   return out;
-}
-
-float activate(float z, Activation a) {
-  switch (a) {
-    case Activation::kLinear: return z;
-    case Activation::kRelu: return z > 0 ? z : 0;
-    case Activation::kSigmoid: return 1 / (1 + std::exp(-z));
-    case Activation::kTanh: return std::tanh(z);
-  }
-  return z;
 }
 
 // Per-input sample statistics over R consecutive rows of `m` (K*R x O): means and
@@ -334,8 +325,7 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
     lc.static_error_index = counted ? index / counted : 0;
     // Nominal input of the next layer, from the measured sums.
     if (l + 1 < L) {
-      const Activation a = net.arch().activations[l];
-      h = z.unaryExpr([a](float v) { return activate(v, a); });
+      apply_activation<float>(h, z, net.arch().activations[l]);
     }
   }
   // Output noise of the last layer: out - z_L.

@@ -342,12 +342,7 @@ class HilMethod : public MethodBase {
           if (l + 1 == L) {
             t.a = out.out;
           } else {
-            switch (net.arch().activations[l]) {
-              case Activation::kLinear: t.a = t.z; break;
-              case Activation::kRelu: t.a = t.z.cwiseMax(0.0f); break;
-              case Activation::kSigmoid: t.a = (1.0f / (1.0f + (-t.z.array()).exp())).matrix(); break;
-              case Activation::kTanh: t.a = t.z.array().tanh().matrix(); break;
-            }
+            apply_activation<float>(t.a, t.z, net.arch().activations[l]);
           }
         }
         Mat dlogits;
@@ -389,7 +384,7 @@ class RetrainMethod : public MethodBase {
     t.seed = o.seed;
     t.threads = o.threads;
     TrainState state;
-    const TrainSummary s = train_network(net, train, t, state);
+    const TrainSummary s = gift::train(net, train.images, train.labels, t, state);
     if (s.diverged) throw InputError("retrain diverged: " + s.message);
     r.sample_gradients += static_cast<uint64_t>(o.retrain_epochs) * train.labels.size();
     for (const EpochLog& e : s.epochs) {
@@ -401,12 +396,6 @@ class RetrainMethod : public MethodBase {
     r.best_epoch = o.retrain_epochs;
     r.accepted = true;
     *final = device_score(device, net, split.score, o.score_repeats);
-  }
-
- private:
-  static TrainSummary train_network(Network& net, const LabelledSet& set, const TrainOptions& t,
-                                    TrainState& state) {
-    return train(net, set.images, set.labels, t, state);
   }
 };
 

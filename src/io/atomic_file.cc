@@ -109,4 +109,16 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
+void check_writable(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw InputError("cannot write '" + path + "': directory '" + dir + "' does not exist");
+  }
+  if (access(dir.c_str(), W_OK) != 0) {
+    throw InputError("cannot write '" + path + "': directory '" + dir + "' is not writable");
+  }
+}
+
 }  // namespace gift::io

@@ -5,8 +5,6 @@
 #include "gift/core/error.h"
 
 namespace gift {
-namespace {
-
 template <class T>
 void apply_activation(MatT<T>& a, const MatT<T>& z, Activation act) {
   switch (act) {
@@ -16,6 +14,8 @@ void apply_activation(MatT<T>& a, const MatT<T>& z, Activation act) {
     case Activation::kTanh: a = z.array().tanh().matrix(); break;
   }
 }
+
+namespace {
 
 // dz = da ⊙ φ'(z), in place on da.
 template <class T>
@@ -152,6 +152,7 @@ void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseMod
 }
 
 #define GIFT_INSTANTIATE(T)                                                                      \
+  template void apply_activation<T>(MatT<T>&, const MatT<T>&, Activation);                      \
   template void network_forward<T>(Tape<T>&, const NetworkT<T>&,                                 \
                                    const Eigen::Ref<const MatT<T>>&, const NoiseModel&,          \
                                    const NoiseDraws*);                                           \

@@ -28,6 +28,11 @@ nlohmann::json imperfections_to_json(const Imperfections& imp) {
 Imperfections imperfections_from_json(const nlohmann::json& j, const std::string& what) {
   Imperfections imp;
   if (!j.is_object()) throw InputError(what + ": expected a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "gain_std" && it.key() != "weight_bits") {
+      throw InputError(what + ": unknown key '" + it.key() + "' (expected gain_std, weight_bits)");
+    }
+  }
   if (j.contains("gain_std")) {
     if (!j["gain_std"].is_number()) throw InputError(what + ": gain_std must be a number");
     imp.gain_std = j["gain_std"].get<double>();

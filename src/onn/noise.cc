@@ -152,8 +152,7 @@ NoiseModel noise_from_json(const nlohmann::json& j, size_t num_layers, const std
   return m;
 }
 
-std::vector<double> parse_per_layer(const std::string& text, size_t num_layers,
-                                    const std::string& option) {
+std::vector<double> parse_number_list(const std::string& text, const std::string& option) {
   std::vector<double> values;
   std::stringstream ss(text);
   std::string item;
@@ -175,10 +174,18 @@ std::vector<double> parse_per_layer(const std::string& text, size_t num_layers,
     }
     values.push_back(v);
   }
+  if (values.empty()) throw InputError(option + ": expected at least one number, found ''");
+  return values;
+}
+
+std::vector<double> parse_per_layer(const std::string& text, size_t num_layers,
+                                    const std::string& option) {
+  std::vector<double> values = parse_number_list(text, option);
   if (values.size() == 1) values.assign(num_layers, values[0]);
   if (values.size() != num_layers) {
-    throw InputError(option + ": expected 1 or " + std::to_string(num_layers) + " values, found " +
-                     std::to_string(values.size()));
+    throw InputError(option + ": expected " +
+                     (num_layers == 1 ? std::string("1 value") : "1 or " + std::to_string(num_layers) + " values") +
+                     " (one per layer), found " + std::to_string(values.size()));
   }
   return values;
 }

@@ -10,16 +10,6 @@
 
 namespace gift {
 
-namespace {
-// Subnormal floats are up to 100x slower on x86; results that small are noise here.
-// Flush them to zero (FTZ + DAZ) on the thread that runs a task.
-void flush_subnormals() {
-#if defined(__SSE__)
-  _mm_setcsr(_mm_getcsr() | 0x8040);
-#endif
-}
-}  // namespace
-
 FlushSubnormals::FlushSubnormals() {
 #if defined(__SSE__)
   saved_ = _mm_getcsr();
@@ -53,7 +43,7 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
 #pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
   for (int k = 0; k < blocks; ++k) {
     try {
-      flush_subnormals();
+      const FlushSubnormals ftz;  // restored when the task ends (the caller runs tasks too)
       const int r0 = k * kRowBlock, n = std::min(kRowBlock, B - r0);
       NoiseDraws d = draws;
       d.first_sample += static_cast<uint64_t>(r0);
@@ -81,7 +71,7 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
   }
 #pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
   for (size_t i = 0; i < tasks.size(); ++i) {
-    flush_subnormals();
+    const FlushSubnormals ftz;
     accumulate_layer_grad(grad, net, noise, used, tasks[i].layer, tasks[i].o_begin, tasks[i].o_end);
   }
   BatchResult result;
@@ -105,7 +95,7 @@ double EngineT<T>::predict(const NetworkT<T>& net, const Eigen::Ref<const MatT<T
 #pragma omp parallel num_threads(threads_)
   {
     Tape<T> tape;
-    flush_subnormals();
+    const FlushSubnormals ftz;
 #pragma omp for schedule(dynamic, 1)
     for (int k = 0; k < blocks; ++k) {
       try {

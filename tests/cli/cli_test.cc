@@ -464,3 +464,17 @@ TEST_F(CliInsitu, Errors) {
 
 }  // namespace
 }  // namespace gift
+
+namespace gift {
+namespace {
+
+// Long work fails before it starts when its output cannot be written.
+TEST_F(Cli, OutputIntoAMissingDirectoryFailsBeforeTraining) {
+  const Outcome r = gift(train_args(tmp_.path("missing/dir/m.safetensors"), 50));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("epoch"), std::string::npos) << "trained before failing: " << r.out;
+}
+
+}  // namespace
+}  // namespace gift

@@ -107,6 +107,11 @@ TEST(SweepConfig, RejectsBadConfigs) {
   bad(R"({"grids": [{"site": "sum_add", "assumed": [1]}]})", "true");
   bad(R"({"train": {"epochs": "ten"}})", "epochs");
   bad(R"({"methods": ["magic"]})", "magic");
+  bad(R"({"finetune": {"epoch": 5}})", "epoch");            // a typo is not silently ignored
+  bad(R"({"train": {"epoch": 5}})", "epoch");
+  bad(R"({"device": {"gain": 0.1}})", "gain");
+  bad(R"({"finetune": {"calib_size": -1}})", "calib_size");  // would wrap to a huge size_t
+  bad(R"({"seeds": [1, -2]})", "seeds");
 }
 
 TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {

@@ -36,9 +36,6 @@ void fill_normal(double* out, size_t n, const RngStream& stream);
 // Writes out[0..n) = uniform 32-bit words number [0, n) of `stream`.
 void fill_uint32(uint32_t* out, size_t n, const RngStream& stream);
 
-// Uniform double in [0, 1) for draw `index` of `stream`.
-double uniform01(const RngStream& stream, uint64_t index);
-
 // A uniform integer in [0, bound) (bound >= 1) for draw `index` of `stream`
 // (Lemire's multiply-shift, with negligible bias for bound << 2^32).
 uint32_t uniform_below(const RngStream& stream, uint64_t index, uint32_t bound);

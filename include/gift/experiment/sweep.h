@@ -70,7 +70,8 @@ struct SweepCallbacks {
 
 struct SweepSummary {
   size_t cells_total = 0, cells_skipped = 0, cells_run = 0;
-  size_t models_trained = 0;
+  size_t models_needed = 0;   // networks the remaining cells use
+  size_t models_trained = 0;  // of those, trained (or finished) in this run
   double seconds = 0;
 };
 

@@ -19,4 +19,8 @@ void write_file_atomic(const std::string& path, const std::string& contents);
 // Throws InputError (naming the path and the system's reason) if it cannot be read.
 std::string read_file(const std::string& path);
 
+// Throws InputError naming `path` unless its directory exists and is writable, so that
+// long work fails before it starts rather than when it writes its result.
+void check_writable(const std::string& path);
+
 }  // namespace gift::io

@@ -53,6 +53,10 @@ struct Tape {
   const MatT<T>& input(size_t l) const { return l == 0 ? x : layers[l - 1].a; }
 };
 
+// a = φ(z), elementwise (B x O).
+template <class T>
+void apply_activation(MatT<T>& a, const MatT<T>& z, Activation act);
+
 // Runs `x` (B x I_0) through `net` under `noise` (validated by the caller). With
 // `draws` null, the caller has already sized and filled tape.layers[l].xi[site]
 // (B x O_l) for every site whose std is non-zero on layer l (tests, golden fixtures).
