@@ -56,7 +56,7 @@ struct CalibrateFlags {
 };
 
 void run_calibrate(CalibrateFlags& f) {
-  if (!f.json_out.empty()) io::check_writable(f.json_out);
+  if (!f.json_out.empty()) io::prepare_output(f.json_out);
   const Checkpoint ckpt = load_checkpoint(f.checkpoint);
   if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
   const data::Dataset train = f.data.load(data::Split::kTrain);
@@ -89,8 +89,8 @@ struct FinetuneFlags {
 };
 
 void run_finetune(FinetuneFlags& f) {
-  if (!f.out.empty()) io::check_writable(f.out);
-  if (!f.report.empty()) io::check_writable(f.report);
+  if (!f.out.empty()) io::prepare_output(f.out);
+  if (!f.report.empty()) io::prepare_output(f.report);
   const Checkpoint ckpt = load_checkpoint(f.checkpoint);
   std::vector<std::string> methods;
   {

@@ -34,7 +34,7 @@ bool file_exists(const std::string& path) {
 }
 
 void run_train(const TrainFlags& f) {
-  io::check_writable(f.out);
+  io::prepare_output(f.out);
   Checkpoint ckpt;
   if (f.resume && file_exists(f.out)) {
     ckpt = load_checkpoint(f.out);

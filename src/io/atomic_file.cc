@@ -1,13 +1,17 @@
 #include "gift/io/atomic_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "gift/core/error.h"
+#include "gift/core/interrupt.h"
 
 namespace gift::io {
 namespace {
@@ -64,11 +68,45 @@ void fsync_dir(const std::string& dir) {
   ::close(fd);
 }
 
+// Removes "<base>.tmp.<pid>" files in `dir` whose writer process no longer exists (a
+// write killed by SIGKILL). Best effort: errors are ignored.
+void remove_stale_temporaries(const std::string& dir, const std::string& base) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  const std::string prefix = base + ".tmp.";
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(name);
+  }
+  ::closedir(d);
+  for (const std::string& name : stale) ::unlink((dir + "/" + name).c_str());
+}
+
+// Unregisters a temporary file from core/interrupt.h on scope exit.
+class TempRegistration {
+ public:
+  explicit TempRegistration(const std::string& path) : slot_(register_temp_file(path.c_str())) {}
+  ~TempRegistration() { unregister_temp_file(slot_); }
+  TempRegistration(const TempRegistration&) = delete;
+  TempRegistration& operator=(const TempRegistration&) = delete;
+
+ private:
+  int slot_;
+};
+
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& contents) {
   if (path.empty()) throw InputError("cannot write file: expected a path, found an empty string");
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string dir = parent_dir(path);
+  remove_stale_temporaries(dir, path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1));
+  const TempRegistration registration(tmp);
   const auto fail = [&](const std::string& what, int err) {
     ::unlink(tmp.c_str());
     throw InputError("cannot write file '" + path + "': " + what + ": " + errno_text(err));
@@ -85,16 +123,25 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   if (::fsync(fd.get()) != 0) fail("fsync failed", errno);
   if (int err = fd.close_now()) fail("close failed", err);
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename from '" + tmp + "' failed", errno);
-  fsync_dir(parent_dir(path));
+  fsync_dir(dir);
 }
 
 std::string read_file(const std::string& path) {
-  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; the flag is harmless for files.
+  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) throw InputError("cannot read file '" + path + "': " + errno_text(errno));
-  std::string out;
   struct stat st;
-  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-    out.reserve(static_cast<size_t>(st.st_size));
+  if (::fstat(fd.get(), &st) != 0) throw InputError("cannot read file '" + path + "': " + errno_text(errno));
+  if (S_ISDIR(st.st_mode)) throw InputError("cannot read file '" + path + "': it is a directory");
+  if (!S_ISREG(st.st_mode)) throw InputError("cannot read file '" + path + "': not a regular file");
+  std::string out;
+  if (st.st_size > 0) {
+    try {
+      out.reserve(static_cast<size_t>(st.st_size));
+    } catch (const std::bad_alloc&) {
+      throw InputError("cannot read file '" + path + "': out of memory for its " +
+                       std::to_string(st.st_size) + " bytes");
+    }
   }
   char buf[1 << 16];
   for (;;) {
@@ -109,14 +156,33 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
-void check_writable(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw InputError("cannot write '" + path + "': directory '" + dir + "' does not exist");
+void make_dirs(const std::string& dir) {
+  if (dir.empty()) return;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    const std::string part = dir.substr(0, pos);
+    if (part.empty() || part == "/") continue;
+    struct stat st;
+    if (::stat(part.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) throw InputError("cannot create directory '" + dir + "': '" + part + "' is not a directory");
+      continue;
+    }
+    if (::mkdir(part.c_str(), 0777) != 0 && errno != EEXIST) {
+      throw InputError("cannot create directory '" + part + "': " + errno_text(errno));
+    }
   }
-  if (access(dir.c_str(), W_OK) != 0) {
+}
+
+void prepare_output(const std::string& path) {
+  if (path.empty()) throw InputError("cannot write file: expected a path, found an empty string");
+  const std::string dir = parent_dir(path);
+  make_dirs(dir);
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    throw InputError("cannot write '" + path + "': it is a directory");
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
     throw InputError("cannot write '" + path + "': directory '" + dir + "' is not writable");
   }
 }

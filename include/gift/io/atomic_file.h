@@ -3,7 +3,9 @@
 // write_file_atomic writes `contents` to `path + ".tmp.<pid>"` in the same directory, fsyncs it,
 // and renames it over `path`; readers see either the old file or the new one, never a partial
 // one. On failure the temporary file is removed, `path` is left untouched, and an InputError
-// naming the path is thrown. A symbolic link at `path` is replaced by a regular file. Two threads
+// naming the path is thrown. While it exists the temporary file is registered with
+// core/interrupt.h, so a stop signal removes it; a temporary of `path` left by a process that
+// no longer runs (killed with SIGKILL mid-write) is removed by the next write of `path`. A symbolic link at `path` is replaced by a regular file. Two threads
 // of one process must not write the same path at the same time (they would share the temp name).
 #pragma once
 
@@ -16,11 +18,18 @@ namespace gift::io {
 void write_file_atomic(const std::string& path, const std::string& contents);
 
 // Returns the whole file at `path` as bytes.
-// Throws InputError (naming the path and the system's reason) if it cannot be read.
+// Throws InputError (naming the path and the system's reason) if it cannot be read, or if it
+// is not a regular file (a FIFO or a device would block or never end).
 std::string read_file(const std::string& path);
 
-// Throws InputError naming `path` unless its directory exists and is writable, so that
-// long work fails before it starts rather than when it writes its result.
-void check_writable(const std::string& path);
+// Prepares `path` to be written by long work, so that it fails before it starts rather
+// than when it writes its result: creates the directory of `path` with its parents (like
+// `mkdir -p`) if missing, and throws InputError naming `path` unless that directory is
+// writable and `path` itself is not a directory.
+void prepare_output(const std::string& path);
+
+// Creates the directory `dir` with its parents if missing (like `mkdir -p`). Throws
+// InputError naming the first component that is not a directory or cannot be created.
+void make_dirs(const std::string& dir);
 
 }  // namespace gift::io
