@@ -1,5 +1,11 @@
 // gift calibrate / gift finetune: in situ calibration and fine-tuning on a device.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -11,6 +17,8 @@
 #include "gift/insitu/finetune.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
+#include "gift/io/json.h"
+#include "gift/train/loss.h"
 #include "gift/train/trainer.h"
 
 namespace gift::cli {
@@ -86,11 +94,69 @@ struct FinetuneFlags {
   std::string optimizer = "adam", score_by = "accuracy";
   double holdout = 0.3;
   uint64_t seed = 1;
+  bool resume = false;
 };
+
+// Everything that decides a method's numbers, so that --resume never mixes results of
+// different runs in one report.
+nlohmann::json finetune_config(const FinetuneFlags& f) {
+  const DeviceFlags& d = f.device;
+  return {{"checkpoint", f.checkpoint},
+          {"dataset", f.data.dataset},
+          {"data_dir", f.data.dir},
+          {"train_limit", f.data.train_limit},
+          {"test_limit", f.data.test_limit},
+          {"device", {{"noise", {d.noise.weight, d.noise.sum_mult, d.noise.sum_add, d.noise.out_add}},
+                      {"output_clip", d.noise.output_clip},
+                      {"gain_std", d.gain_std},
+                      {"weight_bits", d.weight_bits},
+                      {"seed", d.seed},
+                      {"no_taps", d.no_taps},
+                      {"command", d.command}}},
+          {"calib", {f.calib.inputs, f.calib.repeats, f.calib.bootstrap}},
+          {"calib_size", f.calib_size},
+          {"epochs", f.epochs},
+          {"retrain_epochs", f.retrain_epochs},
+          {"batch_size", f.batch_size},
+          {"score_repeats", f.score_repeats},
+          {"eval_repeats", f.eval_repeats},
+          {"lr", f.lr},
+          {"accept_z", f.accept_z},
+          {"optimizer", f.optimizer},
+          {"score", f.score_by},
+          {"holdout", f.holdout},
+          {"oracle", f.oracle},
+          {"seed", f.seed}};
+}
+
+// The methods already finished in the report at `path` (with --resume), keyed by name.
+std::map<std::string, nlohmann::json> finished_methods(const std::string& path,
+                                                       const nlohmann::json& config) {
+  std::map<std::string, nlohmann::json> done;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return done;
+  const nlohmann::json doc = io::parse_json(io::read_file(path), path);
+  if (!doc.is_object() || !doc.contains("config") || !doc.contains("methods") ||
+      !doc["methods"].is_array()) {
+    throw InputError(path + ": not a gift finetune report; use another --report or drop --resume");
+  }
+  if (doc["config"] != config) {
+    throw InputError(path + ": made with other options or inputs; use another --report or drop --resume");
+  }
+  for (const nlohmann::json& m : doc["methods"]) {
+    if (!m.is_object() || !m.contains("method") || !m["method"].is_string()) {
+      throw InputError(path + ": a method entry without a name");
+    }
+    done[m["method"].get<std::string>()] = m;
+  }
+  return done;
+}
 
 void run_finetune(FinetuneFlags& f) {
   if (!f.out.empty()) io::prepare_output(f.out);
   if (!f.report.empty()) io::prepare_output(f.report);
+  if (f.resume && f.report.empty()) throw InputError("--resume needs --report (where finished methods are kept)");
+  if (f.eval_repeats < 1) throw InputError("--eval-repeats must be >= 1, found " + std::to_string(f.eval_repeats));
   const Checkpoint ckpt = load_checkpoint(f.checkpoint);
   std::vector<std::string> methods;
   {
@@ -98,6 +164,9 @@ void run_finetune(FinetuneFlags& f) {
     std::string m;
     while (std::getline(ss, m, ',')) {
       make_method(m);  // validates the name
+      if (std::find(methods.begin(), methods.end(), m) != methods.end()) {
+        throw InputError("--method: '" + m + "' is given twice");
+      }
       methods.push_back(m);
     }
   }
@@ -106,8 +175,21 @@ void run_finetune(FinetuneFlags& f) {
     throw InputError("--out needs exactly one --method (found " + std::to_string(methods.size()) + ")");
   }
   if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
+  const nlohmann::json config = finetune_config(f);
+  std::map<std::string, nlohmann::json> done;
+  if (f.resume) done = finished_methods(f.report, config);
+  if (!done.empty()) {
+    std::printf("resuming: %zu method(s) already finished in %s\n", done.size(), f.report.c_str());
+  }
+  const Checkpoint oracle_ckpt = f.oracle.empty() ? Checkpoint{} : load_checkpoint(f.oracle);
+  if (!f.oracle.empty() && oracle_ckpt.net.arch().sizes != ckpt.net.arch().sizes) {
+    throw InputError("--oracle: " + f.oracle + " is a " + oracle_ckpt.net.arch().describe() +
+                     " network, the checkpoint a " + ckpt.net.arch().describe());
+  }
   const data::Dataset train = f.data.load(data::Split::kTrain);
   const data::Dataset test = f.data.load(data::Split::kTest);
+  check_labelled_data(ckpt.net.arch(), train.images, train.labels, "training set");
+  check_labelled_data(ckpt.net.arch(), test.images, test.labels, "test set");
   const LabelledSet calib = calibration_set(train, f.calib_size, f.seed);
   const LabelledSet train_set = to_set(train), test_set = to_set(test);
   f.device.threads = f.threads;
@@ -130,10 +212,7 @@ void run_finetune(FinetuneFlags& f) {
   std::unique_ptr<Device> probe = f.device.make(ckpt.net.arch());
   const DeviceAccuracy before = device_accuracy(*probe, ckpt.net, test_set, f.eval_repeats);
   double oracle_acc = -1;
-  if (!f.oracle.empty()) {
-    const Checkpoint oc = load_checkpoint(f.oracle);
-    oracle_acc = device_accuracy(*probe, oc.net, test_set, f.eval_repeats).mean;
-  }
+  if (!f.oracle.empty()) oracle_acc = device_accuracy(*probe, oracle_ckpt.net, test_set, f.eval_repeats).mean;
   std::printf("%s (trained at %s) on a device with true noise %s%s\n", f.checkpoint.c_str(),
               ckpt.train.noise.describe().c_str(), f.device.noise.build(ckpt.net.num_layers(), "device").describe().c_str(),
               f.device.gain_std > 0 || f.device.weight_bits > 0 ? " and static errors" : "");
@@ -142,44 +221,70 @@ void run_finetune(FinetuneFlags& f) {
   std::printf("\n%-8s %9s %18s %9s %9s %11s %9s %8s %9s\n", "method", "accuracy", "95% interval", "rel.impr",
               "recovery", "dev.passes", "programs", "digital", "accepted");
   nlohmann::json all = nlohmann::json::array();
+  const auto print_row = [](const nlohmann::json& j) {
+    const std::vector<double> after = j.at("test_accuracy_after").get<std::vector<double>>();
+    const nlohmann::json& rec = j.contains("recovery") ? j["recovery"] : nlohmann::json(nullptr);
+    std::printf("%-8s %8.2f%% [%6.2f, %6.2f] %+8.1f%% %9.2f %11llu %9llu %7.1fs %9s\n",
+                j.at("method").get<std::string>().c_str(), 100 * after.at(0), 100 * after.at(1),
+                100 * after.at(2), 100 * j.at("relative_improvement").get<double>(),
+                rec.is_number() ? rec.get<double>() : NAN,
+                static_cast<unsigned long long>(j.at("device_passes").get<uint64_t>()),
+                static_cast<unsigned long long>(j.at("device_programmings").get<uint64_t>()),
+                j.at("digital_seconds").get<double>(), j.at("accepted").get<bool>() ? "yes" : "no");
+    std::fflush(stdout);
+  };
+  // The report holds every method finished so far, rewritten (atomically) after each one,
+  // so a run stopped between methods keeps what it finished; --resume continues it.
+  const auto write_report = [&] {
+    if (f.report.empty()) return;
+    const nlohmann::json doc = {{"checkpoint", f.checkpoint}, {"dataset", f.data.dataset},
+                                {"calib_size", f.calib_size}, {"seed", f.seed},
+                                {"config", config},           {"methods", all}};
+    io::write_file_atomic(f.report, doc.dump(2) + "\n");
+  };
   for (const std::string& name : methods) {
+    struct stat out_st;
+    if (done.count(name) && (f.out.empty() || ::stat(f.out.c_str(), &out_st) == 0)) {
+      all.push_back(done[name]);
+      print_row(done[name]);  // finished by an earlier run (--resume)
+      continue;
+    }
     Network net = ckpt.net;
     std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
     const FinetuneReport r = make_method(name)->run(net, *device, calib, train_set, o);
     const DeviceAccuracy after = device_accuracy(*device, net, test_set, f.eval_repeats);
     const double rel = (after.mean - before.mean) / before.mean;
-    const std::optional<double> rec_opt = experiment::recovery_of(before.mean, after.mean, oracle_acc);
-    const double rec = rec_opt ? *rec_opt : NAN;
-    std::printf("%-8s %8.2f%% [%6.2f, %6.2f] %+8.1f%% %9.2f %11llu %9llu %7.1fs %9s\n", name.c_str(),
-                100 * after.mean, 100 * after.low, 100 * after.high, 100 * rel, rec,
-                static_cast<unsigned long long>(r.device_passes),
-                static_cast<unsigned long long>(r.device_programmings), r.digital_seconds,
-                r.accepted ? "yes" : "no");
-    std::fflush(stdout);
+    const std::optional<double> rec = experiment::recovery_of(before.mean, after.mean, oracle_acc);
     nlohmann::json j = r.to_json();
     j["test_accuracy_before"] = {before.mean, before.low, before.high};
     j["test_accuracy_after"] = {after.mean, after.low, after.high};
     j["relative_improvement"] = rel;
     if (oracle_acc >= 0) {
       j["oracle_accuracy"] = oracle_acc;
-      j["recovery"] = rec_opt ? nlohmann::json(rec) : nlohmann::json(nullptr);
+      j["recovery"] = rec ? nlohmann::json(*rec) : nlohmann::json(nullptr);
     }
+    print_row(j);
     all.push_back(j);
     if (!f.out.empty()) {
       Checkpoint out = ckpt;
       out.net = net;
       out.state = TrainState{};
       out.extra["finetune"] = j.dump();
+      struct stat st;
+      const bool existed = ::stat(f.out.c_str(), &st) == 0;
       save_checkpoint(f.out, out);
+      try {
+        write_report();
+      } catch (...) {
+        if (!existed) ::unlink(f.out.c_str());  // no checkpoint without its report
+        throw;
+      }
       std::printf("wrote %s\n", f.out.c_str());
+    } else {
+      write_report();
     }
   }
-  if (!f.report.empty()) {
-    nlohmann::json doc = {{"checkpoint", f.checkpoint}, {"dataset", f.data.dataset},
-                          {"calib_size", f.calib_size}, {"seed", f.seed}, {"methods", all}};
-    io::write_file_atomic(f.report, doc.dump(2) + "\n");
-    std::printf("wrote %s\n", f.report.c_str());
-  }
+  if (!f.report.empty()) std::printf("wrote %s\n", f.report.c_str());
 }
 
 }  // namespace
@@ -222,7 +327,8 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--seed", f->seed, "seed of the calibration set, calibration and fine-tuning");
   cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
   cmd->add_option("--out", f->out, "write the fine-tuned checkpoint here (one method)");
-  cmd->add_option("--report", f->report, "write the JSON report here");
+  cmd->add_option("--report", f->report, "write the JSON report here (after every method)");
+  cmd->add_flag("--resume", f->resume, "keep the methods already finished in --report (same options) and run the rest");
   cmd->callback([f] { run_finetune(*f); });
 }
 

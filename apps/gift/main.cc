@@ -7,6 +7,30 @@
 #include "gift/core/error.h"
 #include "gift/core/interrupt.h"
 #include "gift/core/version.h"
+#include "gift/train/engine.h"
+
+namespace {
+
+// One rule for every option of every subcommand, so no option can forget it: unsigned
+// options take only non-negative integers (CLI11 would wrap "-1" to 2^64-1), and --threads
+// and --jobs lie in [0, kMaxThreads].
+void check_numeric_options(CLI::App& app) {
+  const CLI::Validator non_negative_integer(
+      [](std::string& s) -> std::string {
+        const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+        return digits ? std::string() : "expected a non-negative integer, found '" + s + "'";
+      },
+      "UINT");
+  for (CLI::Option* opt : app.get_options()) {
+    if (opt->get_type_name() == "UINT") opt->check(non_negative_integer);
+    if (opt->get_name() == "--threads" || opt->get_name() == "--jobs") {
+      opt->check(CLI::Range(0, gift::kMaxThreads));
+    }
+  }
+  for (CLI::App* sub : app.get_subcommands({})) check_numeric_options(*sub);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   gift::install_stop_handlers();
@@ -22,6 +46,7 @@ int main(int argc, char** argv) {
   gift::cli::add_sweep(app);
   gift::cli::add_reproduce(app);
   gift::cli::add_report(app);
+  check_numeric_options(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -9,6 +9,7 @@
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
 #include "gift/train/evaluate.h"
+#include "gift/train/loss.h"
 #include "gift/train/trainer.h"
 
 namespace gift::cli {
@@ -64,8 +65,15 @@ void run_train(const TrainFlags& f) {
     t.validate(arch);
     ckpt.dataset = f.data.dataset;
   }
+  if (f.eval_repeats < 1) {
+    throw InputError("--eval-repeats must be >= 1, found " + std::to_string(f.eval_repeats));
+  }
   const data::Dataset train_set = f.data.load(data::Split::kTrain);
   const data::Dataset test_set = f.data.load(data::Split::kTest);
+  // Everything checkable is checked before the first epoch, so a bad input never costs a
+  // training run or leaves a checkpoint behind.
+  check_labelled_data(ckpt.net.arch(), train_set.images, train_set.labels, "training set");
+  check_labelled_data(ckpt.net.arch(), test_set.images, test_set.labels, "test set");
   std::printf("train %s on %s (%zu train, %zu test images), noise %s, %d epochs, batch %d, %s lr %g, seed %llu\n",
               ckpt.net.arch().describe().c_str(), f.data.dataset.c_str(), train_set.size(),
               test_set.size(), ckpt.train.noise.describe().c_str(), ckpt.train.epochs,

@@ -149,9 +149,8 @@ class MethodBase : public FinetuneMethod {
                      const LabelledSet& train, const FinetuneOptions& opts_in) override {
     FinetuneOptions o = opts_in;
     o.validate(net.arch());
-    if (calib.labels.empty() || static_cast<size_t>(calib.images.rows()) != calib.labels.size()) {
-      throw InputError("fine-tuning: the calibration set is empty or its labels do not match");
-    }
+    check_labelled_data(net.arch(), calib.images, calib.labels, "fine-tuning: the calibration set");
+    if (!train.labels.empty()) check_labelled_data(net.arch(), train.images, train.labels, "fine-tuning: the training set");
     const auto t0 = Clock::now();
     TimedDevice device(raw_device);
     const DeviceCounters c0 = device.counters();
@@ -518,6 +517,7 @@ nlohmann::json FinetuneReport::to_json() const {
 DeviceAccuracy device_accuracy(Device& device, const Network& net, const LabelledSet& data,
                                int repeats) {
   if (repeats < 1) throw InputError("device accuracy: repeats must be >= 1");
+  check_labelled_data(net.arch(), data.images, data.labels, "device accuracy: the test set");
   device.program(net);
   DeviceAccuracy a;
   const size_t N = data.labels.size();

@@ -1,6 +1,8 @@
 #include "gift/onn/network.h"
 
 #include <cmath>
+#include <cstdio>
+#include <new>
 #include <sstream>
 
 #include "gift/core/error.h"
@@ -111,7 +113,14 @@ NetworkT<T>::NetworkT(Architecture arch) : arch_(std::move(arch)) {
     offsets_.push_back(off);
     off += static_cast<size_t>(arch_.sizes[l + 1]) * (static_cast<size_t>(arch_.sizes[l]) + 1);
   }
-  params_ = VecT<T>::Zero(static_cast<Eigen::Index>(off));
+  try {
+    params_ = VecT<T>::Zero(static_cast<Eigen::Index>(off));
+  } catch (const std::bad_alloc&) {
+    char gib[32];
+    std::snprintf(gib, sizeof gib, "%.1f", static_cast<double>(off) * sizeof(T) / (1 << 30));
+    throw InputError("network " + arch_.describe() + ": out of memory for its " +
+                     std::to_string(off) + " parameters (" + gib + " GiB)");
+  }
 }
 
 template <class T>

@@ -1,6 +1,8 @@
 #include "gift/train/engine.h"
 
 #include <omp.h>
+
+#include <algorithm>
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
@@ -24,8 +26,11 @@ FlushSubnormals::~FlushSubnormals() {
 }
 
 int resolve_threads(int requested) {
-  if (requested < 0) throw InputError("threads must be >= 0 (0 = all cores)");
-  return requested > 0 ? requested : omp_get_max_threads();
+  if (requested < 0 || requested > kMaxThreads) {
+    throw InputError("threads must be in [0, " + std::to_string(kMaxThreads) +
+                     "] (0 = all cores), found " + std::to_string(requested));
+  }
+  return requested > 0 ? requested : std::min(omp_get_max_threads(), kMaxThreads);
 }
 
 template <class T>

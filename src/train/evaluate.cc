@@ -6,6 +6,7 @@
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
 #include "gift/train/engine.h"
+#include "gift/train/loss.h"
 
 namespace gift {
 
@@ -26,15 +27,8 @@ std::string EvalResult::describe() const {
 EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int>& labels,
                     EvalOptions o) {
   o.validate(net.arch());
+  check_labelled_data(net.arch(), images, labels, "evaluation set");
   const size_t N = static_cast<size_t>(images.rows());
-  if (N == 0 || labels.size() != N) {
-    throw InputError("evaluation set: " + std::to_string(N) + " images and " +
-                     std::to_string(labels.size()) + " labels (need equal, non-zero counts)");
-  }
-  if (images.cols() != net.arch().inputs()) {
-    throw InputError("evaluation set: images have " + std::to_string(images.cols()) +
-                     " pixels, network expects " + std::to_string(net.arch().inputs()));
-  }
   const int repeats = o.noise.any() ? o.repeats : 1;
   Engine engine(o.threads);
   std::vector<int> pred(N);

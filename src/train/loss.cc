@@ -1,8 +1,33 @@
 #include "gift/train/loss.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "gift/core/error.h"
+
 namespace gift {
+
+void check_labelled_data(const Architecture& arch, const Mat& images,
+                         const std::vector<int>& labels, const std::string& what) {
+  const size_t n = static_cast<size_t>(images.rows());
+  if (n == 0) throw InputError(what + ": no images");
+  if (labels.size() != n) {
+    throw InputError(what + ": " + std::to_string(n) + " images but " +
+                     std::to_string(labels.size()) + " labels");
+  }
+  if (images.cols() != arch.inputs()) {
+    throw InputError(what + ": images have " + std::to_string(images.cols()) +
+                     " pixels, the network (" + arch.describe() + ") expects " +
+                     std::to_string(arch.inputs()));
+  }
+  const auto [lo, hi] = std::minmax_element(labels.begin(), labels.end());
+  if (*lo < 0) throw InputError(what + ": negative label " + std::to_string(*lo));
+  if (*hi >= arch.outputs()) {
+    throw InputError(what + ": label " + std::to_string(*hi) + " needs at least " +
+                     std::to_string(*hi + 1) + " outputs, but the network (" + arch.describe() +
+                     ") has " + std::to_string(arch.outputs()));
+  }
+}
 
 template <class T>
 void argmax_rows(const MatT<T>& logits, int* out) {

@@ -8,6 +8,7 @@
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
 #include "gift/train/engine.h"
+#include "gift/train/loss.h"
 
 namespace gift {
 
@@ -58,16 +59,8 @@ std::string TrainSummary::report() const {
 TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labels,
                    TrainOptions o, TrainState& state, const TrainCallbacks& cb) {
   o.validate(net.arch());
+  check_labelled_data(net.arch(), images, labels, "training set");
   const size_t N = static_cast<size_t>(images.rows());
-  if (N == 0) throw InputError("training set is empty");
-  if (labels.size() != N) {
-    throw InputError("training set: " + std::to_string(N) + " images but " +
-                     std::to_string(labels.size()) + " labels");
-  }
-  if (images.cols() != net.arch().inputs()) {
-    throw InputError("training set: images have " + std::to_string(images.cols()) +
-                     " pixels, network expects " + std::to_string(net.arch().inputs()));
-  }
   Engine engine(o.threads);
   const FlushSubnormals ftz;
   TrainSummary summary;

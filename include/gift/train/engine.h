@@ -17,8 +17,12 @@ namespace gift {
 constexpr int kRowBlock = 32;
 constexpr int kGradRows = 32;
 
+// The most threads (or parallel jobs) gift starts; more would only exhaust the machine.
+constexpr int kMaxThreads = 256;
+
 // Number of threads to use for `requested` (0 = OpenMP's default, i.e. OMP_NUM_THREADS
-// or the number of cores).
+// or the number of cores, at most kMaxThreads). Throws InputError unless 0 <= requested
+// <= kMaxThreads.
 int resolve_threads(int requested);
 
 // Flushes subnormal floats to zero (x86 FTZ + DAZ) on this thread while alive, and

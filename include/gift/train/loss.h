@@ -1,7 +1,11 @@
 // Softmax cross-entropy over rows of logits.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "gift/core/matrix.h"
+#include "gift/onn/network.h"
 
 namespace gift {
 
@@ -12,6 +16,13 @@ namespace gift {
 template <class T>
 double softmax_xent(const MatT<T>& logits, const int* labels, MatT<T>* dlogits, T scale,
                     int* correct);
+
+// The one check of labelled data against a network, before any work: throws InputError
+// ("<what>: ...") unless `images` (N x I) is non-empty with I == arch.inputs(), `labels`
+// has N entries, and every label lies in [0, arch.outputs()) (a label beyond the network's
+// outputs would index past the logits).
+void check_labelled_data(const Architecture& arch, const Mat& images,
+                         const std::vector<int>& labels, const std::string& what);
 
 // Index of the largest entry of each row (lowest index on ties): B entries.
 template <class T>
