@@ -1,7 +1,10 @@
 // End-to-end tests of the gift command-line tool: the built binary (GIFT_BINARY) is run through
 // the shell on a tiny synthetic data set, with stdout, stderr and the exit status captured.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -54,9 +57,11 @@ class Cli : public ::testing::Test {
   std::string in_run(const std::string& name) const { return run_dir() + "/" + name; }
 
   // Runs `gift args` in run/.
-  Outcome gift(const std::string& args) const {
+  Outcome gift(const std::string& args) const { return gift_prefixed("", args); }
+
+  Outcome gift_prefixed(const std::string& prefix, const std::string& args) const {
     const std::string out = tmp_.path("stdout.txt"), err = tmp_.path("stderr.txt");
-    const std::string cmd = "cd " + quote(run_dir()) + " && " + quote(GIFT_BINARY) + " " + args +
+    const std::string cmd = "cd " + quote(run_dir()) + " && " + prefix + quote(GIFT_BINARY) + " " + args +
                             " >" + quote(out) + " 2>" + quote(err) + " </dev/null";
     const int raw = std::system(cmd.c_str());
     Outcome r;
@@ -105,6 +110,63 @@ class Cli : public ::testing::Test {
     }
     EXPECT_EQ(run_files(), before) << "an output or temporary file was left behind";
   }
+
+  // Runs `gift args` in run/ under `timeout seconds` (exit status 124 if it hangs).
+  Outcome gift_with_timeout(const std::string& args, int seconds) const {
+    return gift_prefixed("timeout " + std::to_string(seconds) + " ", args);
+  }
+
+  // `gift args` running in the background in run/, its output captured in files.
+  class Background {
+   public:
+    Background(const Cli& cli, const std::string& args)
+        : out_(cli.tmp_.path("bg-stdout.txt")), err_(cli.tmp_.path("bg-stderr.txt")) {
+      unlink(out_.c_str());  // no output of an earlier run may be mistaken for this one's
+      unlink(err_.c_str());
+      pid_ = fork();
+      if (pid_ == 0) {
+        const std::string cmd = "cd " + quote(cli.run_dir()) + " && exec " + quote(GIFT_BINARY) +
+                                " " + args + " >" + quote(out_) + " 2>" + quote(err_) + " </dev/null";
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+      }
+    }
+    ~Background() {
+      if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+      }
+    }
+    Background(const Background&) = delete;
+    Background& operator=(const Background&) = delete;
+    pid_t pid() const { return pid_; }
+    std::string out() const { return read_text(out_); }
+    std::string err() const { return read_text(err_); }
+    // True once stdout holds `text` (polled), false after `seconds`.
+    bool wait_for_output(const std::string& text, int seconds) const {
+      for (int i = 0; i < seconds * 100; ++i) {
+        if (out().find(text) != std::string::npos) return true;
+        usleep(10000);
+      }
+      return false;
+    }
+    // The wait status once the process ends (-1 if it runs on after `seconds`).
+    int wait(int seconds) {
+      for (int i = 0; i < seconds * 100; ++i) {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          return status;
+        }
+        usleep(10000);
+      }
+      return -1;
+    }
+
+   private:
+    std::string out_, err_;
+    pid_t pid_ = -1;
+  };
 
   TempDir tmp_;
 };
@@ -468,12 +530,172 @@ TEST_F(CliInsitu, Errors) {
 namespace gift {
 namespace {
 
+// Output options create their directories with the parents (the README writes under out/).
+TEST_F(Cli, OutputDirectoriesAreCreatedWithTheirParents) {
+  train_ok("out/a/model.safetensors", "--noise-sum-add 0.05", 1);
+  const std::string ckpt = quote(in_run("out/a/model.safetensors"));
+  Outcome r = gift("eval --checkpoint " + ckpt + " --data-dir " + quote(data_dir()) +
+                   " --repeats 2 --json out/b/c/eval.json");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(in_run("out/b/c/eval.json")));
+  r = gift("calibrate --checkpoint " + ckpt + " --data-dir " + quote(data_dir()) +
+           " --device-noise-sum-add 0.5 --calib-inputs 20 --calib-repeats 4 --json out/d/cal.json");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(in_run("out/d/cal.json")));
+  r = gift("finetune --checkpoint " + ckpt + " --data-dir " + quote(data_dir()) +
+           " --method none --calib-size 50 --calib-inputs 20 --eval-repeats 2"
+           " --out out/e/tuned.safetensors --report out/f/rep.json");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(in_run("out/e/tuned.safetensors")));
+  EXPECT_TRUE(fs::exists(in_run("out/f/rep.json")));
+}
+
 // Long work fails before it starts when its output cannot be written.
-TEST_F(Cli, OutputIntoAMissingDirectoryFailsBeforeTraining) {
-  const Outcome r = gift(train_args(tmp_.path("missing/dir/m.safetensors"), 50));
+TEST_F(Cli, OutputUnderAFileFailsBeforeTraining) {
+  std::ofstream(in_run("file")) << "x";
+  const Outcome r = gift(train_args(in_run("file/m.safetensors"), 50));
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not a directory"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("epoch"), std::string::npos) << "trained before failing: " << r.out;
+}
+
+TEST_F(Cli, NumericOptionsRefuseNegativeAndOutOfRangeValues) {
+  const std::string out = in_run("m.safetensors");
+  expect_error(train_args(out, 1) + " --seed -1", {"--seed", "non-negative integer", "-1"});
+  expect_error(train_args(out, 1) + " --seed=-1", {"--seed"});
+  expect_error(train_args(out, 1) + " --seed 1e30", {"--seed", "1e30"});
+  expect_error(train_args(out, 1) + " --train-limit -1", {"--train-limit"});
+  expect_error(train_args(out, 1) + " --test-limit 2.5", {"--test-limit"});
+  expect_error(train_args(out, 1) + " --seed 99999999999999999999999", {"--seed"});
+  expect_error(train_args(out, 1) + " --threads 100000", {"--threads", "100000"});
+  expect_error(train_args(out, 1) + " --threads -1", {"--threads"});
+  expect_error(train_args(out, 1) + " --eval-repeats 0", {"--eval-repeats"});
+  expect_error("sweep --config none.json --out s --jobs 100000", {"--jobs", "100000"});
+  expect_error("reproduce --quick --jobs -2", {"--jobs"});
+  expect_error("finetune --checkpoint x --device-seed -3", {"--device-seed"});
+  expect_error("eval --checkpoint x --threads 257", {"--threads", "257"});
+}
+
+// A network with fewer outputs than the data's classes would read past its logits.
+TEST_F(Cli, FewerOutputsThanClassesIsRefusedBeforeWork) {
+  expect_error(train_args(in_run("m.safetensors"), 3, "16-12-5"),
+               {"label 9", "10 outputs", "has 5"});
+  Checkpoint small;
+  small.net = Network(Architecture::from_string("16-5", Activation::kRelu, 1.0));
+  small.net.init(1);
+  small.train.noise = NoiseModel::none(1);
+  small.dataset = "mnist";
+  save_checkpoint(in_run("small.safetensors"), small);
+  const std::string common = " --checkpoint small.safetensors --data-dir " + quote(data_dir());
+  expect_error("eval" + common + " --repeats 2", {"label", "has 5"});
+  expect_error("finetune" + common + " --method gift --calib-size 50 --calib-inputs 20 --report r.json",
+               {"has 5"});
+}
+
+TEST_F(Cli, TestImagesOfAnotherShapeAreRefusedBeforeTraining) {
+  test_util::write_synthetic_split(data_dir(), "t10k", kTest, 2, kSide + 1);
+  const Outcome r = gift(train_args(in_run("m.safetensors"), 50));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("test set"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("25 pixels"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("epoch"), std::string::npos) << "trained before failing: " << r.out;
+  EXPECT_FALSE(fs::exists(in_run("m.safetensors")));
+}
+
+TEST_F(Cli, ACheckpointThatIsAFifoIsRefusedWithoutHanging) {
+  ASSERT_EQ(mkfifo(in_run("fifo").c_str(), 0600), 0);
+  // `timeout` turns a hang into exit status 124.
+  const Outcome r = gift_with_timeout(
+      "eval --checkpoint fifo --data-dir " + quote(data_dir()) + " --repeats 2", 20);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("not a regular file"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, StaleTemporariesOfAKilledWriteAreRemoved) {
+  train_ok("m.safetensors", "", 1);
+  // A write killed with SIGKILL leaves "<out>.tmp.<pid>" of a process that no longer runs.
+  const pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::string stale = in_run("m.safetensors.tmp." + std::to_string(pid));
+  std::ofstream(stale) << "partial";
+  train_ok("m.safetensors", "--resume", 2);
+  EXPECT_FALSE(fs::exists(stale));
+}
+
+// SIGINT and SIGTERM stop training between writes: one line, exit 128 + signal, no temporary
+// left, the last checkpoint whole, and --resume continues to the same result as a run that
+// was never stopped.
+TEST_F(Cli, SignalsStopTrainingCleanlyAndItResumes) {
+  // A constant rate, so that a run of 6 epochs and the first 6 of a long run are the same.
+  const std::string constant = " --lr-schedule constant";
+  train_ok("reference.safetensors", constant, 6);
+  for (const int sig : {SIGTERM, SIGINT}) {
+    SCOPED_TRACE(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    const std::string name = sig == SIGTERM ? "term.safetensors" : "int.safetensors";
+    Background run(*this, train_args(in_run(name), 100000) + constant);
+    ASSERT_TRUE(run.wait_for_output("epoch   3", 60)) << run.out();
+    kill(run.pid(), sig);
+    const int status = run.wait(30);
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping: status " << status
+                                   << " " << run.err();
+    EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+    const std::string err = run.err();
+    EXPECT_EQ(err.find("gift: stopped by SIG"), 1u) << err;  // after the "\n" that ends a bar
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 2) << err;
+    for (const auto& e : fs::directory_iterator(run_dir())) {
+      EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+    }
+    const Checkpoint stopped = load_checkpoint(in_run(name));
+    EXPECT_GE(stopped.state.epochs_done, 3);
+    // Resume to 6 epochs: bitwise the same network as the uninterrupted run (if the stop
+    // came after epoch 6, resuming with fewer epochs does nothing and the test is moot).
+    if (stopped.state.epochs_done < 6) {
+      train_ok(name, "--resume" + constant, 6);
+      EXPECT_EQ(read_bytes(in_run(name)), read_bytes(in_run("reference.safetensors")));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gift
+
+namespace gift {
+namespace {
+
+TEST_F(CliInsitu, FinetuneSavesEachMethodAndResumes) {
+  const std::string args = finetune_args() + " --device-noise-sum-add 1 --report rep.json";
+  Outcome r = gift(args + " --method none,gift");
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json full = nlohmann::json::parse(read_text(in_run("rep.json")));
+  ASSERT_EQ(full.at("methods").size(), 2u);
+  // As if stopped after the first method: the report then holds that method only.
+  nlohmann::json partial = full;
+  partial["methods"].erase(1);
+  partial["methods"][0]["digital_seconds"] = 12345.0;  // marks the entry a resume must keep
+  write_bytes(in_run("rep.json"), [&] {
+    const std::string t = partial.dump(2);
+    return std::vector<uint8_t>(t.begin(), t.end());
+  }());
+  r = gift(args + " --method none,gift,hil --resume");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("resuming: 1 method"), std::string::npos) << r.out;
+  const nlohmann::json resumed = nlohmann::json::parse(read_text(in_run("rep.json")));
+  ASSERT_EQ(resumed.at("methods").size(), 3u);
+  EXPECT_EQ(resumed["methods"][0]["digital_seconds"], 12345.0) << "the finished method was rerun";
+  nlohmann::json a = full["methods"][1], b = resumed["methods"][1];
+  for (nlohmann::json* j : {&a, &b}) {
+    j->erase("digital_seconds");
+    j->erase("device_seconds");
+  }
+  EXPECT_EQ(a, b) << "the resumed method differs from an uninterrupted run";
+  EXPECT_EQ(resumed["methods"][2]["method"], "hil");
+  // A resume with other options refuses to mix results.
+  expect_error(finetune_args() + " --device-noise-sum-add 2 --report rep.json --method none --resume",
+               {"rep.json", "other options"});
+  expect_error(finetune_args() + " --method none --resume", {"--resume", "--report"});
+  expect_error(finetune_args() + " --method gift,gift", {"gift", "twice"});
 }
 
 }  // namespace

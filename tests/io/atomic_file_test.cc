@@ -1,0 +1,104 @@
+// Atomic writes, whole-file reads and output preparation.
+#include "gift/io/atomic_file.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <string>
+
+#include "../data/idx_test_util.h"
+
+namespace gift::io {
+namespace {
+
+namespace fs = std::filesystem;
+using data::test_util::TempDir;
+
+// The pid of a process that has exited and been reaped (so no process has it, barring reuse).
+pid_t dead_pid() {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return pid;
+}
+
+TEST(AtomicFile, WritesAndReadsBack) {
+  TempDir tmp;
+  write_file_atomic(tmp.path("a.bin"), std::string("x\0y", 3));
+  EXPECT_EQ(read_file(tmp.path("a.bin")), std::string("x\0y", 3));
+  write_file_atomic(tmp.path("a.bin"), "second");
+  EXPECT_EQ(read_file(tmp.path("a.bin")), "second");
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.dir()), fs::directory_iterator()), 1);
+}
+
+TEST(AtomicFile, RemovesTemporariesOfDeadWritersOnly) {
+  TempDir tmp;
+  const std::string target = tmp.path("m.safetensors");
+  const std::string stale = target + ".tmp." + std::to_string(dead_pid());
+  const std::string live = target + ".tmp.1";  // pid 1 always runs
+  const std::string other = tmp.path("other.safetensors.tmp.999999999");
+  for (const std::string& p : {stale, live, other}) write_file_atomic(p, "partial");
+  write_file_atomic(target, "whole");
+  EXPECT_FALSE(fs::exists(stale)) << "a killed writer's temporary was left behind";
+  EXPECT_TRUE(fs::exists(live)) << "a running writer's temporary was removed";
+  EXPECT_TRUE(fs::exists(other)) << "another file's temporary was removed";
+}
+
+TEST(AtomicFile, FailureLeavesTargetAndNoTemporary) {
+  TempDir tmp;
+  EXPECT_INPUT_ERROR(write_file_atomic(tmp.path("missing/x"), "a"), "missing/x");
+  EXPECT_INPUT_ERROR(write_file_atomic("", "a"), "empty");
+  fs::create_directory(tmp.path("dir"));
+  EXPECT_INPUT_ERROR(write_file_atomic(tmp.path("dir"), "a"), "dir");
+  EXPECT_TRUE(fs::is_directory(tmp.path("dir")));
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.dir()), fs::directory_iterator()), 1);
+}
+
+TEST(ReadFile, RefusesWhatIsNotARegularFile) {
+  TempDir tmp;
+  EXPECT_INPUT_ERROR(read_file(tmp.path("none")), "none", "No such file");
+  EXPECT_INPUT_ERROR(read_file(tmp.dir()), "is a directory");
+  // A FIFO without a writer would block open() and read() for ever.
+  const std::string fifo = tmp.path("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto done = std::async(std::launch::async, [&] {
+    try {
+      read_file(fifo);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  });
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "read_file hangs on a FIFO";
+  EXPECT_NE(done.get().find("not a regular file"), std::string::npos);
+}
+
+TEST(PrepareOutput, CreatesParentDirectories) {
+  TempDir tmp;
+  prepare_output(tmp.path("a/b/c/out.json"));
+  EXPECT_TRUE(fs::is_directory(tmp.path("a/b/c")));
+  EXPECT_FALSE(fs::exists(tmp.path("a/b/c/out.json")));
+  prepare_output(tmp.path("a/b/c/out.json"));  // again: nothing to do
+  make_dirs(tmp.path("x/y/"));
+  EXPECT_TRUE(fs::is_directory(tmp.path("x/y")));
+}
+
+TEST(PrepareOutput, RefusesAFileInThePathOrADirectoryAsTarget) {
+  TempDir tmp;
+  write_file_atomic(tmp.path("file"), "x");
+  EXPECT_INPUT_ERROR(prepare_output(tmp.path("file/out.json")), "file", "not a directory");
+  EXPECT_INPUT_ERROR(make_dirs(tmp.path("file/sub")), "not a directory");
+  fs::create_directory(tmp.path("d"));
+  EXPECT_INPUT_ERROR(prepare_output(tmp.path("d")), "is a directory");
+  EXPECT_INPUT_ERROR(prepare_output(""), "empty");
+}
+
+}  // namespace
+}  // namespace gift::io
