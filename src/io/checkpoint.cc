@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "gift/core/error.h"
+#include "gift/io/json.h"
 #include "gift/core/version.h"
 #include "gift/io/safetensors.h"
 
@@ -123,12 +124,7 @@ io::Tensor flat_tensor(const float* data, size_t n, std::vector<int64_t> shape) 
 }
 
 json parse_json_meta(const io::TensorFile& f, const std::string& key, const std::string& file) {
-  const std::string& text = io::get_metadata(f, key, file);
-  try {
-    return json::parse(text);
-  } catch (const json::exception&) {
-    throw InputError(file + ": metadata '" + key + "' is not valid JSON");
-  }
+  return io::parse_json(io::get_metadata(f, key, file), file + ": metadata '" + key + "'");
 }
 
 long long parse_int_meta(const io::TensorFile& f, const std::string& key, const std::string& file) {

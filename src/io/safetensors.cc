@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "gift/core/error.h"
+#include "gift/io/json.h"
 #include "gift/io/atomic_file.h"
 
 namespace gift::io {
@@ -134,7 +135,12 @@ void check_utf8(const std::string& s, const std::string& what) {
 // Parses the header, rejecting duplicate keys in any object (nlohmann would keep the last).
 json parse_header(const uint8_t* begin, const uint8_t* end, const std::string& name) {
   std::vector<std::set<std::string>> open_objects;
-  json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
+  json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxJsonDepth) {
+      throw InputError(name + ": expected a flat safetensors header, found JSON nested deeper than " +
+                       std::to_string(kMaxJsonDepth) + " levels");
+    }
     switch (event) {
       case json::parse_event_t::object_start:
         open_objects.emplace_back();

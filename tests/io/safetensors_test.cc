@@ -635,3 +635,16 @@ print("ok")
 
 }  // namespace
 }  // namespace gift::io
+
+namespace gift::io {
+namespace {
+
+// A header nested 10^5 levels deep is refused while parsing, before anything walks it.
+TEST(SafetensorsMalformed, DeeplyNestedHeader) {
+  std::string deep = "{\"__metadata__\":{\"a\":";
+  for (int i = 0; i < 100000; ++i) deep += "[";
+  expect_rejected(make_file(deep, {}), "nested deeper than 64");
+}
+
+}  // namespace
+}  // namespace gift::io
