@@ -602,6 +602,24 @@ TEST_F(Cli, TestImagesOfAnotherShapeAreRefusedBeforeTraining) {
   EXPECT_FALSE(fs::exists(in_run("m.safetensors")));
 }
 
+// Out of memory is bad input (a size too large for this machine), reported on one line.
+TEST_F(Cli, OutOfMemoryIsAOneLineError) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves more address space than the limit allows";
+#endif
+  // 1 GiB of address space; the network alone needs 3.7 TiB, a 10^8-parameter one 0.4 GiB
+  // for its weights and more for the optimizer's moments and gradients.
+  for (const std::string arch : {"16-1000000-1000000-10", "16-100000-1000-10"}) {
+    SCOPED_TRACE(arch);
+    const Outcome r = gift_prefixed("ulimit -v 1048576; ", train_args(in_run("m.safetensors"), 1, arch));
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(r.err.rfind("gift: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("out of memory"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(fs::exists(in_run("m.safetensors")));
+  }
+}
+
 TEST_F(Cli, ACheckpointThatIsAFifoIsRefusedWithoutHanging) {
   ASSERT_EQ(mkfifo(in_run("fifo").c_str(), 0600), 0);
   // `timeout` turns a hang into exit status 124.
