@@ -1,4 +1,6 @@
 // gift: the command-line tool. Every error prints one line and exits non-zero.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -30,6 +32,16 @@ void check_numeric_options(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands({})) check_numeric_options(*sub);
 }
 
+// The TOML/INI file of --config is read by CLI11, which would block on a FIFO and read
+// /dev/zero for ever: only a regular file of at most 1 MiB is accepted. Returns "" or why not.
+std::string check_config_file(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return "";  // missing: reported by whoever reads it
+  if (!S_ISREG(st.st_mode)) return "--config: '" + path + "' is not a regular file";
+  if (st.st_size > (1 << 20)) return "--config: '" + path + "' is larger than 1 MiB";
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,6 +59,18 @@ int main(int argc, char** argv) {
   gift::cli::add_reproduce(app);
   gift::cli::add_report(app);
   check_numeric_options(app);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    std::string path;
+    if (arg == "--config" && i + 1 < argc) path = argv[i + 1];
+    if (arg.rfind("--config=", 0) == 0) path = arg.substr(9);
+    if (path.empty()) continue;
+    const std::string problem = check_config_file(path);
+    if (!problem.empty()) {
+      std::fprintf(stderr, "gift: error: %s\n", problem.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

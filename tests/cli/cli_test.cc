@@ -620,6 +620,21 @@ TEST_F(Cli, OutOfMemoryIsAOneLineError) {
   }
 }
 
+// CLI11 reads --config itself: a FIFO would block it and /dev/zero would never end.
+TEST_F(Cli, ConfigFileMustBeARegularFile) {
+  ASSERT_EQ(mkfifo(in_run("fifo").c_str(), 0600), 0);
+  for (const std::string& config : {std::string("fifo"), std::string("/dev/zero")}) {
+    const Outcome r = gift_with_timeout("--config " + config + " " + train_args("m.safetensors", 1), 20);
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_NE(r.err.find("--config: '" + config + "' is not a regular file"), std::string::npos) << r.err;
+  }
+  std::ofstream(in_run("big.toml")) << std::string((1 << 20) + 1, '#');
+  expect_error("--config=big.toml " + train_args("m.safetensors", 1), {"big.toml", "1 MiB"});
+  std::ofstream(in_run("ok.toml")) << "[train]\nepochs = 1\nseed = 3\n";
+  const Outcome r = gift("--config ok.toml " + train_args("m.safetensors", 1));
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 TEST_F(Cli, ACheckpointThatIsAFifoIsRefusedWithoutHanging) {
   ASSERT_EQ(mkfifo(in_run("fifo").c_str(), 0600), 0);
   // `timeout` turns a hang into exit status 124.
