@@ -105,6 +105,11 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   if (path.empty()) throw InputError("cannot write file: expected a path, found an empty string");
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const std::string dir = parent_dir(path);
+  try {
+    make_dirs(dir);
+  } catch (const InputError& e) {
+    throw InputError("cannot write file '" + path + "': " + e.what());
+  }
   remove_stale_temporaries(dir, path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1));
   const TempRegistration registration(tmp);
   const auto fail = [&](const std::string& what, int err) {
@@ -176,14 +181,28 @@ void make_dirs(const std::string& dir) {
 
 void prepare_output(const std::string& path) {
   if (path.empty()) throw InputError("cannot write file: expected a path, found an empty string");
-  const std::string dir = parent_dir(path);
-  make_dirs(dir);
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     throw InputError("cannot write '" + path + "': it is a directory");
   }
-  if (::access(dir.c_str(), W_OK) != 0) {
-    throw InputError("cannot write '" + path + "': directory '" + dir + "' is not writable");
+  // The nearest existing ancestor of the file's directory decides: it must be a writable
+  // directory. Nothing is created here (a run that fails later leaves nothing behind);
+  // write_file_atomic creates the missing directories when it writes.
+  std::string dir = parent_dir(path);
+  for (;;) {
+    if (::stat(dir.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) {
+        throw InputError("cannot write '" + path + "': '" + dir + "' is not a directory");
+      }
+      if (::access(dir.c_str(), W_OK) != 0) {
+        throw InputError("cannot write '" + path + "': directory '" + dir + "' is not writable");
+      }
+      return;
+    }
+    if (errno != ENOENT) {
+      throw InputError("cannot write '" + path + "': '" + dir + "': " + errno_text(errno));
+    }
+    dir = parent_dir(dir);
   }
 }
 

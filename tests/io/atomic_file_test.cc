@@ -53,7 +53,9 @@ TEST(AtomicFile, RemovesTemporariesOfDeadWritersOnly) {
 
 TEST(AtomicFile, FailureLeavesTargetAndNoTemporary) {
   TempDir tmp;
-  EXPECT_INPUT_ERROR(write_file_atomic(tmp.path("missing/x"), "a"), "missing/x");
+  write_file_atomic(tmp.path("file"), "a");
+  EXPECT_INPUT_ERROR(write_file_atomic(tmp.path("file/x"), "a"), "file", "not a directory");
+  fs::remove(tmp.path("file"));
   EXPECT_INPUT_ERROR(write_file_atomic("", "a"), "empty");
   fs::create_directory(tmp.path("dir"));
   EXPECT_INPUT_ERROR(write_file_atomic(tmp.path("dir"), "a"), "dir");
@@ -80,12 +82,13 @@ TEST(ReadFile, RefusesWhatIsNotARegularFile) {
   EXPECT_NE(done.get().find("not a regular file"), std::string::npos);
 }
 
-TEST(PrepareOutput, CreatesParentDirectories) {
+TEST(PrepareOutput, AcceptsMissingDirectoriesAndCreatesNothing) {
   TempDir tmp;
   prepare_output(tmp.path("a/b/c/out.json"));
-  EXPECT_TRUE(fs::is_directory(tmp.path("a/b/c")));
-  EXPECT_FALSE(fs::exists(tmp.path("a/b/c/out.json")));
-  prepare_output(tmp.path("a/b/c/out.json"));  // again: nothing to do
+  EXPECT_FALSE(fs::exists(tmp.path("a")));
+  write_file_atomic(tmp.path("a/b/c/out.json"), "x");  // the write creates them
+  EXPECT_EQ(read_file(tmp.path("a/b/c/out.json")), "x");
+  prepare_output(tmp.path("a/b/c/out.json"));
   make_dirs(tmp.path("x/y/"));
   EXPECT_TRUE(fs::is_directory(tmp.path("x/y")));
 }

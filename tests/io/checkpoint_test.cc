@@ -206,9 +206,17 @@ TEST(Checkpoint, RefusedSaveLeavesTheOldFileAlone) {
   EXPECT_EQ(others_in(tmp.dir(), {"model.safetensors"}), std::vector<std::string>{});
 }
 
-TEST(Checkpoint, SaveIntoMissingDirectoryThrows) {
+TEST(Checkpoint, SaveCreatesMissingDirectories) {
   TempDir tmp;
   const std::string path = tmp.path("no/such/dir/model.safetensors");
+  save_checkpoint(path, make_checkpoint());
+  EXPECT_NO_THROW(load_checkpoint(path));
+}
+
+TEST(Checkpoint, SaveUnderAFileThrows) {
+  TempDir tmp;
+  write_bytes(tmp.path("file"), {1});
+  const std::string path = tmp.path("file/model.safetensors");
   EXPECT_INPUT_ERROR(save_checkpoint(path, make_checkpoint()), path);
 }
 
