@@ -385,8 +385,10 @@ TEST(Report, WriteTablesAtomically) {
   EXPECT_DOUBLE_EQ(first["acc_after"]["mean"].get<double>(), agg[0].acc_after.mean);
   EXPECT_DOUBLE_EQ(first["acc_after"]["ci"][1].get<double>(), agg[0].acc_after.high);
   EXPECT_EQ(first["seeds"], 2);
-  const std::string e = input_error_of([&] { write_tables(tmp.path("absent"), agg); });
-  EXPECT_NE(e.find("absent/table.csv"), std::string::npos) << e;
+  write_tables(tmp.path("absent"), agg);  // a missing directory is created
+  EXPECT_TRUE(fs::exists(tmp.path("absent/table.csv")));
+  const std::string e = input_error_of([&] { write_tables(tmp.path("table.csv"), agg); });
+  EXPECT_NE(e.find("table.csv/table.csv"), std::string::npos) << e;
 }
 
 TEST(Report, TextTable) {
