@@ -5,8 +5,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
@@ -395,6 +397,19 @@ TEST(ExternalDevice, EveryPathClosesItsDescriptorsAndReapsItsServer) {
   int status = 0;
   EXPECT_EQ(waitpid(-1, &status, WNOHANG), -1);
   EXPECT_EQ(errno, ECHILD);
+}
+
+TEST(ExternalDevice, TheServerInheritsNoOtherDescriptorOfGift) {
+  // A descriptor gift opened without close-on-exec (a library's, say) is not the server's.
+  const int fd = fcntl(STDERR_FILENO, F_DUPFD, 100);
+  ASSERT_GE(fd, 100);
+  const std::string info = canned("inherit", {{MessageType::kInfo, small_info()}});
+  const std::string n = std::to_string(fd);
+  EXPECT_NO_THROW(ExternalDevice(
+      {"/bin/sh", "-c",
+       "if [ -e /proc/self/fd/" + n + " ]; then exit 7; fi; cat '" + info + "'; exec sleep 30"},
+      quick()));
+  close(fd);
 }
 
 TEST(ExternalDevice, AStopSignalStopsTheServer) {
