@@ -58,7 +58,8 @@ void add_report(CLI::App& app);  // tables and figures of a sweep
 namespace gift::cli {
 
 // The device a method talks to: a simulated chip from --device-noise-* (its true noise),
-// --gain-std, --weight-bits, --device-seed, --no-taps; or an external server (--device-command).
+// --gain-std, --weight-bits, --device-seed, --no-taps; or an external server (--device-command,
+// with --device-timeout: the limit for each of its replies, see ExternalDeviceOptions).
 struct DeviceFlags {
   NoiseFlags noise;
   double gain_std = 0;
@@ -66,6 +67,7 @@ struct DeviceFlags {
   uint64_t seed = 1;
   bool no_taps = false;
   std::string command;
+  double timeout_s = 0;  // --device-timeout, used only when given (else ExternalDeviceOptions')
   int threads = 0;
   void add(CLI::App& app);
   std::unique_ptr<Device> make(const Architecture& arch) const;

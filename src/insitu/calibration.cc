@@ -95,6 +95,40 @@ void repeat_stats(const MatD& m, int K, int R, MatD* mean, MatD* var) {
   }
 }
 
+// Refuses device output holding NaN or inf: a variance fitted from it is NaN, and NaN
+// estimates would read as a noiseless chip.
+void check_finite(const Mat& m, const std::string& what) {
+  if (!m.allFinite()) {
+    throw InputError("calibration: the device returned NaN or inf in " + what +
+                     "; no noise can be estimated from it");
+  }
+}
+
+// Every number of the result is finite, or the fit overflowed: device outputs so large that
+// their squares or products leave the range of the arithmetic.
+void check_result(const Calibration& cal) {
+  bool ok = std::isfinite(cal.scale.value) && std::isfinite(cal.scale.low) &&
+            std::isfinite(cal.scale.high);
+  for (const LayerCalibration& l : cal.layers) {
+    ok = ok && std::isfinite(l.static_error_index);
+    for (const Estimate& e : l.site) {
+      ok = ok && std::isfinite(e.value) && std::isfinite(e.low) && std::isfinite(e.high);
+    }
+  }
+  if (!ok) {
+    throw InputError(
+        "calibration: the fit overflowed (the device's outputs are too large to be fitted); no "
+        "estimate is made");
+  }
+}
+
+// A std for the report: fixed point while it fits the column, else in exponent form.
+std::string std_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, std::fabs(v) < 1e5 ? "%9.4f" : "%9.3g", v);
+  return buf;
+}
+
 }  // namespace
 
 void CalibrationOptions::validate() const {
@@ -128,17 +162,19 @@ std::string Calibration::report() const {
   std::ostringstream os;
   char buf[160];
   if (!per_layer) {
-    std::snprintf(buf, sizeof buf, "output-only calibration: scale %.4g [%.4g, %.4g] of %s\n",
-                  scale.value, scale.low, scale.high, pattern.describe().c_str());
-    os << buf;
+    std::snprintf(buf, sizeof buf, "output-only calibration: scale %.4g [%.4g, %.4g] of ",
+                  scale.value, scale.low, scale.high);
+    os << buf << pattern.describe() << '\n';  // not in buf: a per-layer pattern can be long
   } else {
     os << "layer  site       std        95% interval          static-error index\n";
     for (size_t l = 0; l < layers.size(); ++l) {
       for (int s = 0; s < kNumNoiseSites; ++s) {
         const Estimate& e = layers[l].site[s];
-        std::snprintf(buf, sizeof buf, "%5zu  %-9s %9.4f  [%9.4f, %9.4f]  %s\n", l,
-                      to_string(static_cast<NoiseSite>(s)), e.value, e.low, e.high,
-                      s == 0 ? std::to_string(layers[l].static_error_index).substr(0, 6).c_str() : "");
+        std::snprintf(
+            buf, sizeof buf, "%5zu  %-9s %s  [%s, %s]  %s\n", l,
+            to_string(static_cast<NoiseSite>(s)), std_text(e.value).c_str(),
+            std_text(e.low).c_str(), std_text(e.high).c_str(),
+            s == 0 ? std::to_string(layers[l].static_error_index).substr(0, 6).c_str() : "");
         os << buf;
       }
     }
@@ -182,6 +218,10 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
   }
   const uint64_t passes_before = device.counters().passes;
   const DeviceOutput dev = device.forward(batch, info.taps);
+  for (size_t l = 0; l < dev.sums.size(); ++l) {
+    check_finite(dev.sums[l], "the detected sum of layer " + std::to_string(l));
+  }
+  check_finite(dev.out, "the final output");
   Calibration cal;
   cal.device_passes = device.counters().passes - passes_before;
   const auto boot = bootstrap_indices(K, o.bootstrap, o.seed);
@@ -231,6 +271,7 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
     std::vector<double> samples;
     for (size_t b = 0; b < boot.size(); ++b) samples.push_back(solve(&boot[b], &boot_twin[b]));
     cal.scale = percentile_interval(solve(nullptr, nullptr), samples);
+    check_result(cal);
     return cal;
   }
 
@@ -342,6 +383,7 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
     cal.layers[L - 1].site[static_cast<int>(NoiseSite::kOutAdd)] =
         percentile_interval(std::sqrt(per_input.mean()), samples);
   }
+  check_result(cal);
   return cal;
 }
 

@@ -2,18 +2,23 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <thread>
 
 #include "gift/core/error.h"
+#include "gift/core/interrupt.h"
 
 extern char** environ;
 
@@ -22,8 +27,12 @@ namespace gift {
 using protocol::Bytes;
 using protocol::Message;
 using protocol::MessageType;
+using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Replies other than the expected one (ERROR, or a wrong type to report) may hold this much.
+constexpr uint64_t kOtherReplyBytes = 64 << 10;
 
 bool same_arch(const Architecture& a, const Architecture& b) {
   return a.sizes == b.sizes && a.activations == b.activations && a.w_max == b.w_max;
@@ -33,6 +42,18 @@ bool same_arch(const Architecture& a, const Architecture& b) {
 int to_ms(double seconds) {
   if (seconds <= 0) return -1;
   return static_cast<int>(std::min(std::ceil(seconds * 1000), 2147483647.0));
+}
+
+// "120 s", "0.3 s".
+std::string seconds_text(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", seconds);
+  return buf;
+}
+
+// `text` cut to about 100 characters, for quoting in a message.
+std::string cut(const std::string& text) {
+  return text.size() <= 100 ? text : text.substr(0, 100) + "...";
 }
 
 std::string describe_status(int status) {
@@ -60,6 +81,31 @@ void close_fd(int& fd) {
   fd = -1;
 }
 
+bool executable_file(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+// The file execvp would run for `name`: `name` itself if it holds a '/', else the first
+// executable regular file of that name in PATH (default "/bin:/usr/bin"). "" and *error =
+// ENOENT or EACCES when there is none.
+std::string find_program(const std::string& name, int* error) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* env = std::getenv("PATH");
+  const std::string dirs = env && *env ? env : "/bin:/usr/bin";
+  *error = ENOENT;
+  size_t begin = 0;
+  for (;;) {
+    const size_t end = std::min(dirs.find(':', begin), dirs.size());
+    const std::string dir = dirs.substr(begin, end - begin);
+    const std::string candidate = dir.empty() ? name : dir + "/" + name;
+    if (executable_file(candidate)) return candidate;
+    if (access(candidate.c_str(), F_OK) == 0) *error = EACCES;
+    if (end == dirs.size()) return "";
+    begin = end + 1;
+  }
+}
+
 }  // namespace
 
 void ExternalDeviceOptions::validate() const {
@@ -81,60 +127,12 @@ ExternalDevice::ExternalDevice(std::vector<std::string> argv, ExternalDeviceOpti
   if (argv_.empty() || argv_[0].empty()) {
     throw InputError("external device: the server command is empty");
   }
-  label_ = "device server '" + argv_[0] + "'";
+  label_ = "device server '" + cut(argv_[0]) + "'";
 
-  // Pipes: the child reads requests from `req` and writes replies to `rep`. Close-on-exec,
-  // so no other child ever holds an end (which would hide the end of the stream).
-  int req[2], rep[2];
-  if (pipe2(req, O_CLOEXEC) != 0) {
-    throw InputError("external device: pipe: " + std::string(std::strerror(errno)));
-  }
-  if (pipe2(rep, O_CLOEXEC) != 0) {
-    const int saved = errno;
-    close(req[0]);
-    close(req[1]);
-    throw InputError("external device: pipe: " + std::string(std::strerror(saved)));
-  }
+  start();
   try {
-    for (int* fd : {&req[0], &req[1], &rep[0], &rep[1]}) *fd = above_stdio(*fd);
-  } catch (...) {
-    for (int fd : {req[0], req[1], rep[0], rep[1]}) close(fd);
-    throw;
-  }
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, req[0], STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, rep[1], STDOUT_FILENO);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, pipe_only;
-  sigemptyset(&none);
-  sigemptyset(&pipe_only);
-  sigaddset(&pipe_only, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &none);          // the server starts with no signal blocked
-  posix_spawnattr_setsigdefault(&attr, &pipe_only);  // and SIGPIPE at its default
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  for (std::string& a : argv_) args.push_back(a.data());
-  args.push_back(nullptr);
-  const int rc = posix_spawnp(&pid_, argv_[0].c_str(), &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close(req[0]);
-  close(rep[1]);
-  if (rc != 0) {
-    pid_ = -1;
-    close(req[1]);
-    close(rep[0]);
-    throw InputError("cannot start " + label_ + ": " + std::strerror(rc));
-  }
-  to_server_ = req[1];
-  from_server_ = rep[0];
-  for (int fd : {to_server_, from_server_}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-
-  try {
-    const Message m = call(MessageType::kHello, {}, MessageType::kInfo, opts_.handshake_timeout_s);
+    const Message m = call(MessageType::kHello, {}, MessageType::kInfo, protocol::kMaxInfoBytes,
+                           opts_.handshake_timeout_s);
     try {
       info_ = protocol::decode_info(m.payload);
     } catch (const InputError& e) {
@@ -148,6 +146,116 @@ ExternalDevice::ExternalDevice(std::vector<std::string> argv, ExternalDeviceOpti
 
 ExternalDevice::~ExternalDevice() { shut_down(); }
 
+void ExternalDevice::start() {
+  // Resolved here, before fork: the child may only make async-signal-safe calls.
+  int find_error = 0;
+  const std::string path = find_program(argv_[0], &find_error);
+  if (path.empty()) throw InputError("cannot start " + label_ + ": " + std::strerror(find_error));
+  std::vector<char*> args, sh_args;
+  for (std::string& a : argv_) args.push_back(a.data());
+  args.push_back(nullptr);
+  std::string sh = "/bin/sh", script = path;  // for a script without "#!", as execvp does
+  sh_args = {sh.data(), script.data()};
+  sh_args.insert(sh_args.end(), args.begin() + 1, args.end());
+
+  // Pipes: the child reads requests from `req` and writes replies to `rep`; `err` carries
+  // the errno of a failed exec. Close-on-exec, so no other child ever holds an end (which
+  // would hide the end of the stream).
+  int fds[6] = {-1, -1, -1, -1, -1, -1};
+  const auto close_all = [&] {
+    for (int& fd : fds) close_fd(fd);
+  };
+  try {
+    for (int i = 0; i < 6; i += 2) {
+      if (pipe2(fds + i, O_CLOEXEC) != 0) {
+        throw InputError("external device: pipe: " + std::string(std::strerror(errno)));
+      }
+      for (int k = i; k < i + 2; ++k) {
+        const int fd = fds[k];
+        fds[k] = -1;  // above_stdio closes it, also when it throws
+        fds[k] = above_stdio(fd);
+      }
+    }
+  } catch (...) {
+    close_all();
+    throw;
+  }
+  int &req_r = fds[0], &req_w = fds[1], &rep_r = fds[2], &rep_w = fds[3], &err_r = fds[4],
+      &err_w = fds[5];
+
+  // All signals stay blocked across fork, so that neither process runs a handler in between
+  // (in the child, gift's handlers would stop gift's other children).
+  const pid_t parent = getpid();
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // The child: async-signal-safe calls only, up to exec.
+    for (int sig = 1; sig < NSIG; ++sig) {
+      struct sigaction sa;
+      if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, nullptr, &sa) != 0) continue;
+      if (sa.sa_handler != SIG_DFL &&
+          (sa.sa_handler != SIG_IGN || sig == SIGPIPE || sig == SIGTERM)) {
+        sa.sa_handler = SIG_DFL;  // handlers are gift's; SIGPIPE and SIGTERM at their default
+        sa.sa_flags = 0;
+        sigaction(sig, &sa, nullptr);
+      }
+    }
+    // Stop when gift does, however it ends; if gift is already gone, stop now.
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
+    if (dup2(req_r, STDIN_FILENO) < 0 || dup2(rep_w, STDOUT_FILENO) < 0) {
+      const int e = errno;
+      (void)!write(err_w, &e, sizeof e);
+      _exit(127);
+    }
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // nothing else of gift's leaks into the server
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(path.c_str(), args.data(), environ);
+    if (errno == ENOEXEC) execve(sh.c_str(), sh_args.data(), environ);
+    const int e = errno;
+    (void)!write(err_w, &e, sizeof e);
+    _exit(127);
+  }
+  const int fork_errno = errno;
+  if (pid > 0) {
+    pid_ = pid;
+    child_slot_ = register_child(pid);  // before any signal can be handled
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close_fd(req_r);
+  close_fd(rep_w);
+  close_fd(err_w);
+  if (pid < 0) {
+    close_all();
+    throw InputError("cannot start " + label_ + ": fork: " + std::strerror(fork_errno));
+  }
+  // The error pipe closes on a successful exec, or carries the errno of a failed one.
+  int exec_errno = 0;
+  size_t got = 0;
+  while (got < sizeof exec_errno) {
+    const ssize_t r =
+        read(err_r, reinterpret_cast<char*>(&exec_errno) + got, sizeof exec_errno - got);
+    if (r > 0) {
+      got += static_cast<size_t>(r);
+    } else if (r == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  close_fd(err_r);
+  if (got == sizeof exec_errno) {
+    close_all();
+    kill_and_reap();
+    throw InputError("cannot start " + label_ + ": " + std::strerror(exec_errno));
+  }
+  to_server_ = req_w;
+  from_server_ = rep_r;
+  req_w = rep_r = -1;  // owned by the members now
+  for (int fd : {to_server_, from_server_}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
 void ExternalDevice::program(const Network& net) {
   if (!same_arch(net.arch(), info_.arch)) {
     throw InputError("device: cannot program " + net.arch().describe() + " onto a device of " +
@@ -155,7 +263,7 @@ void ExternalDevice::program(const Network& net) {
   }
   if (!net.all_finite()) throw InputError("device: refusing to program weights holding NaN or inf");
   const Message m = call(MessageType::kProgram, protocol::encode_program(net.params()),
-                         MessageType::kOk, opts_.reply_timeout_s);
+                         MessageType::kOk, 0, opts_.reply_timeout_s);
   try {
     protocol::decode_empty(m.payload, m.type);
   } catch (const InputError& e) {
@@ -165,15 +273,24 @@ void ExternalDevice::program(const Network& net) {
 }
 
 DeviceOutput ExternalDevice::forward(const Mat& x, bool taps) {
+  if (!x.allFinite()) throw InputError("device: refusing to run inputs holding NaN or inf");
+  const Architecture& a = info_.arch;
+  // The exact size of a valid reply: M, then each matrix's shape and floats.
+  const uint64_t B = static_cast<uint64_t>(x.rows());
+  uint64_t reply_bytes = 4 + 8 + 4 * B * static_cast<uint64_t>(a.outputs());
+  if (taps) {
+    for (size_t l = 0; l < a.num_layers(); ++l) {
+      reply_bytes += 8 + 4 * B * static_cast<uint64_t>(a.sizes[l + 1]);
+    }
+  }
   const Message m = call(MessageType::kForward, protocol::encode_forward(x, taps),
-                         MessageType::kOutput, opts_.reply_timeout_s);
+                         MessageType::kOutput, reply_bytes, opts_.reply_timeout_s);
   DeviceOutput out;
   try {
     out = protocol::decode_output(m.payload);
   } catch (const InputError& e) {
     fail(e.what());
   }
-  const Architecture& a = info_.arch;
   const size_t want = taps ? a.num_layers() : 0;
   if (out.sums.size() != want) {
     fail("OUTPUT holds " + std::to_string(out.sums.size() + 1) + " matrices, a forward " +
@@ -190,35 +307,77 @@ DeviceOutput ExternalDevice::forward(const Mat& x, bool taps) {
     check(out.sums[l], a.sizes[l + 1], "sum of layer " + std::to_string(l));
   }
   check(out.out, a.outputs(), "final output");
+  // A detector reads a finite number; NaN or inf would poison every estimate made from it.
+  // The stream is intact, so the device stays usable (like an ERROR reply).
+  auto finite = [&](const Mat& mat, const std::string& what) {
+    if (mat.allFinite()) return;
+    for (Eigen::Index r = 0; r < mat.rows(); ++r) {
+      for (Eigen::Index c = 0; c < mat.cols(); ++c) {
+        const float v = mat(r, c);
+        if (std::isfinite(v)) continue;
+        throw InputError(label_ + ": OUTPUT holds " + (std::isnan(v) ? "NaN" : "inf") + " in " +
+                         what + " (row " + std::to_string(r) + ", column " + std::to_string(c) +
+                         "); a device's outputs must be finite");
+      }
+    }
+  };
+  for (size_t l = 0; l < out.sums.size(); ++l) {
+    finite(out.sums[l], "the detected sum of layer " + std::to_string(l));
+  }
+  finite(out.out, "the final output");
   ++counters_.forwards;
   counters_.passes += static_cast<uint64_t>(x.rows());
   return out;
 }
 
 Message ExternalDevice::call(MessageType type, const Bytes& payload, MessageType expected,
-                             double timeout_s) {
+                             uint64_t reply_bytes, double timeout_s) {
   if (broken_) throw InputError(label_ + ": unusable after an earlier failure: " + broken_reason_);
-  const int ms = to_ms(timeout_s);
   const std::string name = protocol::to_string(type);
+  const uint64_t max_payload = std::max(reply_bytes, kOtherReplyBytes);
+  // One deadline for the exchange: the request written and the whole reply read.
+  const int ms = to_ms(timeout_s);
+  const Clock::time_point start = Clock::now();
+  const auto left_ms = [&] {
+    if (ms < 0) return -1;
+    const auto spent =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    return static_cast<int>(std::max<long long>(0, ms - spent));
+  };
   Message reply;
   bool got = false;
   std::string send_error;
   try {
     protocol::write_message(to_server_, type, payload, ms);
+  } catch (const protocol::TimeoutError& e) {
+    send_error = "could not send " + name + " within " + seconds_text(timeout_s) + " (" +
+                 e.progress + "; the server does not read its input)";
   } catch (const InputError& e) {
-    send_error = e.what();
-  }
-  // Even when the request could not be sent, what the server wrote before it stopped
-  // reading (an ERROR saying why, or garbage) explains more than the failed write.
-  try {
-    got = protocol::read_message(from_server_, reply, send_error.empty() ? ms : 200);
-  } catch (const InputError& e) {
-    fail("bad reply to " + name + ": " + e.what());
+    send_error = "cannot send " + name + ": " + e.what();
   }
   if (!send_error.empty()) {
-    if (!got || reply.type != MessageType::kError) fail("cannot send " + name + ": " + send_error);
+    // What the server wrote before it stopped reading (an ERROR saying why, or garbage)
+    // explains more than the failed write.
+    try {
+      got = protocol::read_message(from_server_, reply, 200, max_payload);
+    } catch (const protocol::TimeoutError&) {
+      fail(send_error);
+    } catch (const InputError& e) {
+      fail("bad reply to " + name + ": " + e.what());  // garbage says what the server is
+    }
+    if (!got || reply.type != MessageType::kError) fail(send_error);
     broken_ = true;
     broken_reason_ = "it stopped reading requests";
+    throw InputError("device server: " + protocol::decode_error(reply.payload));
+  }
+  try {
+    got = protocol::read_message(from_server_, reply, left_ms(), max_payload);
+  } catch (const protocol::TimeoutError& e) {
+    if (e.bytes_done == 0) fail("no reply to " + name + " within " + seconds_text(timeout_s));
+    fail("incomplete reply to " + name + " within " + seconds_text(timeout_s) + " (" + e.progress +
+         ")");
+  } catch (const InputError& e) {
+    fail("bad reply to " + name + ": " + e.what());
   }
   if (!got) fail("closed its output instead of replying to " + name);
   if (reply.type == MessageType::kError) {
@@ -238,23 +397,50 @@ void ExternalDevice::fail(const std::string& what) {
   throw InputError(label_ + ": " + broken_reason_);
 }
 
+std::string ExternalDevice::try_reap() {
+  if (pid_ <= 0) return "";
+  // Look without reaping first: the pid stays ours (a zombie) until it is unregistered, so a
+  // signal handler can never send SIGTERM to a recycled pid.
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  int r;
+  while ((r = waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT)) < 0 &&
+         errno == EINTR) {
+  }
+  if (r == 0 && info.si_pid == 0) return "";  // still running
+  unregister_child(child_slot_);
+  child_slot_ = -1;
+  if (r < 0) {
+    pid_ = -1;  // not our child any more (reaped elsewhere)
+    return "ended";
+  }
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  return describe_status(status);
+}
+
 std::string ExternalDevice::wait_for_exit(double seconds) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  const auto until = Clock::now() + std::chrono::duration<double>(seconds);
   while (pid_ > 0) {
-    int status = 0;
-    const pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      pid_ = -1;
-      return describe_status(status);
-    }
-    if (r < 0 && errno != EINTR) {
-      pid_ = -1;  // not our child any more (reaped elsewhere)
-      return "ended";
-    }
-    if (r == 0 && std::chrono::steady_clock::now() >= until) return "";
+    const std::string how = try_reap();
+    if (!how.empty()) return how;
+    if (Clock::now() >= until) return "";
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return "";
+}
+
+void ExternalDevice::kill_and_reap() noexcept {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  unregister_child(child_slot_);  // the pid stays ours (a zombie) until waitpid below
+  child_slot_ = -1;
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
 }
 
 void ExternalDevice::shut_down() noexcept {
@@ -263,7 +449,7 @@ void ExternalDevice::shut_down() noexcept {
       const int ms = to_ms(opts_.exit_timeout_s);
       protocol::write_message(to_server_, MessageType::kBye, {}, ms);
       Message reply;
-      protocol::read_message(from_server_, reply, ms);
+      protocol::read_message(from_server_, reply, ms, kOtherReplyBytes);
     } catch (const std::exception&) {
       // The server is killed below if it does not exit.
     }
@@ -271,15 +457,9 @@ void ExternalDevice::shut_down() noexcept {
   close_fd(to_server_);  // the server sees the end of its input
   close_fd(from_server_);
   try {
-    if (pid_ > 0 && (broken_ || wait_for_exit(opts_.exit_timeout_s).empty())) {
-      kill(pid_, SIGKILL);
-      int status = 0;
-      while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-      pid_ = -1;
-    }
+    if (pid_ > 0 && (broken_ || wait_for_exit(opts_.exit_timeout_s).empty())) kill_and_reap();
   } catch (const std::exception&) {
-    // Nothing more can be done from a destructor.
+    kill_and_reap();
   }
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gift/core/error.h"
+#include "gift/io/json.h"
 
 namespace gift::protocol {
 namespace {
@@ -105,35 +106,44 @@ struct Deadline {
   }
 };
 
-// Waits until `fd` is ready for `events`; throws on timeout or a poll failure.
-void wait_ready(int fd, short events, const Deadline& d, int timeout_ms) {
+// Waits until `fd` is ready for `events`; returns false when the deadline passes first.
+// Throws on a poll failure.
+bool wait_ready(int fd, short events, const Deadline& d) {
   for (;;) {
     int ms = -1;
     if (!d.infinite) {
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(d.at - Clock::now()).count();
-      if (left <= 0) throw InputError("timed out after " + std::to_string(timeout_ms) + " ms");
+      if (left <= 0) return false;
       ms = static_cast<int>(std::min<long long>(left, 1 << 30));
     }
     pollfd p{fd, events, 0};
     const int r = poll(&p, 1, ms);
-    if (r > 0) return;  // ready, or hung up / in error: the read or write will say which
+    if (r > 0) return true;  // ready, or hung up / in error: the read or write will say which
     if (r < 0 && errno != EINTR) throw InputError(std::string("poll: ") + std::strerror(errno));
   }
 }
 
-// Reads up to `n` bytes (fewer only at end of stream); returns the count read.
-size_t read_some(int fd, uint8_t* p, size_t n, const Deadline& d, int timeout_ms) {
+// Reads up to `n` bytes (fewer at end of stream, or when the deadline passes: then
+// *timed_out is set); returns the count read.
+size_t read_some(int fd, uint8_t* p, size_t n, const Deadline& d, bool* timed_out) {
   size_t got = 0;
+  *timed_out = false;
   while (got < n) {
-    if (!d.infinite) wait_ready(fd, POLLIN, d, timeout_ms);
+    if (!d.infinite && !wait_ready(fd, POLLIN, d)) {
+      *timed_out = true;
+      break;
+    }
     const ssize_t r = ::read(fd, p + got, n - got);
     if (r > 0) {
       got += static_cast<size_t>(r);
     } else if (r == 0) {
       break;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      wait_ready(fd, POLLIN, d, timeout_ms);
+      if (!wait_ready(fd, POLLIN, d)) {
+        *timed_out = true;
+        break;
+      }
     } else if (errno != EINTR) {
       throw InputError(std::string("read failed: ") + std::strerror(errno));
     }
@@ -175,21 +185,23 @@ class SigpipeGuard {
   bool was_pending_ = false;
 };
 
-void write_all(int fd, const uint8_t* p, size_t n, const Deadline& d, int timeout_ms) {
+// Writes all `n` bytes; returns fewer only when the deadline passes.
+size_t write_all(int fd, const uint8_t* p, size_t n, const Deadline& d) {
   size_t done = 0;
   while (done < n) {
-    if (!d.infinite) wait_ready(fd, POLLOUT, d, timeout_ms);
+    if (!d.infinite && !wait_ready(fd, POLLOUT, d)) break;
     const ssize_t r = ::write(fd, p + done, n - done);
     if (r >= 0) {
       done += static_cast<size_t>(r);
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      wait_ready(fd, POLLOUT, d, timeout_ms);
+      if (!wait_ready(fd, POLLOUT, d)) break;
     } else if (errno == EPIPE) {
       throw InputError("the other side closed the stream");
     } else if (errno != EINTR) {
       throw InputError(std::string("write failed: ") + std::strerror(errno));
     }
   }
+  return done;
 }
 
 std::string show_bytes(const uint8_t* p, size_t n) {
@@ -209,6 +221,40 @@ void check_magic(const uint8_t* p) {
     throw InputError("not a gift protocol message: expected magic 'GIFT', found " +
                      show_bytes(p, 4));
   }
+}
+
+// At most `max` bytes of `bytes` (not ending inside a UTF-8 sequence), with control
+// characters replaced by spaces, so the text stays on one line.
+std::string one_line(const char* bytes, size_t size, size_t max) {
+  size_t n = std::min(size, max);
+  if (n < size) {
+    // Do not end inside a UTF-8 sequence: drop trailing continuation bytes and their lead.
+    while (n > 0 && (static_cast<unsigned char>(bytes[n - 1]) & 0xC0) == 0x80) --n;
+    if (n > 0 && static_cast<unsigned char>(bytes[n - 1]) >= 0xC0) --n;
+  }
+  std::string m(bytes, n);
+  for (char& c : m) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = ' ';
+  }
+  return m;
+}
+
+// A JSON value quoted in an error message: its text, cut to about 100 characters. (The
+// value comes from io::parse_json, so it is nested at most kMaxJsonDepth deep and dumping
+// it cannot recurse far; a long string is cut before it is dumped.)
+std::string brief(const nlohmann::json& v) {
+  constexpr size_t kMax = 100;
+  std::string text;
+  if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    text = nlohmann::json(s.substr(0, kMax + 1))
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    text = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  if (text.size() <= kMax) return one_line(text.data(), text.size(), kMax);
+  return one_line(text.data(), text.size(), kMax) + "...";
 }
 
 nlohmann::json arch_to_json(const Architecture& a) {
@@ -287,31 +333,41 @@ Bytes encode_info(const DeviceInfo& info) {
 
 DeviceInfo decode_info(const Bytes& payload) {
   const std::string what = "malformed INFO payload: ";
-  if (payload.size() > kMaxPayload) throw InputError(what + "larger than 1 GiB");
+  if (payload.size() > kMaxInfoBytes) {
+    throw InputError(what + std::to_string(payload.size()) + " bytes, more than the limit of " +
+                     std::to_string(kMaxInfoBytes));
+  }
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(payload.begin(), payload.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(what + "invalid JSON (" + e.what() + ")");
+    j = io::parse_json(
+        std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()),
+        "invalid JSON");
+  } catch (const InputError& e) {
+    throw InputError(what + e.what());
   }
-  if (!j.is_object()) throw InputError(what + "expected a JSON object");
-  if (!j.contains("protocol") || !j["protocol"].is_number_integer()) {
-    throw InputError(what + "expected an integer \"protocol\"");
+  if (!j.is_object()) throw InputError(what + "expected a JSON object, found " + brief(j));
+  const auto field = [&](const char* key) -> const nlohmann::json* {
+    const auto it = j.find(key);
+    return it == j.end() ? nullptr : &*it;
+  };
+  const nlohmann::json* protocol = field("protocol");
+  if (!protocol || !protocol->is_number_integer()) {
+    throw InputError(what + "expected an integer \"protocol\"" +
+                     (protocol ? ", found " + brief(*protocol) : std::string()));
   }
-  if (j["protocol"].get<int64_t>() != kVersion) {
-    throw InputError("the device server speaks protocol " + j["protocol"].dump() +
+  if (protocol->get<int64_t>() != kVersion) {
+    throw InputError("the device server speaks protocol " + brief(*protocol) +
                      ", this gift speaks protocol " + std::to_string(kVersion));
   }
-  if (!j.contains("name") || !j["name"].is_string()) {
-    throw InputError(what + "expected a string \"name\"");
-  }
-  if (!j.contains("taps") || !j["taps"].is_boolean()) {
-    throw InputError(what + "expected a boolean \"taps\"");
-  }
-  if (!j.contains("architecture") || !j["architecture"].is_object()) {
+  const nlohmann::json* name = field("name");
+  if (!name || !name->is_string()) throw InputError(what + "expected a string \"name\"");
+  const nlohmann::json* taps = field("taps");
+  if (!taps || !taps->is_boolean()) throw InputError(what + "expected a boolean \"taps\"");
+  const nlohmann::json* arch = field("architecture");
+  if (!arch || !arch->is_object()) {
     throw InputError(what + "expected an object \"architecture\"");
   }
-  const nlohmann::json& a = j["architecture"];
+  const nlohmann::json& a = *arch;
   if (!a.contains("sizes") || !a["sizes"].is_array() || !a.contains("activations") ||
       !a["activations"].is_array() || !a.contains("w_max") || !a["w_max"].is_number()) {
     throw InputError(what +
@@ -319,19 +375,25 @@ DeviceInfo decode_info(const Bytes& payload) {
                      "\"w_max\": number}");
   }
   DeviceInfo info;
-  info.name = j["name"].get<std::string>();
-  info.taps = j["taps"].get<bool>();
+  const std::string& n = name->get_ref<const std::string&>();
+  info.name = one_line(n.data(), n.size(), kMaxNameBytes);
+  info.taps = taps->get<bool>();
   for (const nlohmann::json& s : a["sizes"]) {
     if (!s.is_number_integer() || s.get<int64_t>() < 1 || s.get<int64_t>() > (1 << 20)) {
       throw InputError(what + "architecture: widths must be integers in [1, 2^20], found " +
-                       s.dump());
+                       brief(s));
     }
     info.arch.sizes.push_back(s.get<int>());
   }
   try {
     for (const nlohmann::json& s : a["activations"]) {
-      if (!s.is_string()) throw InputError("activations must be strings, found " + s.dump());
-      info.arch.activations.push_back(parse_activation(s.get<std::string>()));
+      if (!s.is_string()) throw InputError("activations must be strings, found " + brief(s));
+      try {
+        info.arch.activations.push_back(parse_activation(s.get_ref<const std::string&>()));
+      } catch (const InputError&) {
+        throw InputError("unknown activation " + brief(s) +
+                         ": expected linear, relu, sigmoid or tanh");
+      }
     }
     info.arch.w_max = a["w_max"].get<double>();
     info.arch.validate();
@@ -456,46 +518,60 @@ Bytes encode_error(const std::string& message) {
 }
 
 std::string decode_error(const Bytes& payload) {
-  size_t n = std::min(payload.size(), kMaxErrorBytes);
-  if (n < payload.size()) {
-    // Do not end inside a UTF-8 sequence: drop trailing continuation bytes and their lead.
-    while (n > 0 && (payload[n - 1] & 0xC0) == 0x80) --n;
-    if (n > 0 && payload[n - 1] >= 0xC0) --n;
-  }
-  std::string m(payload.begin(), payload.begin() + static_cast<std::ptrdiff_t>(n));
-  for (char& c : m) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) c = ' ';
-  }
+  std::string m =
+      one_line(reinterpret_cast<const char*>(payload.data()), payload.size(), kMaxErrorBytes);
   if (m.empty()) m = "(no message)";
   return m;
 }
 
 // ---- streams ----
 
+TimeoutError::TimeoutError(int timeout_ms, uint64_t bytes_done_, std::string progress_)
+    : InputError("timed out after " + std::to_string(timeout_ms) + " ms (" + progress_ + ")"),
+      bytes_done(bytes_done_),
+      progress(std::move(progress_)) {}
+
 void write_message(int fd, MessageType type, const Bytes& payload, int timeout_ms) {
   const Bytes header = encode_header(type, payload.size());
   const Deadline d(timeout_ms);
   const SigpipeGuard guard;
-  write_all(fd, header.data(), header.size(), d, timeout_ms);
-  write_all(fd, payload.data(), payload.size(), d, timeout_ms);
+  const uint64_t total = header.size() + payload.size();
+  size_t done = write_all(fd, header.data(), header.size(), d);
+  if (done == header.size()) done += write_all(fd, payload.data(), payload.size(), d);
+  if (done < total) {
+    throw TimeoutError(timeout_ms, done,
+                       std::to_string(done) + " of " + std::to_string(total) + " bytes written");
+  }
 }
 
-bool read_message(int fd, Message& msg, int timeout_ms) {
+bool read_message(int fd, Message& msg, int timeout_ms, uint64_t max_payload) {
   const Deadline d(timeout_ms);
+  bool timed_out = false;
+  const auto header_timeout = [&](size_t got) {
+    return TimeoutError(
+        timeout_ms, got,
+        got == 0 ? std::string("nothing received") : std::to_string(got) + " of 16 header bytes");
+  };
   uint8_t h[kHeaderSize] = {};
-  size_t got = read_some(fd, h, 4, d, timeout_ms);
+  size_t got = read_some(fd, h, 4, d, &timed_out);
+  if (got == 0 && timed_out) throw header_timeout(0);
   if (got == 0) return false;
   if (std::memcmp(h, kMagic, got) != 0) {
     throw InputError("not a gift protocol message: expected magic 'GIFT', found " +
                      show_bytes(h, got) + (got < 4 ? " and the end of the stream" : ""));
   }
-  if (got == 4) got += read_some(fd, h + 4, kHeaderSize - 4, d, timeout_ms);
+  if (got == 4) got += read_some(fd, h + 4, kHeaderSize - 4, d, &timed_out);
   if (got < kHeaderSize) {
+    if (timed_out) throw header_timeout(got);
     throw InputError("the stream ended inside a message header (" + std::to_string(got) +
                      " of 16 bytes)");
   }
   const Header header = decode_header(h, kHeaderSize);
+  if (header.length > max_payload) {
+    throw InputError(to_string(header.type) + " announces " + std::to_string(header.length) +
+                     " payload bytes, more than the " + std::to_string(max_payload) +
+                     " this reply may hold");
+  }
   msg.type = header.type;
   msg.payload.clear();
   // Grow the buffer as data arrives, so a header announcing a huge payload that never
@@ -505,8 +581,12 @@ bool read_message(int fd, Message& msg, int timeout_ms) {
     const size_t want = static_cast<size_t>(
         std::min<uint64_t>(header.length, std::max<uint64_t>(2 * have, 1 << 16)));
     msg.payload.resize(want);
-    const size_t n = read_some(fd, msg.payload.data() + have, want - have, d, timeout_ms);
+    const size_t n = read_some(fd, msg.payload.data() + have, want - have, d, &timed_out);
     if (n < want - have) {
+      const std::string progress = std::to_string(have + n) + " of " +
+                                   std::to_string(header.length) + " payload bytes of " +
+                                   to_string(header.type);
+      if (timed_out) throw TimeoutError(timeout_ms, kHeaderSize + have + n, progress);
       throw InputError("the stream ended inside the payload of " + to_string(header.type) + " (" +
                        std::to_string(have + n) + " of " + std::to_string(header.length) +
                        " bytes)");

@@ -1,5 +1,8 @@
 #include "gift/insitu/simulated_device.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "gift/core/error.h"
 #include "gift/onn/forward.h"
 #include "gift/train/engine.h"
@@ -36,6 +39,7 @@ void SimulatedDevice::program(const Network& net) {
 
 DeviceOutput SimulatedDevice::forward(const Mat& x, bool taps) {
   if (!has_weights_) throw InputError("device: forward before any weights were programmed");
+  if (!x.allFinite()) throw InputError("device: refusing to run inputs holding NaN or inf");
   if (taps && !opts_.taps) throw InputError("device: this device exposes only its final output");
   if (x.cols() != arch_.inputs()) {
     throw InputError("device: input has " + std::to_string(x.cols()) + " columns, the chip has " +
@@ -52,6 +56,8 @@ DeviceOutput SimulatedDevice::forward(const Mat& x, bool taps) {
   const int blocks = (B + kBlock - 1) / kBlock;
   const int threads = resolve_threads(opts_.threads);
   std::exception_ptr error;
+  // The first non-finite value, as 2 * layer (its detected sum) or 2 * layer + 1 (its output).
+  int first_bad = std::numeric_limits<int>::max();
   if (taps) {
     for (size_t l = 0; l < L; ++l) out.sums[l].resize(B, arch_.sizes[l + 1]);
   }
@@ -66,6 +72,15 @@ DeviceOutput SimulatedDevice::forward(const Mat& x, bool taps) {
         NoiseDraws d = draws;
         d.first_sample = static_cast<uint64_t>(r0);
         network_forward<float>(tape, programmed_, x.middleRows(r0, n), opts_.noise, &d);
+        for (size_t l = 0; l < L; ++l) {
+          const int bad = !tape.layers[l].z.allFinite()   ? static_cast<int>(2 * l)
+                          : !tape.layers[l].a.allFinite() ? static_cast<int>(2 * l + 1)
+                                                          : -1;
+          if (bad < 0) continue;
+#pragma omp critical
+          first_bad = std::min(first_bad, bad);
+          break;
+        }
         out.out.middleRows(r0, n) = tape.logits();
         if (taps) {
           for (size_t l = 0; l < L; ++l) out.sums[l].middleRows(r0, n) = tape.layers[l].z;
@@ -77,6 +92,16 @@ DeviceOutput SimulatedDevice::forward(const Mat& x, bool taps) {
     }
   }
   if (error) std::rethrow_exception(error);
+  if (first_bad != std::numeric_limits<int>::max()) {
+    // Inputs and weights are finite, so the noise made it: a std so large that the drawn
+    // noise, or the signal it drove, overflowed float32. A chip would saturate instead.
+    throw InputError(std::string("simulated device: ") +
+                     (first_bad % 2 ? "the output" : "the detected sum") + " of layer " +
+                     std::to_string(first_bad / 2) +
+                     " holds inf or NaN: the simulated noise overflowed float32 (the device's "
+                     "noise stds are too large for this network: " +
+                     opts_.noise.describe() + ")");
+  }
   ++counters_.forwards;
   counters_.passes += static_cast<uint64_t>(B);
   return out;

@@ -88,13 +88,15 @@ NoiseModel NoiseModel::scaled(double factor) const {
 }
 
 std::string NoiseModel::describe() const {
+  // Anything but an exact 0 is shown (NaN included), so that "noiseless" is never said of
+  // a model that holds NaN: an estimate made from broken data must not read as an ideal chip.
   std::ostringstream os;
   bool first = true;
   for (int s = 0; s < kNumNoiseSites; ++s) {
     const NoiseSite site = static_cast<NoiseSite>(s);
     bool any = false, same = true;
     for (const LayerNoise& l : layers) {
-      any = any || l.at(site) > 0;
+      any = any || l.at(site) != 0;
       same = same && l.at(site) == layers.front().at(site);
     }
     if (!any) continue;
@@ -109,8 +111,8 @@ std::string NoiseModel::describe() const {
       os << ']';
     }
   }
-  if (output_clip > 0) os << (first ? "" : " ") << "clip=" << output_clip;
-  if (first && output_clip <= 0) return "noiseless";
+  if (output_clip != 0) os << (first ? "" : " ") << "clip=" << output_clip;
+  if (first && output_clip == 0) return "noiseless";
   return os.str();
 }
 

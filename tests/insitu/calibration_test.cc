@@ -5,7 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
 
+#include "gift/core/error.h"
 #include "gift/core/rng.h"
 #include "gift/insitu/simulated_device.h"
 
@@ -130,6 +134,93 @@ TEST(Calibration, StaticErrorsShowInTheResidualMean) {
   const Calibration b = calibrate(faulty, net, test_inputs(100), co);
   EXPECT_LT(a.layers[0].static_error_index, 2.0);
   EXPECT_GT(b.layers[0].static_error_index, 5.0);
+}
+
+// A chip whose readings pass through `edit` (a faulty detector, a buggy server).
+class EditedDevice : public Device {
+ public:
+  EditedDevice(Device& d, std::function<void(Mat&)> edit) : d_(d), edit_(std::move(edit)) {}
+  DeviceInfo info() const override { return d_.info(); }
+  void program(const Network& net) override { d_.program(net); }
+  DeviceOutput forward(const Mat& x, bool taps) override {
+    DeviceOutput out = d_.forward(x, taps);
+    for (Mat& m : out.sums) edit_(m);
+    edit_(out.out);
+    return out;
+  }
+  DeviceCounters counters() const override { return d_.counters(); }
+
+ private:
+  Device& d_;
+  std::function<void(Mat&)> edit_;
+};
+
+std::string calibration_error(Device& dev, const Network& net) {
+  try {
+    CalibrationOptions co;
+    co.inputs = 20;
+    co.repeats = 4;
+    co.bootstrap = 20;
+    const Calibration c = calibrate(dev, net, test_inputs(20), co);
+    ADD_FAILURE() << "calibrated to " << c.estimate().describe();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Non-finite readings never become an estimate ("noiseless", or null in the JSON).
+TEST(Calibration, NonFiniteDeviceOutputIsAnErrorNotAnEstimate) {
+  const Network net = test_net(1);
+  for (bool taps : {true, false}) {
+    SimulatedDeviceOptions so;
+    so.noise = NoiseModel::uniform(3, NoiseSite::kSumAdd, 0.1);
+    so.taps = taps;
+    SimulatedDevice sim(net.arch(), so);
+    for (float bad :
+         {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      EditedDevice dev(sim, [bad](Mat& m) { m(1, 0) = bad; });
+      const std::string e = calibration_error(dev, net);
+      EXPECT_NE(e.find("calibration: the device returned NaN or inf in"), std::string::npos) << e;
+    }
+    // A simulated chip at noise 1e300: the device itself refuses to answer.
+    so.noise = NoiseModel::uniform(3, NoiseSite::kSumAdd, 1e300);
+    SimulatedDevice huge(net.arch(), so);
+    const std::string e = calibration_error(huge, net);
+    EXPECT_NE(e.find("the simulated noise overflowed float32"), std::string::npos) << e;
+  }
+}
+
+// Readings near the top of float32: the fit either overflows (an error) or gives finite
+// numbers, and never null in its JSON.
+TEST(Calibration, HugeFiniteReadingsGiveAnErrorOrFiniteNumbers) {
+  const Network net = test_net(1);
+  for (bool taps : {true, false}) {
+    SimulatedDeviceOptions so;
+    so.noise = NoiseModel::uniform(3, NoiseSite::kSumAdd, 0.1);
+    so.taps = taps;
+    SimulatedDevice sim(net.arch(), so);
+    EditedDevice dev(sim, [](Mat& m) { m *= 1e37f; });
+    try {
+      CalibrationOptions co;
+      co.inputs = 20;
+      co.repeats = 4;
+      co.bootstrap = 20;
+      const Calibration c = calibrate(dev, net, test_inputs(20), co);
+      const std::string json = c.to_json().dump();
+      EXPECT_EQ(json.find("null"), std::string::npos) << json;
+      EXPECT_NE(c.estimate().describe(), "noiseless");
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("calibration: the fit overflowed"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+TEST(Calibration, AnEstimateHoldingNaNIsNotDescribedAsNoiseless) {
+  NoiseModel m = NoiseModel::none(3);
+  m.layers[1].sum_add = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_NE(m.describe().find("nan"), std::string::npos) << m.describe();
 }
 
 }  // namespace

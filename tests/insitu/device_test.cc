@@ -193,6 +193,41 @@ TEST_P(DeviceConformance, CountersAreExact) {
   EXPECT_EQ(c.programmings, 2u);
 }
 
+TEST_P(DeviceConformance, NonFiniteInputsAreRefused) {
+  MAKE_OR_SKIP(dev, small_arch(), SimulatedDeviceOptions{});
+  dev->program(make_net(small_arch(), 1));
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    Mat x = make_inputs(3, 6, 1);
+    x(2, 4) = bad;
+    EXPECT_THROW(dev->forward(x, false), InputError);
+  }
+  EXPECT_EQ(dev->counters().forwards, 0u);
+  EXPECT_EQ(dev->forward(make_inputs(3, 6, 1), false).out.rows(), 3);  // still usable
+}
+
+// A std so large that the drawn noise overflows float32 gives an error, never NaN or inf
+// as a measurement (which calibration would read as a noiseless chip).
+TEST_P(DeviceConformance, OverflowingNoiseIsAnErrorNotAnOutput) {
+  for (NoiseSite site : {NoiseSite::kSumAdd, NoiseSite::kWeight, NoiseSite::kOutAdd}) {
+    SimulatedDeviceOptions o;
+    o.noise = NoiseModel::uniform(3, site, 1e300);
+    MAKE_OR_SKIP(dev, small_arch(), o);
+    dev->program(make_net(small_arch(), 1));
+    for (bool taps : {true, false}) {
+      try {
+        dev->forward(make_inputs(70, 6, 1), taps);  // more than one block of rows
+        ADD_FAILURE() << "no error at " << to_string(site) << " 1e300";
+      } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("the simulated noise overflowed float32"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+    EXPECT_EQ(dev->counters().forwards, 0u);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(All, DeviceConformance,
                          ::testing::Values(Impl::kSimulated, Impl::kGiftServer,
                                            Impl::kPythonServer),

@@ -118,6 +118,51 @@ TEST(Protocol, InfoRoundTripAndRejects) {
   expect_reject(dec, with_arch(R"({"sizes":[6,3],"activations":["linear"],"w_max":-1})"), "w_max");
 }
 
+// A server's INFO may be hostile: nested 10^5 levels deep, huge, or holding control
+// characters. Decoding fails with a short one-line message (no recursion over the input, no
+// unbounded quote of it) or keeps a bounded one-line name.
+TEST(Protocol, InfoFromAHostileServerIsBounded) {
+  const auto message_of = [](const std::string& json) {
+    try {
+      decode_info(text(json));
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "accepted " << json.substr(0, 80);
+    return std::string();
+  };
+  const auto expect_short = [](const std::string& e, const std::string& part) {
+    EXPECT_NE(e.find(part), std::string::npos) << e;
+    EXPECT_LT(e.size(), 400u) << e.substr(0, 400);
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  };
+  const size_t n = 100000;
+  expect_short(message_of(std::string(n, '[') + std::string(n, ']')), "nested deeper than 64");
+  expect_short(message_of("{\"protocol\":" + std::string(n, '[') + "1" + std::string(n, ']') + "}"),
+               "nested deeper than 64");
+  // Deep enough to pass the parser, and each quoted value cut to about 100 characters.
+  expect_short(
+      message_of("{\"protocol\":" + std::string(60, '[') + "1" + std::string(60, ']') + "}"),
+      "expected an integer \"protocol\", found [[[[");
+  const std::string huge(1 << 19, 'x');
+  expect_short(message_of("{\"protocol\":\"" + huge + "\"}"), "found \"xxxx");
+  expect_short(message_of(std::string(kMaxInfoBytes + 1, ' ')), "more than the limit");
+  const std::string arch = R"("architecture":{"sizes":[6,3],"activations":["linear"],"w_max":1})";
+  const auto with_name = [&](const std::string& name) {
+    return R"({"protocol":1,"taps":true,)" + arch + R"(,"name":")" + name + "\"}";
+  };
+  expect_short(message_of(R"({"protocol":1,"name":"x","taps":true,"architecture":{"sizes":[6,")" +
+                          huge + R"("],"activations":["linear"],"w_max":1}})"),
+               "widths must be integers");
+  expect_short(message_of(R"({"protocol":1,"name":"x","taps":true,"architecture":{"sizes":[6,3],)"
+                          R"("activations":[")" +
+                          huge + R"(\n"],"w_max":1}})"),
+               "unknown activation");
+  const DeviceInfo info = decode_info(text(with_name(huge + "\\nsecond line")));
+  EXPECT_EQ(info.name.size(), kMaxNameBytes);
+  EXPECT_EQ(decode_info(text(with_name("a\\nb\\tc"))).name, "a b c");
+}
+
 TEST(Protocol, ProgramRoundTripIsBitwise) {
   const Vec p = awkward_floats();
   const Bytes b = encode_program(p);
@@ -280,12 +325,54 @@ TEST(Protocol, ReadRejectsBrokenStreams) {
 }
 
 TEST(Protocol, ReadAndWriteTimeOut) {
+  // The deadline covers the whole message, and the error says how far it got.
+  const auto timeout_of = [](const Bytes& sent) {
+    Pipe p;
+    p.raw(sent);  // the write end stays open: the rest never comes
+    Message m;
+    try {
+      read_message(p.r, m, 50);
+    } catch (const TimeoutError& e) {
+      return std::make_pair(e.bytes_done, e.progress);
+    }
+    ADD_FAILURE() << "no timeout";
+    return std::make_pair(uint64_t{0}, std::string());
+  };
+  EXPECT_EQ(timeout_of({}), std::make_pair(uint64_t{0}, std::string("nothing received")));
+  EXPECT_EQ(timeout_of(text(std::string("GIFT\x82\0\0", 7))),
+            std::make_pair(uint64_t{7}, std::string("7 of 16 header bytes")));
+  EXPECT_EQ(timeout_of(cat({encode_header(MessageType::kOutput, 100), Bytes(10)})),
+            std::make_pair(uint64_t{26}, std::string("10 of 100 payload bytes of OUTPUT")));
   Pipe p;
-  Message m;
-  EXPECT_THROW(read_message(p.r, m, 50), InputError);
   fcntl(p.w, F_SETFL, fcntl(p.w, F_GETFL) | O_NONBLOCK);
   const Bytes big(1 << 20);  // more than a pipe holds, and nobody reads
-  EXPECT_THROW(write_message(p.w, MessageType::kInfo, big, 50), InputError);
+  try {
+    write_message(p.w, MessageType::kInfo, big, 50);
+    ADD_FAILURE() << "no timeout";
+  } catch (const TimeoutError& e) {
+    EXPECT_GT(e.bytes_done, 0u);
+    EXPECT_LT(e.bytes_done, big.size());
+    EXPECT_NE(e.progress.find("bytes written"), std::string::npos) << e.progress;
+    EXPECT_NE(std::string(e.what()).find("timed out after 50 ms"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Protocol, ReadRefusesAPayloadAboveTheCallersLimitFromTheHeader) {
+  Pipe p;
+  p.raw(encode_header(MessageType::kOutput, 1000));  // and no payload: it is never read
+  Message m;
+  try {
+    read_message(p.r, m, -1, 999);  // no deadline: a read of the payload would hang
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("OUTPUT announces 1000 payload bytes, more than the 999"),
+              std::string::npos)
+        << e.what();
+  }
+  Pipe q;
+  q.raw(cat({encode_header(MessageType::kOk, 3), text("abc")}));
+  ASSERT_TRUE(read_message(q.r, m, -1, 3));
+  EXPECT_EQ(m.payload, text("abc"));
 }
 
 TEST(Protocol, WriteToAClosedPipeThrowsInsteadOfRaisingSigpipe) {

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "gift/core/error.h"
 #include "gift/core/matrix.h"
 #include "gift/insitu/device.h"
 #include "gift/onn/network.h"
@@ -28,6 +29,8 @@ namespace gift::protocol {
 constexpr uint32_t kVersion = 1;                     // the "protocol" field of INFO
 constexpr size_t kHeaderSize = 16;                   // magic + type + length
 constexpr uint64_t kMaxPayload = uint64_t{1} << 30;  // 1 GiB, enforced on both sides
+constexpr uint64_t kMaxInfoBytes = uint64_t{1} << 20;  // INFO's JSON text: 1 MiB
+constexpr size_t kMaxNameBytes = 256;                  // INFO's "name" is cut to this
 
 enum class MessageType : uint32_t {
   // Requests (client -> server).
@@ -75,8 +78,11 @@ void decode_empty(const Bytes& payload, MessageType type);
 
 // INFO: {"protocol": 1, "name": "...", "taps": true,
 //        "architecture": {"sizes": [...], "activations": [...], "w_max": 1.0}}.
-// Decoding throws InputError on invalid JSON, a missing or mistyped field, a protocol
-// other than kVersion, or an architecture that does not validate. Unknown keys are ignored.
+// Decoding throws InputError on a payload above kMaxInfoBytes, invalid JSON, nesting deeper
+// than io::kMaxJsonDepth (io/json.h), a missing or mistyped field, a protocol other than kVersion,
+// or an architecture that does not validate; any value quoted in the message is cut to about 100
+// characters. Unknown keys are ignored. The name keeps at most kMaxNameBytes bytes, with
+// control characters replaced by spaces (it is shown to users on one line).
 Bytes encode_info(const DeviceInfo& info);
 DeviceInfo decode_info(const Bytes& payload);
 
@@ -104,18 +110,32 @@ DeviceOutput decode_output(const Bytes& payload);
 Bytes encode_error(const std::string& message);
 std::string decode_error(const Bytes& payload);
 
+// Thrown by write_message and read_message when their deadline passes (a subclass of
+// InputError, so callers that do not care see an ordinary one-line error). what() is
+// "timed out after N ms (<progress>)"; `progress` alone says how far the message got,
+// e.g. "nothing received", "7 of 16 header bytes", "100 of 2000 payload bytes of OUTPUT".
+class TimeoutError : public InputError {
+ public:
+  TimeoutError(int timeout_ms, uint64_t bytes_done, std::string progress);
+  uint64_t bytes_done;   // bytes of the message moved before the deadline
+  std::string progress;  // how far the message got, for a message
+};
+
 // Writes one message (header, then payload) to `fd`, retrying partial writes and EINTR
 // and waiting on a non-blocking fd. A reader that has gone away gives EPIPE, never
 // SIGPIPE: the signal is blocked on this thread during the write and a pending one is
-// consumed. `timeout_ms` < 0 waits indefinitely. Throws InputError on any failure
-// ("the other side closed the stream", "timed out after N ms", the system's reason).
+// consumed. `timeout_ms` < 0 waits indefinitely; otherwise it bounds the whole message.
+// Throws TimeoutError when it passes, InputError on any other failure ("the other side
+// closed the stream", the system's reason).
 void write_message(int fd, MessageType type, const Bytes& payload, int timeout_ms = -1);
 
 // Reads one message from `fd`. Returns false on end of stream before the first byte of
 // a message (a clean close); throws InputError on end of stream inside a message, a bad
 // header (checked as soon as its bytes arrive, so a stream of garbage fails fast), a
-// read error, or a timeout (`timeout_ms` < 0 waits indefinitely, for the whole message).
-bool read_message(int fd, Message& msg, int timeout_ms = -1);
+// payload longer than `max_payload` (refused from the header, before any of it is read), or
+// a read error; throws TimeoutError when `timeout_ms` (>= 0) passes before the whole
+// message, header and payload, has arrived (< 0 waits indefinitely).
+bool read_message(int fd, Message& msg, int timeout_ms = -1, uint64_t max_payload = kMaxPayload);
 
 // Runs the server side of the protocol for `device` until BYE or the end of `in_fd`:
 // reads requests from in_fd, replies on out_fd. Exceptions from the device, malformed

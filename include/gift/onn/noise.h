@@ -45,7 +45,10 @@ struct NoiseModel {
 
   bool any() const;
   // Throws InputError (naming `what`) unless there are `num_layers` layers and every
-  // std and output_clip is finite and >= 0.
+  // std and output_clip is finite and >= 0. There is no upper bound: what an absolute std
+  // means depends on w_max and the units of the inputs, so any fixed cap would be arbitrary.
+  // A std so large that float32 overflows is refused where it does harm: a SimulatedDevice
+  // throws instead of returning NaN or inf, and training reports a non-finite loss.
   void validate(size_t num_layers, const std::string& what = "noise model") const;
   // Every std multiplied by `factor` (>= 0).
   NoiseModel scaled(double factor) const;
