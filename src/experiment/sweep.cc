@@ -4,15 +4,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
@@ -38,58 +44,115 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-// Unsigned fields refuse negative numbers (nlohmann would wrap them to huge values).
-bool has_negative(const json& v) {
-  if (v.is_number_integer()) return v.get<int64_t>() < 0;
-  if (v.is_number_float()) return v.get<double>() < 0;
-  if (v.is_array()) {
-    for (const json& x : v) {
-      if (has_negative(x)) return true;
-    }
-  }
-  return false;
+// ------------------------------------------------------------------ config values
+// Every value is checked for its type and range here, so a mistyped config is an InputError
+// naming the key, what was expected and what was found: never a nlohmann exception, a float
+// truncated to an integer, or a negative number wrapped to a huge unsigned one.
+
+std::string shown(const json& v) {
+  std::string s = v.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
 }
 
-template <class V>
-V get_or(const json& j, const char* key, V fallback, const std::string& what) {
+[[noreturn]] void bad_value(const std::string& what, const std::string& key,
+                            const std::string& expected, const json& v) {
+  throw InputError(what + ": key '" + key + "' must be " + expected + ", found " + shown(v));
+}
+
+// A non-negative integer: a JSON integer, or an integral float up to 2^53 (2.0, 1e3).
+std::optional<uint64_t> count_of(const json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    return x >= 0 ? std::optional<uint64_t>(static_cast<uint64_t>(x)) : std::nullopt;
+  }
+  if (v.is_number_float()) {
+    const double x = v.get<double>();
+    if (x >= 0 && x <= 9007199254740992.0 && std::floor(x) == x) return static_cast<uint64_t>(x);
+  }
+  return std::nullopt;
+}
+
+std::string integer_range(uint64_t lo, uint64_t hi) {
+  if (hi == std::numeric_limits<uint64_t>::max()) {
+    return lo == 0 ? "a non-negative integer" : "an integer >= " + std::to_string(lo);
+  }
+  return "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+}
+
+uint64_t integer_value(const json& v, const std::string& key, uint64_t lo, uint64_t hi,
+                       const std::string& what) {
+  const std::optional<uint64_t> n = count_of(v);
+  if (!n || *n < lo || *n > hi) bad_value(what, key, integer_range(lo, hi), v);
+  return *n;
+}
+
+// j[key] if present (else `fallback`): an integer in [lo, hi].
+template <class T>
+T get_integer(const json& j, const char* key, T fallback, uint64_t lo, uint64_t hi,
+              const std::string& what) {
+  static_assert(std::is_integral_v<T>);
   if (!j.contains(key)) return fallback;
-  constexpr bool kUnsigned = std::is_unsigned_v<V> || std::is_same_v<V, std::vector<uint64_t>>;
-  if (kUnsigned && has_negative(j.at(key))) {
-    throw InputError(what + ": key '" + key + "' must not be negative, found " + j.at(key).dump());
+  return static_cast<T>(integer_value(j.at(key), key, lo, hi, what));
+}
+
+// j[key] if present: a finite number in [lo, hi] (`expected` says so in words).
+double get_number(const json& j, const char* key, double fallback, double lo, double hi,
+                  const std::string& expected, const std::string& what) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(key);
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo ||
+      v.get<double>() > hi) {
+    bad_value(what, key, expected, v);
   }
-  try {
-    return j.at(key).get<V>();
-  } catch (const json::exception&) {
-    throw InputError(what + ": key '" + key + "' has the wrong type: " + j.at(key).dump());
-  }
+  return v.get<double>();
+}
+
+std::string get_string(const json& j, const char* key, const std::string& fallback,
+                       const std::string& expected, const std::string& what) {
+  if (!j.contains(key)) return fallback;
+  if (!j.at(key).is_string()) bad_value(what, key, expected, j.at(key));
+  return j.at(key).get<std::string>();
+}
+
+// j[key]: a non-empty list (checked element by element by the caller).
+const json& get_list(const json& j, const char* key, const std::string& expected,
+                     const std::string& what) {
+  const json& v = j.at(key);
+  if (!v.is_array() || v.empty()) bad_value(what, key, expected, v);
+  return v;
 }
 
 void reject_unknown(const json& j, const std::set<std::string>& known, const std::string& what) {
-  if (!j.is_object()) throw InputError(what + ": expected a JSON object");
+  if (!j.is_object()) throw InputError(what + ": expected a JSON object, found " + shown(j));
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.count(it.key())) throw InputError(what + ": unknown key '" + it.key() + "'");
   }
 }
 
 NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& what) {
-  if (!j.is_object()) throw InputError(what + ": 'pattern' must be an object of site: std");
+  if (!j.is_object()) bad_value(what, "pattern", "an object of site: std", j);
   NoiseModel m = NoiseModel::none(layers);
+  const double kMax = std::numeric_limits<double>::max();
+  const std::string per_layer = "a number >= 0 or a list of " + std::to_string(layers);
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "output_clip") {
-      m.output_clip = get_or<double>(j, "output_clip", 0, what);
+      m.output_clip = get_number(j, "output_clip", 0, 0, kMax, "a number >= 0 (0 = none)", what);
       continue;
     }
     const NoiseSite site = parse_noise_site(it.key());
-    if (it->is_number()) {
-      for (LayerNoise& l : m.layers) l.at(site) = it->get<double>();
-    } else if (it->is_array() && it->size() == layers) {
-      for (size_t l = 0; l < layers; ++l) {
-        if (!(*it)[l].is_number()) throw InputError(what + ": pattern values must be numbers");
-        m.layers[l].at(site) = (*it)[l].get<double>();
+    const auto level = [&](const json& v) {
+      if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) {
+        bad_value(what, "pattern." + it.key(), per_layer, *it);
       }
+      return v.get<double>();
+    };
+    if (it->is_number()) {
+      for (LayerNoise& l : m.layers) l.at(site) = level(*it);
+    } else if (it->is_array() && it->size() == layers) {
+      for (size_t l = 0; l < layers; ++l) m.layers[l].at(site) = level((*it)[l]);
     } else {
-      throw InputError(what + ": pattern '" + it.key() + "' must be a number or a list of " +
-                       std::to_string(layers));
+      bad_value(what, "pattern." + it.key(), per_layer, *it);
     }
   }
   m.validate(layers, what + " pattern");
@@ -97,17 +160,45 @@ NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& wh
 }
 
 std::vector<double> levels_from_json(const json& j, const char* key, const std::string& what) {
-  if (!j.contains(key) || !j.at(key).is_array() || j.at(key).empty()) {
-    throw InputError(what + ": '" + key + "' must be a non-empty list of levels");
-  }
+  const std::string expected = "a non-empty list of levels (numbers >= 0)";
+  if (!j.contains(key)) throw InputError(what + ": key '" + key + "' is missing (" + expected + ")");
   std::vector<double> v;
-  for (const json& x : j.at(key)) {
+  for (const json& x : get_list(j, key, expected, what)) {
     if (!x.is_number() || !(x.get<double>() >= 0) || !std::isfinite(x.get<double>())) {
-      throw InputError(what + ": '" + key + "' holds a bad level: " + x.dump());
+      bad_value(what, key, expected, x);
     }
     v.push_back(x.get<double>());
   }
   return v;
+}
+
+// x * y and x + y, or max() if that overflows.
+uint64_t saturating_mul(uint64_t x, uint64_t y) {
+  if (x != 0 && y > std::numeric_limits<uint64_t>::max() / x) {
+    return std::numeric_limits<uint64_t>::max();
+  }
+  return x * y;
+}
+uint64_t saturating_add(uint64_t x, uint64_t y) {
+  return y > std::numeric_limits<uint64_t>::max() - x ? std::numeric_limits<uint64_t>::max()
+                                                      : x + y;
+}
+
+void check_range(const std::string& name, int64_t value, int64_t lo, int64_t hi) {
+  if (value < lo || value > hi) {
+    throw InputError("sweep: " + name + " must be in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "], found " + std::to_string(value));
+  }
+}
+
+// Rethrows an InputError of another owner's validate() with `context` in front.
+template <class F>
+void with_context(const std::string& context, F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    throw InputError("sweep: " + context + ": " + e.what());
+  }
 }
 
 // Appends lines to results.jsonl: one write per line, then fsync.
@@ -214,22 +305,25 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
   reject_unknown(j, {"dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit",
                      "grids", "seeds", "methods", "finetune", "eval_repeats", "device"},
                  what);
+  constexpr uint64_t kAny = std::numeric_limits<uint64_t>::max();
+  const double kMaxDouble = std::numeric_limits<double>::max();
+  const double kPositive = std::numeric_limits<double>::denorm_min();
   SweepConfig c;
-  c.dataset = get_or<std::string>(j, "dataset", c.dataset, what);
-  c.data_dir = get_or<std::string>(j, "data_dir", c.data_dir, what);
-  c.arch = get_or<std::string>(j, "arch", c.arch, what);
-  c.activation = get_or<std::string>(j, "activation", c.activation, what);
-  c.w_max = get_or<double>(j, "w_max", c.w_max, what);
-  c.test_limit = get_or<size_t>(j, "test_limit", c.test_limit, what);
-  c.eval_repeats = get_or<int>(j, "eval_repeats", c.eval_repeats, what);
+  c.dataset = get_string(j, "dataset", c.dataset, "mnist or fashion-mnist", what);
+  c.data_dir = get_string(j, "data_dir", c.data_dir, "a directory (a string)", what);
+  c.arch = get_string(j, "arch", c.arch, "layer widths like \"784-256-10\" (a string)", what);
+  c.activation = get_string(j, "activation", c.activation, "an activation name (a string)", what);
+  c.w_max = get_number(j, "w_max", c.w_max, kPositive, kMaxDouble, "a number > 0", what);
+  c.test_limit = get_integer<size_t>(j, "test_limit", c.test_limit, 0, kAny, what);
+  c.eval_repeats = get_integer<int>(j, "eval_repeats", c.eval_repeats, 2, kMaxSweepRepeats, what);
   if (j.contains("train")) {
     const json& t = j.at("train");
     const std::string w = what + ": train";
     reject_unknown(t, {"epochs", "batch_size", "lr", "limit"}, w);
-    c.train_epochs = get_or<int>(t, "epochs", c.train_epochs, w);
-    c.train_batch = get_or<int>(t, "batch_size", c.train_batch, w);
-    c.train_lr = get_or<double>(t, "lr", c.train_lr, w);
-    c.train_limit = get_or<size_t>(t, "limit", c.train_limit, w);
+    c.train_epochs = get_integer<int>(t, "epochs", c.train_epochs, 1, kMaxSweepEpochs, w);
+    c.train_batch = get_integer<int>(t, "batch_size", c.train_batch, 1, kMaxSweepBatch, w);
+    c.train_lr = get_number(t, "lr", c.train_lr, kPositive, kMaxDouble, "a number > 0", w);
+    c.train_limit = get_integer<size_t>(t, "limit", c.train_limit, 0, kAny, w);
   }
   if (j.contains("finetune")) {
     const json& f = j.at("finetune");
@@ -238,37 +332,60 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
                        "holdout", "score", "calib_inputs", "calib_repeats", "calib_size"},
                    w);
     FinetuneOptions& o = c.finetune;
-    o.epochs = get_or<int>(f, "epochs", o.epochs, w);
-    o.retrain_epochs = get_or<int>(f, "retrain_epochs", o.retrain_epochs, w);
-    o.batch_size = get_or<int>(f, "batch_size", o.batch_size, w);
-    o.optimizer.lr = get_or<double>(f, "lr", o.optimizer.lr, w);
-    o.score_repeats = get_or<int>(f, "score_repeats", o.score_repeats, w);
-    o.accept_z = get_or<double>(f, "accept_z", o.accept_z, w);
-    o.holdout = get_or<double>(f, "holdout", o.holdout, w);
-    o.score_by = parse_score_by(get_or<std::string>(f, "score", to_string(o.score_by), w));
-    o.calibration.inputs = get_or<int>(f, "calib_inputs", o.calibration.inputs, w);
-    o.calibration.repeats = get_or<int>(f, "calib_repeats", o.calibration.repeats, w);
-    c.calib_size = get_or<size_t>(f, "calib_size", c.calib_size, w);
+    o.epochs = get_integer<int>(f, "epochs", o.epochs, 0, kMaxSweepEpochs, w);
+    o.retrain_epochs = get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
+    o.batch_size = get_integer<int>(f, "batch_size", o.batch_size, 1, kMaxSweepBatch, w);
+    o.optimizer.lr = get_number(f, "lr", o.optimizer.lr, kPositive, kMaxDouble, "a number > 0", w);
+    o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 2, kMaxSweepRepeats, w);
+    o.accept_z = get_number(f, "accept_z", o.accept_z, 0, kMaxDouble, "a number >= 0", w);
+    o.holdout = get_number(f, "holdout", o.holdout, kPositive, 1, "a number in (0, 1)", w);
+    o.score_by = parse_score_by(get_string(f, "score", to_string(o.score_by), "accuracy or loss", w));
+    o.calibration.inputs =
+        get_integer<int>(f, "calib_inputs", o.calibration.inputs, 2, kMaxSweepCalibSize, w);
+    o.calibration.repeats =
+        get_integer<int>(f, "calib_repeats", o.calibration.repeats, 2, kMaxSweepRepeats, w);
+    c.calib_size = get_integer<size_t>(f, "calib_size", c.calib_size, 2, kMaxSweepCalibSize, w);
   }
   if (j.contains("device")) {
-    c.imperfections = imperfections_from_json(j.at("device"), what + ": device");
+    const json& d = j.at("device");
+    // imperfections_from_json reads weight_bits as an int: refuse what would not fit first.
+    if (d.is_object() && d.contains("weight_bits") && d.at("weight_bits").is_number_integer()) {
+      integer_value(d.at("weight_bits"), "weight_bits", 0, 24, what + ": device");
+    }
+    c.imperfections = imperfections_from_json(d, what + ": device");
   }
-  if (j.contains("seeds")) c.seeds = get_or<std::vector<uint64_t>>(j, "seeds", c.seeds, what);
+  if (j.contains("seeds")) {
+    const std::string expected = "a non-empty list of seeds (non-negative integers)";
+    c.seeds.clear();
+    for (const json& s : get_list(j, "seeds", expected, what)) {
+      c.seeds.push_back(integer_value(s, "seeds", 0, kAny, what));
+    }
+  }
   if (j.contains("methods")) {
-    c.methods = get_or<std::vector<std::string>>(j, "methods", c.methods, what);
+    c.methods.clear();
+    for (const json& m : get_list(j, "methods", "a non-empty list of method names", what)) {
+      if (!m.is_string()) bad_value(what, "methods", "a list of method names (strings)", m);
+      c.methods.push_back(m.get<std::string>());
+    }
   }
   const Architecture arch = c.architecture();
-  if (!j.contains("grids") || !j.at("grids").is_array() || j.at("grids").empty()) {
-    throw InputError(what + ": 'grids' must be a non-empty list");
-  }
-  for (const json& g : j.at("grids")) {
-    reject_unknown(g, {"name", "site", "pattern", "assumed", "true"}, what + ": grid");
+  if (!j.contains("grids")) throw InputError(what + ": key 'grids' is missing");
+  const json& grids = get_list(j, "grids", "a non-empty list of grids", what);
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const json& g = grids[i];
+    const std::string numbered = what + ": grid " + std::to_string(i + 1);
+    reject_unknown(g, {"name", "site", "pattern", "assumed", "true"}, numbered);
     GridSpec spec;
-    spec.name = get_or<std::string>(g, "name", "", what + ": grid");
-    const std::string w = what + ": grid '" + spec.name + "'";
+    spec.name = get_string(g, "name", "", "a grid name (a string)", numbered);
+    const std::string w = spec.name.empty() ? numbered : what + ": grid '" + spec.name + "'";
+    if (g.contains("site") && g.contains("pattern")) {
+      throw InputError(w + ": has both 'site' and 'pattern' (expected one)");
+    }
     if (g.contains("site")) {
-      spec.pattern = NoiseModel::uniform(arch.num_layers(), parse_noise_site(g.at("site").get<std::string>()), 1.0);
-      if (spec.name.empty()) spec.name = g.at("site").get<std::string>();
+      const std::string site =
+          get_string(g, "site", "", "a noise site name (weight, sum_mult, sum_add, out_add)", w);
+      spec.pattern = NoiseModel::uniform(arch.num_layers(), parse_noise_site(site), 1.0);
+      if (spec.name.empty()) spec.name = site;
     } else if (g.contains("pattern")) {
       spec.pattern = pattern_from_json(g.at("pattern"), arch.num_layers(), w);
     } else {
@@ -320,30 +437,103 @@ Architecture SweepConfig::architecture() const {
 }
 
 void SweepConfig::validate() const {
-  const Architecture a = architecture();
   if (dataset != "mnist" && dataset != "fashion-mnist") {
     throw InputError("sweep: dataset must be mnist or fashion-mnist, found '" + dataset + "'");
   }
-  if (train_epochs < 1 || train_batch < 1 || !(train_lr > 0)) {
-    throw InputError("sweep: train epochs, batch_size and lr must be positive");
-  }
-  if (eval_repeats < 2) throw InputError("sweep: eval_repeats must be >= 2");
-  if (calib_size < static_cast<size_t>(finetune.calibration.inputs)) {
-    throw InputError("sweep: calib_size must be >= calib_inputs");
-  }
+  const Architecture a = architecture();
   if (seeds.empty() || methods.empty() || grids.empty()) {
     throw InputError("sweep: seeds, methods and grids must not be empty");
   }
-  std::set<std::string> names;
+  // The size of the grid, as a product, before anything else is looked at or allocated.
+  uint64_t cells = 0;
   for (const GridSpec& g : grids) {
-    if (g.name.empty() || g.name.find_first_of("/|\\ \t\n") != std::string::npos) {
-      throw InputError("sweep: grid names must be non-empty without '/', '|' or spaces: '" + g.name + "'");
+    const uint64_t per_grid =
+        saturating_mul(saturating_mul(saturating_mul(g.assumed.size(), g.truth.size()),
+                                      seeds.size()),
+                       methods.size());
+    cells = saturating_add(cells, per_grid);
+  }
+  if (cells > kMaxSweepCells) {
+    throw InputError("sweep: the grid has " + std::to_string(cells) +
+                     " cells (grids x assumed x true x seeds x methods), more than the limit of " +
+                     std::to_string(kMaxSweepCells));
+  }
+  check_range("train.epochs", train_epochs, 1, kMaxSweepEpochs);
+  check_range("train.batch_size", train_batch, 1, kMaxSweepBatch);
+  TrainOptions train;
+  train.epochs = train_epochs;
+  train.batch_size = train_batch;
+  train.optimizer.lr = train_lr;
+  with_context("train", [&] { train.validate(a); });
+  check_range("eval_repeats", eval_repeats, 2, kMaxSweepRepeats);
+  check_range("finetune.epochs", finetune.epochs, 0, kMaxSweepEpochs);
+  check_range("finetune.retrain_epochs", finetune.retrain_epochs, 0, kMaxSweepEpochs);
+  check_range("finetune.batch_size", finetune.batch_size, 1, kMaxSweepBatch);
+  check_range("finetune.score_repeats", finetune.score_repeats, 2, kMaxSweepRepeats);
+  check_range("finetune.calib_repeats", finetune.calibration.repeats, 2, kMaxSweepRepeats);
+  check_range("finetune.calib_size", static_cast<int64_t>(std::min<size_t>(calib_size, INT64_MAX)),
+              2, kMaxSweepCalibSize);
+  if (finetune.calibration.inputs < 2 ||
+      static_cast<size_t>(finetune.calibration.inputs) > calib_size) {
+    throw InputError("sweep: finetune.calib_inputs must be in [2, calib_size = " +
+                     std::to_string(calib_size) + "], found " +
+                     std::to_string(finetune.calibration.inputs));
+  }
+  {
+    FinetuneOptions f = finetune;
+    with_context("finetune", [&] { f.validate(a); });
+    // The hold-out split of the calibration set must leave images to fit (as gift splits it).
+    const double held = std::max(1.0, std::round(f.holdout * static_cast<double>(calib_size)));
+    if (held >= static_cast<double>(calib_size)) {
+      throw InputError("sweep: finetune.holdout " + json(f.holdout).dump() + " of calib_size " +
+                       std::to_string(calib_size) + " leaves no image to fit");
+    }
+  }
+  std::set<std::string> names;
+  uint64_t networks = 0;
+  for (const GridSpec& g : grids) {
+    if (g.name.empty() || g.name.size() > kMaxGridNameLength ||
+        g.name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                 "0123456789._-") != std::string::npos) {
+      throw InputError("sweep: a grid name must be 1 to " + std::to_string(kMaxGridNameLength) +
+                       " characters of A-Z, a-z, 0-9, '.', '_', '-', found '" +
+                       g.name.substr(0, 80) + "'");
     }
     if (!names.insert(g.name).second) throw InputError("sweep: duplicate grid name '" + g.name + "'");
+    const std::string w = "sweep: grid '" + g.name + "'";
+    g.pattern.validate(a.num_layers(), w + " pattern");
+    // A cell and a network are named by level_label: two levels with one label are one level.
+    std::set<std::string> levels;
+    for (const auto* list : {&g.assumed, &g.truth}) {
+      const char* key = list == &g.assumed ? "assumed" : "true";
+      if (list->empty()) throw InputError(w + ": '" + key + "' must not be empty");
+      std::set<std::string> seen;
+      for (double level : *list) {
+        if (!std::isfinite(level) || level < 0) {
+          throw InputError(w + ": '" + key + "' holds a bad level " + json(level).dump() +
+                           " (expected a finite number >= 0)");
+        }
+        if (!seen.insert(level_label(level)).second) {
+          throw InputError(w + ": '" + key + "' lists the level " + json(level).dump() + " twice");
+        }
+        g.pattern.scaled(level).validate(a.num_layers(), w + " at level " + json(level).dump());
+        levels.insert(level_label(level));
+      }
+    }
+    networks = saturating_add(networks, saturating_mul(levels.size(), seeds.size()));
   }
-  for (const std::string& m : methods) make_method(m);
-  FinetuneOptions f = finetune;
-  f.validate(a);
+  if (networks > kMaxSweepNetworks) {
+    throw InputError("sweep: the grid trains " + std::to_string(networks) +
+                     " networks (grid x level x seed), more than the limit of " +
+                     std::to_string(kMaxSweepNetworks));
+  }
+  std::set<uint64_t> seed_set(seeds.begin(), seeds.end());
+  if (seed_set.size() != seeds.size()) throw InputError("sweep: 'seeds' lists a seed twice");
+  std::set<std::string> method_set;
+  for (const std::string& m : methods) {
+    make_method(m);
+    if (!method_set.insert(m).second) throw InputError("sweep: 'methods' lists '" + m + "' twice");
+  }
   imperfections.validate("sweep device");
 }
 
