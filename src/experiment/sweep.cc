@@ -1,5 +1,6 @@
 #include "gift/experiment/sweep.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -201,62 +202,80 @@ void with_context(const std::string& context, F&& f) {
   }
 }
 
-// Appends lines to results.jsonl: one write per line, then fsync.
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Whether `path` exists (as anything). Throws InputError if it cannot tell (EACCES, ENOTDIR
+// below a file, ...).
+bool path_exists(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  throw InputError("cannot access '" + path + "': " + errno_text(errno));
+}
+
+// Appends rows to results.jsonl: each row is one write() of a whole line, then fsync, so a
+// stopped sweep leaves finished rows and at most one partial last line (without its newline).
 class ResultsFile {
  public:
-  explicit ResultsFile(const std::string& path) : path_(path) {
-    // Drop a partial last line (a sweep killed mid-write) before appending.
-    std::string text;
+  // Opens `path` for appending (creating it if missing), first dropping whatever follows its
+  // first `keep` bytes (a partial last line; parse_results ignores it).
+  ResultsFile(const std::string& path, size_t keep) : path_(path) {
+    // O_NONBLOCK: a FIFO put there since must not block the open.
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd_ < 0) throw InputError("cannot open '" + path + "' for appending: " + errno_text(errno));
     struct stat st;
-    if (stat(path.c_str(), &st) == 0) {
-      text = io::read_file(path);
-      const size_t end = text.rfind('\n');
-      const size_t keep = end == std::string::npos ? 0 : end + 1;
-      if (keep != text.size() && truncate(path.c_str(), static_cast<off_t>(keep)) != 0) {
-        throw InputError(path + ": cannot truncate a partial last line");
-      }
-      text.resize(keep);
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw InputError("cannot append to '" + path + "': not a regular file");
     }
-    size_t pos = 0, line_no = 0;
-    while (pos < text.size()) {
-      const size_t nl = text.find('\n', pos);
-      ++line_no;
-      const std::string line = text.substr(pos, nl - pos);
-      pos = nl + 1;
-      if (line.empty()) continue;
-      try {
-        const json j = json::parse(line);
-        done_.insert(j.at("key").get<std::string>());
-      } catch (const json::exception&) {
-        throw InputError(path + ": line " + std::to_string(line_no) + " is not a result row");
-      }
+    if (static_cast<uint64_t>(st.st_size) > keep &&
+        ::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
+      const int err = errno;
+      ::close(fd_);
+      throw InputError("cannot drop the partial last line of '" + path + "': " + errno_text(err));
     }
-    fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw InputError(path + ": cannot open for appending");
   }
   ~ResultsFile() {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ >= 0) ::close(fd_);
   }
-  bool done(const std::string& key) const { return done_.count(key) > 0; }
-  void append(const std::string& key, const json& row) {
+  ResultsFile(const ResultsFile&) = delete;
+  ResultsFile& operator=(const ResultsFile&) = delete;
+
+  void append(const json& row) {
     const std::string line = row.dump() + "\n";
     std::lock_guard<std::mutex> lock(mu_);
-    const ssize_t n = write(fd_, line.data(), line.size());
-    if (n != static_cast<ssize_t>(line.size()) || fsync(fd_) != 0) {
-      throw InputError(path_ + ": cannot append a result");
+    if (broken_) throw InputError("cannot append to '" + path_ + "': an earlier append failed");
+    const off_t end = ::lseek(fd_, 0, SEEK_END);
+    const ssize_t n = ::write(fd_, line.data(), line.size());
+    if (n != static_cast<ssize_t>(line.size())) {
+      const int err = n < 0 ? errno : ENOSPC;
+      // A partial line would be a malformed middle line once another row follows it: cut it
+      // off (or, if that fails, leave it last, where the next run drops it) and append no more.
+      broken_ = true;
+      const bool cut = end >= 0 && ::ftruncate(fd_, end) == 0;
+      (void)cut;
+      throw InputError("cannot append a result to '" + path_ + "': " + errno_text(err));
     }
-    done_.insert(key);
+    if (::fsync(fd_) != 0) {
+      throw InputError("cannot flush a result to '" + path_ + "': " + errno_text(errno));
+    }
   }
 
  private:
   std::string path_;
   int fd_ = -1;
-  std::set<std::string> done_;
+  bool broken_ = false;
   std::mutex mu_;
 };
 
-// Runs tasks 0..n-1 on `jobs` threads; the first exception is rethrown after all stop.
+// Runs tasks 0..n-1 on min(jobs, n) threads (one job: in the calling thread, in order); the
+// first exception is rethrown after all stop. If a thread cannot be started, the ones started
+// finish their current task and are joined, then InputError says so (never std::terminate).
 void parallel_for(size_t n, int jobs, const std::function<void(size_t)>& task) {
+  if (jobs <= 1 || n <= 1) {
+    for (size_t i = 0; i < n; ++i) task(i);
+    return;
+  }
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::exception_ptr error;
@@ -274,11 +293,77 @@ void parallel_for(size_t n, int jobs, const std::function<void(size_t)>& task) {
       }
     }
   };
+  const size_t wanted = std::min(static_cast<size_t>(std::max(1, jobs)), n);
   std::vector<std::thread> threads;
-  for (int t = 0; t < std::max(1, jobs); ++t) threads.emplace_back(worker);
+  threads.reserve(wanted);
+  std::string start_error;
+  for (size_t t = 0; t < wanted; ++t) {
+    try {
+      threads.emplace_back(worker);
+    } catch (const std::exception& e) {
+      failed = true;
+      start_error = e.what();
+      break;
+    }
+  }
   for (std::thread& t : threads) t.join();
   if (error) std::rethrow_exception(error);
+  if (!start_error.empty()) {
+    throw InputError("cannot start " + std::to_string(wanted) + " worker threads (" +
+                     std::to_string(threads.size()) + " started): " + start_error +
+                     "; use fewer --jobs");
+  }
 }
+
+// What this run created for the sweep directory: the directory and any missing parents,
+// models/, config.json, results.jsonl. If the run fails while the directory holds no finished
+// work (no result row, no model file), remove_unless_work() removes exactly these again, so a
+// failed first run leaves nothing behind; nothing that existed before the run is touched.
+class CreatedPaths {
+ public:
+  // Creates `dir` with its parents (io::make_dirs), remembering each level it made.
+  void make_dirs(const std::string& dir) {
+    std::vector<std::string> missing;
+    const auto strip = [](std::string d) {
+      while (d.size() > 1 && d.back() == '/') d.pop_back();
+      return d;
+    };
+    for (std::string d = strip(dir); !d.empty() && d != "/" && d != "." && !path_exists(d);) {
+      missing.push_back(d);
+      const size_t slash = d.find_last_of('/');
+      d = slash == std::string::npos ? "" : strip(d.substr(0, slash));
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) paths_.push_back({*it, true});
+    io::make_dirs(dir);
+  }
+  // Remembers `file` if it does not exist yet (call before creating it).
+  void will_create(const std::string& file) {
+    if (!path_exists(file)) paths_.push_back({file, false});
+  }
+  void remove_unless_work(const std::string& results, const std::string& models) noexcept {
+    struct stat st;
+    if (::stat(results.c_str(), &st) == 0 && st.st_size > 0) return;
+    if (DIR* d = ::opendir(models.c_str())) {
+      bool any = false;
+      while (const dirent* e = ::readdir(d)) {
+        any = any || (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0);
+      }
+      ::closedir(d);
+      if (any) return;
+    }
+    for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) {
+      // rmdir only removes an empty directory, so nothing made by others since is lost.
+      if (it->second) {
+        ::rmdir(it->first.c_str());
+      } else {
+        ::unlink(it->first.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, bool>> paths_;  // (path, is a directory), in creation order
+};
 
 struct ModelKey {
   size_t grid;
@@ -566,28 +651,35 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   cfg.validate();
   const auto t_start = Clock::now();
   const int jobs = resolve_threads(jobs_in);
+  // Callbacks are called one at a time, from whichever worker thread.
+  std::mutex cb_mu;
   auto log = [&](const std::string& s) {
+    std::lock_guard<std::mutex> lock(cb_mu);
     if (cb.log) cb.log(s);
   };
-  mkdir(dir.c_str(), 0755);
+  if (dir.empty()) throw InputError("sweep: expected an output directory, found an empty path");
   const std::string models_dir = dir + "/models";
-  mkdir(models_dir.c_str(), 0755);
-  struct stat st;
-  if (stat(models_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw InputError(dir + ": cannot create the sweep directory");
-  }
   const std::string config_path = dir + "/config.json";
+  const std::string results_path = dir + "/results.jsonl";
   const std::string config_text = cfg.to_json().dump(2) + "\n";
-  if (stat(config_path.c_str(), &st) == 0) {
-    if (io::read_file(config_path) != config_text) {
-      throw InputError(dir + " holds a sweep with another configuration (" + config_path +
-                       "); use another output directory");
+
+  // What a previous run left: read only, so that a refusal creates nothing.
+  if (path_exists(dir)) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      throw InputError("cannot use '" + dir + "' as the sweep directory: it is not a directory");
     }
-  } else {
-    io::write_file_atomic(config_path, config_text);
   }
-  ResultsFile results(dir + "/results.jsonl");
-  const Architecture arch = cfg.architecture();
+  if (path_exists(config_path) && io::read_file(config_path) != config_text) {
+    throw InputError(dir + " holds a sweep with another configuration (" + config_path +
+                     "); use another output directory");
+  }
+  const std::string results_text = path_exists(results_path) ? io::read_file(results_path) : "";
+  std::set<std::string> done;
+  for (const SweepRow& row : parse_results(results_text, results_path)) done.insert(row.key);
+  const size_t complete_bytes = results_text.rfind('\n') == std::string::npos
+                                    ? 0
+                                    : results_text.rfind('\n') + 1;
 
   // Every cell, in a fixed order.
   struct Cell {
@@ -602,9 +694,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
       for (double t : cfg.grids[g].truth) {
         for (uint64_t s : cfg.seeds) {
           for (const std::string& m : cfg.methods) {
-            const std::string key = cfg.grids[g].name + "|" + level_label(a) + "|" + level_label(t) +
-                                    "|" + std::to_string(s) + "|" + m;
-            cells.push_back({g, a, t, s, m, key});
+            cells.push_back({g, a, t, s, m, cell_key(cfg.grids[g].name, a, t, s, m)});
           }
         }
       }
@@ -614,12 +704,12 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   summary.cells_total = cells.size();
   std::vector<const Cell*> todo;
   for (const Cell& c : cells) {
-    if (!results.done(c.key)) todo.push_back(&c);
+    if (!done.count(c.key)) todo.push_back(&c);
   }
   summary.cells_skipped = cells.size() - todo.size();
   if (summary.cells_skipped > 0) {
     log("resuming: " + std::to_string(summary.cells_skipped) + " of " +
-        std::to_string(cells.size()) + " cells already finished in " + dir + "/results.jsonl");
+        std::to_string(cells.size()) + " cells already finished in " + results_path);
   }
   if (max_cells > 0 && todo.size() > max_cells) todo.resize(max_cells);
   if (todo.empty()) {
@@ -627,130 +717,167 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
     return summary;
   }
 
+  // The data, checked against the network, before the first file is created.
+  const Architecture arch = cfg.architecture();
   const std::string data_dir = cfg.data_dir.empty() ? "data/" + cfg.dataset : cfg.data_dir;
   data::Dataset train_set = data::load_dataset(cfg.dataset, data_dir, data::Split::kTrain);
   data::Dataset test_set = data::load_dataset(cfg.dataset, data_dir, data::Split::kTest);
   if (cfg.train_limit > 0 && cfg.train_limit < train_set.size()) train_set = data::subset(train_set, 0, cfg.train_limit);
   if (cfg.test_limit > 0 && cfg.test_limit < test_set.size()) test_set = data::subset(test_set, 0, cfg.test_limit);
+  for (const data::Dataset* d : {&train_set, &test_set}) {
+    const char* split = d == &train_set ? "training" : "test";
+    if (d->images.cols() != arch.inputs()) {
+      throw InputError("sweep: the network '" + cfg.arch + "' takes " +
+                       std::to_string(arch.inputs()) + " inputs, but the " + split +
+                       " images in " + data_dir + " have " + std::to_string(d->images.cols()) +
+                       " pixels (" + std::to_string(d->rows) + "x" + std::to_string(d->cols) + ")");
+    }
+    if (arch.outputs() < d->num_classes) {
+      throw InputError("sweep: the network '" + cfg.arch + "' has " +
+                       std::to_string(arch.outputs()) + " outputs, fewer than the " +
+                       std::to_string(d->num_classes) + " classes of " + data_dir);
+    }
+  }
+  if (cfg.calib_size > train_set.size()) {
+    throw InputError("sweep: finetune.calib_size " + std::to_string(cfg.calib_size) +
+                     " is more than the " + std::to_string(train_set.size()) +
+                     " training images" + (cfg.train_limit > 0 ? " (train.limit)" : "") + " of " +
+                     data_dir);
+  }
   const LabelledSet train{train_set.images, train_set.labels};
   const LabelledSet test{test_set.images, test_set.labels};
 
-  // Phase 1: the networks the remaining cells need (trained at each needed level).
-  std::set<ModelKey> needed;
-  for (const Cell* c : todo) {
-    needed.insert({c->grid, c->assumed, c->seed});
-    needed.insert({c->grid, c->truth, c->seed});
-  }
-  const std::vector<ModelKey> models(needed.begin(), needed.end());
-  auto model_path = [&](const ModelKey& k) {
-    return models_dir + "/" + cfg.grids[k.grid].name + "-l" + level_label(k.level) + "-s" +
-           std::to_string(k.seed) + ".safetensors";
-  };
-  std::atomic<size_t> trained{0};
-  parallel_for(models.size(), jobs, [&](size_t i) {
-    const ModelKey& k = models[i];
-    const std::string path = model_path(k);
-    Checkpoint ck;
-    if (stat(path.c_str(), &st) == 0) ck = load_checkpoint(path);
-    if (ck.state.epochs_done < cfg.train_epochs) {
-      const bool fresh = ck.net.params().size() == 0;
-      if (fresh) {
-        ck.net = Network(arch);
-        ck.net.init(k.seed);
-        ck.train.epochs = cfg.train_epochs;
-        ck.train.batch_size = cfg.train_batch;
-        ck.train.optimizer.lr = cfg.train_lr;
-        ck.train.seed = k.seed;
-        ck.train.noise = cfg.grids[k.grid].pattern.scaled(k.level);
-        ck.dataset = cfg.dataset;
-      }
-      ck.train.threads = 1;
-      TrainCallbacks tcb;
-      tcb.epoch_end = [&](const EpochLog&, const TrainState& s) {
-        ck.state = s;
-        save_checkpoint(path, ck);
-      };
-      const TrainSummary ts = gift::train(ck.net, train.images, train.labels, ck.train, ck.state, tcb);
-      ++trained;
-      if (ts.diverged) throw InputError("sweep: training " + path + " diverged: " + ts.message);
-      char buf[256];
-      std::snprintf(buf, sizeof buf, "trained %s (%s, %d epochs, %.0f s)", path.c_str(),
-                    ck.train.noise.describe().c_str(), cfg.train_epochs, ts.seconds);
-      log(buf);
+  CreatedPaths created;
+  try {
+    created.make_dirs(models_dir);
+    if (!path_exists(config_path)) {
+      created.will_create(config_path);
+      io::write_file_atomic(config_path, config_text);
     }
-  });
-  summary.models_needed = models.size();
-  summary.models_trained = trained;
+    created.will_create(results_path);
+    ResultsFile results(results_path, complete_bytes);
 
-  // Phase 2: the cells.
-  std::map<ModelKey, Network> nets;
-  for (const ModelKey& k : models) nets[k] = load_checkpoint(model_path(k)).net;
-  std::mutex progress_mu;
-  size_t finished = 0;
-  const auto t_cells = Clock::now();
-  parallel_for(todo.size(), jobs, [&](size_t i) {
-    const Cell& c = *todo[i];
-    const GridSpec& g = cfg.grids[c.grid];
-    const Network& start = nets.at({c.grid, c.assumed, c.seed});
-    const Network& oracle_net = nets.at({c.grid, c.truth, c.seed});
-    SimulatedDeviceOptions so;
-    so.noise = g.pattern.scaled(c.truth);
-    so.imperfections = cfg.imperfections;
-    so.seed = fnv1a(g.name + "|" + level_label(c.truth) + "|" + std::to_string(c.seed));
-    so.threads = 1;
-    SimulatedDevice device(arch, so);
-    const DeviceAccuracy before = device_accuracy(device, start, test, cfg.eval_repeats);
-    const DeviceAccuracy oracle = device_accuracy(device, oracle_net, test, cfg.eval_repeats);
-    FinetuneOptions o = cfg.finetune;
-    o.assumed = g.pattern.scaled(c.assumed);
-    o.seed = c.seed;
-    o.threads = 1;
-    o.calibration.seed = c.seed;
-    o.calibration.threads = 1;
-    const LabelledSet calib =
-        calibration_subset(train, std::min(cfg.calib_size, train.labels.size()), c.seed);
-    Network net = start;
-    const FinetuneReport rep = make_method(c.method)->run(net, device, calib, train, o);
-    const DeviceAccuracy after = device_accuracy(device, net, test, cfg.eval_repeats);
-    json row = {{"key", c.key},
-                {"grid", g.name},
-                {"assumed", c.assumed},
-                {"true", c.truth},
-                {"seed", c.seed},
-                {"method", c.method},
-                {"dataset", cfg.dataset},
-                {"acc_before", before.mean},
-                {"acc_before_ci", {before.low, before.high}},
-                {"acc_after", after.mean},
-                {"acc_after_ci", {after.low, after.high}},
-                {"acc_oracle", oracle.mean},
-                {"acc_oracle_ci", {oracle.low, oracle.high}},
-                {"relative_improvement", (after.mean - before.mean) / before.mean},
-                {"recovery", recovery_of(before.mean, after.mean, oracle.mean)
-                                 ? json(*recovery_of(before.mean, after.mean, oracle.mean))
-                                 : json(nullptr)},
-                {"device_passes", rep.device_passes},
-                {"device_programmings", rep.device_programmings},
-                {"sample_gradients", rep.sample_gradients},
-                {"digital_seconds", rep.digital_seconds},
-                {"accepted", rep.accepted}};
-    results.append(c.key, row);
-    std::lock_guard<std::mutex> lock(progress_mu);
-    ++finished;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "[%zu/%zu] %s a=%s t=%s seed=%llu %-7s %.2f%% -> %.2f%% (oracle %.2f%%)",
-                  summary.cells_skipped + finished, cells.size(), g.name.c_str(),
-                  level_label(c.assumed).c_str(), level_label(c.truth).c_str(),
-                  static_cast<unsigned long long>(c.seed), c.method.c_str(), 100 * before.mean,
-                  100 * after.mean, 100 * oracle.mean);
-    log(buf);
-    if (cb.progress) {
-      const double elapsed = std::chrono::duration<double>(Clock::now() - t_cells).count();
-      cb.progress(summary.cells_skipped + finished, cells.size(),
-                  elapsed / finished * static_cast<double>(todo.size() - finished));
+    // Phase 1: the networks the remaining cells need (trained at each needed level).
+    std::set<ModelKey> needed;
+    for (const Cell* c : todo) {
+      needed.insert({c->grid, c->assumed, c->seed});
+      needed.insert({c->grid, c->truth, c->seed});
     }
-  });
-  summary.cells_run = finished;
+    const std::vector<ModelKey> models(needed.begin(), needed.end());
+    auto model_path = [&](const ModelKey& k) {
+      return models_dir + "/" + cfg.grids[k.grid].name + "-l" + level_label(k.level) + "-s" +
+             std::to_string(k.seed) + ".safetensors";
+    };
+    std::atomic<size_t> trained{0};
+    parallel_for(models.size(), jobs, [&](size_t i) {
+      const ModelKey& k = models[i];
+      const std::string path = model_path(k);
+      Checkpoint ck;
+      if (path_exists(path)) ck = load_checkpoint(path);
+      if (ck.state.epochs_done < cfg.train_epochs) {
+        const bool fresh = ck.net.params().size() == 0;
+        if (fresh) {
+          ck.net = Network(arch);
+          ck.net.init(k.seed);
+          ck.train.epochs = cfg.train_epochs;
+          ck.train.batch_size = cfg.train_batch;
+          ck.train.optimizer.lr = cfg.train_lr;
+          ck.train.seed = k.seed;
+          ck.train.noise = cfg.grids[k.grid].pattern.scaled(k.level);
+          ck.dataset = cfg.dataset;
+        }
+        ck.train.threads = 1;
+        TrainCallbacks tcb;
+        tcb.epoch_end = [&](const EpochLog&, const TrainState& s) {
+          ck.state = s;
+          save_checkpoint(path, ck);
+        };
+        const TrainSummary ts =
+            gift::train(ck.net, train.images, train.labels, ck.train, ck.state, tcb);
+        ++trained;
+        if (ts.diverged) throw InputError("sweep: training " + path + " diverged: " + ts.message);
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "trained %s (%s, %d epochs, %.0f s)", path.c_str(),
+                      ck.train.noise.describe().c_str(), cfg.train_epochs, ts.seconds);
+        log(buf);
+      }
+    });
+    summary.models_needed = models.size();
+    summary.models_trained = trained;
+
+    // Phase 2: the cells.
+    std::map<ModelKey, Network> nets;
+    for (const ModelKey& k : models) nets[k] = load_checkpoint(model_path(k)).net;
+    size_t finished = 0;  // guarded by cb_mu
+    const auto t_cells = Clock::now();
+    parallel_for(todo.size(), jobs, [&](size_t i) {
+      const Cell& c = *todo[i];
+      const GridSpec& g = cfg.grids[c.grid];
+      const Network& start = nets.at({c.grid, c.assumed, c.seed});
+      const Network& oracle_net = nets.at({c.grid, c.truth, c.seed});
+      SimulatedDeviceOptions so;
+      so.noise = g.pattern.scaled(c.truth);
+      so.imperfections = cfg.imperfections;
+      so.seed = fnv1a(g.name + "|" + level_label(c.truth) + "|" + std::to_string(c.seed));
+      so.threads = 1;
+      SimulatedDevice device(arch, so);
+      const DeviceAccuracy before = device_accuracy(device, start, test, cfg.eval_repeats);
+      const DeviceAccuracy oracle = device_accuracy(device, oracle_net, test, cfg.eval_repeats);
+      FinetuneOptions o = cfg.finetune;
+      o.assumed = g.pattern.scaled(c.assumed);
+      o.seed = c.seed;
+      o.threads = 1;
+      o.calibration.seed = c.seed;
+      o.calibration.threads = 1;
+      const LabelledSet calib = calibration_subset(train, cfg.calib_size, c.seed);
+      Network net = start;
+      const FinetuneReport rep = make_method(c.method)->run(net, device, calib, train, o);
+      const DeviceAccuracy after = device_accuracy(device, net, test, cfg.eval_repeats);
+      const std::optional<double> recovery = recovery_of(before.mean, after.mean, oracle.mean);
+      // The row's fields and their order are the schema row_from_json reads.
+      const json row = {{"key", c.key},
+                        {"grid", g.name},
+                        {"assumed", c.assumed},
+                        {"true", c.truth},
+                        {"seed", c.seed},
+                        {"method", c.method},
+                        {"dataset", cfg.dataset},
+                        {"acc_before", before.mean},
+                        {"acc_before_ci", {before.low, before.high}},
+                        {"acc_after", after.mean},
+                        {"acc_after_ci", {after.low, after.high}},
+                        {"acc_oracle", oracle.mean},
+                        {"acc_oracle_ci", {oracle.low, oracle.high}},
+                        {"relative_improvement", (after.mean - before.mean) / before.mean},
+                        {"recovery", recovery ? json(*recovery) : json(nullptr)},
+                        {"device_passes", rep.device_passes},
+                        {"device_programmings", rep.device_programmings},
+                        {"sample_gradients", rep.sample_gradients},
+                        {"digital_seconds", rep.digital_seconds},
+                        {"accepted", rep.accepted}};
+      results.append(row);
+      std::lock_guard<std::mutex> lock(cb_mu);
+      ++finished;
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "[%zu/%zu] %s a=%s t=%s seed=%llu %-7s %.2f%% -> %.2f%% (oracle %.2f%%)",
+                    summary.cells_skipped + finished, cells.size(), g.name.c_str(),
+                    level_label(c.assumed).c_str(), level_label(c.truth).c_str(),
+                    static_cast<unsigned long long>(c.seed), c.method.c_str(), 100 * before.mean,
+                    100 * after.mean, 100 * oracle.mean);
+      if (cb.log) cb.log(buf);
+      if (cb.progress) {
+        const double elapsed = std::chrono::duration<double>(Clock::now() - t_cells).count();
+        cb.progress(summary.cells_skipped + finished, cells.size(),
+                    elapsed / static_cast<double>(finished) *
+                        static_cast<double>(todo.size() - finished));
+      }
+    });
+    summary.cells_run = finished;
+  } catch (...) {
+    created.remove_unless_work(results_path, models_dir);
+    throw;
+  }
   summary.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   return summary;
 }

@@ -261,6 +261,157 @@ TEST(SweepConfig, RefusesAGridOverTheLimits) {
   EXPECT_NO_THROW(SweepConfig::from_json(j, "c.json"));
 }
 
+// ---------------------------------------------------------------- run_sweep in process
+
+namespace fs = std::filesystem;
+
+// A tiny synthetic data set (4x4 images, 300 training and 200 test images) and small_config.
+class SweepRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = tmp_.path("data");
+    mkdir(data_.c_str(), 0755);
+    gift::test_util::write_synthetic_split(data_, "train", 300, 1);
+    gift::test_util::write_synthetic_split(data_, "t10k", 200, 2);
+  }
+  SweepConfig config(const char* patch = "{}") const {
+    json j = small_config(data_);
+    j.merge_patch(json::parse(patch));
+    return SweepConfig::from_json(j, "c.json");
+  }
+  std::set<std::string> files_under(const std::string& dir) const {
+    std::set<std::string> names;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      names.insert(e.path().string().substr(dir.size() + 1));
+    }
+    return names;
+  }
+  TempDir tmp_;
+  std::string data_;
+};
+
+// A fresh clone has no out/: the sweep directory is made with its parents.
+TEST_F(SweepRun, CreatesTheDirectoryWithItsParents) {
+  const std::string dir = tmp_.path("out/a/b");
+  const SweepSummary s = run_sweep(config(), dir, 1, {}, 1);
+  EXPECT_EQ(s.cells_run, 1u);
+  EXPECT_EQ(lines_of(dir + "/results.jsonl").size(), 1u);
+  EXPECT_TRUE(fs::is_regular_file(dir + "/config.json"));
+}
+
+// Whatever can be checked is checked before the first file is created.
+TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
+  const std::string out = tmp_.path("out");
+  const std::string dir = out + "/sweep";
+  const auto refused = [&](const SweepConfig& c, std::initializer_list<std::string> parts) {
+    SCOPED_TRACE(c.to_json().dump());
+    try {
+      run_sweep(c, dir, 1);
+      ADD_FAILURE() << "accepted";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+      for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << msg;
+    }
+    EXPECT_FALSE(fs::exists(out)) << "a refused sweep created " << out;
+  };
+  SweepConfig c = config();
+  c.data_dir = tmp_.path("nowhere");
+  refused(c, {"nowhere"});
+
+  const std::string wide = tmp_.path("wide");
+  mkdir(wide.c_str(), 0755);
+  gift::test_util::write_synthetic_split(wide, "train", 300, 1, 5);
+  gift::test_util::write_synthetic_split(wide, "t10k", 200, 2, 5);
+  c = config();
+  c.data_dir = wide;
+  refused(c, {"16 inputs", "25 pixels", "5x5"});
+
+  const std::string mixed = tmp_.path("mixed");  // training 4x4, test 5x5
+  mkdir(mixed.c_str(), 0755);
+  gift::test_util::write_synthetic_split(mixed, "train", 300, 1, 4);
+  gift::test_util::write_synthetic_split(mixed, "t10k", 200, 2, 5);
+  c = config();
+  c.data_dir = mixed;
+  refused(c, {"test images", "25 pixels"});
+
+  refused(config(R"({"arch": "16-12-5"})"), {"5 outputs", "10 classes"});
+  refused(config(R"({"finetune": {"calib_size": 301}})"), {"calib_size 301", "300 training images"});
+  refused(config(R"({"train": {"limit": 50}})"), {"calib_size 100", "50 training images"});
+
+  // A file where a directory is expected.
+  const std::string file = tmp_.path("file");
+  std::ofstream(file) << "x";
+  EXPECT_INPUT_ERROR(run_sweep(config(), file + "/sweep", 1), file);
+  EXPECT_INPUT_ERROR(run_sweep(config(), file, 1), file, "not a directory");
+  EXPECT_EQ(gift::test_util::read_text(file), "x");
+}
+
+// A path too long for the model files: the first failure after the directory is created.
+std::string long_dir(const std::string& base) {
+  const size_t want = 4064;  // config.json and results.jsonl fit in PATH_MAX, models/... do not
+  std::string dir = base;
+  while (dir.size() < want) dir += "/" + std::string(std::min<size_t>(200, want - dir.size() - 1), 'd');
+  return dir;
+}
+
+TEST_F(SweepRun, AFailedFirstRunRemovesWhatItCreated) {
+  const std::string top = tmp_.path("out");
+  const std::string dir = long_dir(top);
+  EXPECT_INPUT_ERROR(run_sweep(config(), dir, 1), "models");
+  EXPECT_FALSE(fs::exists(top));
+}
+
+TEST_F(SweepRun, AFailedRunKeepsWhatItDidNotCreate) {
+  const std::string top = tmp_.path("out");
+  const std::string dir = long_dir(top);
+  fs::create_directories(dir);
+  std::ofstream(dir + "/notes.txt") << "mine";
+  EXPECT_INPUT_ERROR(run_sweep(config(), dir, 1), "models");
+  std::set<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) left.insert(e.path().filename());
+  EXPECT_EQ(left, std::set<std::string>{"notes.txt"});
+}
+
+// The sweep resumes with the reader `gift report` uses (parse_results), with one policy:
+// blank lines are skipped, a partial last line is dropped, any other bad line is an error
+// naming the file and line.
+TEST_F(SweepRun, ResumeReadsResultsLikeTheReport) {
+  const std::string dir = tmp_.path("s");
+  const std::string results = dir + "/results.jsonl";
+  run_sweep(config(), dir, 1, {}, 2);
+  const std::vector<std::string> rows = lines_of(results);
+  ASSERT_EQ(rows.size(), 2u);
+  const std::string cut = rows[1].substr(0, rows[1].size() / 2);
+  gift::experiment::test_util::write_text(results, rows[0] + "\n \t\r\n" + rows[1] + "\n" + cut);
+  EXPECT_EQ(read_results(results).size(), 2u);
+  const SweepSummary s = run_sweep(config(), dir, 1, {}, 1);
+  EXPECT_EQ(s.cells_skipped, 2u);
+  EXPECT_EQ(s.cells_run, 1u);
+  const std::string text = gift::test_util::read_text(results);
+  EXPECT_EQ(text.find(cut + "{"), std::string::npos) << "the partial line was not dropped";
+  const std::vector<SweepRow> got = read_results(results);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].key, json::parse(rows[0])["key"]);
+  EXPECT_EQ(got[1].key, json::parse(rows[1])["key"]);
+
+  // A malformed middle line: both refuse it with the same message.
+  gift::experiment::test_util::write_text(results, rows[0] + "\n{\"key\": 1}\n" + rows[1] + "\n");
+  std::string by_sweep, by_report;
+  try {
+    run_sweep(config(), dir, 1);
+  } catch (const InputError& e) {
+    by_sweep = e.what();
+  }
+  try {
+    read_results(results);
+  } catch (const InputError& e) {
+    by_report = e.what();
+  }
+  EXPECT_NE(by_sweep.find("results.jsonl' line 2"), std::string::npos) << by_sweep;
+  EXPECT_EQ(by_sweep, by_report);
+}
+
 TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
   TempDir tmp;
   const std::string data = tmp.path("data");

@@ -95,6 +95,13 @@ struct SweepSummary {
 // Runs (or resumes) the sweep in `dir` with `jobs` parallel workers (0 = cores).
 // Refuses a directory whose config.json differs from `config`. Stops early, leaving a
 // resumable directory, after `max_cells` new cells if max_cells > 0.
+// Everything checkable is checked before the first file is created: the config, the existing
+// config.json and results.jsonl (parse_results, the reader `gift report` uses), the data (its
+// presence, image width = the network's inputs, classes <= its outputs, calib_size <= the
+// training images). Then `dir` is created with its parents. If the run then fails (throws)
+// while `dir` holds no finished work (no result row, no model file), whatever this run created
+// is removed again; what a previous run made is never removed. A cell is either finished (its
+// row appended by one write) or not started; a model checkpoint is written atomically.
 SweepSummary run_sweep(const SweepConfig& config, const std::string& dir, int jobs,
                        const SweepCallbacks& callbacks = {}, size_t max_cells = 0);
 
