@@ -33,7 +33,6 @@ std::optional<double> recovery_of(double before, double after, double oracle) {
   return (after - before) / (oracle - before);
 }
 
-
 using nlohmann::json;
 
 namespace {
@@ -678,10 +677,10 @@ SweepRow row_from_json(const json& j) {
   r.acc_oracle = get_accuracy(j, "acc_oracle");
   r.acc_oracle_ci = get_interval(j, "acc_oracle_ci");
   // Undefined (null) when before is 0.
-  r.relative_improvement = field(j, "relative_improvement").is_null()
-                               ? kNaN
-                               : get_number(j, "relative_improvement", -kMax, kMax,
-                                            "a number or null");
+  r.relative_improvement =
+      field(j, "relative_improvement").is_null()
+          ? kNaN
+          : get_number(j, "relative_improvement", -kMax, kMax, "a number or null");
   if (!field(j, "recovery").is_null()) {
     r.recovery = get_number(j, "recovery", -kMax, kMax, "a number or null");
   }
@@ -726,8 +725,8 @@ json row_to_json(const SweepRow& r) {
 
 std::string cell_key(const std::string& grid, double assumed, double truth, uint64_t seed,
                      const std::string& method) {
-  return grid + "|" + level_label(assumed) + "|" + level_label(truth) + "|" +
-         std::to_string(seed) + "|" + method;
+  return grid + "|" + level_label(assumed) + "|" + level_label(truth) + "|" + std::to_string(seed) +
+         "|" + method;
 }
 
 std::vector<SweepRow> parse_results(const std::string& text, const std::string& path) {
@@ -840,10 +839,10 @@ std::string table_csv(const std::vector<AggregateRow>& rows) {
            "," + csv_field(r.method) + "," + csv_field(r.dataset) + "," + std::to_string(r.seeds) +
            "," + stat(r.acc_before) + "," + stat(r.acc_after) + "," + stat(r.acc_oracle) + "," +
            (r.relative_improvement.n > 0 ? stat(r.relative_improvement) : ",,") + "," +
-           (r.recovery.n > 0 ? stat(r.recovery) : ",,") + "," +
-           std::to_string(r.recovery.n) + "," + shortest(r.device_passes) + "," +
-           shortest(r.device_programmings) + "," + shortest(r.sample_gradients) + "," +
-           shortest(r.digital_seconds) + "," + shortest(r.accepted_fraction) + "\n";
+           (r.recovery.n > 0 ? stat(r.recovery) : ",,") + "," + std::to_string(r.recovery.n) + "," +
+           shortest(r.device_passes) + "," + shortest(r.device_programmings) + "," +
+           shortest(r.sample_gradients) + "," + shortest(r.digital_seconds) + "," +
+           shortest(r.accepted_fraction) + "\n";
   }
   return out;
 }
@@ -889,13 +888,13 @@ std::string format_table(const std::vector<AggregateRow>& rows) {
                                      : fixed(r.recovery.mean, 2) + " [" + fixed(r.recovery.low, 2) +
                                            ", " + fixed(r.recovery.high, 2) + "]";
     const long accepted = std::lround(r.accepted_fraction * r.seeds);
-    t.add_row({r.grid, level_label(r.assumed_level), level_label(r.true_level), r.method,
-               std::to_string(r.seeds), percent_with_ci(r.acc_before), percent_with_ci(r.acc_after),
-               percent_with_ci(r.acc_oracle),
-               r.relative_improvement.n == 0 ? "-"
-                                             : fixed(100 * r.relative_improvement.mean, 1, true),
-               recovery, fixed(r.device_passes, 0), fixed(r.digital_seconds, 2),
-               std::to_string(accepted) + "/" + std::to_string(r.seeds)});
+    t.add_row(
+        {r.grid, level_label(r.assumed_level), level_label(r.true_level), r.method,
+         std::to_string(r.seeds), percent_with_ci(r.acc_before), percent_with_ci(r.acc_after),
+         percent_with_ci(r.acc_oracle),
+         r.relative_improvement.n == 0 ? "-" : fixed(100 * r.relative_improvement.mean, 1, true),
+         recovery, fixed(r.device_passes, 0), fixed(r.digital_seconds, 2),
+         std::to_string(accepted) + "/" + std::to_string(r.seeds)});
   }
   return t.str() +
          "(means over seeds with 95% intervals: t over seeds, or the Monte-Carlo interval of a "

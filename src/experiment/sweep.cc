@@ -162,7 +162,8 @@ NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& wh
 
 std::vector<double> levels_from_json(const json& j, const char* key, const std::string& what) {
   const std::string expected = "a non-empty list of levels (numbers >= 0)";
-  if (!j.contains(key)) throw InputError(what + ": key '" + key + "' is missing (" + expected + ")");
+  if (!j.contains(key))
+    throw InputError(what + ": key '" + key + "' is missing (" + expected + ")");
   std::vector<double> v;
   for (const json& x : get_list(j, key, expected, what)) {
     if (!x.is_number() || !(x.get<double>() >= 0) || !std::isfinite(x.get<double>())) {
@@ -387,8 +388,9 @@ SweepConfig SweepConfig::from_json(const json& j, const std::string& what) {
 }
 
 SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
-  reject_unknown(j, {"dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit",
-                     "grids", "seeds", "methods", "finetune", "eval_repeats", "device"},
+  reject_unknown(j,
+                 {"dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit",
+                  "grids", "seeds", "methods", "finetune", "eval_repeats", "device"},
                  what);
   constexpr uint64_t kAny = std::numeric_limits<uint64_t>::max();
   const double kMaxDouble = std::numeric_limits<double>::max();
@@ -413,18 +415,21 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
   if (j.contains("finetune")) {
     const json& f = j.at("finetune");
     const std::string w = what + ": finetune";
-    reject_unknown(f, {"epochs", "retrain_epochs", "batch_size", "lr", "score_repeats", "accept_z",
-                       "holdout", "score", "calib_inputs", "calib_repeats", "calib_size"},
+    reject_unknown(f,
+                   {"epochs", "retrain_epochs", "batch_size", "lr", "score_repeats", "accept_z",
+                    "holdout", "score", "calib_inputs", "calib_repeats", "calib_size"},
                    w);
     FinetuneOptions& o = c.finetune;
     o.epochs = get_integer<int>(f, "epochs", o.epochs, 0, kMaxSweepEpochs, w);
-    o.retrain_epochs = get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
+    o.retrain_epochs =
+        get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
     o.batch_size = get_integer<int>(f, "batch_size", o.batch_size, 1, kMaxSweepBatch, w);
     o.optimizer.lr = get_number(f, "lr", o.optimizer.lr, kPositive, kMaxDouble, "a number > 0", w);
     o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 2, kMaxSweepRepeats, w);
     o.accept_z = get_number(f, "accept_z", o.accept_z, 0, kMaxDouble, "a number >= 0", w);
     o.holdout = get_number(f, "holdout", o.holdout, kPositive, 1, "a number in (0, 1)", w);
-    o.score_by = parse_score_by(get_string(f, "score", to_string(o.score_by), "accuracy or loss", w));
+    o.score_by =
+        parse_score_by(get_string(f, "score", to_string(o.score_by), "accuracy or loss", w));
     o.calibration.inputs =
         get_integer<int>(f, "calib_inputs", o.calibration.inputs, 2, kMaxSweepCalibSize, w);
     o.calibration.repeats =
@@ -488,7 +493,8 @@ json SweepConfig::to_json() const {
   json grids_j = json::array();
   for (const GridSpec& g : grids) {
     json p = noise_to_json(g.pattern);
-    grids_j.push_back({{"name", g.name}, {"pattern", p}, {"assumed", g.assumed}, {"true", g.truth}});
+    grids_j.push_back(
+        {{"name", g.name}, {"pattern", p}, {"assumed", g.assumed}, {"true", g.truth}});
   }
   // Pattern lists are per layer, which from_json reads back.
   return {{"dataset", dataset},
@@ -496,7 +502,11 @@ json SweepConfig::to_json() const {
           {"arch", arch},
           {"activation", activation},
           {"w_max", w_max},
-          {"train", {{"epochs", train_epochs}, {"batch_size", train_batch}, {"lr", train_lr}, {"limit", train_limit}}},
+          {"train",
+           {{"epochs", train_epochs},
+            {"batch_size", train_batch},
+            {"lr", train_lr},
+            {"limit", train_limit}}},
           {"test_limit", test_limit},
           {"grids", grids_j},
           {"seeds", seeds},
@@ -532,10 +542,9 @@ void SweepConfig::validate() const {
   // The size of the grid, as a product, before anything else is looked at or allocated.
   uint64_t cells = 0;
   for (const GridSpec& g : grids) {
-    const uint64_t per_grid =
-        saturating_mul(saturating_mul(saturating_mul(g.assumed.size(), g.truth.size()),
-                                      seeds.size()),
-                       methods.size());
+    const uint64_t per_grid = saturating_mul(
+        saturating_mul(saturating_mul(g.assumed.size(), g.truth.size()), seeds.size()),
+        methods.size());
     cells = saturating_add(cells, per_grid);
   }
   if (cells > kMaxSweepCells) {
@@ -560,9 +569,9 @@ void SweepConfig::validate() const {
               2, kMaxSweepCalibSize);
   if (finetune.calibration.inputs < 2 ||
       static_cast<size_t>(finetune.calibration.inputs) > calib_size) {
-    throw InputError("sweep: finetune.calib_inputs must be in [2, calib_size = " +
-                     std::to_string(calib_size) + "], found " +
-                     std::to_string(finetune.calibration.inputs));
+    throw InputError(
+        "sweep: finetune.calib_inputs must be in [2, calib_size = " + std::to_string(calib_size) +
+        "], found " + std::to_string(finetune.calibration.inputs));
   }
   {
     FinetuneOptions f = finetune;
@@ -584,7 +593,8 @@ void SweepConfig::validate() const {
                        " characters of A-Z, a-z, 0-9, '.', '_', '-', found '" +
                        g.name.substr(0, 80) + "'");
     }
-    if (!names.insert(g.name).second) throw InputError("sweep: duplicate grid name '" + g.name + "'");
+    if (!names.insert(g.name).second)
+      throw InputError("sweep: duplicate grid name '" + g.name + "'");
     const std::string w = "sweep: grid '" + g.name + "'";
     g.pattern.validate(a.num_layers(), w + " pattern");
     // A cell and a network are named by level_label: two levels with one label are one level.
@@ -630,16 +640,21 @@ SweepConfig reproduce_preset(bool quick, const std::string& dataset) {
     c.train_epochs = 10;
     c.test_limit = 5000;
     c.seeds = {1};
-    c.grids = {{"sum_add", NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0), {0.1, 1.0},
+    c.grids = {{"sum_add",
+                NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0),
+                {0.1, 1.0},
                 {0.1, 0.5, 1.0, 2.0, 3.0}}};
     c.finetune.retrain_epochs = 1;
     c.eval_repeats = 3;
   } else {
     c.train_epochs = 20;
     c.seeds = {1, 2, 3};
-    c.grids = {{"sum_add", NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0), {0.1, 0.5, 1.0},
-                {0.1, 0.5, 1.0, 2.0, 3.0}},
-               {"weight", NoiseModel::uniform(L, NoiseSite::kWeight, 1.0), {0.1}, {0.1, 0.3, 0.5, 0.7}}};
+    c.grids = {
+        {"sum_add",
+         NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0),
+         {0.1, 0.5, 1.0},
+         {0.1, 0.5, 1.0, 2.0, 3.0}},
+        {"weight", NoiseModel::uniform(L, NoiseSite::kWeight, 1.0), {0.1}, {0.1, 0.3, 0.5, 0.7}}};
     c.eval_repeats = 5;
   }
   c.validate();
@@ -677,9 +692,8 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   const std::string results_text = path_exists(results_path) ? io::read_file(results_path) : "";
   std::set<std::string> done;
   for (const SweepRow& row : parse_results(results_text, results_path)) done.insert(row.key);
-  const size_t complete_bytes = results_text.rfind('\n') == std::string::npos
-                                    ? 0
-                                    : results_text.rfind('\n') + 1;
+  const size_t complete_bytes =
+      results_text.rfind('\n') == std::string::npos ? 0 : results_text.rfind('\n') + 1;
 
   // Every cell, in a fixed order.
   struct Cell {
@@ -722,15 +736,17 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   const std::string data_dir = cfg.data_dir.empty() ? "data/" + cfg.dataset : cfg.data_dir;
   data::Dataset train_set = data::load_dataset(cfg.dataset, data_dir, data::Split::kTrain);
   data::Dataset test_set = data::load_dataset(cfg.dataset, data_dir, data::Split::kTest);
-  if (cfg.train_limit > 0 && cfg.train_limit < train_set.size()) train_set = data::subset(train_set, 0, cfg.train_limit);
-  if (cfg.test_limit > 0 && cfg.test_limit < test_set.size()) test_set = data::subset(test_set, 0, cfg.test_limit);
+  if (cfg.train_limit > 0 && cfg.train_limit < train_set.size())
+    train_set = data::subset(train_set, 0, cfg.train_limit);
+  if (cfg.test_limit > 0 && cfg.test_limit < test_set.size())
+    test_set = data::subset(test_set, 0, cfg.test_limit);
   for (const data::Dataset* d : {&train_set, &test_set}) {
     const char* split = d == &train_set ? "training" : "test";
     if (d->images.cols() != arch.inputs()) {
       throw InputError("sweep: the network '" + cfg.arch + "' takes " +
-                       std::to_string(arch.inputs()) + " inputs, but the " + split +
-                       " images in " + data_dir + " have " + std::to_string(d->images.cols()) +
-                       " pixels (" + std::to_string(d->rows) + "x" + std::to_string(d->cols) + ")");
+                       std::to_string(arch.inputs()) + " inputs, but the " + split + " images in " +
+                       data_dir + " have " + std::to_string(d->images.cols()) + " pixels (" +
+                       std::to_string(d->rows) + "x" + std::to_string(d->cols) + ")");
     }
     if (arch.outputs() < d->num_classes) {
       throw InputError("sweep: the network '" + cfg.arch + "' has " +
@@ -740,9 +756,8 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   }
   if (cfg.calib_size > train_set.size()) {
     throw InputError("sweep: finetune.calib_size " + std::to_string(cfg.calib_size) +
-                     " is more than the " + std::to_string(train_set.size()) +
-                     " training images" + (cfg.train_limit > 0 ? " (train.limit)" : "") + " of " +
-                     data_dir);
+                     " is more than the " + std::to_string(train_set.size()) + " training images" +
+                     (cfg.train_limit > 0 ? " (train.limit)" : "") + " of " + data_dir);
   }
   const LabelledSet train{train_set.images, train_set.labels};
   const LabelledSet test{test_set.images, test_set.labels};
@@ -868,9 +883,9 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
       if (cb.log) cb.log(buf);
       if (cb.progress) {
         const double elapsed = std::chrono::duration<double>(Clock::now() - t_cells).count();
-        cb.progress(summary.cells_skipped + finished, cells.size(),
-                    elapsed / static_cast<double>(finished) *
-                        static_cast<double>(todo.size() - finished));
+        cb.progress(
+            summary.cells_skipped + finished, cells.size(),
+            elapsed / static_cast<double>(finished) * static_cast<double>(todo.size() - finished));
       }
     });
     summary.cells_run = finished;

@@ -20,12 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using data::test_util::TempDir;
-using test_util::Outcome;
-using test_util::quote;
-using test_util::read_text;
 using experiment::test_util::make_sweep;
 using experiment::test_util::to_jsonl;
 using experiment::test_util::write_text;
+using test_util::Outcome;
+using test_util::quote;
+using test_util::read_text;
 
 class ReportCli : public ::testing::Test {
  protected:
@@ -116,7 +116,8 @@ TEST_F(ReportCli, BlankAndPartialLinesFollowTheSweepsPolicy) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 
   // Deeply nested JSON on a line is an input error, not a stack overflow.
-  write_text(sweep() + "/results.jsonl", std::string(100000, '[') + std::string(100000, ']') + "\n");
+  write_text(sweep() + "/results.jsonl",
+             std::string(100000, '[') + std::string(100000, ']') + "\n");
   r = gift("report --no-figures --sweep " + quote(sweep()));
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("results.jsonl' line 1: JSON nested deeper"), std::string::npos) << r.err;

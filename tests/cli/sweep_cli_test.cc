@@ -226,7 +226,7 @@ TEST_F(SweepCli, StoppedBySignalsResumesWithoutLosingOrRecomputing) {
   const std::string config = write_config("c.json", small_config(data_dir()));
   const std::string a = tmp_.path("a"), results = a + "/results.jsonl";
   const auto stop_when = [&](const char* jobs, int sig, int expected_status,
-                            const std::function<bool()>& ready) {
+                             const std::function<bool()>& ready) {
     const pid_t pid = start_sweep(config, a, tmp_.path("run.log"), jobs);
     ASSERT_GT(pid, 0);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -264,8 +264,8 @@ TEST_F(SweepCli, StoppedBySignalsResumesWithoutLosingOrRecomputing) {
 
   // 3: the same command finishes the sweep. Every network was finished once cells ran (all
   // are trained before the first cell), so none is trained again.
-  const Outcome r = gift("sweep --config " + quote(config) + " --out " + quote(a) +
-                         " --jobs 2 --no-figures");
+  const Outcome r =
+      gift("sweep --config " + quote(config) + " --out " + quote(a) + " --jobs 2 --no-figures");
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   if (!after_int.empty()) {
     EXPECT_NE(r.out.find("resuming: " + std::to_string(after_int.size()) + " of " +
@@ -281,8 +281,8 @@ TEST_F(SweepCli, StoppedBySignalsResumesWithoutLosingOrRecomputing) {
 
   // The same rows as an uninterrupted run (wall time is the one field allowed to differ).
   const std::string b = tmp_.path("b");
-  const Outcome fresh = gift("sweep --config " + quote(config) + " --out " + quote(b) +
-                             " --jobs 1 --no-figures");
+  const Outcome fresh =
+      gift("sweep --config " + quote(config) + " --out " + quote(b) + " --jobs 1 --no-figures");
   ASSERT_EQ(fresh.status, 0) << fresh.out << fresh.err;
   const auto by_key = [](const std::vector<std::string>& lines) {
     std::map<std::string, json> rows;

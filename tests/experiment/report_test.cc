@@ -610,9 +610,9 @@ namespace {
 
 TEST(Recovery, OnlyOverAGapOfAtLeastOnePoint) {
   EXPECT_DOUBLE_EQ(*recovery_of(0.5, 0.75, 1.0), 0.5);
-  EXPECT_DOUBLE_EQ(*recovery_of(0.90, 0.90, 0.91), 0.0);          // exactly one point
-  EXPECT_FALSE(recovery_of(0.960, 0.937, 0.9629).has_value());    // 0.29 points: noise
-  EXPECT_FALSE(recovery_of(0.97, 0.95, 0.96).has_value());        // the oracle is below the start
+  EXPECT_DOUBLE_EQ(*recovery_of(0.90, 0.90, 0.91), 0.0);        // exactly one point
+  EXPECT_FALSE(recovery_of(0.960, 0.937, 0.9629).has_value());  // 0.29 points: noise
+  EXPECT_FALSE(recovery_of(0.97, 0.95, 0.96).has_value());      // the oracle is below the start
 }
 
 }  // namespace

@@ -3,17 +3,17 @@
 // uninterrupted run with another number of jobs.
 #include "gift/experiment/sweep.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <limits>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -21,10 +21,10 @@
 
 #include "../cli/cli_test_util.h"
 #include "../data/idx_test_util.h"
-#include "report_test_util.h"
 #include "gift/core/error.h"
 #include "gift/data/idx.h"
 #include "gift/experiment/report.h"
+#include "report_test_util.h"
 
 namespace gift::experiment {
 namespace {
@@ -90,7 +90,8 @@ TEST(SweepConfig, ParsesAndRoundTrips) {
   const SweepConfig back = SweepConfig::from_json(c.to_json(), "back");
   EXPECT_EQ(back.to_json(), c.to_json());
   json combined = small_config("/d");
-  combined["grids"] = json::parse(R"([{"name": "both", "pattern": {"sum_add": 1.0, "weight": 0.2}, "assumed": [0.1], "true": [1]}])");
+  combined["grids"] = json::parse(
+      R"([{"name": "both", "pattern": {"sum_add": 1.0, "weight": 0.2}, "assumed": [0.1], "true": [1]}])");
   const SweepConfig cc = SweepConfig::from_json(combined, "c.json");
   EXPECT_DOUBLE_EQ(cc.grids[0].pattern.layers[1].weight, 0.2);
 }
@@ -110,8 +111,10 @@ void expect_refused_patch(const char* patch, const std::string& part) {
 TEST(SweepConfig, RejectsBadConfigs) {
   expect_refused_patch(R"({"colour": "red"})", "colour");
   expect_refused_patch(R"({"grids": []})", "grids");
-  expect_refused_patch(R"({"grids": [{"site": "sum_add", "assumed": [-1], "true": [1]}]})", "assumed");
-  expect_refused_patch(R"({"grids": [{"site": "nowhere", "assumed": [1], "true": [1]}]})", "nowhere");
+  expect_refused_patch(R"({"grids": [{"site": "sum_add", "assumed": [-1], "true": [1]}]})",
+                       "assumed");
+  expect_refused_patch(R"({"grids": [{"site": "nowhere", "assumed": [1], "true": [1]}]})",
+                       "nowhere");
   expect_refused_patch(R"({"grids": [{"site": "sum_add", "assumed": [1]}]})", "true");
   expect_refused_patch(R"({"train": {"epochs": "ten"}})", "epochs");
   expect_refused_patch(R"({"methods": ["magic"]})", "magic");
@@ -125,17 +128,23 @@ TEST(SweepConfig, RejectsBadConfigs) {
 // A value of the wrong type is an InputError naming the key (never "internal error").
 TEST(SweepConfig, TypeMismatchesNameTheKey) {
   expect_refused_patch(R"({"grids": [{"site": 5, "assumed": [1], "true": [1]}]})", "'site'");
-  expect_refused_patch(R"({"grids": [{"name": 5, "site": "sum_add", "assumed": [1], "true": [1]}]})",
-                       "'name'");
-  expect_refused_patch(R"({"grids": [{"site": "sum_add", "assumed": 1, "true": [1]}]})", "'assumed'");
-  expect_refused_patch(R"({"grids": [{"site": "sum_add", "assumed": ["1"], "true": [1]}]})", "'assumed'");
-  expect_refused_patch(R"({"grids": [{"name": "p", "pattern": {"weight": "x"}, "assumed": [1], "true": [1]}]})",
-                       "pattern.weight");
-  expect_refused_patch(R"({"grids": [{"name": "p", "pattern": {"weight": [1, 2, 3]}, "assumed": [1], "true": [1]}]})",
-                       "pattern.weight");
-  expect_refused_patch(R"({"grids": [{"name": "p", "pattern": {"sum_add": -1}, "assumed": [1], "true": [1]}]})",
-                       "pattern.sum_add");
-  expect_refused_patch(R"({"grids": [{"name": "p", "pattern": [1], "assumed": [1], "true": [1]}]})", "pattern");
+  expect_refused_patch(
+      R"({"grids": [{"name": 5, "site": "sum_add", "assumed": [1], "true": [1]}]})", "'name'");
+  expect_refused_patch(R"({"grids": [{"site": "sum_add", "assumed": 1, "true": [1]}]})",
+                       "'assumed'");
+  expect_refused_patch(R"({"grids": [{"site": "sum_add", "assumed": ["1"], "true": [1]}]})",
+                       "'assumed'");
+  expect_refused_patch(
+      R"({"grids": [{"name": "p", "pattern": {"weight": "x"}, "assumed": [1], "true": [1]}]})",
+      "pattern.weight");
+  expect_refused_patch(
+      R"({"grids": [{"name": "p", "pattern": {"weight": [1, 2, 3]}, "assumed": [1], "true": [1]}]})",
+      "pattern.weight");
+  expect_refused_patch(
+      R"({"grids": [{"name": "p", "pattern": {"sum_add": -1}, "assumed": [1], "true": [1]}]})",
+      "pattern.sum_add");
+  expect_refused_patch(R"({"grids": [{"name": "p", "pattern": [1], "assumed": [1], "true": [1]}]})",
+                       "pattern");
   expect_refused_patch(R"({"grids": {"site": "sum_add"}})", "'grids'");
   expect_refused_patch(R"({"grids": [5]})", "grid");
   expect_refused_patch(R"({"dataset": 5})", "'dataset'");
@@ -223,10 +232,10 @@ TEST(SweepConfig, RefusesDuplicatesAndBadNames) {
                        "twice");  // one label, "0"
   expect_refused_patch(R"({"seeds": [1, 2, 1]})", "twice");
   expect_refused_patch(R"({"methods": ["gift", "gift"]})", "twice");
-  expect_refused_patch(R"({"grids": [{"name": "a/b", "site": "sum_add", "assumed": [1], "true": [1]}]})",
-                       "a/b");
-  expect_refused_patch(R"({"grids": [{"name": "a|b", "site": "sum_add", "assumed": [1], "true": [1]}]})",
-                       "a|b");
+  expect_refused_patch(
+      R"({"grids": [{"name": "a/b", "site": "sum_add", "assumed": [1], "true": [1]}]})", "a/b");
+  expect_refused_patch(
+      R"({"grids": [{"name": "a|b", "site": "sum_add", "assumed": [1], "true": [1]}]})", "a|b");
   expect_refused_patch(
       R"({"grids": [{"site": "sum_add", "assumed": [1], "true": [1]}, {"site": "sum_add", "assumed": [2], "true": [1]}]})",
       "duplicate grid name");
@@ -336,7 +345,8 @@ TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
   refused(c, {"test images", "25 pixels"});
 
   refused(config(R"({"arch": "16-12-5"})"), {"5 outputs", "10 classes"});
-  refused(config(R"({"finetune": {"calib_size": 301}})"), {"calib_size 301", "300 training images"});
+  refused(config(R"({"finetune": {"calib_size": 301}})"),
+          {"calib_size 301", "300 training images"});
   refused(config(R"({"train": {"limit": 50}})"), {"calib_size 100", "50 training images"});
 
   // A file where a directory is expected.
@@ -351,7 +361,8 @@ TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
 std::string long_dir(const std::string& base) {
   const size_t want = 4064;  // config.json and results.jsonl fit in PATH_MAX, models/... do not
   std::string dir = base;
-  while (dir.size() < want) dir += "/" + std::string(std::min<size_t>(200, want - dir.size() - 1), 'd');
+  while (dir.size() < want)
+    dir += "/" + std::string(std::min<size_t>(200, want - dir.size() - 1), 'd');
   return dir;
 }
 
@@ -452,22 +463,27 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
 
   // Run 2: the same command resumes and finishes.
   int status = 0;
-  const std::string out = run_gift("sweep --config " + config + " --out " + a + " --jobs 1 --no-figures", &status);
+  const std::string out =
+      run_gift("sweep --config " + config + " --out " + a + " --jobs 1 --no-figures", &status);
   ASSERT_EQ(status, 0) << out;
-  EXPECT_NE(out.find("resuming: " + std::to_string(before_kill.size()) + " of " + std::to_string(total)),
-            std::string::npos)
+  EXPECT_NE(
+      out.find("resuming: " + std::to_string(before_kill.size()) + " of " + std::to_string(total)),
+      std::string::npos)
       << out;
   const std::vector<std::string> after = lines_of(results);
   ASSERT_EQ(after.size(), total);
-  for (size_t i = 0; i < before_kill.size(); ++i) EXPECT_EQ(after[i], before_kill[i]) << "line " << i;
+  for (size_t i = 0; i < before_kill.size(); ++i)
+    EXPECT_EQ(after[i], before_kill[i]) << "line " << i;
 
   // A third run has nothing left to do.
-  const std::string again = run_gift("sweep --config " + config + " --out " + a + " --jobs 1 --no-figures", &status);
+  const std::string again =
+      run_gift("sweep --config " + config + " --out " + a + " --jobs 1 --no-figures", &status);
   EXPECT_EQ(status, 0) << again;
   EXPECT_EQ(lines_of(results).size(), total);
 
   // An uninterrupted run with two jobs gives the same rows.
-  const std::string fresh = run_gift("sweep --config " + config + " --out " + b + " --jobs 2 --no-figures", &status);
+  const std::string fresh =
+      run_gift("sweep --config " + config + " --out " + b + " --jobs 2 --no-figures", &status);
   ASSERT_EQ(status, 0) << fresh;
   EXPECT_EQ(rows_by_key(results), rows_by_key(b + "/results.jsonl"));
 
@@ -475,7 +491,8 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
   json other = small_config(data);
   other["seeds"] = {7};
   std::ofstream(tmp.path("other.json")) << other.dump();
-  const std::string refused = run_gift("sweep --config " + tmp.path("other.json") + " --out " + a, &status);
+  const std::string refused =
+      run_gift("sweep --config " + tmp.path("other.json") + " --out " + a, &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(refused.find("another configuration"), std::string::npos) << refused;
 }

@@ -49,8 +49,9 @@ struct SweepRow {
   double acc_oracle = 0;  // network trained at true_level, on the same device
   Interval acc_oracle_ci;
   double relative_improvement = 0;  // (after - before) / before; NaN (JSON null) if before == 0
-  std::optional<double> recovery;  // (after - before) / (oracle - before); null below kMinRecoveryGap
-  int64_t device_passes = 0;       // samples sent through the device
+  std::optional<double>
+      recovery;               // (after - before) / (oracle - before); null below kMinRecoveryGap
+  int64_t device_passes = 0;  // samples sent through the device
   int64_t device_programmings = 0;
   int64_t sample_gradients = 0;  // digital cost: per-sample gradients computed
   double digital_seconds = 0;

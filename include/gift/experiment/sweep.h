@@ -81,7 +81,7 @@ struct SweepConfig {
 SweepConfig reproduce_preset(bool quick, const std::string& dataset);
 
 struct SweepCallbacks {
-  std::function<void(const std::string& line)> log;                 // one line per event
+  std::function<void(const std::string& line)> log;  // one line per event
   std::function<void(size_t done, size_t total, double eta_s)> progress;
 };
 
