@@ -168,13 +168,15 @@ TEST_F(SweepCli, ConfigErrorsAreOneLineAndCreateNothing) {
   j["seeds"] = {1e30};
   expect_error(args(write_config("seed.json", j)), "'seeds'");
 
-  // 10^5 x 10^5 cells: refused at once, by the count, before anything is enumerated.
+  // 2*10^4 x 2*10^4 x 25 seeds = 10^10 cells (in a config under 1 MiB): refused at once, by
+  // the count, before anything is enumerated.
   j = small_config(data_dir());
   json levels = json::array();
-  for (int i = 0; i < 100000; ++i) levels.push_back(i);
+  for (int i = 0; i < 20000; ++i) levels.push_back(i);
   j["grids"][0]["assumed"] = levels;
   j["grids"][0]["true"] = levels;
-  j["seeds"] = {1};
+  j["seeds"] = json::array();
+  for (int s = 0; s < 25; ++s) j["seeds"].push_back(s);
   j["methods"] = {"none"};
   expect_error(args(write_config("huge.json", j)), "10000000000 cells");
 
