@@ -6,6 +6,7 @@
 #include "gift/core/error.h"
 #include "gift/experiment/sweep.h"
 #include "gift/io/atomic_file.h"
+#include "gift/io/json.h"
 
 namespace gift::cli {
 namespace {
@@ -52,13 +53,9 @@ void add_sweep(CLI::App& app) {
   cmd->add_option("--max-cells", f->max_cells, "stop after this many new cells (0 = all); resume later");
   cmd->add_flag("--no-figures", f->no_figures, "write tables only");
   cmd->callback([f] {
-    const std::string text = io::read_file(f->config);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(f->config + ": not valid JSON (" + std::string(e.what()).substr(0, 120) + ")");
-    }
+    // A sweep config is a few hundred bytes; 16 MiB is far beyond any real one.
+    const nlohmann::json j =
+        io::parse_json(io::read_file(f->config), f->config, io::kMaxJsonDepth, size_t{16} << 20);
     run(experiment::SweepConfig::from_json(j, f->config), *f);
   });
 }

@@ -16,11 +16,13 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <tuple>
 #include <utility>
 
 #include "gift/core/error.h"
 #include "gift/io/atomic_file.h"
+#include "gift/io/json.h"
 
 extern char** environ;
 
@@ -30,7 +32,6 @@ std::optional<double> recovery_of(double before, double after, double oracle) {
   if (!(oracle - before >= kMinRecoveryGap)) return std::nullopt;
   return (after - before) / (oracle - before);
 }
-
 
 using nlohmann::json;
 
@@ -183,6 +184,22 @@ MeanCI accuracy_of(const std::vector<const SweepRow*>& rows, double (*get)(const
     m.high = get_ci(*rows[0]).high;
   }
   return m;
+}
+
+// Over the rows where `get` is defined; n == 0 and NaN everywhere when it is defined for none.
+MeanCI defined_stat(const std::vector<const SweepRow*>& rows,
+                    std::optional<double> (*get)(const SweepRow&)) {
+  std::vector<double> v;
+  for (const SweepRow* r : rows) {
+    if (const std::optional<double> x = get(*r)) v.push_back(*x);
+  }
+  if (v.empty()) {
+    MeanCI m;
+    m.mean = m.low = m.high = kNaN;
+    m.n = 0;
+    return m;
+  }
+  return mean_ci95(v);
 }
 
 double mean_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&)) {
@@ -530,6 +547,7 @@ Figure heatmap_figure(const std::string& grid, const std::vector<const Aggregate
            "), label, gift mean relative improvement (%), true, assumed\n";
   for (const AggregateRow* r : gift_rows) {
     const double v = 100 * r->relative_improvement.mean;
+    if (r->relative_improvement.n == 0) continue;  // undefined: an empty cell
     f.data += std::to_string(index_of(truth, r->true_level)) + " " +
               std::to_string(index_of(assumed, r->assumed_level)) + " " + shortest(colour(v)) +
               " " + fixed(v, std::abs(v) >= 100 ? 0 : 1, true) + "% " + shortest(v) + " " +
@@ -658,7 +676,11 @@ SweepRow row_from_json(const json& j) {
   r.acc_after_ci = get_interval(j, "acc_after_ci");
   r.acc_oracle = get_accuracy(j, "acc_oracle");
   r.acc_oracle_ci = get_interval(j, "acc_oracle_ci");
-  r.relative_improvement = get_number(j, "relative_improvement", -kMax, kMax, "a number");
+  // Undefined (null) when before is 0.
+  r.relative_improvement =
+      field(j, "relative_improvement").is_null()
+          ? kNaN
+          : get_number(j, "relative_improvement", -kMax, kMax, "a number or null");
   if (!field(j, "recovery").is_null()) {
     r.recovery = get_number(j, "recovery", -kMax, kMax, "a number or null");
   }
@@ -669,6 +691,10 @@ SweepRow row_from_json(const json& j) {
   const json& accepted = field(j, "accepted");
   if (!accepted.is_boolean()) bad_field("accepted", "true or false", accepted);
   r.accepted = accepted.get<bool>();
+  const std::string key = cell_key(r.grid, r.assumed_level, r.true_level, r.seed, r.method);
+  if (r.key != key) {
+    bad_field("key", "'" + key + "' (grid|assumed|true|seed|method of the row)", field(j, "key"));
+  }
   return r;
 }
 
@@ -697,36 +723,40 @@ json row_to_json(const SweepRow& r) {
   return j;
 }
 
-std::vector<SweepRow> read_results(const std::string& path) {
-  const std::string text = io::read_file(path);
+std::string cell_key(const std::string& grid, double assumed, double truth, uint64_t seed,
+                     const std::string& method) {
+  return grid + "|" + level_label(assumed) + "|" + level_label(truth) + "|" + std::to_string(seed) +
+         "|" + method;
+}
+
+std::vector<SweepRow> parse_results(const std::string& text, const std::string& path) {
   std::vector<SweepRow> rows;
   std::set<std::string> keys;
   size_t pos = 0;
-  for (int line_no = 1;; ++line_no) {
+  for (size_t line_no = 1;; ++line_no) {
     const size_t nl = text.find('\n', pos);
     // No newline after the last line: a sweep killed mid-write; the line may be cut anywhere
     // (even into a shorter valid number), so it is ignored whether or not it parses.
     if (nl == std::string::npos) break;
-    std::string line = text.substr(pos, nl - pos);
+    const std::string_view line(text.data() + pos, nl - pos);
     pos = nl + 1;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = "'" + path + "' line " + std::to_string(line_no) + ": ";
-    json j;
-    try {
-      j = json::parse(line);
-    } catch (const json::parse_error& e) {
-      throw InputError(where + "expected one JSON object, found invalid JSON at column " +
-                       std::to_string(e.byte) + ": " + shown(json(line)));
-    }
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    const std::string where = "'" + path + "' line " + std::to_string(line_no);
     SweepRow row;
     try {
-      row = row_from_json(j);
+      row = row_from_json(io::parse_json(line, where));
     } catch (const InputError& e) {
-      throw InputError(where + e.what());
+      const std::string msg = e.what();
+      if (msg.rfind(where, 0) == 0) throw;  // parse_json's message names the line already
+      throw InputError(where + ": " + msg);
     }
     if (keys.insert(row.key).second) rows.push_back(std::move(row));
   }
   return rows;
+}
+
+std::vector<SweepRow> read_results(const std::string& path) {
+  return parse_results(io::read_file(path), path);
 }
 
 int method_rank(const std::string& method) {
@@ -771,20 +801,14 @@ std::vector<AggregateRow> aggregate(const std::vector<SweepRow>& rows) {
     a.acc_oracle = accuracy_of(
         group, [](const SweepRow& r) { return r.acc_oracle; },
         [](const SweepRow& r) { return r.acc_oracle_ci; });
-    a.relative_improvement =
-        stat_of(group, [](const SweepRow& r) { return r.relative_improvement; });
-    std::vector<double> recovery;
-    for (const SweepRow* r : group) {
+    a.relative_improvement = defined_stat(group, [](const SweepRow& r) {
+      return std::isfinite(r.relative_improvement) ? std::optional<double>(r.relative_improvement)
+                                                   : std::nullopt;
+    });
+    a.recovery = defined_stat(group, [](const SweepRow& r) {
       // Recomputed from the accuracies, so rows written by any version follow one rule.
-      const std::optional<double> rec = recovery_of(r->acc_before, r->acc_after, r->acc_oracle);
-      if (rec) recovery.push_back(*rec);
-    }
-    if (recovery.empty()) {
-      a.recovery.mean = a.recovery.low = a.recovery.high = kNaN;
-      a.recovery.n = 0;
-    } else {
-      a.recovery = mean_ci95(recovery);
-    }
+      return recovery_of(r.acc_before, r.acc_after, r.acc_oracle);
+    });
     a.device_passes = mean_of(group, [](const SweepRow& r) { return double(r.device_passes); });
     a.device_programmings =
         mean_of(group, [](const SweepRow& r) { return double(r.device_programmings); });
@@ -814,10 +838,11 @@ std::string table_csv(const std::vector<AggregateRow>& rows) {
     out += csv_field(r.grid) + "," + shortest(r.assumed_level) + "," + shortest(r.true_level) +
            "," + csv_field(r.method) + "," + csv_field(r.dataset) + "," + std::to_string(r.seeds) +
            "," + stat(r.acc_before) + "," + stat(r.acc_after) + "," + stat(r.acc_oracle) + "," +
-           stat(r.relative_improvement) + "," + (r.recovery.n > 0 ? stat(r.recovery) : ",,") + "," +
-           std::to_string(r.recovery.n) + "," + shortest(r.device_passes) + "," +
-           shortest(r.device_programmings) + "," + shortest(r.sample_gradients) + "," +
-           shortest(r.digital_seconds) + "," + shortest(r.accepted_fraction) + "\n";
+           (r.relative_improvement.n > 0 ? stat(r.relative_improvement) : ",,") + "," +
+           (r.recovery.n > 0 ? stat(r.recovery) : ",,") + "," + std::to_string(r.recovery.n) + "," +
+           shortest(r.device_passes) + "," + shortest(r.device_programmings) + "," +
+           shortest(r.sample_gradients) + "," + shortest(r.digital_seconds) + "," +
+           shortest(r.accepted_fraction) + "\n";
   }
   return out;
 }
@@ -863,11 +888,13 @@ std::string format_table(const std::vector<AggregateRow>& rows) {
                                      : fixed(r.recovery.mean, 2) + " [" + fixed(r.recovery.low, 2) +
                                            ", " + fixed(r.recovery.high, 2) + "]";
     const long accepted = std::lround(r.accepted_fraction * r.seeds);
-    t.add_row({r.grid, level_label(r.assumed_level), level_label(r.true_level), r.method,
-               std::to_string(r.seeds), percent_with_ci(r.acc_before), percent_with_ci(r.acc_after),
-               percent_with_ci(r.acc_oracle), fixed(100 * r.relative_improvement.mean, 1, true),
-               recovery, fixed(r.device_passes, 0), fixed(r.digital_seconds, 2),
-               std::to_string(accepted) + "/" + std::to_string(r.seeds)});
+    t.add_row(
+        {r.grid, level_label(r.assumed_level), level_label(r.true_level), r.method,
+         std::to_string(r.seeds), percent_with_ci(r.acc_before), percent_with_ci(r.acc_after),
+         percent_with_ci(r.acc_oracle),
+         r.relative_improvement.n == 0 ? "-" : fixed(100 * r.relative_improvement.mean, 1, true),
+         recovery, fixed(r.device_passes, 0), fixed(r.digital_seconds, 2),
+         std::to_string(accepted) + "/" + std::to_string(r.seeds)});
   }
   return t.str() +
          "(means over seeds with 95% intervals: t over seeds, or the Monte-Carlo interval of a "

@@ -1,18 +1,25 @@
 #include "gift/experiment/sweep.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
@@ -38,58 +45,115 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-// Unsigned fields refuse negative numbers (nlohmann would wrap them to huge values).
-bool has_negative(const json& v) {
-  if (v.is_number_integer()) return v.get<int64_t>() < 0;
-  if (v.is_number_float()) return v.get<double>() < 0;
-  if (v.is_array()) {
-    for (const json& x : v) {
-      if (has_negative(x)) return true;
-    }
-  }
-  return false;
+// ------------------------------------------------------------------ config values
+// Every value is checked for its type and range here, so a mistyped config is an InputError
+// naming the key, what was expected and what was found: never a nlohmann exception, a float
+// truncated to an integer, or a negative number wrapped to a huge unsigned one.
+
+std::string shown(const json& v) {
+  std::string s = v.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
 }
 
-template <class V>
-V get_or(const json& j, const char* key, V fallback, const std::string& what) {
+[[noreturn]] void bad_value(const std::string& what, const std::string& key,
+                            const std::string& expected, const json& v) {
+  throw InputError(what + ": key '" + key + "' must be " + expected + ", found " + shown(v));
+}
+
+// A non-negative integer: a JSON integer, or an integral float up to 2^53 (2.0, 1e3).
+std::optional<uint64_t> count_of(const json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    return x >= 0 ? std::optional<uint64_t>(static_cast<uint64_t>(x)) : std::nullopt;
+  }
+  if (v.is_number_float()) {
+    const double x = v.get<double>();
+    if (x >= 0 && x <= 9007199254740992.0 && std::floor(x) == x) return static_cast<uint64_t>(x);
+  }
+  return std::nullopt;
+}
+
+std::string integer_range(uint64_t lo, uint64_t hi) {
+  if (hi == std::numeric_limits<uint64_t>::max()) {
+    return lo == 0 ? "a non-negative integer" : "an integer >= " + std::to_string(lo);
+  }
+  return "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+}
+
+uint64_t integer_value(const json& v, const std::string& key, uint64_t lo, uint64_t hi,
+                       const std::string& what) {
+  const std::optional<uint64_t> n = count_of(v);
+  if (!n || *n < lo || *n > hi) bad_value(what, key, integer_range(lo, hi), v);
+  return *n;
+}
+
+// j[key] if present (else `fallback`): an integer in [lo, hi].
+template <class T>
+T get_integer(const json& j, const char* key, T fallback, uint64_t lo, uint64_t hi,
+              const std::string& what) {
+  static_assert(std::is_integral_v<T>);
   if (!j.contains(key)) return fallback;
-  constexpr bool kUnsigned = std::is_unsigned_v<V> || std::is_same_v<V, std::vector<uint64_t>>;
-  if (kUnsigned && has_negative(j.at(key))) {
-    throw InputError(what + ": key '" + key + "' must not be negative, found " + j.at(key).dump());
+  return static_cast<T>(integer_value(j.at(key), key, lo, hi, what));
+}
+
+// j[key] if present: a finite number in [lo, hi] (`expected` says so in words).
+double get_number(const json& j, const char* key, double fallback, double lo, double hi,
+                  const std::string& expected, const std::string& what) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(key);
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo ||
+      v.get<double>() > hi) {
+    bad_value(what, key, expected, v);
   }
-  try {
-    return j.at(key).get<V>();
-  } catch (const json::exception&) {
-    throw InputError(what + ": key '" + key + "' has the wrong type: " + j.at(key).dump());
-  }
+  return v.get<double>();
+}
+
+std::string get_string(const json& j, const char* key, const std::string& fallback,
+                       const std::string& expected, const std::string& what) {
+  if (!j.contains(key)) return fallback;
+  if (!j.at(key).is_string()) bad_value(what, key, expected, j.at(key));
+  return j.at(key).get<std::string>();
+}
+
+// j[key]: a non-empty list (checked element by element by the caller).
+const json& get_list(const json& j, const char* key, const std::string& expected,
+                     const std::string& what) {
+  const json& v = j.at(key);
+  if (!v.is_array() || v.empty()) bad_value(what, key, expected, v);
+  return v;
 }
 
 void reject_unknown(const json& j, const std::set<std::string>& known, const std::string& what) {
-  if (!j.is_object()) throw InputError(what + ": expected a JSON object");
+  if (!j.is_object()) throw InputError(what + ": expected a JSON object, found " + shown(j));
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.count(it.key())) throw InputError(what + ": unknown key '" + it.key() + "'");
   }
 }
 
 NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& what) {
-  if (!j.is_object()) throw InputError(what + ": 'pattern' must be an object of site: std");
+  if (!j.is_object()) bad_value(what, "pattern", "an object of site: std", j);
   NoiseModel m = NoiseModel::none(layers);
+  const double kMax = std::numeric_limits<double>::max();
+  const std::string per_layer = "a number >= 0 or a list of " + std::to_string(layers);
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "output_clip") {
-      m.output_clip = get_or<double>(j, "output_clip", 0, what);
+      m.output_clip = get_number(j, "output_clip", 0, 0, kMax, "a number >= 0 (0 = none)", what);
       continue;
     }
     const NoiseSite site = parse_noise_site(it.key());
-    if (it->is_number()) {
-      for (LayerNoise& l : m.layers) l.at(site) = it->get<double>();
-    } else if (it->is_array() && it->size() == layers) {
-      for (size_t l = 0; l < layers; ++l) {
-        if (!(*it)[l].is_number()) throw InputError(what + ": pattern values must be numbers");
-        m.layers[l].at(site) = (*it)[l].get<double>();
+    const auto level = [&](const json& v) {
+      if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) {
+        bad_value(what, "pattern." + it.key(), per_layer, *it);
       }
+      return v.get<double>();
+    };
+    if (it->is_number()) {
+      for (LayerNoise& l : m.layers) l.at(site) = level(*it);
+    } else if (it->is_array() && it->size() == layers) {
+      for (size_t l = 0; l < layers; ++l) m.layers[l].at(site) = level((*it)[l]);
     } else {
-      throw InputError(what + ": pattern '" + it.key() + "' must be a number or a list of " +
-                       std::to_string(layers));
+      bad_value(what, "pattern." + it.key(), per_layer, *it);
     }
   }
   m.validate(layers, what + " pattern");
@@ -97,75 +161,122 @@ NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& wh
 }
 
 std::vector<double> levels_from_json(const json& j, const char* key, const std::string& what) {
-  if (!j.contains(key) || !j.at(key).is_array() || j.at(key).empty()) {
-    throw InputError(what + ": '" + key + "' must be a non-empty list of levels");
-  }
+  const std::string expected = "a non-empty list of levels (numbers >= 0)";
+  if (!j.contains(key))
+    throw InputError(what + ": key '" + key + "' is missing (" + expected + ")");
   std::vector<double> v;
-  for (const json& x : j.at(key)) {
+  for (const json& x : get_list(j, key, expected, what)) {
     if (!x.is_number() || !(x.get<double>() >= 0) || !std::isfinite(x.get<double>())) {
-      throw InputError(what + ": '" + key + "' holds a bad level: " + x.dump());
+      bad_value(what, key, expected, x);
     }
     v.push_back(x.get<double>());
   }
   return v;
 }
 
-// Appends lines to results.jsonl: one write per line, then fsync.
+// x * y and x + y, or max() if that overflows.
+uint64_t saturating_mul(uint64_t x, uint64_t y) {
+  if (x != 0 && y > std::numeric_limits<uint64_t>::max() / x) {
+    return std::numeric_limits<uint64_t>::max();
+  }
+  return x * y;
+}
+uint64_t saturating_add(uint64_t x, uint64_t y) {
+  return y > std::numeric_limits<uint64_t>::max() - x ? std::numeric_limits<uint64_t>::max()
+                                                      : x + y;
+}
+
+void check_range(const std::string& name, int64_t value, int64_t lo, int64_t hi) {
+  if (value < lo || value > hi) {
+    throw InputError("sweep: " + name + " must be in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "], found " + std::to_string(value));
+  }
+}
+
+// Rethrows an InputError of another owner's validate() with `context` in front.
+template <class F>
+void with_context(const std::string& context, F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    throw InputError("sweep: " + context + ": " + e.what());
+  }
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Whether `path` exists (as anything). Throws InputError if it cannot tell (EACCES, ENOTDIR
+// below a file, ...).
+bool path_exists(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  throw InputError("cannot access '" + path + "': " + errno_text(errno));
+}
+
+// Appends rows to results.jsonl: each row is one write() of a whole line, then fsync, so a
+// stopped sweep leaves finished rows and at most one partial last line (without its newline).
 class ResultsFile {
  public:
-  explicit ResultsFile(const std::string& path) : path_(path) {
-    // Drop a partial last line (a sweep killed mid-write) before appending.
-    std::string text;
+  // Opens `path` for appending (creating it if missing), first dropping whatever follows its
+  // first `keep` bytes (a partial last line; parse_results ignores it).
+  ResultsFile(const std::string& path, size_t keep) : path_(path) {
+    // O_NONBLOCK: a FIFO put there since must not block the open.
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd_ < 0) throw InputError("cannot open '" + path + "' for appending: " + errno_text(errno));
     struct stat st;
-    if (stat(path.c_str(), &st) == 0) {
-      text = io::read_file(path);
-      const size_t end = text.rfind('\n');
-      const size_t keep = end == std::string::npos ? 0 : end + 1;
-      if (keep != text.size() && truncate(path.c_str(), static_cast<off_t>(keep)) != 0) {
-        throw InputError(path + ": cannot truncate a partial last line");
-      }
-      text.resize(keep);
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw InputError("cannot append to '" + path + "': not a regular file");
     }
-    size_t pos = 0, line_no = 0;
-    while (pos < text.size()) {
-      const size_t nl = text.find('\n', pos);
-      ++line_no;
-      const std::string line = text.substr(pos, nl - pos);
-      pos = nl + 1;
-      if (line.empty()) continue;
-      try {
-        const json j = json::parse(line);
-        done_.insert(j.at("key").get<std::string>());
-      } catch (const json::exception&) {
-        throw InputError(path + ": line " + std::to_string(line_no) + " is not a result row");
-      }
+    if (static_cast<uint64_t>(st.st_size) > keep &&
+        ::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
+      const int err = errno;
+      ::close(fd_);
+      throw InputError("cannot drop the partial last line of '" + path + "': " + errno_text(err));
     }
-    fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw InputError(path + ": cannot open for appending");
   }
   ~ResultsFile() {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ >= 0) ::close(fd_);
   }
-  bool done(const std::string& key) const { return done_.count(key) > 0; }
-  void append(const std::string& key, const json& row) {
+  ResultsFile(const ResultsFile&) = delete;
+  ResultsFile& operator=(const ResultsFile&) = delete;
+
+  void append(const json& row) {
     const std::string line = row.dump() + "\n";
     std::lock_guard<std::mutex> lock(mu_);
-    const ssize_t n = write(fd_, line.data(), line.size());
-    if (n != static_cast<ssize_t>(line.size()) || fsync(fd_) != 0) {
-      throw InputError(path_ + ": cannot append a result");
+    if (broken_) throw InputError("cannot append to '" + path_ + "': an earlier append failed");
+    const off_t end = ::lseek(fd_, 0, SEEK_END);
+    const ssize_t n = ::write(fd_, line.data(), line.size());
+    if (n != static_cast<ssize_t>(line.size())) {
+      const int err = n < 0 ? errno : ENOSPC;
+      // A partial line would be a malformed middle line once another row follows it: cut it
+      // off (or, if that fails, leave it last, where the next run drops it) and append no more.
+      broken_ = true;
+      const bool cut = end >= 0 && ::ftruncate(fd_, end) == 0;
+      (void)cut;
+      throw InputError("cannot append a result to '" + path_ + "': " + errno_text(err));
     }
-    done_.insert(key);
+    if (::fsync(fd_) != 0) {
+      throw InputError("cannot flush a result to '" + path_ + "': " + errno_text(errno));
+    }
   }
 
  private:
   std::string path_;
   int fd_ = -1;
-  std::set<std::string> done_;
+  bool broken_ = false;
   std::mutex mu_;
 };
 
-// Runs tasks 0..n-1 on `jobs` threads; the first exception is rethrown after all stop.
+// Runs tasks 0..n-1 on min(jobs, n) threads (one job: in the calling thread, in order); the
+// first exception is rethrown after all stop. If a thread cannot be started, the ones started
+// finish their current task and are joined, then InputError says so (never std::terminate).
 void parallel_for(size_t n, int jobs, const std::function<void(size_t)>& task) {
+  if (jobs <= 1 || n <= 1) {
+    for (size_t i = 0; i < n; ++i) task(i);
+    return;
+  }
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::exception_ptr error;
@@ -183,11 +294,77 @@ void parallel_for(size_t n, int jobs, const std::function<void(size_t)>& task) {
       }
     }
   };
+  const size_t wanted = std::min(static_cast<size_t>(std::max(1, jobs)), n);
   std::vector<std::thread> threads;
-  for (int t = 0; t < std::max(1, jobs); ++t) threads.emplace_back(worker);
+  threads.reserve(wanted);
+  std::string start_error;
+  for (size_t t = 0; t < wanted; ++t) {
+    try {
+      threads.emplace_back(worker);
+    } catch (const std::exception& e) {
+      failed = true;
+      start_error = e.what();
+      break;
+    }
+  }
   for (std::thread& t : threads) t.join();
   if (error) std::rethrow_exception(error);
+  if (!start_error.empty()) {
+    throw InputError("cannot start " + std::to_string(wanted) + " worker threads (" +
+                     std::to_string(threads.size()) + " started): " + start_error +
+                     "; use fewer --jobs");
+  }
 }
+
+// What this run created for the sweep directory: the directory and any missing parents,
+// models/, config.json, results.jsonl. If the run fails while the directory holds no finished
+// work (no result row, no model file), remove_unless_work() removes exactly these again, so a
+// failed first run leaves nothing behind; nothing that existed before the run is touched.
+class CreatedPaths {
+ public:
+  // Creates `dir` with its parents (io::make_dirs), remembering each level it made.
+  void make_dirs(const std::string& dir) {
+    std::vector<std::string> missing;
+    const auto strip = [](std::string d) {
+      while (d.size() > 1 && d.back() == '/') d.pop_back();
+      return d;
+    };
+    for (std::string d = strip(dir); !d.empty() && d != "/" && d != "." && !path_exists(d);) {
+      missing.push_back(d);
+      const size_t slash = d.find_last_of('/');
+      d = slash == std::string::npos ? "" : strip(d.substr(0, slash));
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) paths_.push_back({*it, true});
+    io::make_dirs(dir);
+  }
+  // Remembers `file` if it does not exist yet (call before creating it).
+  void will_create(const std::string& file) {
+    if (!path_exists(file)) paths_.push_back({file, false});
+  }
+  void remove_unless_work(const std::string& results, const std::string& models) noexcept {
+    struct stat st;
+    if (::stat(results.c_str(), &st) == 0 && st.st_size > 0) return;
+    if (DIR* d = ::opendir(models.c_str())) {
+      bool any = false;
+      while (const dirent* e = ::readdir(d)) {
+        any = any || (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0);
+      }
+      ::closedir(d);
+      if (any) return;
+    }
+    for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) {
+      // rmdir only removes an empty directory, so nothing made by others since is lost.
+      if (it->second) {
+        ::rmdir(it->first.c_str());
+      } else {
+        ::unlink(it->first.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, bool>> paths_;  // (path, is a directory), in creation order
+};
 
 struct ModelKey {
   size_t grid;
@@ -211,64 +388,94 @@ SweepConfig SweepConfig::from_json(const json& j, const std::string& what) {
 }
 
 SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
-  reject_unknown(j, {"dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit",
-                     "grids", "seeds", "methods", "finetune", "eval_repeats", "device"},
+  reject_unknown(j,
+                 {"dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit",
+                  "grids", "seeds", "methods", "finetune", "eval_repeats", "device"},
                  what);
+  constexpr uint64_t kAny = std::numeric_limits<uint64_t>::max();
+  const double kMaxDouble = std::numeric_limits<double>::max();
+  const double kPositive = std::numeric_limits<double>::denorm_min();
   SweepConfig c;
-  c.dataset = get_or<std::string>(j, "dataset", c.dataset, what);
-  c.data_dir = get_or<std::string>(j, "data_dir", c.data_dir, what);
-  c.arch = get_or<std::string>(j, "arch", c.arch, what);
-  c.activation = get_or<std::string>(j, "activation", c.activation, what);
-  c.w_max = get_or<double>(j, "w_max", c.w_max, what);
-  c.test_limit = get_or<size_t>(j, "test_limit", c.test_limit, what);
-  c.eval_repeats = get_or<int>(j, "eval_repeats", c.eval_repeats, what);
+  c.dataset = get_string(j, "dataset", c.dataset, "mnist or fashion-mnist", what);
+  c.data_dir = get_string(j, "data_dir", c.data_dir, "a directory (a string)", what);
+  c.arch = get_string(j, "arch", c.arch, "layer widths like \"784-256-10\" (a string)", what);
+  c.activation = get_string(j, "activation", c.activation, "an activation name (a string)", what);
+  c.w_max = get_number(j, "w_max", c.w_max, kPositive, kMaxDouble, "a number > 0", what);
+  c.test_limit = get_integer<size_t>(j, "test_limit", c.test_limit, 0, kAny, what);
+  c.eval_repeats = get_integer<int>(j, "eval_repeats", c.eval_repeats, 2, kMaxSweepRepeats, what);
   if (j.contains("train")) {
     const json& t = j.at("train");
     const std::string w = what + ": train";
     reject_unknown(t, {"epochs", "batch_size", "lr", "limit"}, w);
-    c.train_epochs = get_or<int>(t, "epochs", c.train_epochs, w);
-    c.train_batch = get_or<int>(t, "batch_size", c.train_batch, w);
-    c.train_lr = get_or<double>(t, "lr", c.train_lr, w);
-    c.train_limit = get_or<size_t>(t, "limit", c.train_limit, w);
+    c.train_epochs = get_integer<int>(t, "epochs", c.train_epochs, 1, kMaxSweepEpochs, w);
+    c.train_batch = get_integer<int>(t, "batch_size", c.train_batch, 1, kMaxSweepBatch, w);
+    c.train_lr = get_number(t, "lr", c.train_lr, kPositive, kMaxDouble, "a number > 0", w);
+    c.train_limit = get_integer<size_t>(t, "limit", c.train_limit, 0, kAny, w);
   }
   if (j.contains("finetune")) {
     const json& f = j.at("finetune");
     const std::string w = what + ": finetune";
-    reject_unknown(f, {"epochs", "retrain_epochs", "batch_size", "lr", "score_repeats", "accept_z",
-                       "holdout", "score", "calib_inputs", "calib_repeats", "calib_size"},
+    reject_unknown(f,
+                   {"epochs", "retrain_epochs", "batch_size", "lr", "score_repeats", "accept_z",
+                    "holdout", "score", "calib_inputs", "calib_repeats", "calib_size"},
                    w);
     FinetuneOptions& o = c.finetune;
-    o.epochs = get_or<int>(f, "epochs", o.epochs, w);
-    o.retrain_epochs = get_or<int>(f, "retrain_epochs", o.retrain_epochs, w);
-    o.batch_size = get_or<int>(f, "batch_size", o.batch_size, w);
-    o.optimizer.lr = get_or<double>(f, "lr", o.optimizer.lr, w);
-    o.score_repeats = get_or<int>(f, "score_repeats", o.score_repeats, w);
-    o.accept_z = get_or<double>(f, "accept_z", o.accept_z, w);
-    o.holdout = get_or<double>(f, "holdout", o.holdout, w);
-    o.score_by = parse_score_by(get_or<std::string>(f, "score", to_string(o.score_by), w));
-    o.calibration.inputs = get_or<int>(f, "calib_inputs", o.calibration.inputs, w);
-    o.calibration.repeats = get_or<int>(f, "calib_repeats", o.calibration.repeats, w);
-    c.calib_size = get_or<size_t>(f, "calib_size", c.calib_size, w);
+    o.epochs = get_integer<int>(f, "epochs", o.epochs, 0, kMaxSweepEpochs, w);
+    o.retrain_epochs =
+        get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
+    o.batch_size = get_integer<int>(f, "batch_size", o.batch_size, 1, kMaxSweepBatch, w);
+    o.optimizer.lr = get_number(f, "lr", o.optimizer.lr, kPositive, kMaxDouble, "a number > 0", w);
+    o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 2, kMaxSweepRepeats, w);
+    o.accept_z = get_number(f, "accept_z", o.accept_z, 0, kMaxDouble, "a number >= 0", w);
+    o.holdout = get_number(f, "holdout", o.holdout, kPositive, 1, "a number in (0, 1)", w);
+    o.score_by =
+        parse_score_by(get_string(f, "score", to_string(o.score_by), "accuracy or loss", w));
+    o.calibration.inputs =
+        get_integer<int>(f, "calib_inputs", o.calibration.inputs, 2, kMaxSweepCalibSize, w);
+    o.calibration.repeats =
+        get_integer<int>(f, "calib_repeats", o.calibration.repeats, 2, kMaxSweepRepeats, w);
+    c.calib_size = get_integer<size_t>(f, "calib_size", c.calib_size, 2, kMaxSweepCalibSize, w);
   }
   if (j.contains("device")) {
-    c.imperfections = imperfections_from_json(j.at("device"), what + ": device");
+    const json& d = j.at("device");
+    // imperfections_from_json reads weight_bits as an int: refuse what would not fit first.
+    if (d.is_object() && d.contains("weight_bits") && d.at("weight_bits").is_number_integer()) {
+      integer_value(d.at("weight_bits"), "weight_bits", 0, 24, what + ": device");
+    }
+    c.imperfections = imperfections_from_json(d, what + ": device");
   }
-  if (j.contains("seeds")) c.seeds = get_or<std::vector<uint64_t>>(j, "seeds", c.seeds, what);
+  if (j.contains("seeds")) {
+    const std::string expected = "a non-empty list of seeds (non-negative integers)";
+    c.seeds.clear();
+    for (const json& s : get_list(j, "seeds", expected, what)) {
+      c.seeds.push_back(integer_value(s, "seeds", 0, kAny, what));
+    }
+  }
   if (j.contains("methods")) {
-    c.methods = get_or<std::vector<std::string>>(j, "methods", c.methods, what);
+    c.methods.clear();
+    for (const json& m : get_list(j, "methods", "a non-empty list of method names", what)) {
+      if (!m.is_string()) bad_value(what, "methods", "a list of method names (strings)", m);
+      c.methods.push_back(m.get<std::string>());
+    }
   }
   const Architecture arch = c.architecture();
-  if (!j.contains("grids") || !j.at("grids").is_array() || j.at("grids").empty()) {
-    throw InputError(what + ": 'grids' must be a non-empty list");
-  }
-  for (const json& g : j.at("grids")) {
-    reject_unknown(g, {"name", "site", "pattern", "assumed", "true"}, what + ": grid");
+  if (!j.contains("grids")) throw InputError(what + ": key 'grids' is missing");
+  const json& grids = get_list(j, "grids", "a non-empty list of grids", what);
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const json& g = grids[i];
+    const std::string numbered = what + ": grid " + std::to_string(i + 1);
+    reject_unknown(g, {"name", "site", "pattern", "assumed", "true"}, numbered);
     GridSpec spec;
-    spec.name = get_or<std::string>(g, "name", "", what + ": grid");
-    const std::string w = what + ": grid '" + spec.name + "'";
+    spec.name = get_string(g, "name", "", "a grid name (a string)", numbered);
+    const std::string w = spec.name.empty() ? numbered : what + ": grid '" + spec.name + "'";
+    if (g.contains("site") && g.contains("pattern")) {
+      throw InputError(w + ": has both 'site' and 'pattern' (expected one)");
+    }
     if (g.contains("site")) {
-      spec.pattern = NoiseModel::uniform(arch.num_layers(), parse_noise_site(g.at("site").get<std::string>()), 1.0);
-      if (spec.name.empty()) spec.name = g.at("site").get<std::string>();
+      const std::string site =
+          get_string(g, "site", "", "a noise site name (weight, sum_mult, sum_add, out_add)", w);
+      spec.pattern = NoiseModel::uniform(arch.num_layers(), parse_noise_site(site), 1.0);
+      if (spec.name.empty()) spec.name = site;
     } else if (g.contains("pattern")) {
       spec.pattern = pattern_from_json(g.at("pattern"), arch.num_layers(), w);
     } else {
@@ -286,7 +493,8 @@ json SweepConfig::to_json() const {
   json grids_j = json::array();
   for (const GridSpec& g : grids) {
     json p = noise_to_json(g.pattern);
-    grids_j.push_back({{"name", g.name}, {"pattern", p}, {"assumed", g.assumed}, {"true", g.truth}});
+    grids_j.push_back(
+        {{"name", g.name}, {"pattern", p}, {"assumed", g.assumed}, {"true", g.truth}});
   }
   // Pattern lists are per layer, which from_json reads back.
   return {{"dataset", dataset},
@@ -294,7 +502,11 @@ json SweepConfig::to_json() const {
           {"arch", arch},
           {"activation", activation},
           {"w_max", w_max},
-          {"train", {{"epochs", train_epochs}, {"batch_size", train_batch}, {"lr", train_lr}, {"limit", train_limit}}},
+          {"train",
+           {{"epochs", train_epochs},
+            {"batch_size", train_batch},
+            {"lr", train_lr},
+            {"limit", train_limit}}},
           {"test_limit", test_limit},
           {"grids", grids_j},
           {"seeds", seeds},
@@ -320,30 +532,103 @@ Architecture SweepConfig::architecture() const {
 }
 
 void SweepConfig::validate() const {
-  const Architecture a = architecture();
   if (dataset != "mnist" && dataset != "fashion-mnist") {
     throw InputError("sweep: dataset must be mnist or fashion-mnist, found '" + dataset + "'");
   }
-  if (train_epochs < 1 || train_batch < 1 || !(train_lr > 0)) {
-    throw InputError("sweep: train epochs, batch_size and lr must be positive");
-  }
-  if (eval_repeats < 2) throw InputError("sweep: eval_repeats must be >= 2");
-  if (calib_size < static_cast<size_t>(finetune.calibration.inputs)) {
-    throw InputError("sweep: calib_size must be >= calib_inputs");
-  }
+  const Architecture a = architecture();
   if (seeds.empty() || methods.empty() || grids.empty()) {
     throw InputError("sweep: seeds, methods and grids must not be empty");
   }
-  std::set<std::string> names;
+  // The size of the grid, as a product, before anything else is looked at or allocated.
+  uint64_t cells = 0;
   for (const GridSpec& g : grids) {
-    if (g.name.empty() || g.name.find_first_of("/|\\ \t\n") != std::string::npos) {
-      throw InputError("sweep: grid names must be non-empty without '/', '|' or spaces: '" + g.name + "'");
-    }
-    if (!names.insert(g.name).second) throw InputError("sweep: duplicate grid name '" + g.name + "'");
+    const uint64_t per_grid = saturating_mul(
+        saturating_mul(saturating_mul(g.assumed.size(), g.truth.size()), seeds.size()),
+        methods.size());
+    cells = saturating_add(cells, per_grid);
   }
-  for (const std::string& m : methods) make_method(m);
-  FinetuneOptions f = finetune;
-  f.validate(a);
+  if (cells > kMaxSweepCells) {
+    throw InputError("sweep: the grid has " + std::to_string(cells) +
+                     " cells (grids x assumed x true x seeds x methods), more than the limit of " +
+                     std::to_string(kMaxSweepCells));
+  }
+  check_range("train.epochs", train_epochs, 1, kMaxSweepEpochs);
+  check_range("train.batch_size", train_batch, 1, kMaxSweepBatch);
+  TrainOptions train;
+  train.epochs = train_epochs;
+  train.batch_size = train_batch;
+  train.optimizer.lr = train_lr;
+  with_context("train", [&] { train.validate(a); });
+  check_range("eval_repeats", eval_repeats, 2, kMaxSweepRepeats);
+  check_range("finetune.epochs", finetune.epochs, 0, kMaxSweepEpochs);
+  check_range("finetune.retrain_epochs", finetune.retrain_epochs, 0, kMaxSweepEpochs);
+  check_range("finetune.batch_size", finetune.batch_size, 1, kMaxSweepBatch);
+  check_range("finetune.score_repeats", finetune.score_repeats, 2, kMaxSweepRepeats);
+  check_range("finetune.calib_repeats", finetune.calibration.repeats, 2, kMaxSweepRepeats);
+  check_range("finetune.calib_size", static_cast<int64_t>(std::min<size_t>(calib_size, INT64_MAX)),
+              2, kMaxSweepCalibSize);
+  if (finetune.calibration.inputs < 2 ||
+      static_cast<size_t>(finetune.calibration.inputs) > calib_size) {
+    throw InputError(
+        "sweep: finetune.calib_inputs must be in [2, calib_size = " + std::to_string(calib_size) +
+        "], found " + std::to_string(finetune.calibration.inputs));
+  }
+  {
+    FinetuneOptions f = finetune;
+    with_context("finetune", [&] { f.validate(a); });
+    // The hold-out split of the calibration set must leave images to fit (as gift splits it).
+    const double held = std::max(1.0, std::round(f.holdout * static_cast<double>(calib_size)));
+    if (held >= static_cast<double>(calib_size)) {
+      throw InputError("sweep: finetune.holdout " + json(f.holdout).dump() + " of calib_size " +
+                       std::to_string(calib_size) + " leaves no image to fit");
+    }
+  }
+  std::set<std::string> names;
+  uint64_t networks = 0;
+  for (const GridSpec& g : grids) {
+    if (g.name.empty() || g.name.size() > kMaxGridNameLength ||
+        g.name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                 "0123456789._-") != std::string::npos) {
+      throw InputError("sweep: a grid name must be 1 to " + std::to_string(kMaxGridNameLength) +
+                       " characters of A-Z, a-z, 0-9, '.', '_', '-', found '" +
+                       g.name.substr(0, 80) + "'");
+    }
+    if (!names.insert(g.name).second)
+      throw InputError("sweep: duplicate grid name '" + g.name + "'");
+    const std::string w = "sweep: grid '" + g.name + "'";
+    g.pattern.validate(a.num_layers(), w + " pattern");
+    // A cell and a network are named by level_label: two levels with one label are one level.
+    std::set<std::string> levels;
+    for (const auto* list : {&g.assumed, &g.truth}) {
+      const char* key = list == &g.assumed ? "assumed" : "true";
+      if (list->empty()) throw InputError(w + ": '" + key + "' must not be empty");
+      std::set<std::string> seen;
+      for (double level : *list) {
+        if (!std::isfinite(level) || level < 0) {
+          throw InputError(w + ": '" + key + "' holds a bad level " + json(level).dump() +
+                           " (expected a finite number >= 0)");
+        }
+        if (!seen.insert(level_label(level)).second) {
+          throw InputError(w + ": '" + key + "' lists the level " + json(level).dump() + " twice");
+        }
+        g.pattern.scaled(level).validate(a.num_layers(), w + " at level " + json(level).dump());
+        levels.insert(level_label(level));
+      }
+    }
+    networks = saturating_add(networks, saturating_mul(levels.size(), seeds.size()));
+  }
+  if (networks > kMaxSweepNetworks) {
+    throw InputError("sweep: the grid trains " + std::to_string(networks) +
+                     " networks (grid x level x seed), more than the limit of " +
+                     std::to_string(kMaxSweepNetworks));
+  }
+  std::set<uint64_t> seed_set(seeds.begin(), seeds.end());
+  if (seed_set.size() != seeds.size()) throw InputError("sweep: 'seeds' lists a seed twice");
+  std::set<std::string> method_set;
+  for (const std::string& m : methods) {
+    make_method(m);
+    if (!method_set.insert(m).second) throw InputError("sweep: 'methods' lists '" + m + "' twice");
+  }
   imperfections.validate("sweep device");
 }
 
@@ -355,16 +640,21 @@ SweepConfig reproduce_preset(bool quick, const std::string& dataset) {
     c.train_epochs = 10;
     c.test_limit = 5000;
     c.seeds = {1};
-    c.grids = {{"sum_add", NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0), {0.1, 1.0},
+    c.grids = {{"sum_add",
+                NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0),
+                {0.1, 1.0},
                 {0.1, 0.5, 1.0, 2.0, 3.0}}};
     c.finetune.retrain_epochs = 1;
     c.eval_repeats = 3;
   } else {
     c.train_epochs = 20;
     c.seeds = {1, 2, 3};
-    c.grids = {{"sum_add", NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0), {0.1, 0.5, 1.0},
-                {0.1, 0.5, 1.0, 2.0, 3.0}},
-               {"weight", NoiseModel::uniform(L, NoiseSite::kWeight, 1.0), {0.1}, {0.1, 0.3, 0.5, 0.7}}};
+    c.grids = {
+        {"sum_add",
+         NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0),
+         {0.1, 0.5, 1.0},
+         {0.1, 0.5, 1.0, 2.0, 3.0}},
+        {"weight", NoiseModel::uniform(L, NoiseSite::kWeight, 1.0), {0.1}, {0.1, 0.3, 0.5, 0.7}}};
     c.eval_repeats = 5;
   }
   c.validate();
@@ -376,28 +666,34 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   cfg.validate();
   const auto t_start = Clock::now();
   const int jobs = resolve_threads(jobs_in);
+  // Callbacks are called one at a time, from whichever worker thread.
+  std::mutex cb_mu;
   auto log = [&](const std::string& s) {
+    std::lock_guard<std::mutex> lock(cb_mu);
     if (cb.log) cb.log(s);
   };
-  mkdir(dir.c_str(), 0755);
+  if (dir.empty()) throw InputError("sweep: expected an output directory, found an empty path");
   const std::string models_dir = dir + "/models";
-  mkdir(models_dir.c_str(), 0755);
-  struct stat st;
-  if (stat(models_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw InputError(dir + ": cannot create the sweep directory");
-  }
   const std::string config_path = dir + "/config.json";
+  const std::string results_path = dir + "/results.jsonl";
   const std::string config_text = cfg.to_json().dump(2) + "\n";
-  if (stat(config_path.c_str(), &st) == 0) {
-    if (io::read_file(config_path) != config_text) {
-      throw InputError(dir + " holds a sweep with another configuration (" + config_path +
-                       "); use another output directory");
+
+  // What a previous run left: read only, so that a refusal creates nothing.
+  if (path_exists(dir)) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      throw InputError("cannot use '" + dir + "' as the sweep directory: it is not a directory");
     }
-  } else {
-    io::write_file_atomic(config_path, config_text);
   }
-  ResultsFile results(dir + "/results.jsonl");
-  const Architecture arch = cfg.architecture();
+  if (path_exists(config_path) && io::read_file(config_path) != config_text) {
+    throw InputError(dir + " holds a sweep with another configuration (" + config_path +
+                     "); use another output directory");
+  }
+  const std::string results_text = path_exists(results_path) ? io::read_file(results_path) : "";
+  std::set<std::string> done;
+  for (const SweepRow& row : parse_results(results_text, results_path)) done.insert(row.key);
+  const size_t complete_bytes =
+      results_text.rfind('\n') == std::string::npos ? 0 : results_text.rfind('\n') + 1;
 
   // Every cell, in a fixed order.
   struct Cell {
@@ -412,9 +708,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
       for (double t : cfg.grids[g].truth) {
         for (uint64_t s : cfg.seeds) {
           for (const std::string& m : cfg.methods) {
-            const std::string key = cfg.grids[g].name + "|" + level_label(a) + "|" + level_label(t) +
-                                    "|" + std::to_string(s) + "|" + m;
-            cells.push_back({g, a, t, s, m, key});
+            cells.push_back({g, a, t, s, m, cell_key(cfg.grids[g].name, a, t, s, m)});
           }
         }
       }
@@ -424,12 +718,12 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   summary.cells_total = cells.size();
   std::vector<const Cell*> todo;
   for (const Cell& c : cells) {
-    if (!results.done(c.key)) todo.push_back(&c);
+    if (!done.count(c.key)) todo.push_back(&c);
   }
   summary.cells_skipped = cells.size() - todo.size();
   if (summary.cells_skipped > 0) {
     log("resuming: " + std::to_string(summary.cells_skipped) + " of " +
-        std::to_string(cells.size()) + " cells already finished in " + dir + "/results.jsonl");
+        std::to_string(cells.size()) + " cells already finished in " + results_path);
   }
   if (max_cells > 0 && todo.size() > max_cells) todo.resize(max_cells);
   if (todo.empty()) {
@@ -437,130 +731,168 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
     return summary;
   }
 
+  // The data, checked against the network, before the first file is created.
+  const Architecture arch = cfg.architecture();
   const std::string data_dir = cfg.data_dir.empty() ? "data/" + cfg.dataset : cfg.data_dir;
   data::Dataset train_set = data::load_dataset(cfg.dataset, data_dir, data::Split::kTrain);
   data::Dataset test_set = data::load_dataset(cfg.dataset, data_dir, data::Split::kTest);
-  if (cfg.train_limit > 0 && cfg.train_limit < train_set.size()) train_set = data::subset(train_set, 0, cfg.train_limit);
-  if (cfg.test_limit > 0 && cfg.test_limit < test_set.size()) test_set = data::subset(test_set, 0, cfg.test_limit);
+  if (cfg.train_limit > 0 && cfg.train_limit < train_set.size())
+    train_set = data::subset(train_set, 0, cfg.train_limit);
+  if (cfg.test_limit > 0 && cfg.test_limit < test_set.size())
+    test_set = data::subset(test_set, 0, cfg.test_limit);
+  for (const data::Dataset* d : {&train_set, &test_set}) {
+    const char* split = d == &train_set ? "training" : "test";
+    if (d->images.cols() != arch.inputs()) {
+      throw InputError("sweep: the network '" + cfg.arch + "' takes " +
+                       std::to_string(arch.inputs()) + " inputs, but the " + split + " images in " +
+                       data_dir + " have " + std::to_string(d->images.cols()) + " pixels (" +
+                       std::to_string(d->rows) + "x" + std::to_string(d->cols) + ")");
+    }
+    if (arch.outputs() < d->num_classes) {
+      throw InputError("sweep: the network '" + cfg.arch + "' has " +
+                       std::to_string(arch.outputs()) + " outputs, fewer than the " +
+                       std::to_string(d->num_classes) + " classes of " + data_dir);
+    }
+  }
+  if (cfg.calib_size > train_set.size()) {
+    throw InputError("sweep: finetune.calib_size " + std::to_string(cfg.calib_size) +
+                     " is more than the " + std::to_string(train_set.size()) + " training images" +
+                     (cfg.train_limit > 0 ? " (train.limit)" : "") + " of " + data_dir);
+  }
   const LabelledSet train{train_set.images, train_set.labels};
   const LabelledSet test{test_set.images, test_set.labels};
 
-  // Phase 1: the networks the remaining cells need (trained at each needed level).
-  std::set<ModelKey> needed;
-  for (const Cell* c : todo) {
-    needed.insert({c->grid, c->assumed, c->seed});
-    needed.insert({c->grid, c->truth, c->seed});
-  }
-  const std::vector<ModelKey> models(needed.begin(), needed.end());
-  auto model_path = [&](const ModelKey& k) {
-    return models_dir + "/" + cfg.grids[k.grid].name + "-l" + level_label(k.level) + "-s" +
-           std::to_string(k.seed) + ".safetensors";
-  };
-  std::atomic<size_t> trained{0};
-  parallel_for(models.size(), jobs, [&](size_t i) {
-    const ModelKey& k = models[i];
-    const std::string path = model_path(k);
-    Checkpoint ck;
-    if (stat(path.c_str(), &st) == 0) ck = load_checkpoint(path);
-    if (ck.state.epochs_done < cfg.train_epochs) {
-      const bool fresh = ck.net.params().size() == 0;
-      if (fresh) {
-        ck.net = Network(arch);
-        ck.net.init(k.seed);
-        ck.train.epochs = cfg.train_epochs;
-        ck.train.batch_size = cfg.train_batch;
-        ck.train.optimizer.lr = cfg.train_lr;
-        ck.train.seed = k.seed;
-        ck.train.noise = cfg.grids[k.grid].pattern.scaled(k.level);
-        ck.dataset = cfg.dataset;
-      }
-      ck.train.threads = 1;
-      TrainCallbacks tcb;
-      tcb.epoch_end = [&](const EpochLog&, const TrainState& s) {
-        ck.state = s;
-        save_checkpoint(path, ck);
-      };
-      const TrainSummary ts = gift::train(ck.net, train.images, train.labels, ck.train, ck.state, tcb);
-      ++trained;
-      if (ts.diverged) throw InputError("sweep: training " + path + " diverged: " + ts.message);
-      char buf[256];
-      std::snprintf(buf, sizeof buf, "trained %s (%s, %d epochs, %.0f s)", path.c_str(),
-                    ck.train.noise.describe().c_str(), cfg.train_epochs, ts.seconds);
-      log(buf);
+  CreatedPaths created;
+  try {
+    created.make_dirs(models_dir);
+    if (!path_exists(config_path)) {
+      created.will_create(config_path);
+      io::write_file_atomic(config_path, config_text);
     }
-  });
-  summary.models_needed = models.size();
-  summary.models_trained = trained;
+    created.will_create(results_path);
+    ResultsFile results(results_path, complete_bytes);
 
-  // Phase 2: the cells.
-  std::map<ModelKey, Network> nets;
-  for (const ModelKey& k : models) nets[k] = load_checkpoint(model_path(k)).net;
-  std::mutex progress_mu;
-  size_t finished = 0;
-  const auto t_cells = Clock::now();
-  parallel_for(todo.size(), jobs, [&](size_t i) {
-    const Cell& c = *todo[i];
-    const GridSpec& g = cfg.grids[c.grid];
-    const Network& start = nets.at({c.grid, c.assumed, c.seed});
-    const Network& oracle_net = nets.at({c.grid, c.truth, c.seed});
-    SimulatedDeviceOptions so;
-    so.noise = g.pattern.scaled(c.truth);
-    so.imperfections = cfg.imperfections;
-    so.seed = fnv1a(g.name + "|" + level_label(c.truth) + "|" + std::to_string(c.seed));
-    so.threads = 1;
-    SimulatedDevice device(arch, so);
-    const DeviceAccuracy before = device_accuracy(device, start, test, cfg.eval_repeats);
-    const DeviceAccuracy oracle = device_accuracy(device, oracle_net, test, cfg.eval_repeats);
-    FinetuneOptions o = cfg.finetune;
-    o.assumed = g.pattern.scaled(c.assumed);
-    o.seed = c.seed;
-    o.threads = 1;
-    o.calibration.seed = c.seed;
-    o.calibration.threads = 1;
-    const LabelledSet calib =
-        calibration_subset(train, std::min(cfg.calib_size, train.labels.size()), c.seed);
-    Network net = start;
-    const FinetuneReport rep = make_method(c.method)->run(net, device, calib, train, o);
-    const DeviceAccuracy after = device_accuracy(device, net, test, cfg.eval_repeats);
-    json row = {{"key", c.key},
-                {"grid", g.name},
-                {"assumed", c.assumed},
-                {"true", c.truth},
-                {"seed", c.seed},
-                {"method", c.method},
-                {"dataset", cfg.dataset},
-                {"acc_before", before.mean},
-                {"acc_before_ci", {before.low, before.high}},
-                {"acc_after", after.mean},
-                {"acc_after_ci", {after.low, after.high}},
-                {"acc_oracle", oracle.mean},
-                {"acc_oracle_ci", {oracle.low, oracle.high}},
-                {"relative_improvement", (after.mean - before.mean) / before.mean},
-                {"recovery", recovery_of(before.mean, after.mean, oracle.mean)
-                                 ? json(*recovery_of(before.mean, after.mean, oracle.mean))
-                                 : json(nullptr)},
-                {"device_passes", rep.device_passes},
-                {"device_programmings", rep.device_programmings},
-                {"sample_gradients", rep.sample_gradients},
-                {"digital_seconds", rep.digital_seconds},
-                {"accepted", rep.accepted}};
-    results.append(c.key, row);
-    std::lock_guard<std::mutex> lock(progress_mu);
-    ++finished;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "[%zu/%zu] %s a=%s t=%s seed=%llu %-7s %.2f%% -> %.2f%% (oracle %.2f%%)",
-                  summary.cells_skipped + finished, cells.size(), g.name.c_str(),
-                  level_label(c.assumed).c_str(), level_label(c.truth).c_str(),
-                  static_cast<unsigned long long>(c.seed), c.method.c_str(), 100 * before.mean,
-                  100 * after.mean, 100 * oracle.mean);
-    log(buf);
-    if (cb.progress) {
-      const double elapsed = std::chrono::duration<double>(Clock::now() - t_cells).count();
-      cb.progress(summary.cells_skipped + finished, cells.size(),
-                  elapsed / finished * static_cast<double>(todo.size() - finished));
+    // Phase 1: the networks the remaining cells need (trained at each needed level).
+    std::set<ModelKey> needed;
+    for (const Cell* c : todo) {
+      needed.insert({c->grid, c->assumed, c->seed});
+      needed.insert({c->grid, c->truth, c->seed});
     }
-  });
-  summary.cells_run = finished;
+    const std::vector<ModelKey> models(needed.begin(), needed.end());
+    auto model_path = [&](const ModelKey& k) {
+      return models_dir + "/" + cfg.grids[k.grid].name + "-l" + level_label(k.level) + "-s" +
+             std::to_string(k.seed) + ".safetensors";
+    };
+    std::atomic<size_t> trained{0};
+    parallel_for(models.size(), jobs, [&](size_t i) {
+      const ModelKey& k = models[i];
+      const std::string path = model_path(k);
+      Checkpoint ck;
+      if (path_exists(path)) ck = load_checkpoint(path);
+      if (ck.state.epochs_done < cfg.train_epochs) {
+        const bool fresh = ck.net.params().size() == 0;
+        if (fresh) {
+          ck.net = Network(arch);
+          ck.net.init(k.seed);
+          ck.train.epochs = cfg.train_epochs;
+          ck.train.batch_size = cfg.train_batch;
+          ck.train.optimizer.lr = cfg.train_lr;
+          ck.train.seed = k.seed;
+          ck.train.noise = cfg.grids[k.grid].pattern.scaled(k.level);
+          ck.dataset = cfg.dataset;
+        }
+        ck.train.threads = 1;
+        TrainCallbacks tcb;
+        tcb.epoch_end = [&](const EpochLog&, const TrainState& s) {
+          ck.state = s;
+          save_checkpoint(path, ck);
+        };
+        const TrainSummary ts =
+            gift::train(ck.net, train.images, train.labels, ck.train, ck.state, tcb);
+        ++trained;
+        if (ts.diverged) throw InputError("sweep: training " + path + " diverged: " + ts.message);
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "trained %s (%s, %d epochs, %.0f s)", path.c_str(),
+                      ck.train.noise.describe().c_str(), cfg.train_epochs, ts.seconds);
+        log(buf);
+      }
+    });
+    summary.models_needed = models.size();
+    summary.models_trained = trained;
+
+    // Phase 2: the cells.
+    std::map<ModelKey, Network> nets;
+    for (const ModelKey& k : models) nets[k] = load_checkpoint(model_path(k)).net;
+    size_t finished = 0;  // guarded by cb_mu
+    const auto t_cells = Clock::now();
+    parallel_for(todo.size(), jobs, [&](size_t i) {
+      const Cell& c = *todo[i];
+      const GridSpec& g = cfg.grids[c.grid];
+      const Network& start = nets.at({c.grid, c.assumed, c.seed});
+      const Network& oracle_net = nets.at({c.grid, c.truth, c.seed});
+      SimulatedDeviceOptions so;
+      so.noise = g.pattern.scaled(c.truth);
+      so.imperfections = cfg.imperfections;
+      so.seed = fnv1a(g.name + "|" + level_label(c.truth) + "|" + std::to_string(c.seed));
+      so.threads = 1;
+      SimulatedDevice device(arch, so);
+      const DeviceAccuracy before = device_accuracy(device, start, test, cfg.eval_repeats);
+      const DeviceAccuracy oracle = device_accuracy(device, oracle_net, test, cfg.eval_repeats);
+      FinetuneOptions o = cfg.finetune;
+      o.assumed = g.pattern.scaled(c.assumed);
+      o.seed = c.seed;
+      o.threads = 1;
+      o.calibration.seed = c.seed;
+      o.calibration.threads = 1;
+      const LabelledSet calib = calibration_subset(train, cfg.calib_size, c.seed);
+      Network net = start;
+      const FinetuneReport rep = make_method(c.method)->run(net, device, calib, train, o);
+      const DeviceAccuracy after = device_accuracy(device, net, test, cfg.eval_repeats);
+      const std::optional<double> recovery = recovery_of(before.mean, after.mean, oracle.mean);
+      // The row's fields and their order are the schema row_from_json reads.
+      const json row = {{"key", c.key},
+                        {"grid", g.name},
+                        {"assumed", c.assumed},
+                        {"true", c.truth},
+                        {"seed", c.seed},
+                        {"method", c.method},
+                        {"dataset", cfg.dataset},
+                        {"acc_before", before.mean},
+                        {"acc_before_ci", {before.low, before.high}},
+                        {"acc_after", after.mean},
+                        {"acc_after_ci", {after.low, after.high}},
+                        {"acc_oracle", oracle.mean},
+                        {"acc_oracle_ci", {oracle.low, oracle.high}},
+                        {"relative_improvement", (after.mean - before.mean) / before.mean},
+                        {"recovery", recovery ? json(*recovery) : json(nullptr)},
+                        {"device_passes", rep.device_passes},
+                        {"device_programmings", rep.device_programmings},
+                        {"sample_gradients", rep.sample_gradients},
+                        {"digital_seconds", rep.digital_seconds},
+                        {"accepted", rep.accepted}};
+      results.append(row);
+      std::lock_guard<std::mutex> lock(cb_mu);
+      ++finished;
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "[%zu/%zu] %s a=%s t=%s seed=%llu %-7s %.2f%% -> %.2f%% (oracle %.2f%%)",
+                    summary.cells_skipped + finished, cells.size(), g.name.c_str(),
+                    level_label(c.assumed).c_str(), level_label(c.truth).c_str(),
+                    static_cast<unsigned long long>(c.seed), c.method.c_str(), 100 * before.mean,
+                    100 * after.mean, 100 * oracle.mean);
+      if (cb.log) cb.log(buf);
+      if (cb.progress) {
+        const double elapsed = std::chrono::duration<double>(Clock::now() - t_cells).count();
+        cb.progress(
+            summary.cells_skipped + finished, cells.size(),
+            elapsed / static_cast<double>(finished) * static_cast<double>(todo.size() - finished));
+      }
+    });
+    summary.cells_run = finished;
+  } catch (...) {
+    created.remove_unless_work(results_path, models_dir);
+    throw;
+  }
   summary.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   return summary;
 }

@@ -20,12 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using data::test_util::TempDir;
-using test_util::Outcome;
-using test_util::quote;
-using test_util::read_text;
 using experiment::test_util::make_sweep;
 using experiment::test_util::to_jsonl;
 using experiment::test_util::write_text;
+using test_util::Outcome;
+using test_util::quote;
+using test_util::read_text;
 
 class ReportCli : public ::testing::Test {
  protected:
@@ -96,6 +96,31 @@ TEST_F(ReportCli, NoGnuplotIsAWarning) {
   EXPECT_NE(r.err.find("gnuplot not found: install Debian's gnuplot-nox"), std::string::npos)
       << r.err;
   EXPECT_EQ(sweep_files(), (std::set<std::string>{"results.jsonl", "table.csv", "table.json"}));
+}
+
+// The policy of parse_results, shared with gift sweep: blank lines (empty or whitespace-only)
+// are skipped, a partial last line is ignored, a bad middle line names the file and line.
+TEST_F(ReportCli, BlankAndPartialLinesFollowTheSweepsPolicy) {
+  const std::string rows = to_jsonl(make_sweep(1));
+  const size_t second = rows.find('\n') + 1;
+  write_text(sweep() + "/results.jsonl",
+             "\n" + rows.substr(0, second) + " \t\r\n" + rows.substr(second) + "{\"key\": \"x");
+  Outcome r = gift("report --no-figures --sweep " + quote(sweep()));
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("36 finished cells"), std::string::npos) << r.out;
+
+  write_text(sweep() + "/results.jsonl", rows.substr(0, second) + "{}\n" + rows.substr(second));
+  r = gift("report --no-figures --sweep " + quote(sweep()));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("results.jsonl' line 2: field 'key'"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  // Deeply nested JSON on a line is an input error, not a stack overflow.
+  write_text(sweep() + "/results.jsonl",
+             std::string(100000, '[') + std::string(100000, ']') + "\n");
+  r = gift("report --no-figures --sweep " + quote(sweep()));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("results.jsonl' line 1: JSON nested deeper"), std::string::npos) << r.err;
 }
 
 TEST_F(ReportCli, Errors) {

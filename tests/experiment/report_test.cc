@@ -114,6 +114,49 @@ TEST(Report, RowErrorsNameTheField) {
   EXPECT_NE(input_error_of([] { row_from_json(nlohmann::json::array()); }), "");
 }
 
+// The key is the identity the sweep resumes by: a row whose key disagrees with its fields
+// would be skipped as the wrong cell.
+TEST(Report, RowKeyMustMatchItsFields) {
+  const SweepRow r = make_row("sum_add", 0.1, 1, 1, "gift");
+  EXPECT_EQ(r.key, cell_key("sum_add", 0.1, 1, 1, "gift"));
+  EXPECT_EQ(cell_key("w", 0.30000000000000004, 3, 7, "hil"), "w|0.30000000000000004|3|7|hil");
+  nlohmann::json j = row_to_json(r);
+  j["key"] = "sum_add|0.1|1|2|gift";
+  const std::string e = input_error_of([&] { row_from_json(j); });
+  EXPECT_NE(e.find("'key'"), std::string::npos) << e;
+  EXPECT_NE(e.find("sum_add|0.1|1|1|gift"), std::string::npos) << e;
+}
+
+// A start at 0% accuracy has no relative improvement: the sweep writes null (JSON has no NaN),
+// the reader accepts it, and the tables show it as undefined.
+TEST(Report, NullRelativeImprovementIsUndefined) {
+  SweepRow r = make_row("sum_add", 0.1, 1, 1, "gift");
+  r.acc_before = 0;
+  r.acc_before_ci = {0, 0};
+  r.relative_improvement = (r.acc_after - r.acc_before) / r.acc_before;  // inf
+  const nlohmann::json j = row_to_json(r);
+  EXPECT_TRUE(nlohmann::json::parse(j.dump())["relative_improvement"].is_null());
+  const SweepRow back = row_from_json(nlohmann::json::parse(j.dump()));
+  EXPECT_TRUE(std::isnan(back.relative_improvement));
+  const std::vector<AggregateRow> agg = aggregate({back});
+  ASSERT_EQ(agg.size(), 1u);
+  EXPECT_EQ(agg[0].relative_improvement.n, 0);
+  EXPECT_TRUE(table_json(agg)[0]["relative_improvement"].is_null());
+  const std::vector<std::string> csv_lines = split(table_csv(agg), '\n');
+  const std::vector<std::string> fields = split(csv_lines[1], ',');
+  const std::vector<std::string> header = split(csv_lines[0], ',');
+  ASSERT_EQ(fields.size(), header.size());
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (header[i].rfind("relative_improvement", 0) == 0) EXPECT_EQ(fields[i], "") << header[i];
+  }
+  EXPECT_EQ(format_table(agg).find("nan"), std::string::npos) << format_table(agg);
+  // With another seed defined, the mean is over that seed only.
+  const SweepRow other = make_row("sum_add", 0.1, 1, 2, "gift");
+  const std::vector<AggregateRow> mixed = aggregate({back, other});
+  EXPECT_EQ(mixed[0].relative_improvement.n, 1);
+  EXPECT_DOUBLE_EQ(mixed[0].relative_improvement.mean, other.relative_improvement);
+}
+
 TEST(Report, LevelLabels) {
   EXPECT_EQ(level_label(0.1), "0.1");
   EXPECT_EQ(level_label(1), "1");
@@ -151,6 +194,24 @@ TEST(Report, ReadResultsIgnoresATruncatedLastLine) {
   EXPECT_EQ(read_results(path).size(), 3u);
 }
 
+// parse_results is the one reader (gift sweep resumes with it, gift report reads with it).
+TEST(Report, ParseResultsPolicy) {
+  const std::string a = row_to_json(make_row("sum_add", 0.1, 1, 1, "none")).dump();
+  const std::string b = row_to_json(make_row("sum_add", 0.1, 1, 1, "gift")).dump();
+  EXPECT_TRUE(parse_results("", "p").empty());
+  EXPECT_TRUE(parse_results(" \t\r\n\n", "p").empty());
+  EXPECT_TRUE(parse_results(a, "p").empty());  // no newline: a partial last line
+  EXPECT_EQ(parse_results(a + "\n  \n\t\n" + b + "\n" + "{\"key\"", "p").size(), 2u);
+  std::string e = input_error_of([&] { parse_results(a + "\n \n[1, 2]\n" + b + "\n", "p"); });
+  EXPECT_EQ(e.rfind("'p' line 3: ", 0), 0u) << e;
+  e = input_error_of([&] { parse_results(a + "\n\f\n", "p"); });  // not JSON whitespace
+  EXPECT_EQ(e.rfind("'p' line 2: ", 0), 0u) << e;
+  e = input_error_of(
+      [&] { parse_results(std::string(100000, '[') + std::string(100000, ']') + "\n", "p"); });
+  EXPECT_EQ(e.rfind("'p' line 1: JSON nested deeper", 0), 0u) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+}
+
 TEST(Report, ReadResultsNamesTheMalformedLine) {
   TempDir tmp;
   const std::string path = tmp.path("results.jsonl");
@@ -161,7 +222,7 @@ TEST(Report, ReadResultsNamesTheMalformedLine) {
   std::string e = input_error_of([&] { read_results(path); });
   EXPECT_NE(e.find(path), std::string::npos) << e;
   EXPECT_NE(e.find("line 2"), std::string::npos) << e;
-  EXPECT_NE(e.find("invalid JSON"), std::string::npos) << e;
+  EXPECT_NE(e.find("not valid JSON"), std::string::npos) << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;
 
   nlohmann::json j = row_to_json(make_row("sum_add", 0.1, 3, 1, "gift"));
@@ -551,9 +612,9 @@ namespace {
 
 TEST(Recovery, OnlyOverAGapOfAtLeastOnePoint) {
   EXPECT_DOUBLE_EQ(*recovery_of(0.5, 0.75, 1.0), 0.5);
-  EXPECT_DOUBLE_EQ(*recovery_of(0.90, 0.90, 0.91), 0.0);          // exactly one point
-  EXPECT_FALSE(recovery_of(0.960, 0.937, 0.9629).has_value());    // 0.29 points: noise
-  EXPECT_FALSE(recovery_of(0.97, 0.95, 0.96).has_value());        // the oracle is below the start
+  EXPECT_DOUBLE_EQ(*recovery_of(0.90, 0.90, 0.91), 0.0);        // exactly one point
+  EXPECT_FALSE(recovery_of(0.960, 0.937, 0.9629).has_value());  // 0.29 points: noise
+  EXPECT_FALSE(recovery_of(0.97, 0.95, 0.96).has_value());      // the oracle is below the start
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Reports of a misspecification sweep (SPEC.md §5): the rows that `gift sweep` appends to
 // DIR/results.jsonl, their aggregation over seeds, and tables and gnuplot figures of the result.
 //
-//   read_results (one SweepRow per finished cell)
+//   parse_results / read_results (one SweepRow per finished cell)
 //     -> aggregate (one AggregateRow per (grid, assumed, true, method))
 //     -> write_tables / format_table / write_figures
 //
@@ -35,7 +35,7 @@ constexpr double kMinRecoveryGap = 0.01;
 std::optional<double> recovery_of(double before, double after, double oracle);
 
 struct SweepRow {
-  std::string key;           // "grid|assumed|true|seed|method"; the identity of the cell
+  std::string key;           // cell_key(grid, assumed, true, seed, method); the cell's identity
   std::string grid;          // name of the noise pattern
   double assumed_level = 0;  // JSON "assumed": noise the network was trained at
   double true_level = 0;     // JSON "true": noise of the device
@@ -48,26 +48,38 @@ struct SweepRow {
   Interval acc_after_ci;
   double acc_oracle = 0;  // network trained at true_level, on the same device
   Interval acc_oracle_ci;
-  double relative_improvement = 0;  // (after - before) / before
-  std::optional<double> recovery;  // (after - before) / (oracle - before); null below kMinRecoveryGap
-  int64_t device_passes = 0;       // samples sent through the device
+  double relative_improvement = 0;  // (after - before) / before; NaN (JSON null) if before == 0
+  std::optional<double>
+      recovery;               // (after - before) / (oracle - before); null below kMinRecoveryGap
+  int64_t device_passes = 0;  // samples sent through the device
   int64_t device_programmings = 0;
   int64_t sample_gradients = 0;  // digital cost: per-sample gradients computed
   double digital_seconds = 0;
   bool accepted = false;  // the method's result was kept (not the start)
 };
 
-// Parses one row. Requires every field above (recovery may be null); ignores unknown fields.
+// The identity of a cell, "grid|assumed|true|seed|method" with levels as level_label: the key
+// `gift sweep` writes and resumes by.
+std::string cell_key(const std::string& grid, double assumed, double truth, uint64_t seed,
+                     const std::string& method);
+
+// Parses one row. Requires every field above (recovery and relative_improvement may be null),
+// and a key equal to cell_key of the row's fields; ignores unknown fields.
 // Throws InputError naming the missing or bad field, what was expected and what was found.
 SweepRow row_from_json(const nlohmann::json& j);
 
 // The inverse of row_from_json (same field names; "recovery": null when absent).
 nlohmann::json row_to_json(const SweepRow& row);
 
-// Reads a results.jsonl: one JSON object per line, in file order. Blank lines are skipped; a
-// final line without a trailing newline (a sweep killed mid-write) is ignored; of rows with the
-// same key the first is kept. Throws InputError naming `path` and the line number for any other
-// malformed line, and InputError naming `path` if it cannot be read.
+// The one reader of results.jsonl text, used by `gift sweep` (to resume) and `gift report`:
+// one JSON object per line (row_from_json), in file order. Blank lines (empty, or only spaces,
+// tabs and carriage returns) are skipped; a final line without a trailing newline (a sweep
+// killed mid-write; it may be cut anywhere, even into valid JSON) is ignored, and the sweep
+// drops it before appending; of rows with the same key the first is kept. Any other malformed
+// line throws InputError("'<path>' line <n>: ...") on one line; `path` only labels messages.
+std::vector<SweepRow> parse_results(const std::string& text, const std::string& path);
+
+// parse_results of the file at `path`; also throws InputError naming `path` if it cannot be read.
 std::vector<SweepRow> read_results(const std::string& path);
 
 // Rank of a method in tables and legends: none, gift, diff, hil, retrain = 0..4, others 5.
@@ -75,8 +87,9 @@ int method_rank(const std::string& method);
 
 // One (grid, assumed, true, method) cell, over its seeds. Each MeanCI is the mean and t-based 95%
 // interval over seeds (mean_ci95). With one seed, the accuracies carry that row's Monte-Carlo
-// interval and the other statistics an interval of zero width. `recovery` is over the seeds where
-// it is defined; recovery.n == 0 (and mean, low, high NaN) when it is defined for none.
+// interval and the other statistics an interval of zero width. `recovery` and
+// `relative_improvement` are over the seeds where they are defined; n == 0 (and mean, low, high
+// NaN) when defined for none.
 struct AggregateRow {
   std::string grid;
   double assumed_level = 0, true_level = 0;

@@ -24,8 +24,18 @@
 
 namespace gift::experiment {
 
+// Limits of a sweep (SweepConfig::validate refuses more, naming the count). The grid's size is
+// computed as a product before anything is enumerated or created.
+constexpr uint64_t kMaxSweepCells = 1'000'000;  // cells: grid x assumed x true x seed x method
+constexpr uint64_t kMaxSweepNetworks = 10'000;  // networks trained: grid x level x seed
+constexpr int kMaxSweepEpochs = 100'000;        // train.epochs, finetune.(retrain_)epochs
+constexpr int kMaxSweepBatch = 65'536;          // train.batch_size, finetune.batch_size
+constexpr int kMaxSweepRepeats = 10'000;        // eval_repeats, score_repeats, calib_repeats
+constexpr int kMaxSweepCalibSize = 10'000'000;  // calib_size (also <= the training images)
+constexpr size_t kMaxGridNameLength = 64;       // characters of [A-Za-z0-9._-]
+
 struct GridSpec {
-  std::string name;             // e.g. "sum_add", "weight", "combined" (file-name safe)
+  std::string name;             // e.g. "sum_add", "weight", "combined": 1-64 of [A-Za-z0-9._-]
   NoiseModel pattern;           // per-layer shape; levels multiply it
   std::vector<double> assumed;  // training levels
   std::vector<double> truth;    // device levels
@@ -48,9 +58,16 @@ struct SweepConfig {
   int eval_repeats = 5;
   Imperfections imperfections;
 
-  // Throws InputError naming `what` and the bad key.
+  // Reads a config (parsed with io::parse_json). Every key is checked for its type and range:
+  // integers must be integers (an integral float such as 2.0 counts) in range, numbers finite,
+  // names strings. Throws InputError naming `what`, the bad key, what was expected and what
+  // was found; unknown keys are refused.
   static SweepConfig from_json(const nlohmann::json& j, const std::string& what);
   nlohmann::json to_json() const;
+  // Throws InputError unless every value is in range, the grid is within the limits above,
+  // levels (by level_label), seeds, methods and grid names are distinct, and every grid's
+  // pattern at every level is a valid noise model. What needs the data (image width, classes,
+  // calib_size <= training images) is checked by run_sweep.
   void validate() const;
   Architecture architecture() const;
 
@@ -64,7 +81,7 @@ struct SweepConfig {
 SweepConfig reproduce_preset(bool quick, const std::string& dataset);
 
 struct SweepCallbacks {
-  std::function<void(const std::string& line)> log;                 // one line per event
+  std::function<void(const std::string& line)> log;  // one line per event
   std::function<void(size_t done, size_t total, double eta_s)> progress;
 };
 
@@ -78,6 +95,13 @@ struct SweepSummary {
 // Runs (or resumes) the sweep in `dir` with `jobs` parallel workers (0 = cores).
 // Refuses a directory whose config.json differs from `config`. Stops early, leaving a
 // resumable directory, after `max_cells` new cells if max_cells > 0.
+// Everything checkable is checked before the first file is created: the config, the existing
+// config.json and results.jsonl (parse_results, the reader `gift report` uses), the data (its
+// presence, image width = the network's inputs, classes <= its outputs, calib_size <= the
+// training images). Then `dir` is created with its parents. If the run then fails (throws)
+// while `dir` holds no finished work (no result row, no model file), whatever this run created
+// is removed again; what a previous run made is never removed. A cell is either finished (its
+// row appended by one write) or not started; a model checkpoint is written atomically.
 SweepSummary run_sweep(const SweepConfig& config, const std::string& dir, int jobs,
                        const SweepCallbacks& callbacks = {}, size_t max_cells = 0);
 
