@@ -23,6 +23,7 @@ struct ChildSlot {
 };
 
 TempSlot g_temps[kMaxRegistered];
+std::atomic<bool> g_stopping{false};
 ChildSlot g_children[kMaxRegistered];
 
 template <class Slot, class Fill>
@@ -77,7 +78,10 @@ int register_child(pid_t pid) noexcept {
 
 void unregister_child(int slot) noexcept { release(g_children, slot); }
 
+bool stop_requested() noexcept { return g_stopping.load(); }
+
 void cleanup_after_signal() noexcept {
+  g_stopping.store(true);
   for (TempSlot& s : g_temps) {
     if (s.state.load() == 2) ::unlink(s.path);
   }

@@ -124,6 +124,7 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
     throw InputError("cannot write file '" + path + "': cannot create temporary '" + tmp +
                      "': " + errno_text(err));
   }
+  if (stop_requested()) fail("stopped by a signal", EINTR);  // the handler may have run already
   if (int err = write_all(fd.get(), contents.data(), contents.size())) fail("write failed", err);
   if (::fsync(fd.get()) != 0) fail("fsync failed", errno);
   if (int err = fd.close_now()) fail("close failed", err);

@@ -24,9 +24,14 @@ void unregister_temp_file(int slot) noexcept;
 int register_child(pid_t pid) noexcept;
 void unregister_child(int slot) noexcept;
 
-// Async-signal-safe: unlinks every registered temporary file and sends SIGTERM to every
-// registered child.
+// Async-signal-safe: marks the process as stopping, then unlinks every registered temporary
+// file and sends SIGTERM to every registered child.
 void cleanup_after_signal() noexcept;
+
+// True once cleanup_after_signal has begun. A writer that creates its temporary file checks
+// this after creating it and removes the file itself if it is set, so a file created by
+// another thread while the handler runs is not left behind.
+bool stop_requested() noexcept;
 
 // Installs handlers for SIGINT, SIGTERM (and SIGHUP) that call cleanup_after_signal, print
 // "gift: stopped by SIGINT" (or SIGTERM, ...) on stderr, and exit with 128 + the signal's
