@@ -248,10 +248,9 @@ TEST_F(SweepCli, StoppedBySignalsResumesWithoutLosingOrRecomputing) {
     EXPECT_EQ(temporaries(a), std::vector<std::string>{});
   };
 
-  // 1: SIGTERM as soon as the first checkpoint is on disk. One job: with more, another thread
-  // may create a checkpoint's temporary file after the signal handler removed the registered
-  // ones (a race in io::write_file_atomic; the next write of that checkpoint removes it).
-  stop_when("1", SIGTERM, 143, [&] {
+  // 1: SIGTERM as soon as the first checkpoint is on disk, while two workers train and write
+  // checkpoints (a worker that creates a temporary file while the handler runs removes it).
+  stop_when("2", SIGTERM, 143, [&] {
     for (const std::string& f : files_under(a)) {
       if (f.rfind("models/", 0) == 0 && f.find(".tmp.") == std::string::npos) return true;
     }
