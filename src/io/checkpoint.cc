@@ -166,51 +166,8 @@ void copy_tensor(const io::Tensor& t, float* dst, std::vector<int64_t> shape,
   }
 }
 
-}  // namespace
-
-void save_checkpoint(const std::string& path, const Checkpoint& c) {
-  const Network& net = c.net;
-  if (!net.all_finite()) {
-    throw InputError("refusing to write " + path + ": the network holds NaN or inf");
-  }
-  if (!c.state.optimizer.m.allFinite() || !c.state.optimizer.v.allFinite()) {
-    throw InputError("refusing to write " + path + ": the optimizer state holds NaN or inf");
-  }
-  io::TensorFile f;
-  for (size_t l = 0; l < net.num_layers(); ++l) {
-    const auto W = net.weight(l);
-    const auto b = net.bias(l);
-    f.tensors["layers." + std::to_string(l) + ".weight"] =
-        flat_tensor(W.data(), static_cast<size_t>(W.size()), {W.rows(), W.cols()});
-    f.tensors["layers." + std::to_string(l) + ".bias"] =
-        flat_tensor(b.data(), static_cast<size_t>(b.size()), {b.size()});
-  }
-  const OptimizerState& o = c.state.optimizer;
-  if (o.m.size() == net.params().size()) {
-    f.tensors["optimizer.m"] = flat_tensor(o.m.data(), static_cast<size_t>(o.m.size()), {o.m.size()});
-    if (o.v.size() == o.m.size()) {
-      f.tensors["optimizer.v"] =
-          flat_tensor(o.v.data(), static_cast<size_t>(o.v.size()), {o.v.size()});
-    }
-  }
-  for (const auto& [k, v] : c.extra) f.metadata[k] = v;
-  f.metadata["format"] = kFormat;
-  f.metadata["format_version"] = std::to_string(kFormatVersion);
-  f.metadata["gift_version"] = version();
-  f.metadata["architecture"] = arch_to_json(net.arch()).dump();
-  NoiseModel noise = c.train.noise;
-  if (noise.layers.empty()) noise = NoiseModel::none(net.num_layers());
-  f.metadata["noise"] = noise_to_json(noise).dump();
-  f.metadata["train"] = train_to_json(c.train).dump();
-  f.metadata["seed"] = std::to_string(c.train.seed);
-  f.metadata["epochs_done"] = std::to_string(c.state.epochs_done);
-  f.metadata["optimizer_step"] = std::to_string(o.step);
-  f.metadata["dataset"] = c.dataset;
-  io::write_safetensors(path, f);
-}
-
-Checkpoint load_checkpoint(const std::string& path) {
-  const io::TensorFile f = io::read_safetensors(path);
+// The checkpoint in a parsed container; `path` labels error messages.
+Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path) {
   const std::string& format = io::get_metadata(f, "format", path);
   if (format != kFormat) {
     throw InputError(path + ": not a gift checkpoint (metadata format is '" + format +
@@ -277,6 +234,57 @@ Checkpoint load_checkpoint(const std::string& path) {
     if (!is_known) c.extra[k] = v;
   }
   return c;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& c) {
+  const Network& net = c.net;
+  if (!net.all_finite()) {
+    throw InputError("refusing to write " + path + ": the network holds NaN or inf");
+  }
+  if (!c.state.optimizer.m.allFinite() || !c.state.optimizer.v.allFinite()) {
+    throw InputError("refusing to write " + path + ": the optimizer state holds NaN or inf");
+  }
+  io::TensorFile f;
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    const auto W = net.weight(l);
+    const auto b = net.bias(l);
+    f.tensors["layers." + std::to_string(l) + ".weight"] =
+        flat_tensor(W.data(), static_cast<size_t>(W.size()), {W.rows(), W.cols()});
+    f.tensors["layers." + std::to_string(l) + ".bias"] =
+        flat_tensor(b.data(), static_cast<size_t>(b.size()), {b.size()});
+  }
+  const OptimizerState& o = c.state.optimizer;
+  if (o.m.size() == net.params().size()) {
+    f.tensors["optimizer.m"] = flat_tensor(o.m.data(), static_cast<size_t>(o.m.size()), {o.m.size()});
+    if (o.v.size() == o.m.size()) {
+      f.tensors["optimizer.v"] =
+          flat_tensor(o.v.data(), static_cast<size_t>(o.v.size()), {o.v.size()});
+    }
+  }
+  for (const auto& [k, v] : c.extra) f.metadata[k] = v;
+  f.metadata["format"] = kFormat;
+  f.metadata["format_version"] = std::to_string(kFormatVersion);
+  f.metadata["gift_version"] = version();
+  f.metadata["architecture"] = arch_to_json(net.arch()).dump();
+  NoiseModel noise = c.train.noise;
+  if (noise.layers.empty()) noise = NoiseModel::none(net.num_layers());
+  f.metadata["noise"] = noise_to_json(noise).dump();
+  f.metadata["train"] = train_to_json(c.train).dump();
+  f.metadata["seed"] = std::to_string(c.train.seed);
+  f.metadata["epochs_done"] = std::to_string(c.state.epochs_done);
+  f.metadata["optimizer_step"] = std::to_string(o.step);
+  f.metadata["dataset"] = c.dataset;
+  io::write_safetensors(path, f);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  return checkpoint_from_file(io::read_safetensors(path), path);
+}
+
+Checkpoint parse_checkpoint(const uint8_t* bytes, size_t size, const std::string& name) {
+  return checkpoint_from_file(io::parse_safetensors(bytes, size, name), name);
 }
 
 }  // namespace gift

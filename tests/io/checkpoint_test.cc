@@ -291,6 +291,20 @@ for name in sorted(header):
   EXPECT_EQ(seen["optimizer.m"].second, bits_of(m.data(), m.size()));
 }
 
+TEST(Checkpoint, ParseCheckpointReadsTheBytesLikeLoadCheckpoint) {
+  TempDir t;
+  const std::string path = t.path("m.safetensors");
+  save_checkpoint(path, make_checkpoint());
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  const Checkpoint a = load_checkpoint(path);
+  const Checkpoint b = parse_checkpoint(bytes.data(), bytes.size(), "in memory");
+  EXPECT_EQ(a.net.params(), b.net.params());
+  EXPECT_EQ(a.train.noise.layers.size(), b.train.noise.layers.size());
+  EXPECT_EQ(a.state.optimizer.m, b.state.optimizer.m);
+  EXPECT_EQ(a.dataset, b.dataset);
+  EXPECT_INPUT_ERROR(parse_checkpoint(bytes.data(), bytes.size() - 1, "in memory"), "in memory");
+}
+
 // ---------------------------------------------------------------- bad input
 
 // Writes a valid checkpoint to `path`, then rewrites it with `edit` applied to its contents.
