@@ -143,8 +143,8 @@ long long parse_int_meta(const io::TensorFile& f, const std::string& key, const 
   return v;
 }
 
-void copy_tensor(const io::Tensor& t, float* dst, std::vector<int64_t> shape,
-                 const std::string& name, const std::string& file) {
+void check_shape(const io::Tensor& t, const std::vector<int64_t>& shape, const std::string& name,
+                 const std::string& file) {
   if (t.shape != shape) {
     std::ostringstream os;
     os << file << ": tensor '" << name << "' has shape [";
@@ -154,6 +154,11 @@ void copy_tensor(const io::Tensor& t, float* dst, std::vector<int64_t> shape,
     os << "]";
     throw InputError(os.str());
   }
+}
+
+void copy_tensor(const io::Tensor& t, float* dst, const std::vector<int64_t>& shape,
+                 const std::string& name, const std::string& file) {
+  check_shape(t, shape, name, file);
   if (t.dtype != io::DType::kF32) {
     throw InputError(file + ": tensor '" + name + "' must be F32");
   }
@@ -179,8 +184,18 @@ Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path
                      " is not supported (this gift reads version " +
                      std::to_string(kFormatVersion) + ")");
   }
+  const Architecture arch = arch_from_json(parse_json_meta(f, "architecture", path), path);
+  // The metadata may claim any widths up to 2^20 (2^40 parameters) in a file of a few bytes:
+  // check that the tensors have the shapes it implies before allocating the network, so its
+  // size is bounded by the file's.
+  for (size_t l = 0; l < arch.num_layers(); ++l) {
+    const std::string wn = "layers." + std::to_string(l) + ".weight";
+    const std::string bn = "layers." + std::to_string(l) + ".bias";
+    check_shape(io::get_tensor(f, wn, path), {arch.sizes[l + 1], arch.sizes[l]}, wn, path);
+    check_shape(io::get_tensor(f, bn, path), {arch.sizes[l + 1]}, bn, path);
+  }
   Checkpoint c;
-  c.net = Network(arch_from_json(parse_json_meta(f, "architecture", path), path));
+  c.net = Network(arch);
   const size_t L = c.net.num_layers();
   c.train = train_from_json(parse_json_meta(f, "train", path), path);
   c.train.noise = noise_from_json(parse_json_meta(f, "noise", path), L, path + ": metadata 'noise'");

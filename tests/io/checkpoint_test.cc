@@ -410,6 +410,16 @@ TEST_F(CheckpointBad, ArchitectureWidthsAndActivationsDisagree) {
   EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "architecture");
 }
 
+// A small file may claim widths up to 2^20 (valid ones): the loader allocated a network of
+// 2^40 parameters before noticing that its tensors are far smaller (fuzz regression).
+TEST_F(CheckpointBad, HugeArchitectureWithSmallTensorsAllocatesNothing) {
+  write_edited(path_, [](io::TensorFile& f) {
+    set_arch(
+        f, {{"sizes", {1 << 20, 1 << 20, 3}}, {"activations", {"relu", "linear"}}, {"w_max", 0.8}});
+  });
+  EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "layers.0.weight", "[1048576,1048576]");
+}
+
 TEST_F(CheckpointBad, ArchitectureUnknownActivation) {
   write_edited(path_, [](io::TensorFile& f) {
     set_arch(f, {{"sizes", {5, 4, 3}}, {"activations", {"swish", "linear"}}, {"w_max", 0.8}});
