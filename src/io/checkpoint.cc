@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "gift/core/error.h"
 #include "gift/io/json.h"
@@ -25,6 +26,16 @@ auto named(const std::string& what, F&& parse) -> decltype(parse()) {
   } catch (const InputError& e) {
     throw InputError(what + ": " + e.what());
   }
+}
+
+// Whether `v` is a JSON integer that V (an integer type) holds exactly.
+template <class V>
+bool integer_fits(const json& v) {
+  if (v.is_number_unsigned()) {
+    return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<V>::max());
+  }
+  return v.is_number_integer() && std::is_signed_v<V> &&
+         v.get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<V>::min());
 }
 
 json arch_to_json(const Architecture& a) {
@@ -79,10 +90,20 @@ json train_to_json(const TrainOptions& t) {
 template <class V>
 V field(const json& j, const char* key, V fallback, const std::string& what) {
   if (!j.contains(key)) return fallback;
+  const json& v = j.at(key);
+  // get<V>() would truncate a fraction, wrap a large integer and, for a float beyond V's
+  // range, convert with undefined behaviour.
+  if constexpr (std::is_integral_v<V>) {
+    if (!integer_fits<V>(v)) {
+      throw InputError(what + ": field '" + key + "' must be an integer in [" +
+                       std::to_string(std::numeric_limits<V>::min()) + ", " +
+                       std::to_string(std::numeric_limits<V>::max()) + "], found " + v.dump());
+    }
+  }
   try {
-    return j.at(key).get<V>();
+    return v.get<V>();
   } catch (const json::exception&) {
-    throw InputError(what + ": field '" + key + "' has the wrong type: " + j.at(key).dump());
+    throw InputError(what + ": field '" + key + "' has the wrong type: " + v.dump());
   }
 }
 

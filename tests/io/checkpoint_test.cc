@@ -551,6 +551,23 @@ TEST_F(CheckpointBad, EpochsDoneMissing) {
   EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "epochs_done");
 }
 
+// Numbers that get<int>() would wrap, truncate or (a float beyond the range: undefined
+// behaviour) convert arbitrarily (fuzz regressions).
+TEST_F(CheckpointBad, TrainIntegersOutOfRangeOrFractional) {
+  const std::vector<std::pair<const char*, json>> cases = {
+      {"epochs", 1e300}, {"epochs", 2.5}, {"batch_size", 4294967328ull}, {"seed", -5.5},
+      {"seed", -1},      {"seed", 1e30}};
+  for (const auto& [key, value] : cases) {
+    SCOPED_TRACE(std::string(key) + " = " + value.dump());
+    write_edited(path_, [&, key = key, value = value](io::TensorFile& f) {
+      json j = json::parse(f.metadata.at("train"));
+      j[key] = value;
+      f.metadata["train"] = j.dump();
+    });
+    EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "train", key, "integer");
+  }
+}
+
 TEST_F(CheckpointBad, TrainOptionsMalformed) {
   write_edited(path_, [](io::TensorFile& f) { f.metadata["train"] = "not json"; });
   EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "train", "not valid JSON");
