@@ -53,6 +53,10 @@ Architecture arch_from_json(const json& j, const std::string& file) {
   Architecture a;
   for (const json& s : j["sizes"]) {
     if (!s.is_number_integer()) throw InputError(what + ": widths must be integers");
+    // Beyond int, get<int>() would wrap (2^32 + 5 read as 5).
+    if (!integer_fits<int>(s)) {
+      throw InputError(what + ": widths must be in [1, 2^20], found " + s.dump());
+    }
     a.sizes.push_back(s.get<int>());
   }
   for (const json& s : j["activations"]) {

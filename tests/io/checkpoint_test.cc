@@ -568,6 +568,15 @@ TEST_F(CheckpointBad, TrainIntegersOutOfRangeOrFractional) {
   }
 }
 
+TEST_F(CheckpointBad, ArchitectureWidthBeyondInt) {  // was read as 2^32 + 5 -> 5
+  write_edited(path_, [](io::TensorFile& f) {
+    set_arch(f, {{"sizes", {(1ll << 32) + 5, 4, 3}},
+                 {"activations", {"relu", "linear"}},
+                 {"w_max", 0.8}});
+  });
+  EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "architecture", "4294967301");
+}
+
 TEST_F(CheckpointBad, TrainOptionsMalformed) {
   write_edited(path_, [](io::TensorFile& f) { f.metadata["train"] = "not json"; });
   EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "train", "not valid JSON");
