@@ -36,6 +36,13 @@ std::vector<fs::path> inputs(const std::string& kind, const std::string& target)
   return files;
 }
 
+std::vector<uint8_t> read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  EXPECT_FALSE(in.bad()) << "cannot read " << p;
+  return bytes;
+}
+
 // Runs `body` on every input of `target`. Files named valid-* must be accepted (body returns
 // true), so a format change that leaves the seeds stale is noticed.
 void replay(const std::string& target, const std::function<bool(const uint8_t*, size_t)>& body) {
@@ -44,14 +51,22 @@ void replay(const std::string& target, const std::function<bool(const uint8_t*, 
   std::vector<fs::path> all = corpus;
   for (const fs::path& p : inputs("regressions", target)) all.push_back(p);
   for (const fs::path& p : all) {
-    std::ifstream in(p, std::ios::binary);
-    const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
-                                     std::istreambuf_iterator<char>()};
-    ASSERT_FALSE(in.bad()) << "cannot read " << p;
+    const std::vector<uint8_t> bytes = read_all(p);
     // Anything but InputError escaping the body is a bug the fuzzer would report.
     bool accepted = false;
     EXPECT_NO_THROW(accepted = body(bytes.data(), bytes.size())) << p.string();
     if (p.filename().string().rfind("valid-", 0) == 0) EXPECT_TRUE(accepted) << p.string();
+  }
+}
+
+// Reproducers of bugs not fixed yet (tests/fuzz/regressions/<target>/open/, see README.md):
+// run with --gtest_also_run_disabled_tests to see them fail. Fixing one means moving its file
+// up to regressions/<target>/, where the tests above replay it.
+void replay_open(const std::string& target,
+                 const std::function<bool(const uint8_t*, size_t)>& body) {
+  for (const fs::path& p : inputs("regressions", target + "/open")) {
+    const std::vector<uint8_t> bytes = read_all(p);
+    EXPECT_NO_THROW(body(bytes.data(), bytes.size())) << p.string();
   }
 }
 
@@ -62,15 +77,27 @@ TEST(FuzzCorpus, Safetensors) { replay("safetensors", safetensors_one_input); }
 TEST(FuzzCorpus, CheckpointSeedsLoad) {
   for (const fs::path& p : inputs("corpus", "safetensors")) {
     if (p.filename().string().rfind("valid-checkpoint", 0) != 0) continue;
-    std::ifstream in(p, std::ios::binary);
-    const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
-                                     std::istreambuf_iterator<char>()};
+    const std::vector<uint8_t> bytes = read_all(p);
     EXPECT_NO_THROW(parse_checkpoint(bytes.data(), bytes.size(), p.string())) << p.string();
   }
 }
+
 TEST(FuzzCorpus, SweepConfig) { replay("sweep_config", sweep_config_one_input); }
 TEST(FuzzCorpus, Results) { replay("results", results_one_input); }
 TEST(FuzzCorpus, Protocol) { replay("protocol", protocol_one_input); }
+
+TEST(FuzzCorpus, DISABLED_OpenBugs) {
+  for (const auto& [target, body] :
+       std::vector<std::pair<std::string, std::function<bool(const uint8_t*, size_t)>>>{
+           {"idx", idx_one_input},
+           {"safetensors", safetensors_one_input},
+           {"sweep_config", sweep_config_one_input},
+           {"results", results_one_input},
+           {"protocol", protocol_one_input}}) {
+    SCOPED_TRACE(target);
+    replay_open(target, body);
+  }
+}
 
 }  // namespace
 }  // namespace gift::fuzz
