@@ -59,7 +59,7 @@ for t in "${TARGETS[@]}"; do
   artifacts="$(find "$crashes/$t" -maxdepth 1 -type f -newer "$work/$t.start" 2>/dev/null | wc -l)"
   # A finding is a non-zero exit or an artifact written during this run.
   if [ "$rc" -ne 0 ] || [ "$artifacts" -gt 0 ]; then
-    found="FOUND (exit $rc): $(grep -m1 -E '^==[0-9]+==ERROR|^SUMMARY|runtime error|deadly signal|timeout|out-of-memory|uncaught' "$log" || echo see log)"
+    found="FOUND (exit $rc): $(grep -m1 -E 'what\(\)|runtime error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|fuzz: broken guarantee' "$log" || echo see log)"
     find "$crashes/$t" -maxdepth 1 -type f -newer "$work/$t.start" | sed 's/^/    reproducer: /'
     failed=1
   else
