@@ -75,7 +75,7 @@ std::vector<uint8_t> read_file(const std::string& path) {
 }
 
 // Decompresses one or more concatenated gzip members; trailing non-gzip bytes are an error.
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& name) {
+std::vector<uint8_t> gunzip(const uint8_t* in, size_t in_size, const std::string& name) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 16) != Z_OK) throw InternalError("zlib inflateInit2 failed");
   struct End {
@@ -87,9 +87,9 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& n
   // First guess at the output size: the gzip trailer's ISIZE (size mod 2^32 of the last
   // member), bounded by deflate's largest ratio (1032:1) so a bad trailer cannot force a huge
   // allocation. The loop below grows the buffer if the guess is short.
-  uint64_t guess = uint64_t{4} * in.size();
-  if (in.size() >= 18) guess = read_le32(in.data() + in.size() - 4) + uint64_t{1};
-  guess = std::min<uint64_t>(guess, uint64_t{1032} * in.size());
+  uint64_t guess = uint64_t{4} * in_size;
+  if (in_size >= 18) guess = read_le32(in + in_size - 4) + uint64_t{1};
+  guess = std::min<uint64_t>(guess, uint64_t{1032} * in_size);
   std::vector<uint8_t> out(std::clamp<uint64_t>(guess, 1 << 16, kMaxFileBytes + 1));
   size_t in_pos = 0, out_pos = 0;
   for (;;) {
@@ -101,9 +101,9 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& n
       }
       out.resize(std::min<uint64_t>(2 * out.size(), kMaxFileBytes + 1));
     }
-    const uInt avail_in = static_cast<uInt>(std::min(in.size() - in_pos, kChunk));
+    const uInt avail_in = static_cast<uInt>(std::min(in_size - in_pos, kChunk));
     const uInt avail_out = static_cast<uInt>(std::min(out.size() - out_pos, kChunk));
-    zs.next_in = const_cast<Bytef*>(in.data() + in_pos);
+    zs.next_in = const_cast<Bytef*>(in + in_pos);
     zs.avail_in = avail_in;
     zs.next_out = out.data() + out_pos;
     zs.avail_out = avail_out;
@@ -112,10 +112,10 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& n
     out_pos += avail_out - zs.avail_out;
 
     if (rc == Z_STREAM_END) {
-      if (in_pos == in.size()) break;
-      if (is_gzip(in.data() + in_pos, in.size() - in_pos) && inflateReset(&zs) == Z_OK) continue;
+      if (in_pos == in_size) break;
+      if (is_gzip(in + in_pos, in_size - in_pos) && inflateReset(&zs) == Z_OK) continue;
       fail(name, "expected end of file after the gzip stream, found " +
-                     plural(in.size() - in_pos, "trailing byte"));
+                     plural(in_size - in_pos, "trailing byte"));
     }
     if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT) {
       fail(name, std::string("expected a valid gzip stream, found corrupt data (zlib: ") +
@@ -124,9 +124,9 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& n
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       throw InternalError(name + ": zlib inflate failed with code " + std::to_string(rc));
     }
-    if (in_pos == in.size() && zs.avail_out > 0) {
+    if (in_pos == in_size && zs.avail_out > 0) {
       fail(name, "expected a complete gzip stream, found it cut off after " +
-                     plural(in.size(), "compressed byte"));
+                     plural(in_size, "compressed byte"));
     }
   }
   out.resize(out_pos);
@@ -228,10 +228,15 @@ IdxArray parse_idx(const uint8_t* bytes, size_t size, const std::string& name) {
   return a;
 }
 
+IdxArray parse_idx_file(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (!is_gzip(bytes, size)) return parse_idx(bytes, size, name);
+  const std::vector<uint8_t> raw = gunzip(bytes, size, name);
+  return parse_idx(raw.data(), raw.size(), name);
+}
+
 IdxArray read_idx(const std::string& path) {
-  std::vector<uint8_t> bytes = read_file(path);
-  if (is_gzip(bytes.data(), bytes.size())) bytes = gunzip(bytes, path);
-  return parse_idx(bytes.data(), bytes.size(), path);
+  const std::vector<uint8_t> bytes = read_file(path);
+  return parse_idx_file(bytes.data(), bytes.size(), path);
 }
 
 }  // namespace gift::data

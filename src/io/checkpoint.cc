@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "gift/core/error.h"
 #include "gift/io/json.h"
@@ -27,6 +28,16 @@ auto named(const std::string& what, F&& parse) -> decltype(parse()) {
   }
 }
 
+// Whether `v` is a JSON integer that V (an integer type) holds exactly.
+template <class V>
+bool integer_fits(const json& v) {
+  if (v.is_number_unsigned()) {
+    return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<V>::max());
+  }
+  return v.is_number_integer() && std::is_signed_v<V> &&
+         v.get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<V>::min());
+}
+
 json arch_to_json(const Architecture& a) {
   std::vector<std::string> acts;
   for (Activation x : a.activations) acts.push_back(to_string(x));
@@ -42,6 +53,10 @@ Architecture arch_from_json(const json& j, const std::string& file) {
   Architecture a;
   for (const json& s : j["sizes"]) {
     if (!s.is_number_integer()) throw InputError(what + ": widths must be integers");
+    // Beyond int, get<int>() would wrap (2^32 + 5 read as 5).
+    if (!integer_fits<int>(s)) {
+      throw InputError(what + ": widths must be in [1, 2^20], found " + s.dump());
+    }
     a.sizes.push_back(s.get<int>());
   }
   for (const json& s : j["activations"]) {
@@ -79,10 +94,20 @@ json train_to_json(const TrainOptions& t) {
 template <class V>
 V field(const json& j, const char* key, V fallback, const std::string& what) {
   if (!j.contains(key)) return fallback;
+  const json& v = j.at(key);
+  // get<V>() would truncate a fraction, wrap a large integer and, for a float beyond V's
+  // range, convert with undefined behaviour.
+  if constexpr (std::is_integral_v<V>) {
+    if (!integer_fits<V>(v)) {
+      throw InputError(what + ": field '" + key + "' must be an integer in [" +
+                       std::to_string(std::numeric_limits<V>::min()) + ", " +
+                       std::to_string(std::numeric_limits<V>::max()) + "], found " + v.dump());
+    }
+  }
   try {
-    return j.at(key).get<V>();
+    return v.get<V>();
   } catch (const json::exception&) {
-    throw InputError(what + ": field '" + key + "' has the wrong type: " + j.at(key).dump());
+    throw InputError(what + ": field '" + key + "' has the wrong type: " + v.dump());
   }
 }
 
@@ -143,8 +168,8 @@ long long parse_int_meta(const io::TensorFile& f, const std::string& key, const 
   return v;
 }
 
-void copy_tensor(const io::Tensor& t, float* dst, std::vector<int64_t> shape,
-                 const std::string& name, const std::string& file) {
+void check_shape(const io::Tensor& t, const std::vector<int64_t>& shape, const std::string& name,
+                 const std::string& file) {
   if (t.shape != shape) {
     std::ostringstream os;
     os << file << ": tensor '" << name << "' has shape [";
@@ -154,6 +179,11 @@ void copy_tensor(const io::Tensor& t, float* dst, std::vector<int64_t> shape,
     os << "]";
     throw InputError(os.str());
   }
+}
+
+void copy_tensor(const io::Tensor& t, float* dst, const std::vector<int64_t>& shape,
+                 const std::string& name, const std::string& file) {
+  check_shape(t, shape, name, file);
   if (t.dtype != io::DType::kF32) {
     throw InputError(file + ": tensor '" + name + "' must be F32");
   }
@@ -166,51 +196,8 @@ void copy_tensor(const io::Tensor& t, float* dst, std::vector<int64_t> shape,
   }
 }
 
-}  // namespace
-
-void save_checkpoint(const std::string& path, const Checkpoint& c) {
-  const Network& net = c.net;
-  if (!net.all_finite()) {
-    throw InputError("refusing to write " + path + ": the network holds NaN or inf");
-  }
-  if (!c.state.optimizer.m.allFinite() || !c.state.optimizer.v.allFinite()) {
-    throw InputError("refusing to write " + path + ": the optimizer state holds NaN or inf");
-  }
-  io::TensorFile f;
-  for (size_t l = 0; l < net.num_layers(); ++l) {
-    const auto W = net.weight(l);
-    const auto b = net.bias(l);
-    f.tensors["layers." + std::to_string(l) + ".weight"] =
-        flat_tensor(W.data(), static_cast<size_t>(W.size()), {W.rows(), W.cols()});
-    f.tensors["layers." + std::to_string(l) + ".bias"] =
-        flat_tensor(b.data(), static_cast<size_t>(b.size()), {b.size()});
-  }
-  const OptimizerState& o = c.state.optimizer;
-  if (o.m.size() == net.params().size()) {
-    f.tensors["optimizer.m"] = flat_tensor(o.m.data(), static_cast<size_t>(o.m.size()), {o.m.size()});
-    if (o.v.size() == o.m.size()) {
-      f.tensors["optimizer.v"] =
-          flat_tensor(o.v.data(), static_cast<size_t>(o.v.size()), {o.v.size()});
-    }
-  }
-  for (const auto& [k, v] : c.extra) f.metadata[k] = v;
-  f.metadata["format"] = kFormat;
-  f.metadata["format_version"] = std::to_string(kFormatVersion);
-  f.metadata["gift_version"] = version();
-  f.metadata["architecture"] = arch_to_json(net.arch()).dump();
-  NoiseModel noise = c.train.noise;
-  if (noise.layers.empty()) noise = NoiseModel::none(net.num_layers());
-  f.metadata["noise"] = noise_to_json(noise).dump();
-  f.metadata["train"] = train_to_json(c.train).dump();
-  f.metadata["seed"] = std::to_string(c.train.seed);
-  f.metadata["epochs_done"] = std::to_string(c.state.epochs_done);
-  f.metadata["optimizer_step"] = std::to_string(o.step);
-  f.metadata["dataset"] = c.dataset;
-  io::write_safetensors(path, f);
-}
-
-Checkpoint load_checkpoint(const std::string& path) {
-  const io::TensorFile f = io::read_safetensors(path);
+// The checkpoint in a parsed container; `path` labels error messages.
+Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path) {
   const std::string& format = io::get_metadata(f, "format", path);
   if (format != kFormat) {
     throw InputError(path + ": not a gift checkpoint (metadata format is '" + format +
@@ -222,8 +209,18 @@ Checkpoint load_checkpoint(const std::string& path) {
                      " is not supported (this gift reads version " +
                      std::to_string(kFormatVersion) + ")");
   }
+  const Architecture arch = arch_from_json(parse_json_meta(f, "architecture", path), path);
+  // The metadata may claim any widths up to 2^20 (2^40 parameters) in a file of a few bytes:
+  // check that the tensors have the shapes it implies before allocating the network, so its
+  // size is bounded by the file's.
+  for (size_t l = 0; l < arch.num_layers(); ++l) {
+    const std::string wn = "layers." + std::to_string(l) + ".weight";
+    const std::string bn = "layers." + std::to_string(l) + ".bias";
+    check_shape(io::get_tensor(f, wn, path), {arch.sizes[l + 1], arch.sizes[l]}, wn, path);
+    check_shape(io::get_tensor(f, bn, path), {arch.sizes[l + 1]}, bn, path);
+  }
   Checkpoint c;
-  c.net = Network(arch_from_json(parse_json_meta(f, "architecture", path), path));
+  c.net = Network(arch);
   const size_t L = c.net.num_layers();
   c.train = train_from_json(parse_json_meta(f, "train", path), path);
   c.train.noise = noise_from_json(parse_json_meta(f, "noise", path), L, path + ": metadata 'noise'");
@@ -277,6 +274,57 @@ Checkpoint load_checkpoint(const std::string& path) {
     if (!is_known) c.extra[k] = v;
   }
   return c;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& c) {
+  const Network& net = c.net;
+  if (!net.all_finite()) {
+    throw InputError("refusing to write " + path + ": the network holds NaN or inf");
+  }
+  if (!c.state.optimizer.m.allFinite() || !c.state.optimizer.v.allFinite()) {
+    throw InputError("refusing to write " + path + ": the optimizer state holds NaN or inf");
+  }
+  io::TensorFile f;
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    const auto W = net.weight(l);
+    const auto b = net.bias(l);
+    f.tensors["layers." + std::to_string(l) + ".weight"] =
+        flat_tensor(W.data(), static_cast<size_t>(W.size()), {W.rows(), W.cols()});
+    f.tensors["layers." + std::to_string(l) + ".bias"] =
+        flat_tensor(b.data(), static_cast<size_t>(b.size()), {b.size()});
+  }
+  const OptimizerState& o = c.state.optimizer;
+  if (o.m.size() == net.params().size()) {
+    f.tensors["optimizer.m"] = flat_tensor(o.m.data(), static_cast<size_t>(o.m.size()), {o.m.size()});
+    if (o.v.size() == o.m.size()) {
+      f.tensors["optimizer.v"] =
+          flat_tensor(o.v.data(), static_cast<size_t>(o.v.size()), {o.v.size()});
+    }
+  }
+  for (const auto& [k, v] : c.extra) f.metadata[k] = v;
+  f.metadata["format"] = kFormat;
+  f.metadata["format_version"] = std::to_string(kFormatVersion);
+  f.metadata["gift_version"] = version();
+  f.metadata["architecture"] = arch_to_json(net.arch()).dump();
+  NoiseModel noise = c.train.noise;
+  if (noise.layers.empty()) noise = NoiseModel::none(net.num_layers());
+  f.metadata["noise"] = noise_to_json(noise).dump();
+  f.metadata["train"] = train_to_json(c.train).dump();
+  f.metadata["seed"] = std::to_string(c.train.seed);
+  f.metadata["epochs_done"] = std::to_string(c.state.epochs_done);
+  f.metadata["optimizer_step"] = std::to_string(o.step);
+  f.metadata["dataset"] = c.dataset;
+  io::write_safetensors(path, f);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  return checkpoint_from_file(io::read_safetensors(path), path);
+}
+
+Checkpoint parse_checkpoint(const uint8_t* bytes, size_t size, const std::string& name) {
+  return checkpoint_from_file(io::parse_safetensors(bytes, size, name), name);
 }
 
 }  // namespace gift

@@ -75,6 +75,20 @@ TEST(Idx, ConcatenatedGzipMembersAreOneStream) {
   EXPECT_EQ(read_idx(p).data, iota_bytes(20));
 }
 
+TEST(Idx, ParseIdxFileReadsRawAndGzipBytesLikeReadIdx) {
+  TempDir t;
+  const std::vector<uint8_t> idx = make_idx(kIdxUbyte, {3, 4}, iota_bytes(12));
+  write_gzip(t.path("a.gz"), idx);
+  const std::vector<uint8_t> gz = read_bytes(t.path("a.gz"));
+  EXPECT_EQ(parse_idx_file(idx.data(), idx.size(), "raw").data, iota_bytes(12));
+  const IdxArray a = parse_idx_file(gz.data(), gz.size(), "packed");
+  EXPECT_EQ(a.dims, (std::vector<uint32_t>{3, 4}));
+  EXPECT_EQ(a.data, iota_bytes(12));
+  const std::vector<uint8_t> cut(gz.begin(), gz.end() - 5);
+  EXPECT_INPUT_ERROR(parse_idx_file(cut.data(), cut.size(), "packed"), "packed", "cut off");
+  EXPECT_INPUT_ERROR(parse_idx_file(nullptr, 0, "nothing"), "nothing", "empty");
+}
+
 TEST(Idx, EveryTypeCodeHasItsElementSize) {
   const std::vector<std::pair<uint8_t, size_t>> types = {{kIdxUbyte, 1}, {kIdxSbyte, 1},
                                                          {kIdxShort, 2}, {kIdxInt, 4},

@@ -299,6 +299,20 @@ for name in sorted(header):
   EXPECT_EQ(seen["optimizer.m"].second, bits_of(m.data(), m.size()));
 }
 
+TEST(Checkpoint, ParseCheckpointReadsTheBytesLikeLoadCheckpoint) {
+  TempDir t;
+  const std::string path = t.path("m.safetensors");
+  save_checkpoint(path, make_checkpoint());
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  const Checkpoint a = load_checkpoint(path);
+  const Checkpoint b = parse_checkpoint(bytes.data(), bytes.size(), "in memory");
+  EXPECT_EQ(a.net.params(), b.net.params());
+  EXPECT_EQ(a.train.noise.layers.size(), b.train.noise.layers.size());
+  EXPECT_EQ(a.state.optimizer.m, b.state.optimizer.m);
+  EXPECT_EQ(a.dataset, b.dataset);
+  EXPECT_INPUT_ERROR(parse_checkpoint(bytes.data(), bytes.size() - 1, "in memory"), "in memory");
+}
+
 // ---------------------------------------------------------------- bad input
 
 // Writes a valid checkpoint to `path`, then rewrites it with `edit` applied to its contents.
@@ -402,6 +416,16 @@ TEST_F(CheckpointBad, ArchitectureWidthsAndActivationsDisagree) {
     set_arch(f, {{"sizes", {5, 4, 3}}, {"activations", {"linear"}}, {"w_max", 0.8}});
   });
   EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "architecture");
+}
+
+// A small file may claim widths up to 2^20 (valid ones): the loader allocated a network of
+// 2^40 parameters before noticing that its tensors are far smaller (fuzz regression).
+TEST_F(CheckpointBad, HugeArchitectureWithSmallTensorsAllocatesNothing) {
+  write_edited(path_, [](io::TensorFile& f) {
+    set_arch(
+        f, {{"sizes", {1 << 20, 1 << 20, 3}}, {"activations", {"relu", "linear"}}, {"w_max", 0.8}});
+  });
+  EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "layers.0.weight", "[1048576,1048576]");
 }
 
 TEST_F(CheckpointBad, ArchitectureUnknownActivation) {
@@ -533,6 +557,32 @@ TEST_F(CheckpointBad, EpochsDoneBeyondInt) {
 TEST_F(CheckpointBad, EpochsDoneMissing) {
   write_edited(path_, [](io::TensorFile& f) { f.metadata.erase("epochs_done"); });
   EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "epochs_done");
+}
+
+// Numbers that get<int>() would wrap, truncate or (a float beyond the range: undefined
+// behaviour) convert arbitrarily (fuzz regressions).
+TEST_F(CheckpointBad, TrainIntegersOutOfRangeOrFractional) {
+  const std::vector<std::pair<const char*, json>> cases = {
+      {"epochs", 1e300}, {"epochs", 2.5}, {"batch_size", 4294967328ull}, {"seed", -5.5},
+      {"seed", -1},      {"seed", 1e30}};
+  for (const auto& [key, value] : cases) {
+    SCOPED_TRACE(std::string(key) + " = " + value.dump());
+    write_edited(path_, [&, key = key, value = value](io::TensorFile& f) {
+      json j = json::parse(f.metadata.at("train"));
+      j[key] = value;
+      f.metadata["train"] = j.dump();
+    });
+    EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "train", key, "integer");
+  }
+}
+
+TEST_F(CheckpointBad, ArchitectureWidthBeyondInt) {  // was read as 2^32 + 5 -> 5
+  write_edited(path_, [](io::TensorFile& f) {
+    set_arch(f, {{"sizes", {(1ll << 32) + 5, 4, 3}},
+                 {"activations", {"relu", "linear"}},
+                 {"w_max", 0.8}});
+  });
+  EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "architecture", "4294967301");
 }
 
 TEST_F(CheckpointBad, TrainOptionsMalformed) {

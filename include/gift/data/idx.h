@@ -50,9 +50,16 @@ struct IdxArray {
 // data section over kIdxMaxDataBytes, or fewer or more data bytes than the header promises.
 IdxArray parse_idx(const uint8_t* bytes, size_t size, const std::string& name);
 
-// Reads the file at `path`, raw or gzip (one or more gzip members), then parse_idx.
-// Throws InputError naming `path` if the file is missing, a directory or unreadable, if its
-// gzip stream is corrupt or truncated, or for any error of parse_idx.
+// Parses the whole bytes of an IDX file held in memory, raw or gzip (one or more gzip
+// members, told apart by the magic bytes): decompresses if needed, then parse_idx. Pure.
+// Throws InputError naming `name` if the gzip stream is corrupt, truncated, followed by
+// other bytes or decompresses to more than the largest valid IDX file, or for any error
+// of parse_idx.
+IdxArray parse_idx_file(const uint8_t* bytes, size_t size, const std::string& name);
+
+// Reads the file at `path`, then parse_idx_file.
+// Throws InputError naming `path` if the file is missing, a directory or unreadable, or for
+// any error of parse_idx_file.
 IdxArray read_idx(const std::string& path);
 
 }  // namespace gift::data

@@ -6,6 +6,8 @@
 // dataset, and any caller-supplied extra keys.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -31,5 +33,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
 // presence, dtype and shape, finite values, weights within [-w_max, w_max], noise
 // and options. Throws InputError with one line naming the file and the problem.
 Checkpoint load_checkpoint(const std::string& path);
+
+// load_checkpoint on a whole file held in [bytes, bytes + size); `name` (usually the path)
+// labels error messages. Pure: no I/O. Same checks and errors as load_checkpoint.
+Checkpoint parse_checkpoint(const uint8_t* bytes, size_t size, const std::string& name);
 
 }  // namespace gift
