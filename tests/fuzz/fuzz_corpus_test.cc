@@ -99,18 +99,18 @@ TEST(FuzzCorpus, DISABLED_OpenBugs) {
   }
 }
 
-// Open bugs whose reproducers are too big to commit (200 KB): JSON nested 100000 deep, parsed
+// Fixed bugs whose reproducers are too big to commit (200 KB): JSON nested 100000 deep, parsed
 // without io::parse_json's depth bound, then dumped or walked recursively: a stack overflow.
 std::string nested_arrays(size_t depth) {
   return std::string(depth, '[') + std::string(depth, ']');
 }
 
-TEST(FuzzCorpus, DISABLED_OpenBugResultsLineNestedDeep) {  // report.cc read_results, shown()
+TEST(FuzzCorpus, ResultsLineNestedDeep) {  // was: report.cc read_results, shown()
   const std::string text = nested_arrays(100000) + "\n";
   results_one_input(reinterpret_cast<const uint8_t*>(text.data()), text.size());
 }
 
-TEST(FuzzCorpus, DISABLED_OpenBugInfoNestedDeep) {  // protocol.cc decode_info, s.dump()
+TEST(FuzzCorpus, InfoNestedDeep) {  // was: protocol.cc decode_info, s.dump()
   const std::string text =
       "\x01{\"protocol\": 1, \"name\": \"x\", \"taps\": true, "
       "\"architecture\": {\"sizes\": [" +
