@@ -1,4 +1,6 @@
 // gift calibrate / gift finetune: in situ calibration and fine-tuning on a device.
+#include "gift/insitu/finetune.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,7 +16,6 @@
 #include "gift/core/rng.h"
 #include "gift/experiment/report.h"
 #include "gift/insitu/calibration.h"
-#include "gift/insitu/finetune.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
 #include "gift/io/json.h"
@@ -40,7 +41,8 @@ struct CalibFlags {
   void add(CLI::App& app) {
     app.add_option("--calib-inputs", inputs, "calibration: distinct inputs K");
     app.add_option("--calib-repeats", repeats, "calibration: passes R of each input");
-    app.add_option("--calib-bootstrap", bootstrap, "calibration: bootstrap resamples for intervals");
+    app.add_option("--calib-bootstrap", bootstrap,
+                   "calibration: bootstrap resamples for intervals");
   }
   CalibrationOptions build(uint64_t seed, int threads) const {
     CalibrationOptions o;
@@ -89,7 +91,8 @@ struct FinetuneFlags {
   DeviceFlags device;
   CalibFlags calib;
   size_t calib_size = 1000;
-  int epochs = 30, retrain_epochs = 5, batch_size = 64, score_repeats = 2, eval_repeats = 5, threads = 0;
+  int epochs = 30, retrain_epochs = 5, batch_size = 64, score_repeats = 2, eval_repeats = 5,
+      threads = 0;
   double lr = 3e-3, accept_z = 2.0;
   std::string optimizer = "adam", score_by = "accuracy";
   double holdout = 0.3;
@@ -106,13 +109,14 @@ nlohmann::json finetune_config(const FinetuneFlags& f) {
           {"data_dir", f.data.dir},
           {"train_limit", f.data.train_limit},
           {"test_limit", f.data.test_limit},
-          {"device", {{"noise", {d.noise.weight, d.noise.sum_mult, d.noise.sum_add, d.noise.out_add}},
-                      {"output_clip", d.noise.output_clip},
-                      {"gain_std", d.gain_std},
-                      {"weight_bits", d.weight_bits},
-                      {"seed", d.seed},
-                      {"no_taps", d.no_taps},
-                      {"command", d.command}}},
+          {"device",
+           {{"noise", {d.noise.weight, d.noise.sum_mult, d.noise.sum_add, d.noise.out_add}},
+            {"output_clip", d.noise.output_clip},
+            {"gain_std", d.gain_std},
+            {"weight_bits", d.weight_bits},
+            {"seed", d.seed},
+            {"no_taps", d.no_taps},
+            {"command", d.command}}},
           {"calib", {f.calib.inputs, f.calib.repeats, f.calib.bootstrap}},
           {"calib_size", f.calib_size},
           {"epochs", f.epochs},
@@ -141,7 +145,8 @@ std::map<std::string, nlohmann::json> finished_methods(const std::string& path,
     throw InputError(path + ": not a gift finetune report; use another --report or drop --resume");
   }
   if (doc["config"] != config) {
-    throw InputError(path + ": made with other options or inputs; use another --report or drop --resume");
+    throw InputError(path +
+                     ": made with other options or inputs; use another --report or drop --resume");
   }
   for (const nlohmann::json& m : doc["methods"]) {
     if (!m.is_object() || !m.contains("method") || !m["method"].is_string()) {
@@ -155,8 +160,10 @@ std::map<std::string, nlohmann::json> finished_methods(const std::string& path,
 void run_finetune(FinetuneFlags& f) {
   if (!f.out.empty()) io::prepare_output(f.out);
   if (!f.report.empty()) io::prepare_output(f.report);
-  if (f.resume && f.report.empty()) throw InputError("--resume needs --report (where finished methods are kept)");
-  if (f.eval_repeats < 1) throw InputError("--eval-repeats must be >= 1, found " + std::to_string(f.eval_repeats));
+  if (f.resume && f.report.empty())
+    throw InputError("--resume needs --report (where finished methods are kept)");
+  if (f.eval_repeats < 1)
+    throw InputError("--eval-repeats must be >= 1, found " + std::to_string(f.eval_repeats));
   const Checkpoint ckpt = load_checkpoint(f.checkpoint);
   std::vector<std::string> methods;
   {
@@ -172,7 +179,8 @@ void run_finetune(FinetuneFlags& f) {
   }
   if (methods.empty()) throw InputError("--method: no method given");
   if (!f.out.empty() && methods.size() != 1) {
-    throw InputError("--out needs exactly one --method (found " + std::to_string(methods.size()) + ")");
+    throw InputError("--out needs exactly one --method (found " + std::to_string(methods.size()) +
+                     ")");
   }
   if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
   const nlohmann::json config = finetune_config(f);
@@ -212,14 +220,17 @@ void run_finetune(FinetuneFlags& f) {
   std::unique_ptr<Device> probe = f.device.make(ckpt.net.arch());
   const DeviceAccuracy before = device_accuracy(*probe, ckpt.net, test_set, f.eval_repeats);
   double oracle_acc = -1;
-  if (!f.oracle.empty()) oracle_acc = device_accuracy(*probe, oracle_ckpt.net, test_set, f.eval_repeats).mean;
+  if (!f.oracle.empty())
+    oracle_acc = device_accuracy(*probe, oracle_ckpt.net, test_set, f.eval_repeats).mean;
   std::printf("%s (trained at %s) on a device with true noise %s%s\n", f.checkpoint.c_str(),
-              ckpt.train.noise.describe().c_str(), f.device.noise.build(ckpt.net.num_layers(), "device").describe().c_str(),
+              ckpt.train.noise.describe().c_str(),
+              f.device.noise.build(ckpt.net.num_layers(), "device").describe().c_str(),
               f.device.gain_std > 0 || f.device.weight_bits > 0 ? " and static errors" : "");
-  std::printf("device test accuracy before: %.2f%% [%.2f, %.2f]", 100 * before.mean, 100 * before.low, 100 * before.high);
+  std::printf("device test accuracy before: %.2f%% [%.2f, %.2f]", 100 * before.mean,
+              100 * before.low, 100 * before.high);
   if (oracle_acc >= 0) std::printf("; oracle: %.2f%%", 100 * oracle_acc);
-  std::printf("\n%-8s %9s %18s %9s %9s %11s %9s %8s %9s\n", "method", "accuracy", "95% interval", "rel.impr",
-              "recovery", "dev.passes", "programs", "digital", "accepted");
+  std::printf("\n%-8s %9s %18s %9s %9s %11s %9s %8s %9s\n", "method", "accuracy", "95% interval",
+              "rel.impr", "recovery", "dev.passes", "programs", "digital", "accepted");
   nlohmann::json all = nlohmann::json::array();
   const auto print_row = [](const nlohmann::json& j) {
     const std::vector<double> after = j.at("test_accuracy_after").get<std::vector<double>>();
@@ -307,28 +318,36 @@ void add_finetune(CLI::App& app) {
   auto f = std::make_shared<FinetuneFlags>();
   CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a trained network in situ on a device");
   cmd->add_option("--checkpoint", f->checkpoint, "the network trained in silico")->required();
-  cmd->add_option("--method", f->methods, "gift, diff, hil, retrain or none (a comma-separated list runs each from the same start)");
+  cmd->add_option(
+      "--method", f->methods,
+      "gift, diff, hil, retrain or none (a comma-separated list runs each from the same start)");
   f->data.add(*cmd);
   f->data.dataset.clear();
   f->device.add(*cmd);
   f->calib.add(*cmd);
-  cmd->add_option("--calib-size", f->calib_size, "labelled calibration images (from the training set)");
+  cmd->add_option("--calib-size", f->calib_size,
+                  "labelled calibration images (from the training set)");
   cmd->add_option("--epochs", f->epochs, "epochs over the calibration set (gift, diff, hil)");
-  cmd->add_option("--retrain-epochs", f->retrain_epochs, "retrain: epochs over the full training set");
+  cmd->add_option("--retrain-epochs", f->retrain_epochs,
+                  "retrain: epochs over the full training set");
   cmd->add_option("--batch-size", f->batch_size, "mini-batch size");
   cmd->add_option("--optimizer", f->optimizer, "adam or sgd");
   cmd->add_option("--lr", f->lr, "learning rate");
-  cmd->add_option("--score-repeats", f->score_repeats, "device passes per calibration image per score");
+  cmd->add_option("--score-repeats", f->score_repeats,
+                  "device passes per calibration image per score");
   cmd->add_option("--holdout", f->holdout, "fraction of the calibration set held out for scoring");
-  cmd->add_option("--score", f->score_by, "device criterion for the best epoch and acceptance: accuracy or loss");
+  cmd->add_option("--score", f->score_by,
+                  "device criterion for the best epoch and acceptance: accuracy or loss");
   cmd->add_option("--accept-z", f->accept_z, "accept only a gain above this many standard errors");
-  cmd->add_option("--eval-repeats", f->eval_repeats, "device passes over the test set for the accuracy");
+  cmd->add_option("--eval-repeats", f->eval_repeats,
+                  "device passes over the test set for the accuracy");
   cmd->add_option("--oracle", f->oracle, "checkpoint trained at the true noise, for the recovery");
   cmd->add_option("--seed", f->seed, "seed of the calibration set, calibration and fine-tuning");
   cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
   cmd->add_option("--out", f->out, "write the fine-tuned checkpoint here (one method)");
   cmd->add_option("--report", f->report, "write the JSON report here (after every method)");
-  cmd->add_flag("--resume", f->resume, "keep the methods already finished in --report (same options) and run the rest");
+  cmd->add_flag("--resume", f->resume,
+                "keep the methods already finished in --report (same options) and run the rest");
   cmd->callback([f] { run_finetune(*f); });
 }
 

@@ -86,7 +86,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gift: error: %s\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "gift: error: out of memory (the data, network or grid asked for is too large for this machine)\n");
+    std::fprintf(stderr,
+                 "gift: error: out of memory (the data, network or grid asked for is too large for "
+                 "this machine)\n");
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gift: internal error: %s\n", e.what());

@@ -56,7 +56,10 @@ void write_stderr(const char* s) noexcept {
 
 extern "C" void on_stop_signal(int sig) {
   cleanup_after_signal();
-  const char* name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+  const char* name = sig == SIGINT    ? "SIGINT"
+                     : sig == SIGTERM ? "SIGTERM"
+                     : sig == SIGHUP  ? "SIGHUP"
+                                      : "a signal";
   write_stderr("\ngift: stopped by ");
   write_stderr(name);
   write_stderr(" (finished work is kept; run the same command again to resume)\n");

@@ -81,7 +81,8 @@ void remove_stale_temporaries(const std::string& dir, const std::string& base) {
     const std::string digits = name.substr(prefix.size());
     if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
     const pid_t pid = static_cast<pid_t>(std::stol(digits));
-    if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(name);
+    if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH)
+      stale.push_back(name);
   }
   ::closedir(d);
   for (const std::string& name : stale) ::unlink((dir + "/" + name).c_str());
@@ -110,7 +111,9 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   } catch (const InputError& e) {
     throw InputError("cannot write file '" + path + "': " + e.what());
   }
-  remove_stale_temporaries(dir, path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1));
+  remove_stale_temporaries(
+      dir,
+      path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1));
   const TempRegistration registration(tmp);
   const auto fail = [&](const std::string& what, int err) {
     ::unlink(tmp.c_str());
@@ -137,7 +140,8 @@ std::string read_file(const std::string& path) {
   FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) throw InputError("cannot read file '" + path + "': " + errno_text(errno));
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) throw InputError("cannot read file '" + path + "': " + errno_text(errno));
+  if (::fstat(fd.get(), &st) != 0)
+    throw InputError("cannot read file '" + path + "': " + errno_text(errno));
   if (S_ISDIR(st.st_mode)) throw InputError("cannot read file '" + path + "': it is a directory");
   if (!S_ISREG(st.st_mode)) throw InputError("cannot read file '" + path + "': not a regular file");
   std::string out;
@@ -171,7 +175,9 @@ void make_dirs(const std::string& dir) {
     if (part.empty() || part == "/") continue;
     struct stat st;
     if (::stat(part.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode)) throw InputError("cannot create directory '" + dir + "': '" + part + "' is not a directory");
+      if (!S_ISDIR(st.st_mode))
+        throw InputError("cannot create directory '" + dir + "': '" + part +
+                         "' is not a directory");
       continue;
     }
     if (::mkdir(part.c_str(), 0777) != 0 && errno != EEXIST) {

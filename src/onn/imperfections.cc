@@ -44,9 +44,10 @@ Imperfections imperfections_from_json(const nlohmann::json& j, const std::string
       throw InputError(what + ": weight_bits must be an integer");
     }
     // Read wide first: get<int>() would wrap 2^32 + 3 to 3.
-    const int64_t bits = j["weight_bits"].is_number_unsigned()
-                             ? static_cast<int64_t>(std::min<uint64_t>(j["weight_bits"].get<uint64_t>(), INT64_MAX))
-                             : j["weight_bits"].get<int64_t>();
+    const int64_t bits =
+        j["weight_bits"].is_number_unsigned()
+            ? static_cast<int64_t>(std::min<uint64_t>(j["weight_bits"].get<uint64_t>(), INT64_MAX))
+            : j["weight_bits"].get<int64_t>();
     if (bits < 0 || bits > 24) {
       throw InputError(what + ": weight_bits must be 0 (continuous) or in [1, 24], found " +
                        std::to_string(bits));

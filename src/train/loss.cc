@@ -71,8 +71,7 @@ double softmax_xent(const MatT<T>& logits, const int* labels, MatT<T>* dlogits, 
 }
 
 template double softmax_xent<float>(const MatT<float>&, const int*, MatT<float>*, float, int*);
-template double softmax_xent<double>(const MatT<double>&, const int*, MatT<double>*, double,
-                                     int*);
+template double softmax_xent<double>(const MatT<double>&, const int*, MatT<double>*, double, int*);
 template void argmax_rows<float>(const MatT<float>&, int*);
 template void argmax_rows<double>(const MatT<double>&, int*);
 

@@ -58,7 +58,7 @@ TEST(Interrupt, SlotsAreReusedAndBounded) {
     slots.push_back(register_temp_file("/nonexistent/x"));
     ASSERT_GE(slots.back(), 0);
   }
-  EXPECT_EQ(register_temp_file("/nonexistent/y"), -1);  // full: a no-op, not a crash
+  EXPECT_EQ(register_temp_file("/nonexistent/y"), -1);                // full: a no-op, not a crash
   EXPECT_EQ(register_temp_file(std::string(5000, 'p').c_str()), -1);  // too long
   unregister_temp_file(-1);                                           // harmless
   for (int s : slots) unregister_temp_file(s);

@@ -78,7 +78,8 @@ TEST(ReadFile, RefusesWhatIsNotARegularFile) {
     }
     return std::string("no error");
   });
-  ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "read_file hangs on a FIFO";
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "read_file hangs on a FIFO";
   EXPECT_NE(done.get().find("not a regular file"), std::string::npos);
 }
 

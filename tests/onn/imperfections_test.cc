@@ -9,7 +9,8 @@ namespace gift {
 namespace {
 
 TEST(ImperfectionsFromJson, ReadsBothKeys) {
-  const Imperfections imp = imperfections_from_json({{"gain_std", 0.05}, {"weight_bits", 6}}, "dev");
+  const Imperfections imp =
+      imperfections_from_json({{"gain_std", 0.05}, {"weight_bits", 6}}, "dev");
   EXPECT_DOUBLE_EQ(imp.gain_std, 0.05);
   EXPECT_EQ(imp.weight_bits, 6);
   EXPECT_EQ(imperfections_to_json(imp)["weight_bits"], 6);

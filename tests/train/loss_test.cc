@@ -38,7 +38,8 @@ TEST(CheckLabelledData, RefusesLabelsBeyondTheOutputs) {
   const Mat x = Mat::Zero(3, 4);
   EXPECT_INPUT_ERROR(check_labelled_data(arch("4-5-5"), x, {0, 9, 3}, "training set"),
                      "training set", "label 9", "10 outputs", "has 5");
-  EXPECT_INPUT_ERROR(check_labelled_data(arch("4-5-10"), x, {0, -1, 3}, "set"), "negative label -1");
+  EXPECT_INPUT_ERROR(check_labelled_data(arch("4-5-10"), x, {0, -1, 3}, "set"),
+                     "negative label -1");
 }
 
 TEST(CheckLabelledData, RefusesShapeMismatches) {

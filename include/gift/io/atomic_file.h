@@ -6,8 +6,9 @@
 // temporary file is removed, `path` is left untouched, and an InputError
 // naming the path is thrown. While it exists the temporary file is registered with
 // core/interrupt.h, so a stop signal removes it; a temporary of `path` left by a process that
-// no longer runs (killed with SIGKILL mid-write) is removed by the next write of `path`. A symbolic link at `path` is replaced by a regular file. Two threads
-// of one process must not write the same path at the same time (they would share the temp name).
+// no longer runs (killed with SIGKILL mid-write) is removed by the next write of `path`. A symbolic
+// link at `path` is replaced by a regular file. Two threads of one process must not write the same
+// path at the same time (they would share the temp name).
 #pragma once
 
 #include <string>
