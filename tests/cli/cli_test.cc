@@ -60,15 +60,8 @@ class Cli : public ::testing::Test {
   Outcome gift(const std::string& args) const { return gift_prefixed("", args); }
 
   Outcome gift_prefixed(const std::string& prefix, const std::string& args) const {
-    const std::string out = tmp_.path("stdout.txt"), err = tmp_.path("stderr.txt");
-    const std::string cmd = "cd " + quote(run_dir()) + " && " + prefix + quote(GIFT_BINARY) + " " + args +
-                            " >" + quote(out) + " 2>" + quote(err) + " </dev/null";
-    const int raw = std::system(cmd.c_str());
-    Outcome r;
-    r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read_text(out);
-    r.err = read_text(err);
-    return r;
+    return test_util::run_gift("cd " + quote(run_dir()) + " && " + prefix, args,
+                               tmp_.path("stdout.txt"), tmp_.path("stderr.txt"));
   }
 
   // The options of a quick training run on the synthetic data.

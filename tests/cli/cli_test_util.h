@@ -2,7 +2,10 @@
 // whole, and a small synthetic IDX data set in the layout the CLI expects.
 #pragma once
 
+#include <sys/wait.h>
+
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -29,6 +32,20 @@ struct Outcome {
   int status = -1;  // exit status, or -1 if the process did not exit normally
   std::string out, err;
 };
+
+// Runs the shell command `prefix GIFT_BINARY args` (prefix: e.g. "cd DIR && " or "VAR=x")
+// with stdin from /dev/null, stdout and stderr captured through files `out` and `err`.
+inline Outcome run_gift(const std::string& prefix, const std::string& args, const std::string& out,
+                        const std::string& err) {
+  const std::string cmd = prefix + quote(GIFT_BINARY) + " " + args + " >" + quote(out) + " 2>" +
+                          quote(err) + " </dev/null";
+  const int raw = std::system(cmd.c_str());
+  Outcome r;
+  r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = read_text(out);
+  r.err = read_text(err);
+  return r;
+}
 
 // Writes DIR/PREFIX-images-idx3-ubyte and DIR/PREFIX-labels-idx1-ubyte: n images of
 // side x side pixels, a dim background (0..39 from a fixed LCG seeded by `seed`) and one

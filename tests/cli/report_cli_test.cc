@@ -34,15 +34,7 @@ class ReportCli : public ::testing::Test {
 
   // Runs `env gift args` with stdout and stderr captured.
   Outcome gift(const std::string& args, const std::string& env = "") const {
-    const std::string out = tmp_.path("stdout.txt"), err = tmp_.path("stderr.txt");
-    const std::string cmd = env + " " + quote(GIFT_BINARY) + " " + args + " >" + quote(out) +
-                            " 2>" + quote(err) + " </dev/null";
-    const int raw = std::system(cmd.c_str());
-    Outcome r;
-    r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read_text(out);
-    r.err = read_text(err);
-    return r;
+    return test_util::run_gift(env + " ", args, tmp_.path("stdout.txt"), tmp_.path("stderr.txt"));
   }
 
   std::set<std::string> sweep_files() const {

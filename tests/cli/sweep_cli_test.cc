@@ -97,15 +97,8 @@ class SweepCli : public ::testing::Test {
 
   // Runs `gift args` in run/, with stdout and stderr captured.
   Outcome gift(const std::string& args) const {
-    const std::string out = tmp_.path("stdout.txt"), err = tmp_.path("stderr.txt");
-    const std::string cmd = "cd " + quote(run_dir()) + " && " + quote(GIFT_BINARY) + " " + args +
-                            " >" + quote(out) + " 2>" + quote(err) + " </dev/null";
-    const int raw = std::system(cmd.c_str());
-    Outcome r;
-    r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read_text(out);
-    r.err = read_text(err);
-    return r;
+    return test_util::run_gift("cd " + quote(run_dir()) + " && ", args, tmp_.path("stdout.txt"),
+                               tmp_.path("stderr.txt"));
   }
 
   // Expects `gift args` to fail with exit 1 and one line "gift: error: ...<part>...".
