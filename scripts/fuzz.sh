@@ -9,6 +9,9 @@
 #   bash scripts/fuzz.sh [seconds-per-target] [target ...]     e.g. bash scripts/fuzz.sh 60 idx
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/deps.sh
+# clang with libFuzzer (compiler-rt) and its OpenMP runtime, from Debian.
+install_missing "${GIFT_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev libomp-14-dev
 SECS="${1:-30}"
 shift || true
 BUILD_DIR="${BUILD_DIR:-build-fuzz}"

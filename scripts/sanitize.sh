@@ -12,6 +12,8 @@
 #   CTEST_EXCLUDE='regex' bash scripts/sanitize.sh     # skip some tests (ctest -E)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/deps.sh
+install_missing "${GIFT_BUILD_PACKAGES[@]}"  # g++ brings the ASan and UBSan runtimes
 ROOT="$PWD"
 BUILD_DIR="${BUILD_DIR:-build-asan}"
 JOBS="${JOBS:-$(nproc)}"
