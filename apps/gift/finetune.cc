@@ -152,6 +152,17 @@ std::map<std::string, nlohmann::json> finished_methods(const std::string& path,
     if (!m.is_object() || !m.contains("method") || !m["method"].is_string()) {
       throw InputError(path + ": a method entry without a name");
     }
+    try {  // the fields a resumed method is printed from
+      const bool ok = m.at("test_accuracy_after").get<std::vector<double>>().size() == 3 &&
+                      m.at("relative_improvement").is_number() &&
+                      m.at("device_passes").is_number_unsigned() &&
+                      m.at("device_programmings").is_number_unsigned() &&
+                      m.at("digital_seconds").is_number() && m.at("accepted").is_boolean();
+      if (!ok) throw InputError("");
+    } catch (const std::exception&) {
+      throw InputError(path + ": the entry of method '" + m["method"].get<std::string>() +
+                       "' is incomplete; use another --report or drop --resume");
+    }
     done[m["method"].get<std::string>()] = m;
   }
   return done;

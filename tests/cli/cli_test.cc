@@ -717,6 +717,14 @@ TEST_F(CliInsitu, FinetuneSavesEachMethodAndResumes) {
   }
   EXPECT_EQ(a, b) << "the resumed method differs from an uninterrupted run";
   EXPECT_EQ(resumed["methods"][2]["method"], "hil");
+  // A damaged report is refused, not half-read.
+  nlohmann::json damaged = resumed;
+  damaged["methods"][1].erase("accepted");
+  write_bytes(in_run("rep.json"), [&] {
+    const std::string t = damaged.dump();
+    return std::vector<uint8_t>(t.begin(), t.end());
+  }());
+  expect_error(args + " --method none,gift,hil --resume", {"rep.json", "'gift'", "incomplete"});
   // A resume with other options refuses to mix results.
   expect_error(finetune_args() + " --device-noise-sum-add 2 --report rep.json --method none --resume",
                {"rep.json", "other options"});
