@@ -71,8 +71,7 @@ void run_train(const TrainFlags& f) {
   const data::Dataset train_set = f.data.load(data::Split::kTrain);
   const data::Dataset test_set = f.data.load(data::Split::kTest);
   // Everything checkable is checked before the first epoch, so a bad input never costs a
-  // training run or leaves a checkpoint behind.
-  check_labelled_data(ckpt.net.arch(), train_set.images, train_set.labels, "training set");
+  // training run or leaves a checkpoint behind (train() checks the training set itself).
   check_labelled_data(ckpt.net.arch(), test_set.images, test_set.labels, "test set");
   std::printf("train %s on %s (%zu train, %zu test images), noise %s, %d epochs, batch %d, %s lr %g, seed %llu\n",
               ckpt.net.arch().describe().c_str(), f.data.dataset.c_str(), train_set.size(),

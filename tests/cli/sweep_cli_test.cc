@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "../experiment/sweep_test_util.h"
 #include "../data/idx_test_util.h"
 #include "cli_test_util.h"
 
@@ -37,15 +38,7 @@ using test_util::read_text;
 
 // 2 assumed x 3 true x 2 seeds x 3 methods = 36 cells, 6 networks.
 json small_config(const std::string& data_dir) {
-  json j = json::parse(R"({
-    "dataset": "mnist", "arch": "16-12-10", "activation": "relu",
-    "train": {"epochs": 8, "batch_size": 20, "lr": 0.02},
-    "grids": [{"site": "sum_add", "assumed": [0.05, 0.5], "true": [0.05, 0.5, 1.0]}],
-    "seeds": [1, 2], "methods": ["none", "gift", "hil"],
-    "finetune": {"epochs": 3, "calib_size": 100, "calib_inputs": 20, "calib_repeats": 4},
-    "eval_repeats": 2})");
-  j["data_dir"] = data_dir;
-  return j;
+  return ::gift::test_util::small_sweep_config(data_dir, 8);
 }
 constexpr size_t kCells = 36;
 

@@ -3,6 +3,8 @@
 // uninterrupted run with another number of jobs.
 #include "gift/experiment/sweep.h"
 
+#include "sweep_test_util.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -35,15 +37,7 @@ using data::test_util::write_bytes;
 using nlohmann::json;
 
 json small_config(const std::string& data_dir) {
-  json j = json::parse(R"({
-    "dataset": "mnist", "arch": "16-12-10", "activation": "relu",
-    "train": {"epochs": 2, "batch_size": 20, "lr": 0.02},
-    "grids": [{"site": "sum_add", "assumed": [0.05, 0.5], "true": [0.05, 0.5, 1.0]}],
-    "seeds": [1, 2], "methods": ["none", "gift", "hil"],
-    "finetune": {"epochs": 3, "calib_size": 100, "calib_inputs": 20, "calib_repeats": 4},
-    "eval_repeats": 2})");
-  j["data_dir"] = data_dir;
-  return j;
+  return ::gift::test_util::small_sweep_config(data_dir, 2);
 }
 
 std::vector<std::string> lines_of(const std::string& path) {
