@@ -94,8 +94,10 @@ struct FinetuneFlags {
   int epochs = 30, retrain_epochs = 5, batch_size = 64, score_repeats = 2, eval_repeats = 5,
       threads = 0;
   double lr = 3e-3, accept_z = 2.0;
-  std::string optimizer = "adam", score_by = "accuracy";
+  std::string optimizer = "adam", score_by = "accuracy", fit_data = "train";
   double holdout = 0.3;
+  int checks = 5;
+  uint64_t budget_gradients = 30000, budget_passes = 5000;
   uint64_t seed = 1;
   bool resume = false;
 };
@@ -129,6 +131,10 @@ nlohmann::json finetune_config(const FinetuneFlags& f) {
           {"optimizer", f.optimizer},
           {"score", f.score_by},
           {"holdout", f.holdout},
+          {"checks", f.checks},
+          {"fit_data", f.fit_data},
+          {"budget_gradients", f.budget_gradients},
+          {"budget_passes", f.budget_passes},
           {"oracle", f.oracle},
           {"seed", f.seed}};
 }
@@ -222,6 +228,10 @@ void run_finetune(FinetuneFlags& f) {
   o.accept_z = f.accept_z;
   o.holdout = f.holdout;
   o.score_by = parse_score_by(f.score_by);
+  o.checks = f.checks;
+  o.fit_data = parse_fit_data(f.fit_data);
+  o.budget_gradients = f.budget_gradients;
+  o.budget_passes = f.budget_passes;
   o.assumed = ckpt.train.noise;
   o.calibration = f.calib.build(f.seed, f.threads);
   o.seed = f.seed;
@@ -338,7 +348,16 @@ void add_finetune(CLI::App& app) {
   f->calib.add(*cmd);
   cmd->add_option("--calib-size", f->calib_size,
                   "labelled calibration images (from the training set)");
-  cmd->add_option("--epochs", f->epochs, "epochs over the calibration set (gift, diff, hil)");
+  cmd->add_option("--fit-data", f->fit_data,
+                  "images to fit: train (the training set less the scoring hold-out) or calib "
+                  "(the calibration set less the hold-out); retrain always fits train");
+  cmd->add_option("--budget-gradients", f->budget_gradients,
+                  "per-sample gradients a method may spend (0 = no budget)");
+  cmd->add_option("--budget-passes", f->budget_passes,
+                  "device passes a method may spend, calibration and scoring included (0 = no "
+                  "budget)");
+  cmd->add_option("--checks", f->checks, "device scores along the way (fewer if passes run short)");
+  cmd->add_option("--epochs", f->epochs, "epochs over the images fitted (gift, diff, hil)");
   cmd->add_option("--retrain-epochs", f->retrain_epochs,
                   "retrain: epochs over the full training set");
   cmd->add_option("--batch-size", f->batch_size, "mini-batch size");

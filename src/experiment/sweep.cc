@@ -417,7 +417,8 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
     const std::string w = what + ": finetune";
     reject_unknown(f,
                    {"epochs", "retrain_epochs", "batch_size", "lr", "score_repeats", "accept_z",
-                    "holdout", "score", "calib_inputs", "calib_repeats", "calib_size"},
+                    "holdout", "score", "calib_inputs", "calib_repeats", "calib_size", "checks",
+                    "fit_data", "budget_gradients", "budget_passes"},
                    w);
     FinetuneOptions& o = c.finetune;
     o.epochs = get_integer<int>(f, "epochs", o.epochs, 0, kMaxSweepEpochs, w);
@@ -435,6 +436,10 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
     o.calibration.repeats =
         get_integer<int>(f, "calib_repeats", o.calibration.repeats, 2, kMaxSweepRepeats, w);
     c.calib_size = get_integer<size_t>(f, "calib_size", c.calib_size, 2, kMaxSweepCalibSize, w);
+    o.checks = get_integer<int>(f, "checks", o.checks, 0, kMaxSweepEpochs, w);
+    o.fit_data = parse_fit_data(get_string(f, "fit_data", to_string(o.fit_data), "calib or train", w));
+    o.budget_gradients = get_integer<uint64_t>(f, "budget_gradients", o.budget_gradients, 0, kAny, w);
+    o.budget_passes = get_integer<uint64_t>(f, "budget_passes", o.budget_passes, 0, kAny, w);
   }
   if (j.contains("device")) {
     const json& d = j.at("device");
@@ -522,7 +527,11 @@ json SweepConfig::to_json() const {
             {"score", to_string(finetune.score_by)},
             {"calib_inputs", finetune.calibration.inputs},
             {"calib_repeats", finetune.calibration.repeats},
-            {"calib_size", calib_size}}},
+            {"calib_size", calib_size},
+            {"checks", finetune.checks},
+            {"fit_data", to_string(finetune.fit_data)},
+            {"budget_gradients", finetune.budget_gradients},
+            {"budget_passes", finetune.budget_passes}}},
           {"eval_repeats", eval_repeats},
           {"device", imperfections_to_json(imperfections)}};
 }

@@ -3,7 +3,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
 #include <sstream>
+#include <unordered_map>
 
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
@@ -137,11 +141,148 @@ void finish_alignment(FinetuneReport& r, double start_twin) {
   r.correlation = spp > 0 && smm > 0 ? spm / std::sqrt(spp * smm) : 0;
 }
 
-// The calibration set, split into images to fit and held-out images to score.
-struct Split {
-  LabelledSet fit, score;
-  const LabelledSet* all = nullptr;
+// Rows of a labelled matrix, chosen by index: the images a method fits.
+struct RowSet {
+  const Mat* images = nullptr;
+  const std::vector<int>* labels = nullptr;
+  std::vector<uint32_t> rows;
+  size_t size() const { return rows.size(); }
+  // xb, yb = rows[perm[b0 .. b0 + n)].
+  void gather(const std::vector<uint32_t>& perm, size_t b0, size_t n, Mat& xb,
+              std::vector<int>& yb) const {
+    xb.resize(static_cast<Eigen::Index>(n), images->cols());
+    yb.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t row = rows[perm[b0 + i]];
+      xb.row(static_cast<Eigen::Index>(i)) = images->row(row);
+      yb[i] = (*labels)[row];
+    }
+  }
 };
+
+// The rows of `train` that are not among `held_out`'s images (compared by content, so the
+// caller need not say where its calibration set came from).
+std::vector<uint32_t> rows_without(const LabelledSet& train, const LabelledSet& held_out) {
+  const auto hash_row = [](const auto& row) {
+    uint64_t h = 1469598103934665603ULL;
+    for (Eigen::Index j = 0; j < row.size(); ++j) {
+      uint32_t bits;
+      const float v = row[j];
+      std::memcpy(&bits, &v, sizeof bits);
+      h = (h ^ bits) * 1099511628211ULL;
+    }
+    return h;
+  };
+  std::unordered_multimap<uint64_t, Eigen::Index> held;
+  for (Eigen::Index i = 0; i < held_out.images.rows(); ++i) {
+    held.emplace(hash_row(held_out.images.row(i)), i);
+  }
+  std::vector<uint32_t> rows;
+  rows.reserve(train.labels.size());
+  for (Eigen::Index i = 0; i < train.images.rows(); ++i) {
+    const auto range = held.equal_range(hash_row(train.images.row(i)));
+    bool found = false;
+    for (auto it = range.first; it != range.second && !found; ++it) {
+      found = held_out.images.row(it->second) == train.images.row(i);
+    }
+    if (!found) rows.push_back(static_cast<uint32_t>(i));
+  }
+  return rows;
+}
+
+constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
+
+// What a run may still spend, and the device's score of the candidates along the way.
+struct Context {
+  Device* device = nullptr;
+  const FinetuneOptions* o = nullptr;
+  FinetuneReport* r = nullptr;
+  RowSet fit;
+  LabelledSet score;         // held-out images, never fitted
+  uint64_t score_cost = 0;   // device passes of one score
+  uint64_t passes0 = 0;      // the device's pass counter at the start
+  uint64_t passes_spent() const { return device->counters().passes - passes0; }
+  uint64_t passes_left() const {
+    if (o->budget_passes == 0) return kNoLimit;
+    const uint64_t spent = passes_spent();
+    return o->budget_passes > spent ? o->budget_passes - spent : 0;
+  }
+  uint64_t gradients_left() const {
+    if (o->budget_gradients == 0) return kNoLimit;
+    return o->budget_gradients > r->sample_gradients ? o->budget_gradients - r->sample_gradients : 0;
+  }
+};
+
+// The batch sizes of at most `epochs` epochs of `n` images in batches of `batch`, each
+// batch costing `grads_per_image` gradients and `passes_per_image` device passes, within
+// the given allowances. Sets *limited when an allowance cut the plan.
+std::vector<size_t> plan_steps(size_t n, size_t batch, int epochs, uint64_t grads_per_image,
+                               uint64_t grad_allowance, uint64_t passes_per_image,
+                               uint64_t pass_allowance, bool* limited) {
+  std::vector<size_t> steps;
+  uint64_t grads = 0, passes = 0;
+  *limited = false;
+  for (int e = 0; e < epochs; ++e) {
+    for (size_t b0 = 0; b0 < n; b0 += batch) {
+      const size_t k = std::min(batch, n - b0);
+      if ((grad_allowance != kNoLimit && grads + k * grads_per_image > grad_allowance) ||
+          (pass_allowance != kNoLimit && passes + k * passes_per_image > pass_allowance)) {
+        *limited = true;
+        return steps;
+      }
+      grads += k * grads_per_image;
+      passes += k * passes_per_image;
+      steps.push_back(k);
+    }
+  }
+  return steps;
+}
+
+// Runs the planned steps (`step(i, n)` changes `net` with a batch of n images), scoring the
+// device at `checks` evenly spaced steps (the last at the end) and keeping the best.
+// Returns the best network (the start if no check beat it).
+Network run_plan(Network& net, Context& c, const std::vector<size_t>& steps, int checks,
+                 const Score& start, const std::function<void(size_t, size_t)>& step,
+                 const std::function<double(const Network&)>& twin_score) {
+  const FinetuneOptions& o = *c.o;
+  FinetuneReport& r = *c.r;
+  Network best = net;
+  double best_score = start.objective(o.score_by);
+  const size_t S = steps.size();
+  int done_checks = 0;
+  for (size_t i = 0; i < S; ++i) {
+    step(i, steps[i]);
+    const size_t due = checks > 0 ? (static_cast<size_t>(done_checks + 1) * S + checks - 1) / checks : S + 1;
+    if (i + 1 < due) continue;
+    ++done_checks;
+    EpochScore e;
+    e.epoch = done_checks;
+    e.step = i + 1;
+    e.sample_gradients = r.sample_gradients;
+    if (twin_score) e.twin_loss = twin_score(net);
+    const Score s = device_score(*c.device, net, c.score, o.score_repeats);
+    e.device_loss = s.loss;
+    e.device_se = s.se;
+    e.device_accuracy = s.accuracy;
+    r.epochs.push_back(e);
+    if (s.objective(o.score_by) < best_score) {
+      best_score = s.objective(o.score_by);
+      best = net;
+      r.best_epoch = e.epoch;
+    }
+  }
+  if (checks == 0 && S > 0) {
+    r.best_epoch = 1;  // no check along the way: the end is the candidate
+    best = net;
+  }
+  return best;
+}
+
+// How many checks fit in `passes` (the pass allowance left for checks).
+int affordable_checks(const Context& c, uint64_t passes) {
+  if (passes == kNoLimit) return c.o->checks;
+  return static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(c.o->checks), passes / c.score_cost));
+}
 
 class MethodBase : public FinetuneMethod {
  public:
@@ -157,7 +298,53 @@ class MethodBase : public FinetuneMethod {
     FinetuneReport r;
     r.method = name();
     r.noise_used = o.assumed;
+    r.budget_gradients = o.budget_gradients;
+    r.budget_passes = o.budget_passes;
+    r.fit_data = fits_training() ? FitData::kTraining : o.fit_data;
+    // Hold out part of the calibration set for scoring (seeded split).
+    const size_t N = calib.labels.size();
+    const size_t n_score = std::max<size_t>(1, static_cast<size_t>(std::lround(o.holdout * N)));
+    if (n_score >= N && r.fit_data == FitData::kCalibration) {
+      throw InputError("fine-tuning: the hold-out leaves no image to fit");
+    }
+    const size_t n_fit = N > n_score ? N - n_score : 0;
+    const std::vector<uint32_t> perm = epoch_permutation(N, o.seed ^ 0x401DULL, 0);
+    Context c;
+    c.device = &device;
+    c.o = &o;
+    c.r = &r;
+    c.passes0 = c0.passes;
+    c.score.images.resize(static_cast<Eigen::Index>(n_score), calib.images.cols());
+    for (size_t i = n_fit; i < N; ++i) {
+      c.score.images.row(static_cast<Eigen::Index>(i - n_fit)) = calib.images.row(perm[i]);
+      c.score.labels.push_back(calib.labels[perm[i]]);
+    }
+    c.score_cost = static_cast<uint64_t>(n_score) * static_cast<uint64_t>(o.score_repeats);
     if (name() != "none") {
+      if (r.fit_data == FitData::kTraining) {
+        if (train.labels.empty()) {
+          throw InputError("method " + name() + " fits the training set, but none was given");
+        }
+        c.fit.images = &train.images;
+        c.fit.labels = &train.labels;
+        c.fit.rows = rows_without(train, c.score);
+      } else {
+        c.fit.images = &calib.images;
+        c.fit.labels = &calib.labels;
+        c.fit.rows.assign(perm.begin(), perm.begin() + static_cast<std::ptrdiff_t>(n_fit));
+      }
+      // The fixed device cost: calibration, the start's score and the candidate's fresh one.
+      const uint64_t calib_cost = o.calibrate ? static_cast<uint64_t>(o.calibration.inputs) *
+                                                    static_cast<uint64_t>(o.calibration.repeats)
+                                              : 0;
+      const uint64_t fixed = calib_cost + 2 * c.score_cost;
+      if (o.budget_passes > 0 && o.budget_passes < fixed) {
+        throw InputError("fine-tuning: a budget of " + std::to_string(o.budget_passes) +
+                         " device passes is below the fixed cost of method " + name() + ": " +
+                         std::to_string(fixed) + " (calibration " + std::to_string(calib_cost) +
+                         ", two scores of " + std::to_string(n_score) + " images x " +
+                         std::to_string(o.score_repeats) + ")");
+      }
       if (o.calibrate) {
         r.calibration = calibrate(device, net, calib.images, o.calibration, o.assumed);
         r.calibrated = true;
@@ -167,30 +354,19 @@ class MethodBase : public FinetuneMethod {
         r.noise_used = o.noise;
       }
     }
-    // Hold out part of the calibration set for scoring (seeded split).
-    const size_t N = calib.labels.size();
-    const size_t n_score = std::max<size_t>(1, static_cast<size_t>(std::lround(o.holdout * N)));
-    if (n_score >= N) throw InputError("fine-tuning: the hold-out leaves no image to fit");
-    const std::vector<uint32_t> perm = epoch_permutation(N, o.seed ^ 0x401DULL, 0);
-    Split split;
-    split.fit.images.resize(static_cast<Eigen::Index>(N - n_score), calib.images.cols());
-    split.score.images.resize(static_cast<Eigen::Index>(n_score), calib.images.cols());
-    for (size_t i = 0; i < N; ++i) {
-      LabelledSet& dst = i < N - n_score ? split.fit : split.score;
-      const size_t row = i < N - n_score ? i : i - (N - n_score);
-      dst.images.row(static_cast<Eigen::Index>(row)) = calib.images.row(perm[i]);
-      dst.labels.push_back(calib.labels[perm[i]]);
-    }
-    split.all = &calib;
-    r.fit_images = N - n_score;
+    r.fit_images = c.fit.size();
     r.score_images = n_score;
-    const Score start = device_score(device, net, split.score, o.score_repeats);
+    const Score start = device_score(device, net, c.score, o.score_repeats);
     r.start_loss = start.loss;
     r.start_se = start.se;
     r.start_accuracy = start.accuracy;
-    Network start_net = net;
     Score final_score = start;
-    tune(net, device, split, train, o, r, start, &final_score);
+    if (name() != "none") {
+      const Network start_net = net;
+      const FlushSubnormals ftz;
+      const Network best = tune(net, c, start);
+      accept_or_revert(net, start_net, best, c, start, &final_score);
+    }
     r.final_loss = final_score.loss;
     r.final_se = final_score.se;
     r.final_accuracy = final_score.accuracy;
@@ -204,25 +380,24 @@ class MethodBase : public FinetuneMethod {
   }
 
  protected:
-  // Changes `net`; sets *final to the device score of the returned weights.
-  virtual void tune(Network& net, Device& device, const Split& calib, const LabelledSet& train,
-                    const FinetuneOptions& o, FinetuneReport& r, const Score& start,
-                    Score* final) = 0;
+  // Whether the method fits the training set whatever FitData says (retrain).
+  virtual bool fits_training() const { return false; }
+  // Runs the method's plan from `net` (left at the last step); returns the best candidate.
+  virtual Network tune(Network& net, Context& c, const Score& start) = 0;
 
   // Keeps `best` only if a fresh measurement beats the start by accept_z errors.
   static void accept_or_revert(Network& net, const Network& start_net, const Network& best,
-                               Device& device, const LabelledSet& score_set,
-                               const FinetuneOptions& o, FinetuneReport& r, const Score& start,
-                               Score* final) {
+                               Context& c, const Score& start, Score* final) {
+    FinetuneReport& r = *c.r;
     if (r.best_epoch == 0) {
       net = start_net;
       r.accepted = false;
       return;
     }
-    const Score fresh = device_score(device, best, score_set, o.score_repeats);
+    const Score fresh = device_score(*c.device, best, c.score, c.o->score_repeats);
     double gain = 0, se = 0;
-    paired_gain(start, fresh, o.score_by, &gain, &se);
-    r.accepted = gain > o.accept_z * se && gain > 0;
+    paired_gain(start, fresh, c.o->score_by, &gain, &se);
+    r.accepted = gain > c.o->accept_z * se && gain > 0;
     if (r.accepted) {
       net = best;
       *final = fresh;
@@ -233,168 +408,137 @@ class MethodBase : public FinetuneMethod {
   }
 };
 
-// gift and diff: twin gradients, device only to calibrate and score.
+// gift, diff and retrain: twin gradients under the calibrated noise; the device only
+// calibrates and scores.
 class TwinMethod : public MethodBase {
  public:
-  explicit TwinMethod(bool diff) : diff_(diff) {}
-  std::string name() const override { return diff_ ? "diff" : "gift"; }
+  enum Kind { kGift, kDiff, kRetrain };
+  explicit TwinMethod(Kind kind) : kind_(kind) {}
+  std::string name() const override {
+    return kind_ == kGift ? "gift" : kind_ == kDiff ? "diff" : "retrain";
+  }
 
  protected:
-  void tune(Network& net, Device& device, const Split& split, const LabelledSet&,
-            const FinetuneOptions& o, FinetuneReport& r, const Score& start,
-            Score* final) override {
-    const LabelledSet& calib = split.fit;
+  bool fits_training() const override { return kind_ == kRetrain; }
+
+  Network tune(Network& net, Context& c, const Score& start) override {
+    const FinetuneOptions& o = *c.o;
+    FinetuneReport& r = *c.r;
     Engine engine(o.threads);
-    const FlushSubnormals ftz;
-    const Network start_net = net;
-    Network best = net;
-    double best_score = start.objective(o.score_by);
+    const size_t N = c.fit.size();
+    const size_t B = kind_ == kRetrain ? 128 : static_cast<size_t>(o.batch_size);
+    const int epochs = kind_ == kRetrain ? o.retrain_epochs : o.epochs;
+    const uint64_t per_image = kind_ == kDiff ? 2 : 1;
+    bool limited = false;
+    const std::vector<size_t> steps =
+        plan_steps(N, B, epochs, per_image, c.gradients_left(), 0, kNoLimit, &limited);
+    r.budget_limited = limited;
+    const uint64_t reserve = c.score_cost;  // the candidate's fresh score
+    const uint64_t left = c.passes_left();
+    const int checks = affordable_checks(c, left == kNoLimit ? kNoLimit : left - reserve);
+    const double start_twin = twin_loss(engine, net, c.score, r.noise_used, o.seed);
     OptimizerState state;
-    const size_t N = calib.labels.size(), B = static_cast<size_t>(o.batch_size);
-    Mat xb(static_cast<Eigen::Index>(std::min(N, B)), calib.images.cols());
-    std::vector<int> yb(std::min(N, B));
+    Mat xb;
+    std::vector<int> yb;
     Vec g, g_hat;
-    const double start_twin = twin_loss(engine, net, calib, r.noise_used, o.seed);
-    uint32_t step = 0;
-    for (int epoch = 0; epoch < o.epochs; ++epoch) {
-      const std::vector<uint32_t> perm = epoch_permutation(N, o.seed ^ 0x9F7ULL, epoch);
-      for (size_t b0 = 0; b0 < N; b0 += B) {
-        const size_t n = std::min(B, N - b0);
-        for (size_t i = 0; i < n; ++i) {
-          xb.row(static_cast<Eigen::Index>(i)) = calib.images.row(perm[b0 + i]);
-          yb[i] = calib.labels[perm[b0 + i]];
-        }
-        const NoiseDraws d{o.seed, Purpose::kTrainNoise, step++, 0};
-        const auto rows = xb.topRows(static_cast<Eigen::Index>(n));
-        engine.loss_and_grad(net, rows, yb.data(), r.noise_used, d, g);
+    std::vector<uint32_t> perm;
+    size_t pos = N;
+    int epoch = -1;
+    const uint64_t shuffle_key = kind_ == kRetrain ? o.seed : o.seed ^ 0x9F7ULL;
+    const auto step = [&](size_t i, size_t n) {
+      if (pos >= N) {
+        perm = epoch_permutation(N, shuffle_key, ++epoch);
+        pos = 0;
+      }
+      c.fit.gather(perm, pos, n, xb, yb);
+      pos += n;
+      const NoiseDraws d{o.seed, Purpose::kTrainNoise, static_cast<uint32_t>(i), 0};
+      engine.loss_and_grad(net, xb, yb.data(), r.noise_used, d, g);
+      r.sample_gradients += n;
+      if (kind_ == kDiff) {
+        engine.loss_and_grad(net, xb, yb.data(), o.assumed, d, g_hat);  // same draws
+        g -= g_hat;
         r.sample_gradients += n;
-        if (diff_) {
-          engine.loss_and_grad(net, rows, yb.data(), o.assumed, d, g_hat);  // same draws
-          g -= g_hat;
-          r.sample_gradients += n;
-        }
-        optimizer_step(net.params(), g, state, o.optimizer);
-        net.project();
       }
-      EpochScore e;
-      e.epoch = epoch + 1;
-      e.twin_loss = twin_loss(engine, net, calib, r.noise_used, o.seed);
-      const Score s = device_score(device, net, split.score, o.score_repeats);
-      e.device_loss = s.loss;
-      e.device_se = s.se;
-      e.device_accuracy = s.accuracy;
-      r.epochs.push_back(e);
-      if (s.objective(o.score_by) < best_score) {
-        best_score = s.objective(o.score_by);
-        best = net;
-        r.best_epoch = e.epoch;
+      OptimizerOptions step_opts = o.optimizer;
+      if (kind_ == kRetrain) {  // the training recipe: cosine over the whole plan
+        step_opts.lr *= 0.5 * (1 + std::cos(3.141592653589793 * static_cast<double>(i) /
+                                                static_cast<double>(steps.size())));
       }
-    }
+      optimizer_step(net.params(), g, state, step_opts);
+      net.project();
+    };
+    const Network best = run_plan(net, c, steps, checks, start, step, [&](const Network& n) {
+      return twin_loss(engine, n, c.score, r.noise_used, o.seed);
+    });
     finish_alignment(r, start_twin);
-    accept_or_revert(net, start_net, best, device, split.score, o, r, start, final);
+    return best;
   }
 
  private:
-  bool diff_;
+  Kind kind_;
 };
 
-// Hardware in the loop: device forward with taps, backward through the twin.
+// Hardware in the loop: every step runs its batch on the device with taps and
+// backpropagates through the measured sums, with the calibrated noise's draws inferred
+// from them (tape_from_measurement).
 class HilMethod : public MethodBase {
  public:
   std::string name() const override { return "hil"; }
 
  protected:
-  void tune(Network& net, Device& device, const Split& split, const LabelledSet&,
-            const FinetuneOptions& o, FinetuneReport& r, const Score&, Score* final) override {
-    const LabelledSet& calib = *split.all;  // no acceptance test: fits every image
-    if (!device.info().taps) {
+  Network tune(Network& net, Context& c, const Score& start) override {
+    const FinetuneOptions& o = *c.o;
+    FinetuneReport& r = *c.r;
+    if (!c.device->info().taps) {
       throw InputError("method hil needs a device that exposes every layer's detected sums");
     }
-    const FlushSubnormals ftz;
-    const size_t N = calib.labels.size(), B = static_cast<size_t>(o.batch_size), L = net.num_layers();
-    const NoiseModel clean = NoiseModel::none(L);
+    const size_t N = c.fit.size(), B = static_cast<size_t>(o.batch_size), L = net.num_layers();
+    // Passes: the candidate's fresh score first, then up to half of the rest for checks,
+    // the remainder for steps.
+    const uint64_t left = c.passes_left();
+    int checks = o.checks;
+    uint64_t step_passes = kNoLimit;
+    if (left != kNoLimit) {
+      const uint64_t avail = left - c.score_cost;
+      checks = affordable_checks(c, avail / 2);
+      step_passes = avail - static_cast<uint64_t>(checks) * c.score_cost;
+    }
+    bool limited = false;
+    const std::vector<size_t> steps =
+        plan_steps(N, B, o.epochs, 1, c.gradients_left(), 1, step_passes, &limited);
+    r.budget_limited = limited;
     OptimizerState state;
     Mat xb;
     std::vector<int> yb;
     Vec g;
-    for (int epoch = 0; epoch < o.epochs; ++epoch) {
-      const std::vector<uint32_t> perm = epoch_permutation(N, o.seed ^ 0x411ULL, epoch);
-      double loss_sum = 0;
-      int correct = 0;
-      for (size_t b0 = 0; b0 < N; b0 += B) {
-        const size_t n = std::min(B, N - b0);
-        xb.resize(static_cast<Eigen::Index>(n), calib.images.cols());
-        yb.resize(n);
-        for (size_t i = 0; i < n; ++i) {
-          xb.row(static_cast<Eigen::Index>(i)) = calib.images.row(perm[b0 + i]);
-          yb[i] = calib.labels[perm[b0 + i]];
-        }
-        device.program(net);
-        const DeviceOutput out = device.forward(xb, true);
-        // The tape of the measured pass: detected sums and their nominal activations.
-        Tape<float> tape;
-        tape.x = xb;
-        tape.layers.resize(L);
-        for (size_t l = 0; l < L; ++l) {
-          LayerTape<float>& t = tape.layers[l];
-          t.z = out.sums[l];
-          if (l + 1 == L) {
-            t.a = out.out;
-          } else {
-            apply_activation<float>(t.a, t.z, net.arch().activations[l]);
-          }
-        }
-        Mat dlogits;
-        loss_sum += softmax_xent<float>(out.out, yb.data(), &dlogits, 1.0f / n, &correct);
-        network_backward<float>(tape, net, clean, dlogits, nullptr);
-        g.setZero(net.params().size());
-        const std::vector<const Tape<float>*> tapes = {&tape};
-        for (size_t l = 0; l < L; ++l) accumulate_layer_grad<float>(g, net, clean, tapes, l, 0, net.arch().sizes[l + 1]);
-        r.sample_gradients += n;
-        optimizer_step(net.params(), g, state, o.optimizer);
-        net.project();
+    std::vector<uint32_t> perm;
+    size_t pos = N;
+    int epoch = -1;
+    const auto step = [&](size_t, size_t n) {
+      if (pos >= N) {
+        perm = epoch_permutation(N, o.seed ^ 0x411ULL, ++epoch);
+        pos = 0;
       }
-      EpochScore e;
-      e.epoch = epoch + 1;
-      e.device_loss = loss_sum / N;  // measured during the epoch, on the moving weights
-      e.device_accuracy = static_cast<double>(correct) / N;
-      r.epochs.push_back(e);
-    }
-    r.best_epoch = o.epochs;
-    r.accepted = true;
-    *final = device_score(device, net, split.score, o.score_repeats);
-  }
-};
-
-// Noise-aware retraining from θ̂ at s_est on the full training set.
-class RetrainMethod : public MethodBase {
- public:
-  std::string name() const override { return "retrain"; }
-
- protected:
-  void tune(Network& net, Device& device, const Split& split, const LabelledSet& train,
-            const FinetuneOptions& o, FinetuneReport& r, const Score&, Score* final) override {
-    if (train.labels.empty()) throw InputError("method retrain needs the training set");
-    TrainOptions t;
-    t.epochs = o.retrain_epochs;
-    t.batch_size = 128;
-    t.optimizer = o.optimizer;
-    t.noise = r.noise_used;
-    t.seed = o.seed;
-    t.threads = o.threads;
-    TrainState state;
-    const TrainSummary s = gift::train(net, train.images, train.labels, t, state);
-    if (s.diverged) throw InputError("retrain diverged: " + s.message);
-    r.sample_gradients += static_cast<uint64_t>(o.retrain_epochs) * train.labels.size();
-    for (const EpochLog& e : s.epochs) {
-      EpochScore es;
-      es.epoch = e.epoch;
-      es.twin_loss = e.loss;
-      r.epochs.push_back(es);
-    }
-    r.best_epoch = o.retrain_epochs;
-    r.accepted = true;
-    *final = device_score(device, net, split.score, o.score_repeats);
+      c.fit.gather(perm, pos, n, xb, yb);
+      pos += n;
+      c.device->program(net);
+      const DeviceOutput out = c.device->forward(xb, true);
+      Tape<float> tape;
+      tape_from_measurement<float>(tape, net, xb, out.sums, out.out, r.noise_used);
+      Mat dlogits;
+      softmax_xent<float>(out.out, yb.data(), &dlogits, 1.0f / static_cast<float>(n), nullptr);
+      network_backward<float>(tape, net, r.noise_used, dlogits, nullptr);
+      g.setZero(net.params().size());
+      const std::vector<const Tape<float>*> tapes = {&tape};
+      for (size_t l = 0; l < L; ++l) {
+        accumulate_layer_grad<float>(g, net, r.noise_used, tapes, l, 0, net.arch().sizes[l + 1]);
+      }
+      r.sample_gradients += n;
+      optimizer_step(net.params(), g, state, o.optimizer);
+      net.project();
+    };
+    return run_plan(net, c, steps, checks, start, step, nullptr);
   }
 };
 
@@ -403,8 +547,7 @@ class NoneMethod : public MethodBase {
   std::string name() const override { return "none"; }
 
  protected:
-  void tune(Network&, Device&, const Split&, const LabelledSet&, const FinetuneOptions&,
-            FinetuneReport&, const Score&, Score*) override {}
+  Network tune(Network& net, Context&, const Score&) override { return net; }
 };
 
 }  // namespace
@@ -413,6 +556,7 @@ void FinetuneOptions::validate(const Architecture& arch) {
   if (epochs < 0 || retrain_epochs < 0) throw InputError("fine-tuning: epochs must be >= 0");
   if (batch_size < 1) throw InputError("fine-tuning: batch size must be >= 1");
   if (score_repeats < 2) throw InputError("fine-tuning: score repeats must be >= 2");
+  if (checks < 0) throw InputError("fine-tuning: checks must be >= 0");
   if (!(holdout > 0 && holdout < 1)) throw InputError("fine-tuning: holdout must be in (0, 1)");
   if (!(accept_z >= 0) || !std::isfinite(accept_z)) throw InputError("fine-tuning: accept_z must be >= 0");
   if (threads < 0) throw InputError("fine-tuning: threads must be >= 0");
@@ -443,6 +587,14 @@ LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed
   return s;
 }
 
+const char* to_string(FitData d) { return d == FitData::kCalibration ? "calib" : "train"; }
+
+FitData parse_fit_data(const std::string& name) {
+  if (name == "calib") return FitData::kCalibration;
+  if (name == "train") return FitData::kTraining;
+  throw InputError("unknown fit data '" + name + "': expected calib or train");
+}
+
 const char* to_string(ScoreBy s) { return s == ScoreBy::kLoss ? "loss" : "accuracy"; }
 
 ScoreBy parse_score_by(const std::string& name) {
@@ -454,10 +606,10 @@ ScoreBy parse_score_by(const std::string& name) {
 std::vector<std::string> method_names() { return {"gift", "diff", "hil", "retrain", "none"}; }
 
 std::unique_ptr<FinetuneMethod> make_method(const std::string& name) {
-  if (name == "gift") return std::make_unique<TwinMethod>(false);
-  if (name == "diff") return std::make_unique<TwinMethod>(true);
+  if (name == "gift") return std::make_unique<TwinMethod>(TwinMethod::kGift);
+  if (name == "diff") return std::make_unique<TwinMethod>(TwinMethod::kDiff);
   if (name == "hil") return std::make_unique<HilMethod>();
-  if (name == "retrain") return std::make_unique<RetrainMethod>();
+  if (name == "retrain") return std::make_unique<TwinMethod>(TwinMethod::kRetrain);
   if (name == "none") return std::make_unique<NoneMethod>();
   throw InputError("unknown fine-tuning method '" + name + "': expected gift, diff, hil, retrain or none");
 }
@@ -486,6 +638,8 @@ nlohmann::json FinetuneReport::to_json() const {
   nlohmann::json ep = nlohmann::json::array();
   for (const EpochScore& e : epochs) {
     ep.push_back({{"epoch", e.epoch},
+                  {"step", e.step},
+                  {"sample_gradients", e.sample_gradients},
                   {"device_loss", e.device_loss},
                   {"device_se", e.device_se},
                   {"device_accuracy", e.device_accuracy},
@@ -505,6 +659,10 @@ nlohmann::json FinetuneReport::to_json() const {
                       {"best_epoch", best_epoch},
                       {"accepted", accepted},
                       {"alignment", {{"sign_agreement", sign_agreement}, {"correlation", correlation}}},
+                      {"fit_data", to_string(fit_data)},
+                      {"budget_gradients", budget_gradients},
+                      {"budget_passes", budget_passes},
+                      {"budget_limited", budget_limited},
                       {"device_passes", device_passes},
                       {"device_programmings", device_programmings},
                       {"sample_gradients", sample_gradients},

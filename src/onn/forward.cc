@@ -94,6 +94,59 @@ void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<con
 }
 
 template <class T>
+void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>& x,
+                           const std::vector<MatT<T>>& sums, const MatT<T>& out,
+                           const NoiseModel& noise) {
+  const size_t L = net.num_layers();
+  if (sums.size() != L || noise.layers.size() != L) {
+    throw InternalError("tape_from_measurement: wrong number of layers");
+  }
+  const int B = static_cast<int>(x.rows());
+  tape.x = x;
+  tape.layers.resize(L);
+  for (size_t l = 0; l < L; ++l) {
+    LayerTape<T>& t = tape.layers[l];
+    const LayerNoise& n = noise.layers[l];
+    const auto W = net.weight(l);
+    const int O = static_cast<int>(W.rows());
+    if (sums[l].rows() != B || sums[l].cols() != O) {
+      throw InputError("measured sums of layer " + std::to_string(l) + " have the wrong shape");
+    }
+    const MatT<T>& h = tape.input(l);
+    t.z = sums[l];
+    MatT<T> m = h * W.transpose();
+    m.rowwise() += net.bias(l);
+    const MatT<T> e = t.z - m;
+    // Var[e] per element: every site's contribution, the previous layer's output noise too.
+    MatT<T> var = MatT<T>::Constant(B, O, static_cast<T>(n.sum_add * n.sum_add));
+    if (l > 0 && noise.layers[l - 1].out_add > 0) {
+      const RowVecT<T> w2 = W.array().square().rowwise().sum().matrix().transpose();
+      const T so2 = static_cast<T>(noise.layers[l - 1].out_add * noise.layers[l - 1].out_add);
+      var.rowwise() += so2 * w2;
+    }
+    for (int s = 0; s < kNumNoiseSites; ++s) t.xi[s].resize(0, 0);
+    if (n.weight > 0) {
+      t.w_sq = W.array().square().matrix();
+      t.x_sq = h.array().square().matrix();
+      t.sd.resize(B, O);
+      t.sd.noalias() = t.x_sq * t.w_sq.transpose();
+      t.sd = (t.sd.array().sqrt() * static_cast<T>(n.weight)).matrix();
+      var.array() += t.sd.array().square();
+    }
+    const T sm = static_cast<T>(n.sum_mult);
+    if (n.sum_mult > 0) var.array() += (m.array() * sm).square();
+    const auto ratio = (var.array() > T(0)).select(e.array() / var.array(), T(0));
+    if (n.weight > 0) t.xi[0] = (t.sd.array() * ratio).matrix();
+    if (n.sum_mult > 0) t.xi[1] = (m.array() * sm * ratio).matrix();
+    if (l + 1 == L) {
+      t.a = out;
+    } else {
+      apply_activation(t.a, t.z, net.arch().activations[l]);
+    }
+  }
+}
+
+template <class T>
 void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& noise,
                       const MatT<T>& dlogits, MatT<T>* dx) {
   const size_t L = net.num_layers();
@@ -156,6 +209,9 @@ void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseMod
   template void network_forward<T>(Tape<T>&, const NetworkT<T>&,                                 \
                                    const Eigen::Ref<const MatT<T>>&, const NoiseModel&,          \
                                    const NoiseDraws*);                                           \
+  template void tape_from_measurement<T>(Tape<T>&, const NetworkT<T>&, const MatT<T>&,         \
+                                         const std::vector<MatT<T>>&, const MatT<T>&,           \
+                                         const NoiseModel&);                                     \
   template void network_backward<T>(Tape<T>&, const NetworkT<T>&, const NoiseModel&,            \
                                     const MatT<T>&, MatT<T>*);                                   \
   template void accumulate_layer_grad<T>(VecT<T>&, const NetworkT<T>&, const NoiseModel&,       \

@@ -9,6 +9,13 @@
 //   retrain  noise-aware retraining from θ̂ at s_est on the full training set.
 //   none     the baseline.
 // Every method reports device passes, programmings and digital compute time.
+//
+// Every method but none runs under one plan and one guard: the calibration set is split into
+// images to fit and held-out images to score; the images fitted are those of the fit part
+// (FitData::kCalibration) or the whole training set less the held-out ones
+// (FitData::kTraining); the device scores the start, `checks` points along the way and the
+// best of them afresh; the best is kept only if it beats the start by accept_z errors on the
+// held-out images. Steps, checks and calibration are planned within the two budgets.
 #pragma once
 
 #include <memory>
@@ -35,13 +42,21 @@ struct LabelledSet {
   std::vector<int> labels;  // N
 };
 
+// Where the labelled images a method fits come from: only the lab's calibration set, or the
+// in silico training set (wherever the network was trained, that data exists). Either way
+// the scoring hold-out of the calibration set is never fitted.
+enum class FitData { kCalibration, kTraining };
+const char* to_string(FitData d);
+FitData parse_fit_data(const std::string& name);  // "calib" | "train"
+
 // Defaults chosen by measurement (scripts/method-grid.sh, docs/method.md).
 struct FinetuneOptions {
   FinetuneOptions() { optimizer.lr = 3e-3; }
-  int epochs = 30;          // over the calibration set (gift, diff, hil)
-  int retrain_epochs = 5;   // retrain: over the full training set
+  int epochs = 30;          // over the images fitted (gift, diff, hil), unless a budget ends it
+  int retrain_epochs = 5;   // retrain: over the training set, batch 128, cosine schedule
   int batch_size = 64;
   OptimizerOptions optimizer;  // Adam, lr 3e-3
+  int checks = 5;           // device scores along the way (fewer if the pass budget is short)
   int score_repeats = 2;    // device passes of each scoring image per score
   // Fraction of the calibration set held out for scoring (device loss after each epoch and
   // the acceptance test); gift and diff fit only the rest. Scoring on the images being fitted
@@ -53,16 +68,25 @@ struct FinetuneOptions {
   NoiseModel noise;         // the estimate when calibrate is false
   NoiseModel assumed;       // s_hat: the noise the network was trained under
   CalibrationOptions calibration;
+  FitData fit_data = FitData::kTraining;
+  // Budgets, 0 = none; the defaults are the envelope docs/method.md targets. Per-sample gradients (digital cost) and device passes (samples sent
+  // through the chip, calibration and scoring included). A method plans within both and
+  // stops before it would exceed either; a budget too small for the method's fixed costs
+  // (calibration, the start and final scores) is an InputError naming what it needs.
+  uint64_t budget_gradients = 30000;
+  uint64_t budget_passes = 5000;
   uint64_t seed = 1;
   int threads = 0;
   void validate(const Architecture& arch);
 };
 
+// One device score along the way ("epochs" in reports, for history).
 struct EpochScore {
-  int epoch = 0;
+  int epoch = 0;                          // 1-based index of the check
+  uint64_t step = 0, sample_gradients = 0;  // where it was taken
   double device_loss = 0, device_se = 0;  // mean CE on the calibration set and its error
   double device_accuracy = 0;
-  double twin_loss = 0;                   // the twin's loss under the estimated noise
+  double twin_loss = 0;  // the twin's loss on the scoring images under the estimated noise
 };
 
 struct FinetuneReport {
@@ -76,12 +100,15 @@ struct FinetuneReport {
   double start_accuracy = 0, final_accuracy = 0;  // held-out device accuracy, same passes
   std::vector<EpochScore> epochs;
   int best_epoch = 0;                   // 0: the start
+  bool budget_limited = false;          // a budget cut the method's plan short
   bool accepted = false;
   // Alignment: over epochs, the fraction of steps where the twin's predicted loss change
   // and the device's measured one have the same sign, and their correlation.
   double sign_agreement = 0, correlation = 0;
   uint64_t device_passes = 0, device_programmings = 0;
   uint64_t sample_gradients = 0;  // per-sample gradient evaluations (digital cost)
+  uint64_t budget_gradients = 0, budget_passes = 0;  // as given (0 = none)
+  FitData fit_data = FitData::kTraining;
   double digital_seconds = 0, device_seconds = 0;
   std::string summary() const;
   nlohmann::json to_json() const;

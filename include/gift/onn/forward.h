@@ -65,6 +65,20 @@ void network_forward(Tape<T>& tape, const NetworkT<T>& net,
                      const Eigen::Ref<const MatT<T>>& x, const NoiseModel& noise,
                      const NoiseDraws* draws);
 
+// The tape of a pass measured on a device (hardware in the loop): the batch `x`, every
+// layer's detected sums `sums[l]` (B x O_l) and the final output `out` (B x O_L, taken as
+// the logits). Layer inputs are φ of the measured sums. The draws that backward needs under
+// `noise` (the calibrated estimate) are not observed; each is set to its conditional mean
+// given the measured residual e = z - (h Wᵀ + b), under the linearisation
+//   e ≈ sd ξ_w + m s_m ξ_m + s_a ξ_a + (output noise of the previous layer),
+// so E[ξ | e] = c e / Var[e] with c = sd for ξ_w and m s_m for ξ_m. With one site active
+// this recovers the draw exactly (e.g. 1 + s_m ξ_m = z / m); a clean backward instead drops
+// the noise-induced part of the gradient.
+template <class T>
+void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>& x,
+                           const std::vector<MatT<T>>& sums, const MatT<T>& out,
+                           const NoiseModel& noise);
+
 // Backpropagates `dlogits` (B x O_L) through the recorded tape: fills du and dq of
 // every layer, and dx (B x I_0) if non-null.
 template <class T>
