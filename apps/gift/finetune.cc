@@ -85,19 +85,26 @@ void run_calibrate(CalibrateFlags& f) {
   }
 }
 
+// The library's defaults, the one place they are set.
+const FinetuneOptions kDefaults;
+
 struct FinetuneFlags {
   std::string checkpoint, methods = "gift", out, report, oracle;
   DataFlags data;
   DeviceFlags device;
   CalibFlags calib;
   size_t calib_size = 1000;
-  int epochs = 30, retrain_epochs = 5, batch_size = 64, score_repeats = 2, eval_repeats = 5,
-      threads = 0;
-  double lr = 3e-3, accept_z = 2.0;
-  std::string optimizer = "adam", score_by = "accuracy", fit_data = "train";
-  double holdout = 0.3;
-  int checks = 5;
-  uint64_t budget_gradients = 30000, budget_passes = 5000;
+  int epochs = kDefaults.epochs, retrain_epochs = kDefaults.retrain_epochs,
+      batch_size = kDefaults.batch_size, score_repeats = kDefaults.score_repeats,
+      eval_repeats = 5, threads = 0;
+  double lr = kDefaults.optimizer.lr, accept_z = kDefaults.accept_z;
+  std::string optimizer = to_string(kDefaults.optimizer.kind),
+              score_by = to_string(kDefaults.score_by), fit_data = to_string(kDefaults.fit_data);
+  double holdout = kDefaults.holdout;
+  int checks = kDefaults.checks;
+  std::string schedule = to_string(kDefaults.schedule);
+  bool no_rescale = !kDefaults.rescale;
+  uint64_t budget_gradients = kDefaults.budget_gradients, budget_passes = kDefaults.budget_passes;
   uint64_t seed = 1;
   bool resume = false;
 };
@@ -132,6 +139,8 @@ nlohmann::json finetune_config(const FinetuneFlags& f) {
           {"score", f.score_by},
           {"holdout", f.holdout},
           {"checks", f.checks},
+          {"schedule", f.schedule},
+          {"rescale", !f.no_rescale},
           {"fit_data", f.fit_data},
           {"budget_gradients", f.budget_gradients},
           {"budget_passes", f.budget_passes},
@@ -215,8 +224,15 @@ void run_finetune(FinetuneFlags& f) {
   const data::Dataset test = f.data.load(data::Split::kTest);
   check_labelled_data(ckpt.net.arch(), train.images, train.labels, "training set");
   check_labelled_data(ckpt.net.arch(), test.images, test.labels, "test set");
-  const LabelledSet calib = calibration_set(train, f.calib_size, f.seed);
-  const LabelledSet train_set = to_set(train), test_set = to_set(test);
+  LabSplit lab;
+  try {
+    lab = lab_split(to_set(test), f.calib_size, f.seed);
+  } catch (const InputError& e) {
+    throw InputError(std::string("--calib-size: ") + e.what());
+  }
+  const LabelledSet& calib = lab.calib;
+  const LabelledSet train_set = to_set(train);
+  const LabelledSet& test_set = lab.eval;
   f.device.threads = f.threads;
   FinetuneOptions o;
   o.epochs = f.epochs;
@@ -229,6 +245,8 @@ void run_finetune(FinetuneFlags& f) {
   o.holdout = f.holdout;
   o.score_by = parse_score_by(f.score_by);
   o.checks = f.checks;
+  o.schedule = parse_lr_schedule(f.schedule);
+  o.rescale = !f.no_rescale;
   o.fit_data = parse_fit_data(f.fit_data);
   o.budget_gradients = f.budget_gradients;
   o.budget_passes = f.budget_passes;
@@ -347,7 +365,8 @@ void add_finetune(CLI::App& app) {
   f->device.add(*cmd);
   f->calib.add(*cmd);
   cmd->add_option("--calib-size", f->calib_size,
-                  "labelled calibration images (from the training set)");
+                  "the lab's labelled images, drawn from the test split (accuracies are measured "
+                  "on the rest of it)");
   cmd->add_option("--fit-data", f->fit_data,
                   "images to fit: train (the training set less the scoring hold-out) or calib "
                   "(the calibration set less the hold-out); retrain always fits train");
@@ -356,6 +375,9 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--budget-passes", f->budget_passes,
                   "device passes a method may spend, calibration and scoring included (0 = no "
                   "budget)");
+  cmd->add_option("--schedule", f->schedule,
+                  "learning rate over the planned steps: cosine or constant (retrain: cosine)");
+  cmd->add_flag("--no-rescale", f->no_rescale, "gift: skip the structured rescaling first step");
   cmd->add_option("--checks", f->checks, "device scores along the way (fewer if passes run short)");
   cmd->add_option("--epochs", f->epochs, "epochs over the images fitted (gift, diff, hil)");
   cmd->add_option("--retrain-epochs", f->retrain_epochs,
@@ -365,7 +387,9 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--lr", f->lr, "learning rate");
   cmd->add_option("--score-repeats", f->score_repeats,
                   "device passes per calibration image per score");
-  cmd->add_option("--holdout", f->holdout, "fraction of the calibration set held out for scoring");
+  cmd->add_option("--holdout", f->holdout,
+                  "with --fit-data calib: the fraction of the calibration set held out for "
+                  "scoring (with train, every calibration image scores)");
   cmd->add_option("--score", f->score_by,
                   "device criterion for the best epoch and acceptance: accuracy or loss");
   cmd->add_option("--accept-z", f->accept_z, "accept only a gain above this many standard errors");

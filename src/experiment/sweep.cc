@@ -763,13 +763,16 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
                        std::to_string(d->num_classes) + " classes of " + data_dir);
     }
   }
-  if (cfg.calib_size > train_set.size()) {
+  if (cfg.calib_size >= test_set.size()) {
     throw InputError("sweep: finetune.calib_size " + std::to_string(cfg.calib_size) +
-                     " is more than the " + std::to_string(train_set.size()) + " training images" +
-                     (cfg.train_limit > 0 ? " (train.limit)" : "") + " of " + data_dir);
+                     " leaves none of the " + std::to_string(test_set.size()) + " test images" +
+                     (cfg.test_limit > 0 ? " (test_limit)" : "") + " of " + data_dir +
+                     " to measure accuracy on (the lab's images are drawn from the test split)");
   }
   const LabelledSet train{train_set.images, train_set.labels};
-  const LabelledSet test{test_set.images, test_set.labels};
+  // Per seed: the lab's labelled images and the images every accuracy is measured on.
+  std::map<uint64_t, LabSplit> labs;
+  for (uint64_t seed : cfg.seeds) labs[seed] = lab_split({test_set.images, test_set.labels}, cfg.calib_size, seed);
 
   CreatedPaths created;
   try {
@@ -845,6 +848,8 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
       so.seed = fnv1a(g.name + "|" + level_label(c.truth) + "|" + std::to_string(c.seed));
       so.threads = 1;
       SimulatedDevice device(arch, so);
+      const LabelledSet& calib = labs.at(c.seed).calib;
+      const LabelledSet& test = labs.at(c.seed).eval;
       const DeviceAccuracy before = device_accuracy(device, start, test, cfg.eval_repeats);
       const DeviceAccuracy oracle = device_accuracy(device, oracle_net, test, cfg.eval_repeats);
       FinetuneOptions o = cfg.finetune;
@@ -853,7 +858,6 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
       o.threads = 1;
       o.calibration.seed = c.seed;
       o.calibration.threads = 1;
-      const LabelledSet calib = calibration_subset(train, cfg.calib_size, c.seed);
       Network net = start;
       const FinetuneReport rep = make_method(c.method)->run(net, device, calib, train, o);
       const DeviceAccuracy after = device_accuracy(device, net, test, cfg.eval_repeats);

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <Eigen/Cholesky>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -238,26 +240,38 @@ std::vector<size_t> plan_steps(size_t n, size_t batch, int epochs, uint64_t grad
   return steps;
 }
 
+// What a plan hands to the acceptance test: the best network and, when it was the only one
+// the device scored (no selection among several), that unbiased score.
+struct Candidate {
+  Network net;
+  bool moved = false;     // differs from the start
+  bool measured = false;  // `score` is an unselected measurement of `net`
+  Score score;
+};
+
 // Runs the planned steps (`step(i, n)` changes `net` with a batch of n images), scoring the
-// device at `checks` evenly spaced steps (the last at the end) and keeping the best.
-// Returns the best network (the start if no check beat it).
-Network run_plan(Network& net, Context& c, const std::vector<size_t>& steps, int checks,
-                 const Score& start, const std::function<void(size_t, size_t)>& step,
-                 const std::function<double(const Network&)>& twin_score) {
+// device at `checks` evenly spaced steps (the last at the end) and keeping the best that
+// beats the start; with no check, the end is the candidate (if it moved: steps were taken,
+// or `start_moved`, a structured first step changed it).
+Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, int checks,
+                   const Score& start, const std::function<void(size_t, size_t)>& step,
+                   const std::function<double(const Network&)>& twin_score,
+                   bool start_moved = false) {
   const FinetuneOptions& o = *c.o;
   FinetuneReport& r = *c.r;
-  Network best = net;
+  Candidate best;
   double best_score = start.objective(o.score_by);
   const size_t S = steps.size();
-  int done_checks = 0;
-  for (size_t i = 0; i < S; ++i) {
-    step(i, steps[i]);
-    const size_t due = checks > 0 ? (static_cast<size_t>(done_checks + 1) * S + checks - 1) / checks : S + 1;
-    if (i + 1 < due) continue;
-    ++done_checks;
+  int done = 0;
+  for (size_t i = 1; i <= S; ++i) {
+    step(i - 1, steps[i - 1]);
+    const bool due = checks > 0 && i >= (static_cast<size_t>(done + 1) * S + checks - 1) /
+                                             static_cast<size_t>(checks);
+    if (!due) continue;
+    ++done;
     EpochScore e;
-    e.epoch = done_checks;
-    e.step = i + 1;
+    e.epoch = done;
+    e.step = i;
     e.sample_gradients = r.sample_gradients;
     if (twin_score) e.twin_loss = twin_score(net);
     const Score s = device_score(*c.device, net, c.score, o.score_repeats);
@@ -267,15 +281,32 @@ Network run_plan(Network& net, Context& c, const std::vector<size_t>& steps, int
     r.epochs.push_back(e);
     if (s.objective(o.score_by) < best_score) {
       best_score = s.objective(o.score_by);
-      best = net;
+      best.net = net;
+      best.moved = true;
+      best.score = s;
       r.best_epoch = e.epoch;
     }
   }
-  if (checks == 0 && S > 0) {
-    r.best_epoch = 1;  // no check along the way: the end is the candidate
-    best = net;
+  best.measured = best.moved && done == 1;
+  if (done == 0 && (S > 0 || start_moved)) {  // no check: the end is the candidate
+    best.net = net;
+    best.moved = true;
+    r.best_epoch = 1;
   }
   return best;
+}
+
+// The per-image average of two measurements of the same network on the same images.
+Score pooled(const Score& a, const Score& b) {
+  Score s = a;
+  for (size_t i = 0; i < s.per_image.size(); ++i) {
+    s.per_image[i] = 0.5 * (a.per_image[i] + b.per_image[i]);
+    s.per_image_err[i] = 0.5 * (a.per_image_err[i] + b.per_image_err[i]);
+  }
+  s.loss = 0.5 * (a.loss + b.loss);
+  s.se = 0.5 * std::sqrt(a.se * a.se + b.se * b.se);
+  s.accuracy = 0.5 * (a.accuracy + b.accuracy);
+  return s;
 }
 
 // How many checks fit in `passes` (the pass allowance left for checks).
@@ -283,6 +314,68 @@ int affordable_checks(const Context& c, uint64_t passes) {
   if (passes == kNoLimit) return c.o->checks;
   return static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(c.o->checks), passes / c.score_cost));
 }
+
+
+// K-FAC: per layer, the Fisher block of [W b] is approximated by G ⊗ A with A = E[h̃ h̃ᵀ]
+// (h̃ = [h; 1], the layer input) and G = E[g gᵀ] (g the per-sample gradient at the layer's
+// sum); the step is (G + γ_G I)⁻¹ ∇ (A + γ_A I)⁻¹, factors kept as running averages and
+// inverted every few steps, the step scaled so that its predicted change stays bounded.
+class Kfac {
+ public:
+  Kfac(const Network& net, double damping) : damping_(damping) {
+    for (size_t l = 0; l < net.num_layers(); ++l) {
+      const int I = net.arch().sizes[l] + 1, O = net.arch().sizes[l + 1];
+      a_.push_back(MatD::Zero(I, I));
+      g_.push_back(MatD::Zero(O, O));
+      a_inv_.push_back(MatD::Identity(I, I));
+      g_inv_.push_back(MatD::Identity(O, O));
+    }
+  }
+  // Adds one batch's statistics (tape after backward with dlogits scaled by 1/n).
+  void observe(const Tape<float>& tape, size_t n) {
+    const double decay = steps_ == 0 ? 0.0 : 0.95;
+    for (size_t l = 0; l < a_.size(); ++l) {
+      const Mat& h = tape.input(l);
+      MatD hx(h.rows(), h.cols() + 1);
+      hx.leftCols(h.cols()) = h.cast<double>();
+      hx.col(h.cols()).setOnes();
+      const MatD du = tape.layers[l].du.cast<double>();
+      a_[l] = decay * a_[l] + (1 - decay) * (hx.transpose() * hx) / static_cast<double>(n);
+      g_[l] = decay * g_[l] + (1 - decay) * (du.transpose() * du) * static_cast<double>(n);
+    }
+    if (steps_ % 10 == 0) invert();
+    ++steps_;
+  }
+  // Preconditions `grad` (laid out like net.params()) in place.
+  void apply(const Network& net, Vec& grad) const {
+    for (size_t l = 0; l < a_.size(); ++l) {
+      const int I = net.arch().sizes[l], O = net.arch().sizes[l + 1];
+      Eigen::Map<Mat> gw(grad.data() + net.weight_offset(l), O, I);
+      Eigen::Map<RowVecT<float>> gb(grad.data() + net.bias_offset(l), O);
+      MatD full(O, I + 1);
+      full.leftCols(I) = gw.cast<double>();
+      full.col(I) = gb.transpose().cast<double>();
+      const MatD step = g_inv_[l] * full * a_inv_[l];
+      gw = step.leftCols(I).cast<float>();
+      gb = step.col(I).transpose().cast<float>();
+    }
+  }
+
+ private:
+  void invert() {
+    for (size_t l = 0; l < a_.size(); ++l) {
+      const double ta = a_[l].trace() / a_[l].rows(), tg = g_[l].trace() / g_[l].rows();
+      const double pi = ta > 0 && tg > 0 ? std::sqrt(ta / tg) : 1.0;
+      const double s = std::sqrt(damping_);
+      const Eigen::Index I = a_[l].rows(), O = g_[l].rows();
+      a_inv_[l] = (a_[l] + pi * s * MatD::Identity(I, I)).ldlt().solve(MatD::Identity(I, I));
+      g_inv_[l] = (g_[l] + (s / pi) * MatD::Identity(O, O)).ldlt().solve(MatD::Identity(O, O));
+    }
+  }
+  double damping_;
+  uint64_t steps_ = 0;
+  std::vector<MatD> a_, g_, a_inv_, g_inv_;
+};
 
 class MethodBase : public FinetuneMethod {
  public:
@@ -302,9 +395,13 @@ class MethodBase : public FinetuneMethod {
     r.budget_passes = o.budget_passes;
     r.fit_data = fits_training() ? FitData::kTraining : o.fit_data;
     // Hold out part of the calibration set for scoring (seeded split).
+    // Fitting the training set, every calibration image scores; fitting the calibration set,
+    // the hold-out fraction does.
     const size_t N = calib.labels.size();
-    const size_t n_score = std::max<size_t>(1, static_cast<size_t>(std::lround(o.holdout * N)));
-    if (n_score >= N && r.fit_data == FitData::kCalibration) {
+    const bool fits_calib = r.fit_data == FitData::kCalibration && name() != "none";
+    const size_t n_score =
+        fits_calib ? std::max<size_t>(1, static_cast<size_t>(std::lround(o.holdout * N))) : N;
+    if (n_score >= N && fits_calib) {
       throw InputError("fine-tuning: the hold-out leaves no image to fit");
     }
     const size_t n_fit = N > n_score ? N - n_score : 0;
@@ -364,8 +461,8 @@ class MethodBase : public FinetuneMethod {
     if (name() != "none") {
       const Network start_net = net;
       const FlushSubnormals ftz;
-      const Network best = tune(net, c, start);
-      accept_or_revert(net, start_net, best, c, start, &final_score);
+      const Candidate cand = tune(net, c, start);
+      accept_or_revert(net, start_net, cand, c, start, &final_score);
     }
     r.final_loss = final_score.loss;
     r.final_se = final_score.se;
@@ -383,30 +480,111 @@ class MethodBase : public FinetuneMethod {
   // Whether the method fits the training set whatever FitData says (retrain).
   virtual bool fits_training() const { return false; }
   // Runs the method's plan from `net` (left at the last step); returns the best candidate.
-  virtual Network tune(Network& net, Context& c, const Score& start) = 0;
+  virtual Candidate tune(Network& net, Context& c, const Score& start) = 0;
 
-  // Keeps `best` only if a fresh measurement beats the start by accept_z errors.
-  static void accept_or_revert(Network& net, const Network& start_net, const Network& best,
+  // Keeps the candidate only if it beats the start by accept_z errors on the held-out images,
+  // paired per image: measured afresh (a candidate selected among several checks) or, when
+  // it was the only one checked, on that check pooled with a fresh measurement if the pass
+  // budget still allows one.
+  static void accept_or_revert(Network& net, const Network& start_net, const Candidate& cand,
                                Context& c, const Score& start, Score* final) {
     FinetuneReport& r = *c.r;
-    if (r.best_epoch == 0) {
+    if (!cand.moved) {
       net = start_net;
       r.accepted = false;
+      r.best_epoch = 0;
       return;
     }
-    const Score fresh = device_score(*c.device, best, c.score, c.o->score_repeats);
+    Score measured;
+    if (cand.measured) {
+      measured = cand.score;
+      if (c.passes_left() >= c.score_cost) {
+        measured = pooled(cand.score, device_score(*c.device, cand.net, c.score, c.o->score_repeats));
+      }
+    } else {
+      measured = device_score(*c.device, cand.net, c.score, c.o->score_repeats);
+    }
     double gain = 0, se = 0;
-    paired_gain(start, fresh, c.o->score_by, &gain, &se);
+    paired_gain(start, measured, c.o->score_by, &gain, &se);
     r.accepted = gain > c.o->accept_z * se && gain > 0;
     if (r.accepted) {
-      net = best;
-      *final = fresh;
+      net = cand.net;
+      *final = measured;
     } else {
       net = start_net;
       r.best_epoch = 0;
     }
   }
 };
+
+// The same network with layer l's weights times c_l and its bias times c_0...c_l: for
+// positively homogeneous activations (relu, linear) the noiseless function is unchanged up to
+// a positive scale of the logits, while every detected sum grows against additive noise.
+Network rescaled(const Network& net, const std::vector<double>& c) {
+  Network out = net;
+  double cum = 1;
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    cum *= c[l];
+    out.weight(l) *= static_cast<float>(c[l]);
+    out.bias(l) *= static_cast<float>(cum);
+  }
+  return out;
+}
+
+// The twin's structured first step: scales every layer towards the weight range, by the
+// fraction t of the way (in log scale) that the twin's loss under the calibrated noise
+// prefers, chosen on a grid with common random numbers. Returns the images forwarded.
+uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const NoiseModel& noise,
+                      uint64_t seed, std::vector<double>* chosen) {
+  const size_t L = net.num_layers();
+  std::vector<double> cap(L);
+  for (size_t l = 0; l < L; ++l) {
+    const double m = net.weight(l).cwiseAbs().maxCoeff();
+    cap[l] = m > 0 ? std::max(1.0, net.arch().w_max / m) : 1.0;
+  }
+  const size_t n = std::min<size_t>(fit.size(), 2048);
+  const std::vector<uint32_t> perm = epoch_permutation(fit.size(), seed ^ 0x5CA1EULL, 0);
+  Mat x;
+  std::vector<int> y;
+  fit.gather(perm, 0, n, x, y);
+  // The criterion is the twin's error rate: its loss also rewards smaller logits, which
+  // would undo the scaling the noise asks for. Per image, errors over a few draws (common
+  // to every candidate); a scale is taken only if it beats the start by 2 paired errors.
+  constexpr uint32_t kReps = 4;
+  const auto twin_errors = [&](const Network& candidate) {
+    std::vector<double> err(n, 0.0);
+    std::vector<int> pred(n);
+    for (uint32_t rep = 0; rep < kReps; ++rep) {
+      const NoiseDraws d{seed, Purpose::kEvalNoise, 0x5CA1Eu + rep, 0};
+      engine.predict(candidate, x, nullptr, noise, d, pred.data());
+      for (size_t i = 0; i < n; ++i) err[i] += pred[i] != y[i] ? 1.0 / kReps : 0.0;
+    }
+    return err;
+  };
+  const std::vector<double> start_err = twin_errors(net);
+  uint64_t forwards = kReps * n;
+  double best_gain = 0;
+  double best_t = 0;
+  for (int k = 1; k <= 5; ++k) {
+    const double t = 0.2 * k;
+    std::vector<double> c(L);
+    for (size_t l = 0; l < L; ++l) c[l] = std::pow(cap[l], t);
+    const std::vector<double> err = twin_errors(rescaled(net, c));
+    forwards += kReps * n;
+    std::vector<double> d(n);
+    for (size_t i = 0; i < n; ++i) d[i] = start_err[i] - err[i];
+    const MeanCI ci = mean_ci95(d);
+    const double se = ci.stddev / std::sqrt(static_cast<double>(n));
+    if (ci.mean > 2 * se && ci.mean > best_gain) {
+      best_gain = ci.mean;
+      best_t = t;
+    }
+  }
+  chosen->assign(L, 1.0);
+  for (size_t l = 0; l < L; ++l) (*chosen)[l] = std::pow(cap[l], best_t);
+  if (best_t > 0) net = rescaled(net, *chosen);
+  return forwards;
+}
 
 // gift, diff and retrain: twin gradients under the calibrated noise; the device only
 // calibrates and scores.
@@ -421,7 +599,7 @@ class TwinMethod : public MethodBase {
  protected:
   bool fits_training() const override { return kind_ == kRetrain; }
 
-  Network tune(Network& net, Context& c, const Score& start) override {
+  Candidate tune(Network& net, Context& c, const Score& start) override {
     const FinetuneOptions& o = *c.o;
     FinetuneReport& r = *c.r;
     Engine engine(o.threads);
@@ -436,6 +614,11 @@ class TwinMethod : public MethodBase {
     const uint64_t reserve = c.score_cost;  // the candidate's fresh score
     const uint64_t left = c.passes_left();
     const int checks = affordable_checks(c, left == kNoLimit ? kNoLimit : left - reserve);
+    bool start_moved = false;
+    if (kind_ == kGift && o.rescale) {
+      r.twin_forwards += rescale_step(net, engine, c.fit, r.noise_used, o.seed, &r.rescale);
+      for (double v : r.rescale) start_moved = start_moved || v != 1.0;
+    }
     const double start_twin = twin_loss(engine, net, c.score, r.noise_used, o.seed);
     OptimizerState state;
     Mat xb;
@@ -445,6 +628,11 @@ class TwinMethod : public MethodBase {
     size_t pos = N;
     int epoch = -1;
     const uint64_t shuffle_key = kind_ == kRetrain ? o.seed : o.seed ^ 0x9F7ULL;
+    const char* kfac_env = std::getenv("GIFT_KFAC");
+    std::unique_ptr<Kfac> kfac;
+    if (kfac_env && kind_ == kGift) kfac = std::make_unique<Kfac>(net, std::atof(kfac_env));
+    const double kfac_clip = std::getenv("GIFT_KFAC_CLIP") ? std::atof(std::getenv("GIFT_KFAC_CLIP")) : 1e-3;
+    Tape<float> tape;
     const auto step = [&](size_t i, size_t n) {
       if (pos >= N) {
         perm = epoch_permutation(N, shuffle_key, ++epoch);
@@ -453,6 +641,31 @@ class TwinMethod : public MethodBase {
       c.fit.gather(perm, pos, n, xb, yb);
       pos += n;
       const NoiseDraws d{o.seed, Purpose::kTrainNoise, static_cast<uint32_t>(i), 0};
+      if (kfac) {
+        network_forward<float>(tape, net, xb, r.noise_used, &d);
+        Mat dlogits;
+        softmax_xent<float>(tape.logits(), yb.data(), &dlogits, 1.0f / static_cast<float>(n), nullptr);
+        network_backward<float>(tape, net, r.noise_used, dlogits, nullptr);
+        g.setZero(net.params().size());
+        const std::vector<const Tape<float>*> tapes = {&tape};
+        for (size_t l = 0; l < net.num_layers(); ++l) {
+          accumulate_layer_grad<float>(g, net, r.noise_used, tapes, l, 0, net.arch().sizes[l + 1]);
+        }
+        kfac->observe(tape, n);
+        Vec p = g;
+        kfac->apply(net, p);
+        // Bound the predicted change lr² pᵀg (KL clipping).
+        const double q = static_cast<double>(p.dot(g));
+        double lr = o.optimizer.lr;
+        if (o.schedule == LrSchedule::kCosine) {
+          lr *= 0.5 * (1 + std::cos(3.141592653589793 * static_cast<double>(i) / static_cast<double>(steps.size())));
+        }
+        const double nu = q > 0 ? std::min(1.0, std::sqrt(kfac_clip / (lr * lr * q))) : 1.0;
+        net.params() -= static_cast<float>(lr * nu) * p;
+        net.project();
+        r.sample_gradients += n;
+        return;
+      }
       engine.loss_and_grad(net, xb, yb.data(), r.noise_used, d, g);
       r.sample_gradients += n;
       if (kind_ == kDiff) {
@@ -461,16 +674,20 @@ class TwinMethod : public MethodBase {
         r.sample_gradients += n;
       }
       OptimizerOptions step_opts = o.optimizer;
-      if (kind_ == kRetrain) {  // the training recipe: cosine over the whole plan
+      if (kind_ == kRetrain || o.schedule == LrSchedule::kCosine) {  // cosine over the plan
         step_opts.lr *= 0.5 * (1 + std::cos(3.141592653589793 * static_cast<double>(i) /
                                                 static_cast<double>(steps.size())));
+      }
+      if (std::getenv("GIFT_WARMUP")) {
+        const double w = std::atof(std::getenv("GIFT_WARMUP")) * static_cast<double>(steps.size());
+        if (static_cast<double>(i) < w) step_opts.lr *= (static_cast<double>(i) + 1) / w;
       }
       optimizer_step(net.params(), g, state, step_opts);
       net.project();
     };
-    const Network best = run_plan(net, c, steps, checks, start, step, [&](const Network& n) {
+    const Candidate best = run_plan(net, c, steps, checks, start, step, [&](const Network& n) {
       return twin_loss(engine, n, c.score, r.noise_used, o.seed);
-    });
+    }, start_moved);
     finish_alignment(r, start_twin);
     return best;
   }
@@ -487,7 +704,7 @@ class HilMethod : public MethodBase {
   std::string name() const override { return "hil"; }
 
  protected:
-  Network tune(Network& net, Context& c, const Score& start) override {
+  Candidate tune(Network& net, Context& c, const Score& start) override {
     const FinetuneOptions& o = *c.o;
     FinetuneReport& r = *c.r;
     if (!c.device->info().taps) {
@@ -547,7 +764,7 @@ class NoneMethod : public MethodBase {
   std::string name() const override { return "none"; }
 
  protected:
-  Network tune(Network& net, Context&, const Score&) override { return net; }
+  Candidate tune(Network&, Context&, const Score&) override { return {}; }
 };
 
 }  // namespace
@@ -555,7 +772,7 @@ class NoneMethod : public MethodBase {
 void FinetuneOptions::validate(const Architecture& arch) {
   if (epochs < 0 || retrain_epochs < 0) throw InputError("fine-tuning: epochs must be >= 0");
   if (batch_size < 1) throw InputError("fine-tuning: batch size must be >= 1");
-  if (score_repeats < 2) throw InputError("fine-tuning: score repeats must be >= 2");
+  if (score_repeats < 1) throw InputError("fine-tuning: score repeats must be >= 1");
   if (checks < 0) throw InputError("fine-tuning: checks must be >= 0");
   if (!(holdout > 0 && holdout < 1)) throw InputError("fine-tuning: holdout must be in (0, 1)");
   if (!(accept_z >= 0) || !std::isfinite(accept_z)) throw InputError("fine-tuning: accept_z must be >= 0");
@@ -583,6 +800,29 @@ LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed
   for (size_t i = 0; i < n; ++i) {
     s.images.row(static_cast<Eigen::Index>(i)) = train.images.row(perm[i]);
     s.labels[i] = train.labels[perm[i]];
+  }
+  return s;
+}
+
+LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed) {
+  const size_t N = test.labels.size();
+  if (n == 0 || n >= N) {
+    throw InputError("calibration set size must be in [1, " + std::to_string(N) +
+                     ") (the test images, less at least one to judge the result on), found " +
+                     std::to_string(n));
+  }
+  const std::vector<uint32_t> perm = epoch_permutation(N, seed ^ 0x1AB5ULL, 0);
+  LabSplit s;
+  for (LabelledSet* d : {&s.calib, &s.eval}) {
+    const size_t rows = d == &s.calib ? n : N - n;
+    d->images.resize(static_cast<Eigen::Index>(rows), test.images.cols());
+    d->labels.resize(rows);
+  }
+  for (size_t i = 0; i < N; ++i) {
+    LabelledSet& d = i < n ? s.calib : s.eval;
+    const size_t row = i < n ? i : i - n;
+    d.images.row(static_cast<Eigen::Index>(row)) = test.images.row(perm[i]);
+    d.labels[row] = test.labels[perm[i]];
   }
   return s;
 }
@@ -663,6 +903,8 @@ nlohmann::json FinetuneReport::to_json() const {
                       {"budget_gradients", budget_gradients},
                       {"budget_passes", budget_passes},
                       {"budget_limited", budget_limited},
+                      {"twin_forwards", twin_forwards},
+                      {"rescale", rescale},
                       {"device_passes", device_passes},
                       {"device_programmings", device_programmings},
                       {"sample_gradients", sample_gradients},

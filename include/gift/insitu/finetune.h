@@ -29,6 +29,7 @@
 #include "gift/onn/network.h"
 #include "gift/onn/noise.h"
 #include "gift/train/optimizer.h"
+#include "gift/train/trainer.h"
 
 namespace gift {
 
@@ -56,14 +57,18 @@ struct FinetuneOptions {
   int retrain_epochs = 5;   // retrain: over the training set, batch 128, cosine schedule
   int batch_size = 64;
   OptimizerOptions optimizer;  // Adam, lr 3e-3
-  int checks = 5;           // device scores along the way (fewer if the pass budget is short)
-  int score_repeats = 2;    // device passes of each scoring image per score
+  LrSchedule schedule = LrSchedule::kCosine;  // over the planned steps
+  // gift's structured first step: scale each layer towards the weight range by the fraction
+  // the twin prefers under the calibrated noise (rescale_step in finetune.cc).
+  bool rescale = true;
+  int checks = 1;           // device scores along the way, the last at the end (fewer if passes run short)
+  int score_repeats = 1;    // device passes of each scoring image per score
   // Fraction of the calibration set held out for scoring (device loss after each epoch and
   // the acceptance test); gift and diff fit only the rest. Scoring on the images being fitted
   // accepts over-fitting (docs/method.md has the numbers).
   double holdout = 0.3;
   ScoreBy score_by = ScoreBy::kAccuracy;  // the device criterion for the best epoch and acceptance
-  double accept_z = 2.0;    // accept only if the gain exceeds accept_z standard errors
+  double accept_z = 1.645;  // accept only if the gain exceeds accept_z standard errors (one-sided 5%)
   bool calibrate = true;    // false: use `noise` as the estimate (ablations, tests)
   NoiseModel noise;         // the estimate when calibrate is false
   NoiseModel assumed;       // s_hat: the noise the network was trained under
@@ -101,6 +106,8 @@ struct FinetuneReport {
   std::vector<EpochScore> epochs;
   int best_epoch = 0;                   // 0: the start
   bool budget_limited = false;          // a budget cut the method's plan short
+  uint64_t twin_forwards = 0;           // forward-only twin evaluations (gift's rescale step)
+  std::vector<double> rescale;          // gift: the per-layer scale of its first step
   bool accepted = false;
   // Alignment: over epochs, the fraction of steps where the twin's predicted loss change
   // and the device's measured one have the same sign, and their correlation.
@@ -128,6 +135,16 @@ class FinetuneMethod {
 // permutation, so the CLI and sweeps pick the same images). Throws InputError unless
 // 1 <= n <= train size.
 LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed);
+
+// The lab's labelled images and the images a result is judged on, both from `test` (images the
+// network never saw in training, so that scoring on them is not biased towards the start):
+// `n` images chosen by `seed` (a seeded permutation) and the rest, disjoint. Throws InputError
+// unless 1 <= n < test size.
+struct LabSplit {
+  LabelledSet calib;  // n images: calibration inputs, scoring hold-out, fitting (FitData::kCalibration)
+  LabelledSet eval;   // the other test images: the reported accuracies
+};
+LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed);
 
 // "gift", "diff", "hil", "retrain" or "none"; throws InputError on another name.
 std::unique_ptr<FinetuneMethod> make_method(const std::string& name);
