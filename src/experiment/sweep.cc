@@ -426,7 +426,7 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
         get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
     o.batch_size = get_integer<int>(f, "batch_size", o.batch_size, 1, kMaxSweepBatch, w);
     o.optimizer.lr = get_number(f, "lr", o.optimizer.lr, kPositive, kMaxDouble, "a number > 0", w);
-    o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 2, kMaxSweepRepeats, w);
+    o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 1, kMaxSweepRepeats, w);
     o.accept_z = get_number(f, "accept_z", o.accept_z, 0, kMaxDouble, "a number >= 0", w);
     o.holdout = get_number(f, "holdout", o.holdout, kPositive, 1, "a number in (0, 1)", w);
     o.score_by =
@@ -572,7 +572,7 @@ void SweepConfig::validate() const {
   check_range("finetune.epochs", finetune.epochs, 0, kMaxSweepEpochs);
   check_range("finetune.retrain_epochs", finetune.retrain_epochs, 0, kMaxSweepEpochs);
   check_range("finetune.batch_size", finetune.batch_size, 1, kMaxSweepBatch);
-  check_range("finetune.score_repeats", finetune.score_repeats, 2, kMaxSweepRepeats);
+  check_range("finetune.score_repeats", finetune.score_repeats, 1, kMaxSweepRepeats);
   check_range("finetune.calib_repeats", finetune.calibration.repeats, 2, kMaxSweepRepeats);
   check_range("finetune.calib_size", static_cast<int64_t>(std::min<size_t>(calib_size, INT64_MAX)),
               2, kMaxSweepCalibSize);

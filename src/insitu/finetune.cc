@@ -3,8 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <Eigen/Cholesky>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -316,67 +314,6 @@ int affordable_checks(const Context& c, uint64_t passes) {
 }
 
 
-// K-FAC: per layer, the Fisher block of [W b] is approximated by G ⊗ A with A = E[h̃ h̃ᵀ]
-// (h̃ = [h; 1], the layer input) and G = E[g gᵀ] (g the per-sample gradient at the layer's
-// sum); the step is (G + γ_G I)⁻¹ ∇ (A + γ_A I)⁻¹, factors kept as running averages and
-// inverted every few steps, the step scaled so that its predicted change stays bounded.
-class Kfac {
- public:
-  Kfac(const Network& net, double damping) : damping_(damping) {
-    for (size_t l = 0; l < net.num_layers(); ++l) {
-      const int I = net.arch().sizes[l] + 1, O = net.arch().sizes[l + 1];
-      a_.push_back(MatD::Zero(I, I));
-      g_.push_back(MatD::Zero(O, O));
-      a_inv_.push_back(MatD::Identity(I, I));
-      g_inv_.push_back(MatD::Identity(O, O));
-    }
-  }
-  // Adds one batch's statistics (tape after backward with dlogits scaled by 1/n).
-  void observe(const Tape<float>& tape, size_t n) {
-    const double decay = steps_ == 0 ? 0.0 : 0.95;
-    for (size_t l = 0; l < a_.size(); ++l) {
-      const Mat& h = tape.input(l);
-      MatD hx(h.rows(), h.cols() + 1);
-      hx.leftCols(h.cols()) = h.cast<double>();
-      hx.col(h.cols()).setOnes();
-      const MatD du = tape.layers[l].du.cast<double>();
-      a_[l] = decay * a_[l] + (1 - decay) * (hx.transpose() * hx) / static_cast<double>(n);
-      g_[l] = decay * g_[l] + (1 - decay) * (du.transpose() * du) * static_cast<double>(n);
-    }
-    if (steps_ % 10 == 0) invert();
-    ++steps_;
-  }
-  // Preconditions `grad` (laid out like net.params()) in place.
-  void apply(const Network& net, Vec& grad) const {
-    for (size_t l = 0; l < a_.size(); ++l) {
-      const int I = net.arch().sizes[l], O = net.arch().sizes[l + 1];
-      Eigen::Map<Mat> gw(grad.data() + net.weight_offset(l), O, I);
-      Eigen::Map<RowVecT<float>> gb(grad.data() + net.bias_offset(l), O);
-      MatD full(O, I + 1);
-      full.leftCols(I) = gw.cast<double>();
-      full.col(I) = gb.transpose().cast<double>();
-      const MatD step = g_inv_[l] * full * a_inv_[l];
-      gw = step.leftCols(I).cast<float>();
-      gb = step.col(I).transpose().cast<float>();
-    }
-  }
-
- private:
-  void invert() {
-    for (size_t l = 0; l < a_.size(); ++l) {
-      const double ta = a_[l].trace() / a_[l].rows(), tg = g_[l].trace() / g_[l].rows();
-      const double pi = ta > 0 && tg > 0 ? std::sqrt(ta / tg) : 1.0;
-      const double s = std::sqrt(damping_);
-      const Eigen::Index I = a_[l].rows(), O = g_[l].rows();
-      a_inv_[l] = (a_[l] + pi * s * MatD::Identity(I, I)).ldlt().solve(MatD::Identity(I, I));
-      g_inv_[l] = (g_[l] + (s / pi) * MatD::Identity(O, O)).ldlt().solve(MatD::Identity(O, O));
-    }
-  }
-  double damping_;
-  uint64_t steps_ = 0;
-  std::vector<MatD> a_, g_, a_inv_, g_inv_;
-};
-
 class MethodBase : public FinetuneMethod {
  public:
   FinetuneReport run(Network& net, Device& raw_device, const LabelledSet& calib,
@@ -628,11 +565,6 @@ class TwinMethod : public MethodBase {
     size_t pos = N;
     int epoch = -1;
     const uint64_t shuffle_key = kind_ == kRetrain ? o.seed : o.seed ^ 0x9F7ULL;
-    const char* kfac_env = std::getenv("GIFT_KFAC");
-    std::unique_ptr<Kfac> kfac;
-    if (kfac_env && kind_ == kGift) kfac = std::make_unique<Kfac>(net, std::atof(kfac_env));
-    const double kfac_clip = std::getenv("GIFT_KFAC_CLIP") ? std::atof(std::getenv("GIFT_KFAC_CLIP")) : 1e-3;
-    Tape<float> tape;
     const auto step = [&](size_t i, size_t n) {
       if (pos >= N) {
         perm = epoch_permutation(N, shuffle_key, ++epoch);
@@ -641,31 +573,6 @@ class TwinMethod : public MethodBase {
       c.fit.gather(perm, pos, n, xb, yb);
       pos += n;
       const NoiseDraws d{o.seed, Purpose::kTrainNoise, static_cast<uint32_t>(i), 0};
-      if (kfac) {
-        network_forward<float>(tape, net, xb, r.noise_used, &d);
-        Mat dlogits;
-        softmax_xent<float>(tape.logits(), yb.data(), &dlogits, 1.0f / static_cast<float>(n), nullptr);
-        network_backward<float>(tape, net, r.noise_used, dlogits, nullptr);
-        g.setZero(net.params().size());
-        const std::vector<const Tape<float>*> tapes = {&tape};
-        for (size_t l = 0; l < net.num_layers(); ++l) {
-          accumulate_layer_grad<float>(g, net, r.noise_used, tapes, l, 0, net.arch().sizes[l + 1]);
-        }
-        kfac->observe(tape, n);
-        Vec p = g;
-        kfac->apply(net, p);
-        // Bound the predicted change lr² pᵀg (KL clipping).
-        const double q = static_cast<double>(p.dot(g));
-        double lr = o.optimizer.lr;
-        if (o.schedule == LrSchedule::kCosine) {
-          lr *= 0.5 * (1 + std::cos(3.141592653589793 * static_cast<double>(i) / static_cast<double>(steps.size())));
-        }
-        const double nu = q > 0 ? std::min(1.0, std::sqrt(kfac_clip / (lr * lr * q))) : 1.0;
-        net.params() -= static_cast<float>(lr * nu) * p;
-        net.project();
-        r.sample_gradients += n;
-        return;
-      }
       engine.loss_and_grad(net, xb, yb.data(), r.noise_used, d, g);
       r.sample_gradients += n;
       if (kind_ == kDiff) {
@@ -677,10 +584,6 @@ class TwinMethod : public MethodBase {
       if (kind_ == kRetrain || o.schedule == LrSchedule::kCosine) {  // cosine over the plan
         step_opts.lr *= 0.5 * (1 + std::cos(3.141592653589793 * static_cast<double>(i) /
                                                 static_cast<double>(steps.size())));
-      }
-      if (std::getenv("GIFT_WARMUP")) {
-        const double w = std::atof(std::getenv("GIFT_WARMUP")) * static_cast<double>(steps.size());
-        if (static_cast<double>(i) < w) step_opts.lr *= (static_cast<double>(i) + 1) / w;
       }
       optimizer_step(net.params(), g, state, step_opts);
       net.project();

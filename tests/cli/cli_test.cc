@@ -39,7 +39,7 @@ using test_util::quote;
 using test_util::read_text;
 
 constexpr int kSide = 4;  // 4 x 4 images, 16 inputs
-constexpr int kTrain = 200, kTest = 100;
+constexpr int kTrain = 200, kTest = 200;
 
 // Each test: a fresh directory holding data/ (the synthetic data set) and run/ (the working
 // directory of the tool, where its outputs go, so leftovers are easy to spot).

@@ -127,7 +127,7 @@ TEST_F(SweepCli, ReproduceCreatesOutOnAFreshClone) {
   const std::string mnist_like = tmp_.path("mnist");  // 28 x 28, enough for calib_size 1000
   fs::create_directory(mnist_like);
   test_util::write_synthetic_split(mnist_like, "train", 1000, 1, 28);
-  test_util::write_synthetic_split(mnist_like, "t10k", 100, 2, 28);
+  test_util::write_synthetic_split(mnist_like, "t10k", 1100, 2, 28);
   ASSERT_FALSE(fs::exists(run_dir() + "/out"));
   const Outcome r =
       gift("reproduce --quick --data-dir " + quote(mnist_like) + " --max-cells 1 --no-figures");

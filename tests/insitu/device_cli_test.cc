@@ -69,7 +69,7 @@ class DeviceCli : public ::testing::Test {
   void SetUp() override {
     mkdir(tmp_.path("data").c_str(), 0755);
     test_util::write_synthetic_split(tmp_.path("data"), "train", 60, 1, 4);
-    test_util::write_synthetic_split(tmp_.path("data"), "t10k", 20, 2, 4);
+    test_util::write_synthetic_split(tmp_.path("data"), "t10k", 1100, 2, 4);
     Checkpoint c;
     c.net = test::make_net(cli_arch(), 1);
     c.train.validate(c.net.arch());

@@ -122,6 +122,53 @@ TEST(Forward, ShapesAndDeterminism) {
   EXPECT_FALSE(a.logits() == b.logits());
 }
 
+// Gradient of the mean loss from a tape, all layers.
+VecD tape_gradient(Tape<double>& tape, const NetworkD& net, const NoiseModel& noise,
+                   const std::vector<int>& y) {
+  MatD dlogits;
+  softmax_xent<double>(tape.logits(), y.data(), &dlogits, 1.0 / static_cast<double>(y.size()), nullptr);
+  network_backward<double>(tape, net, noise, dlogits, nullptr);
+  VecD g = VecD::Zero(static_cast<Eigen::Index>(net.params().size()));
+  const std::vector<const Tape<double>*> tapes = {&tape};
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    accumulate_layer_grad<double>(g, net, noise, tapes, l, 0, net.arch().sizes[l + 1]);
+  }
+  return g;
+}
+
+// Hardware in the loop sees only the detected sums. With one noise site active the draws
+// follow from them exactly, so the gradient from the measured tape is the gradient of the
+// pass that happened; a backward that ignores the noise (the old hil) is not, under the
+// multiplicative and weight sites.
+TEST(Forward, MeasuredTapeGivesTheGradientOfThePassThatHappened) {
+  const NetworkD net = small_net(Activation::kTanh, 3);
+  MatD x(9, 6);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = std::cos(0.7 * static_cast<double>(i));
+  const std::vector<int> y = {0, 1, 2, 0, 1, 2, 0, 1, 2};
+  for (NoiseSite site : {NoiseSite::kSumMult, NoiseSite::kWeight, NoiseSite::kSumAdd}) {
+    SCOPED_TRACE(to_string(site));
+    const NoiseModel noise = NoiseModel::uniform(3, site, 0.4);
+    const NoiseDraws d{9, Purpose::kTest, 0, 0};
+    Tape<double> pass;
+    network_forward<double>(pass, net, x, noise, &d);
+    std::vector<MatD> sums;
+    for (const LayerTape<double>& t : pass.layers) sums.push_back(t.z);
+    const VecD truth = tape_gradient(pass, net, noise, y);
+    Tape<double> measured;
+    tape_from_measurement<double>(measured, net, x, sums, pass.logits(), noise);
+    const VecD g = tape_gradient(measured, net, noise, y);
+    EXPECT_LT((g - truth).norm(), 1e-9 * (1 + truth.norm()));
+    Tape<double> naive;
+    tape_from_measurement<double>(naive, net, x, sums, pass.logits(), NoiseModel::none(3));
+    const VecD g0 = tape_gradient(naive, net, NoiseModel::none(3), y);
+    if (site == NoiseSite::kSumAdd) {
+      EXPECT_LT((g0 - truth).norm(), 1e-9 * (1 + truth.norm()));  // nothing to infer
+    } else {
+      EXPECT_GT((g0 - truth).norm(), 0.05 * truth.norm());
+    }
+  }
+}
+
 TEST(Forward, RejectsWrongInputWidth) {
   NetworkD net = small_net(Activation::kRelu, 1);
   MatD x = MatD::Zero(2, 5);
