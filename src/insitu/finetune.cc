@@ -481,7 +481,7 @@ uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const Noi
     // at true sum_add 1.0 (docs/method.md).
     cap[l] = m > 0 ? std::max(1.0, net.arch().w_max / m) : 1.0;
   }
-  const size_t n = std::min<size_t>(fit.size(), 2048);
+  const size_t n = std::min<size_t>(fit.size(), 1024);
   const std::vector<uint32_t> perm = epoch_permutation(fit.size(), seed ^ 0x5CA1EULL, 0);
   Mat x;
   std::vector<int> y;
@@ -489,7 +489,7 @@ uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const Noi
   // The criterion is the twin's error rate: its loss also rewards smaller logits, which
   // would undo the scaling the noise asks for. Per image, errors over a few draws (common
   // to every candidate); a scale is taken only if it beats the start by 2 paired errors.
-  constexpr uint32_t kReps = 4;
+  constexpr uint32_t kReps = 2;
   const auto twin_errors = [&](const Network& candidate) {
     std::vector<double> err(n, 0.0);
     std::vector<int> pred(n);
