@@ -35,6 +35,40 @@ std::optional<double> recovery_of(double before, double after, double oracle) {
 
 using nlohmann::json;
 
+// ------------------------------------------------------------------ gnuplot building blocks
+
+std::string gp_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string gp_lines(const std::vector<std::string>& lines) {
+  std::string out = "\"";
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i) out += "\\n";
+    for (char ch : lines[i]) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+MethodStyle method_style(const std::string& method) {
+  static const MethodStyle known[] = {{"#6e6e6e", 5},    // none: grey squares
+                                {"#0072B2", 7},    // gift: blue circles
+                                {"#E69F00", 9},    // diff: orange triangles
+                                {"#009E73", 13},   // hil: green diamonds
+                                {"#CC79A7", 11}};  // retrain: purple triangles down
+  static const MethodStyle extra[] = {{"#D55E00", 15}, {"#56B4E9", 3}, {"#F0E442", 2}};
+  const int rank = method_rank(method);
+  if (rank < 5) return known[rank];
+  size_t h = 0;
+  for (char c : method) h = h * 31 + static_cast<unsigned char>(c);
+  return extra[h % 3];
+}
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -264,13 +298,6 @@ std::string percent_with_ci(const MeanCI& m) {
 
 // ------------------------------------------------------------------ gnuplot
 
-// A gnuplot single-quoted string literal.
-std::string gp_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 std::string file_safe(const std::string& s) {
   std::string out = s;
   for (char& c : out) {
@@ -279,26 +306,6 @@ std::string file_safe(const std::string& s) {
     if (!ok) c = '_';
   }
   return out;
-}
-
-// Colour and point type of a method's line; the Okabe-Ito palette (colour-blind safe).
-struct Style {
-  std::string color;
-  int point;
-};
-
-Style style_of(const std::string& method) {
-  static const Style known[] = {{"#6e6e6e", 5},    // none: grey squares
-                                {"#0072B2", 7},    // gift: blue circles
-                                {"#E69F00", 9},    // diff: orange triangles
-                                {"#009E73", 13},   // hil: green diamonds
-                                {"#CC79A7", 11}};  // retrain: purple triangles down
-  static const Style extra[] = {{"#D55E00", 15}, {"#56B4E9", 3}, {"#F0E442", 2}};
-  const int rank = method_rank(method);
-  if (rank < 5) return known[rank];
-  size_t h = 0;
-  for (char c : method) h = h * 31 + static_cast<unsigned char>(c);
-  return extra[h % 3];
 }
 
 std::string legend_of(const std::string& method) {
@@ -409,25 +416,6 @@ const char kAccuracyAxis[] = "test accuracy on device (%)";
 const char kPassesAxis[] = "device passes (samples)";
 const char kRecoveryAxis[] = "recovery (fraction of the gap to the oracle)";
 
-// One figure: its base name (no extension), data file contents and gnuplot commands (settings
-// and one plot command, without terminal or output).
-struct Figure {
-  std::string name, data, commands;
-};
-
-// A gnuplot double-quoted string literal with "\n" line breaks between `lines`.
-std::string gp_lines(const std::vector<std::string>& lines) {
-  std::string out = "\"";
-  for (size_t i = 0; i < lines.size(); ++i) {
-    if (i) out += "\\n";
-    for (char ch : lines[i]) {
-      if (ch == '"' || ch == '\\') out += '\\';
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 Figure accuracy_figure(const std::string& grid, double assumed,
                        const std::vector<const AggregateRow*>& rows,
                        const std::string& dataset_prefix) {
@@ -450,7 +438,7 @@ Figure accuracy_figure(const std::string& grid, double assumed,
     auto it = std::find_if(series.begin(), series.end(),
                            [&](const Series& s) { return s.title == legend_of(r->method); });
     if (it == series.end()) {
-      const Style st = style_of(r->method);
+      const MethodStyle st = method_style(r->method);
       series.push_back(
           {legend_of(r->method), st.color, "lw 2 pt " + std::to_string(st.point) + " ps 1.3", {}});
       it = series.end() - 1;
@@ -642,7 +630,7 @@ Figure cost_figure(const std::vector<AggregateRow>& rows, const std::string& dat
   std::vector<std::string> parts;
   const std::string dat = gp_quote(f.name + ".dat");
   for (size_t i = 0; i < methods.size(); ++i) {
-    const Style s = style_of(methods[i]);
+    const MethodStyle s = method_style(methods[i]);
     parts.push_back(dat + " index " + std::to_string(i) + " using 1:2 with points lc rgb " +
                     gp_quote(s.color) + " pt " + std::to_string(s.point) + " ps 1.5 title " +
                     gp_quote(methods[i]));
@@ -960,11 +948,20 @@ std::vector<std::string> write_figures(const std::string& dir,
     }
   }
 
+  return render_figures(dir, figures, "figures.gp",
+                        "Figures of a gift sweep, written by `gift report`.");
+}
+
+std::vector<std::string> render_figures(const std::string& dir, const std::vector<Figure>& figures,
+                                        const std::string& script_name,
+                                        const std::string& comment) {
+  const std::string gnuplot = find_gnuplot();
+  if (gnuplot.empty()) throw InputError("gnuplot not found: install Debian's gnuplot-nox");
   // The script: a terminal for each format, then per figure its settings and plot, rendered to
   // name + tmp (tmp is set on the command line; empty when the script is run by hand).
   std::string script =
-      "# Figures of a gift sweep, written by `gift report`. Re-render with:\n"
-      "#   cd <this directory> && gnuplot figures.gp\n"
+      "# " + comment + " Re-render with:\n"
+      "#   cd <this directory> && gnuplot " + script_name + "\n"
       "if (exists(\"dir\")) cd dir\n"
       "if (!exists(\"tmp\")) tmp = ''\n"
       "set encoding utf8\n"
@@ -986,7 +983,7 @@ std::vector<std::string> write_figures(const std::string& dir,
     script += "eval svg_terminal\nset output " + gp_quote(f.name + ".svg") + ".tmp\nreplot\n";
     script += "unset output\n";
   }
-  const std::string script_path = dir + "/figures.gp";
+  const std::string script_path = dir + "/" + script_name;
   io::write_file_atomic(script_path, script);
   written.push_back(script_path);
 

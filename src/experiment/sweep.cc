@@ -29,6 +29,7 @@
 #include "gift/io/checkpoint.h"
 #include "gift/train/engine.h"
 #include "gift/train/trainer.h"
+#include "experiment_util.h"
 
 namespace gift::experiment {
 namespace {
@@ -36,129 +37,9 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-// ------------------------------------------------------------------ config values
-// Every value is checked for its type and range here, so a mistyped config is an InputError
-// naming the key, what was expected and what was found: never a nlohmann exception, a float
-// truncated to an integer, or a negative number wrapped to a huge unsigned one.
-
-std::string shown(const json& v) {
-  std::string s = v.dump();
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
-}
-
-[[noreturn]] void bad_value(const std::string& what, const std::string& key,
-                            const std::string& expected, const json& v) {
-  throw InputError(what + ": key '" + key + "' must be " + expected + ", found " + shown(v));
-}
-
-// A non-negative integer: a JSON integer, or an integral float up to 2^53 (2.0, 1e3).
-std::optional<uint64_t> count_of(const json& v) {
-  if (v.is_number_unsigned()) return v.get<uint64_t>();
-  if (v.is_number_integer()) {
-    const int64_t x = v.get<int64_t>();
-    return x >= 0 ? std::optional<uint64_t>(static_cast<uint64_t>(x)) : std::nullopt;
-  }
-  if (v.is_number_float()) {
-    const double x = v.get<double>();
-    if (x >= 0 && x <= 9007199254740992.0 && std::floor(x) == x) return static_cast<uint64_t>(x);
-  }
-  return std::nullopt;
-}
-
-std::string integer_range(uint64_t lo, uint64_t hi) {
-  if (hi == std::numeric_limits<uint64_t>::max()) {
-    return lo == 0 ? "a non-negative integer" : "an integer >= " + std::to_string(lo);
-  }
-  return "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-}
-
-uint64_t integer_value(const json& v, const std::string& key, uint64_t lo, uint64_t hi,
-                       const std::string& what) {
-  const std::optional<uint64_t> n = count_of(v);
-  if (!n || *n < lo || *n > hi) bad_value(what, key, integer_range(lo, hi), v);
-  return *n;
-}
-
-// j[key] if present (else `fallback`): an integer in [lo, hi].
-template <class T>
-T get_integer(const json& j, const char* key, T fallback, uint64_t lo, uint64_t hi,
-              const std::string& what) {
-  static_assert(std::is_integral_v<T>);
-  if (!j.contains(key)) return fallback;
-  return static_cast<T>(integer_value(j.at(key), key, lo, hi, what));
-}
-
-// j[key] if present: a finite number in [lo, hi] (`expected` says so in words).
-double get_number(const json& j, const char* key, double fallback, double lo, double hi,
-                  const std::string& expected, const std::string& what) {
-  if (!j.contains(key)) return fallback;
-  const json& v = j.at(key);
-  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo ||
-      v.get<double>() > hi) {
-    bad_value(what, key, expected, v);
-  }
-  return v.get<double>();
-}
-
-std::string get_string(const json& j, const char* key, const std::string& fallback,
-                       const std::string& expected, const std::string& what) {
-  if (!j.contains(key)) return fallback;
-  if (!j.at(key).is_string()) bad_value(what, key, expected, j.at(key));
-  return j.at(key).get<std::string>();
-}
-
-// j[key]: a non-empty list (checked element by element by the caller).
-const json& get_list(const json& j, const char* key, const std::string& expected,
-                     const std::string& what) {
-  const json& v = j.at(key);
-  if (!v.is_array() || v.empty()) bad_value(what, key, expected, v);
-  return v;
-}
-
-void reject_unknown(const json& j, const std::set<std::string>& known, const std::string& what) {
-  if (!j.is_object()) throw InputError(what + ": expected a JSON object, found " + shown(j));
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!known.count(it.key())) throw InputError(what + ": unknown key '" + it.key() + "'");
-  }
-}
-
-NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& what) {
-  if (!j.is_object()) bad_value(what, "pattern", "an object of site: std", j);
-  NoiseModel m = NoiseModel::none(layers);
-  const double kMax = std::numeric_limits<double>::max();
-  const std::string per_layer = "a number >= 0 or a list of " + std::to_string(layers);
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "output_clip") {
-      m.output_clip = get_number(j, "output_clip", 0, 0, kMax, "a number >= 0 (0 = none)", what);
-      continue;
-    }
-    const NoiseSite site = parse_noise_site(it.key());
-    const auto level = [&](const json& v) {
-      if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) {
-        bad_value(what, "pattern." + it.key(), per_layer, *it);
-      }
-      return v.get<double>();
-    };
-    if (it->is_number()) {
-      for (LayerNoise& l : m.layers) l.at(site) = level(*it);
-    } else if (it->is_array() && it->size() == layers) {
-      for (size_t l = 0; l < layers; ++l) m.layers[l].at(site) = level((*it)[l]);
-    } else {
-      bad_value(what, "pattern." + it.key(), per_layer, *it);
-    }
-  }
-  m.validate(layers, what + " pattern");
-  return m;
-}
+// The readers of config values (get_integer, ...) and the results file are shared with the
+// frontier (experiment_util.h).
+using namespace detail;
 
 std::vector<double> levels_from_json(const json& j, const char* key, const std::string& what) {
   const std::string expected = "a non-empty list of levels (numbers >= 0)";
@@ -174,25 +55,6 @@ std::vector<double> levels_from_json(const json& j, const char* key, const std::
   return v;
 }
 
-// x * y and x + y, or max() if that overflows.
-uint64_t saturating_mul(uint64_t x, uint64_t y) {
-  if (x != 0 && y > std::numeric_limits<uint64_t>::max() / x) {
-    return std::numeric_limits<uint64_t>::max();
-  }
-  return x * y;
-}
-uint64_t saturating_add(uint64_t x, uint64_t y) {
-  return y > std::numeric_limits<uint64_t>::max() - x ? std::numeric_limits<uint64_t>::max()
-                                                      : x + y;
-}
-
-void check_range(const std::string& name, int64_t value, int64_t lo, int64_t hi) {
-  if (value < lo || value > hi) {
-    throw InputError("sweep: " + name + " must be in [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "], found " + std::to_string(value));
-  }
-}
-
 // Rethrows an InputError of another owner's validate() with `context` in front.
 template <class F>
 void with_context(const std::string& context, F&& f) {
@@ -202,72 +64,6 @@ void with_context(const std::string& context, F&& f) {
     throw InputError("sweep: " + context + ": " + e.what());
   }
 }
-
-std::string errno_text(int err) { return std::strerror(err); }
-
-// Whether `path` exists (as anything). Throws InputError if it cannot tell (EACCES, ENOTDIR
-// below a file, ...).
-bool path_exists(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0) return true;
-  if (errno == ENOENT) return false;
-  throw InputError("cannot access '" + path + "': " + errno_text(errno));
-}
-
-// Appends rows to results.jsonl: each row is one write() of a whole line, then fsync, so a
-// stopped sweep leaves finished rows and at most one partial last line (without its newline).
-class ResultsFile {
- public:
-  // Opens `path` for appending (creating it if missing), first dropping whatever follows its
-  // first `keep` bytes (a partial last line; parse_results ignores it).
-  ResultsFile(const std::string& path, size_t keep) : path_(path) {
-    // O_NONBLOCK: a FIFO put there since must not block the open.
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
-    if (fd_ < 0) throw InputError("cannot open '" + path + "' for appending: " + errno_text(errno));
-    struct stat st;
-    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd_);
-      throw InputError("cannot append to '" + path + "': not a regular file");
-    }
-    if (static_cast<uint64_t>(st.st_size) > keep &&
-        ::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
-      const int err = errno;
-      ::close(fd_);
-      throw InputError("cannot drop the partial last line of '" + path + "': " + errno_text(err));
-    }
-  }
-  ~ResultsFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ResultsFile(const ResultsFile&) = delete;
-  ResultsFile& operator=(const ResultsFile&) = delete;
-
-  void append(const json& row) {
-    const std::string line = row.dump() + "\n";
-    std::lock_guard<std::mutex> lock(mu_);
-    if (broken_) throw InputError("cannot append to '" + path_ + "': an earlier append failed");
-    const off_t end = ::lseek(fd_, 0, SEEK_END);
-    const ssize_t n = ::write(fd_, line.data(), line.size());
-    if (n != static_cast<ssize_t>(line.size())) {
-      const int err = n < 0 ? errno : ENOSPC;
-      // A partial line would be a malformed middle line once another row follows it: cut it
-      // off (or, if that fails, leave it last, where the next run drops it) and append no more.
-      broken_ = true;
-      const bool cut = end >= 0 && ::ftruncate(fd_, end) == 0;
-      (void)cut;
-      throw InputError("cannot append a result to '" + path_ + "': " + errno_text(err));
-    }
-    if (::fsync(fd_) != 0) {
-      throw InputError("cannot flush a result to '" + path_ + "': " + errno_text(errno));
-    }
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  bool broken_ = false;
-  std::mutex mu_;
-};
 
 // Runs tasks 0..n-1 on min(jobs, n) threads (one job: in the calling thread, in order); the
 // first exception is rethrown after all stop. If a thread cannot be started, the ones started
@@ -316,56 +112,6 @@ void parallel_for(size_t n, int jobs, const std::function<void(size_t)>& task) {
   }
 }
 
-// What this run created for the sweep directory: the directory and any missing parents,
-// models/, config.json, results.jsonl. If the run fails while the directory holds no finished
-// work (no result row, no model file), remove_unless_work() removes exactly these again, so a
-// failed first run leaves nothing behind; nothing that existed before the run is touched.
-class CreatedPaths {
- public:
-  // Creates `dir` with its parents (io::make_dirs), remembering each level it made.
-  void make_dirs(const std::string& dir) {
-    std::vector<std::string> missing;
-    const auto strip = [](std::string d) {
-      while (d.size() > 1 && d.back() == '/') d.pop_back();
-      return d;
-    };
-    for (std::string d = strip(dir); !d.empty() && d != "/" && d != "." && !path_exists(d);) {
-      missing.push_back(d);
-      const size_t slash = d.find_last_of('/');
-      d = slash == std::string::npos ? "" : strip(d.substr(0, slash));
-    }
-    for (auto it = missing.rbegin(); it != missing.rend(); ++it) paths_.push_back({*it, true});
-    io::make_dirs(dir);
-  }
-  // Remembers `file` if it does not exist yet (call before creating it).
-  void will_create(const std::string& file) {
-    if (!path_exists(file)) paths_.push_back({file, false});
-  }
-  void remove_unless_work(const std::string& results, const std::string& models) noexcept {
-    struct stat st;
-    if (::stat(results.c_str(), &st) == 0 && st.st_size > 0) return;
-    if (DIR* d = ::opendir(models.c_str())) {
-      bool any = false;
-      while (const dirent* e = ::readdir(d)) {
-        any = any || (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0);
-      }
-      ::closedir(d);
-      if (any) return;
-    }
-    for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) {
-      // rmdir only removes an empty directory, so nothing made by others since is lost.
-      if (it->second) {
-        ::rmdir(it->first.c_str());
-      } else {
-        ::unlink(it->first.c_str());
-      }
-    }
-  }
-
- private:
-  std::vector<std::pair<std::string, bool>> paths_;  // (path, is a directory), in creation order
-};
-
 struct ModelKey {
   size_t grid;
   double level;
@@ -413,33 +159,7 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
     c.train_limit = get_integer<size_t>(t, "limit", c.train_limit, 0, kAny, w);
   }
   if (j.contains("finetune")) {
-    const json& f = j.at("finetune");
-    const std::string w = what + ": finetune";
-    reject_unknown(f,
-                   {"epochs", "retrain_epochs", "batch_size", "lr", "score_repeats", "accept_z",
-                    "holdout", "score", "calib_inputs", "calib_repeats", "calib_size", "checks",
-                    "fit_data", "budget_gradients", "budget_passes"},
-                   w);
-    FinetuneOptions& o = c.finetune;
-    o.epochs = get_integer<int>(f, "epochs", o.epochs, 0, kMaxSweepEpochs, w);
-    o.retrain_epochs =
-        get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
-    o.batch_size = get_integer<int>(f, "batch_size", o.batch_size, 1, kMaxSweepBatch, w);
-    o.optimizer.lr = get_number(f, "lr", o.optimizer.lr, kPositive, kMaxDouble, "a number > 0", w);
-    o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 1, kMaxSweepRepeats, w);
-    o.accept_z = get_number(f, "accept_z", o.accept_z, 0, kMaxDouble, "a number >= 0", w);
-    o.holdout = get_number(f, "holdout", o.holdout, kPositive, 1, "a number in (0, 1)", w);
-    o.score_by =
-        parse_score_by(get_string(f, "score", to_string(o.score_by), "accuracy or loss", w));
-    o.calibration.inputs =
-        get_integer<int>(f, "calib_inputs", o.calibration.inputs, 2, kMaxSweepCalibSize, w);
-    o.calibration.repeats =
-        get_integer<int>(f, "calib_repeats", o.calibration.repeats, 2, kMaxSweepRepeats, w);
-    c.calib_size = get_integer<size_t>(f, "calib_size", c.calib_size, 2, kMaxSweepCalibSize, w);
-    o.checks = get_integer<int>(f, "checks", o.checks, 0, kMaxSweepEpochs, w);
-    o.fit_data = parse_fit_data(get_string(f, "fit_data", to_string(o.fit_data), "calib or train", w));
-    o.budget_gradients = get_integer<uint64_t>(f, "budget_gradients", o.budget_gradients, 0, kAny, w);
-    o.budget_passes = get_integer<uint64_t>(f, "budget_passes", o.budget_passes, 0, kAny, w);
+    finetune_from_json(j.at("finetune"), c.finetune, c.calib_size, true, what + ": finetune");
   }
   if (j.contains("device")) {
     const json& d = j.at("device");
@@ -516,22 +236,7 @@ json SweepConfig::to_json() const {
           {"grids", grids_j},
           {"seeds", seeds},
           {"methods", methods},
-          {"finetune",
-           {{"epochs", finetune.epochs},
-            {"retrain_epochs", finetune.retrain_epochs},
-            {"batch_size", finetune.batch_size},
-            {"lr", finetune.optimizer.lr},
-            {"score_repeats", finetune.score_repeats},
-            {"accept_z", finetune.accept_z},
-            {"holdout", finetune.holdout},
-            {"score", to_string(finetune.score_by)},
-            {"calib_inputs", finetune.calibration.inputs},
-            {"calib_repeats", finetune.calibration.repeats},
-            {"calib_size", calib_size},
-            {"checks", finetune.checks},
-            {"fit_data", to_string(finetune.fit_data)},
-            {"budget_gradients", finetune.budget_gradients},
-            {"budget_passes", finetune.budget_passes}}},
+          {"finetune", finetune_to_json(finetune, calib_size, true)},
           {"eval_repeats", eval_repeats},
           {"device", imperfections_to_json(imperfections)}};
 }
@@ -561,36 +266,18 @@ void SweepConfig::validate() const {
                      " cells (grids x assumed x true x seeds x methods), more than the limit of " +
                      std::to_string(kMaxSweepCells));
   }
-  check_range("train.epochs", train_epochs, 1, kMaxSweepEpochs);
-  check_range("train.batch_size", train_batch, 1, kMaxSweepBatch);
+  check_range("sweep", "train.epochs", train_epochs, 1, kMaxSweepEpochs);
+  check_range("sweep", "train.batch_size", train_batch, 1, kMaxSweepBatch);
   TrainOptions train;
   train.epochs = train_epochs;
   train.batch_size = train_batch;
   train.optimizer.lr = train_lr;
   with_context("train", [&] { train.validate(a); });
-  check_range("eval_repeats", eval_repeats, 2, kMaxSweepRepeats);
-  check_range("finetune.epochs", finetune.epochs, 0, kMaxSweepEpochs);
-  check_range("finetune.retrain_epochs", finetune.retrain_epochs, 0, kMaxSweepEpochs);
-  check_range("finetune.batch_size", finetune.batch_size, 1, kMaxSweepBatch);
-  check_range("finetune.score_repeats", finetune.score_repeats, 1, kMaxSweepRepeats);
-  check_range("finetune.calib_repeats", finetune.calibration.repeats, 2, kMaxSweepRepeats);
-  check_range("finetune.calib_size", static_cast<int64_t>(std::min<size_t>(calib_size, INT64_MAX)),
-              2, kMaxSweepCalibSize);
-  if (finetune.calibration.inputs < 2 ||
-      static_cast<size_t>(finetune.calibration.inputs) > calib_size) {
-    throw InputError(
-        "sweep: finetune.calib_inputs must be in [2, calib_size = " + std::to_string(calib_size) +
-        "], found " + std::to_string(finetune.calibration.inputs));
-  }
+  check_range("sweep", "eval_repeats", eval_repeats, 2, kMaxSweepRepeats);
+  check_finetune("sweep", finetune, calib_size);
   {
     FinetuneOptions f = finetune;
     with_context("finetune", [&] { f.validate(a); });
-    // The hold-out split of the calibration set must leave images to fit (as gift splits it).
-    const double held = std::max(1.0, std::round(f.holdout * static_cast<double>(calib_size)));
-    if (held >= static_cast<double>(calib_size)) {
-      throw InputError("sweep: finetune.holdout " + json(f.holdout).dump() + " of calib_size " +
-                       std::to_string(calib_size) + " leaves no image to fit");
-    }
   }
   std::set<std::string> names;
   uint64_t networks = 0;
@@ -668,6 +355,16 @@ SweepConfig reproduce_preset(bool quick, const std::string& dataset) {
   }
   c.validate();
   return c;
+}
+
+std::string sweep_model_path(const std::string& dir, const std::string& grid, double level,
+                             uint64_t seed) {
+  return dir + "/models/" + grid + "-l" + level_label(level) + "-s" + std::to_string(seed) +
+         ".safetensors";
+}
+
+uint64_t sweep_device_seed(const std::string& grid, double truth, uint64_t seed) {
+  return fnv1a(grid + "|" + level_label(truth) + "|" + std::to_string(seed));
 }
 
 SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_in,
@@ -792,8 +489,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
     }
     const std::vector<ModelKey> models(needed.begin(), needed.end());
     auto model_path = [&](const ModelKey& k) {
-      return models_dir + "/" + cfg.grids[k.grid].name + "-l" + level_label(k.level) + "-s" +
-             std::to_string(k.seed) + ".safetensors";
+      return sweep_model_path(dir, cfg.grids[k.grid].name, k.level, k.seed);
     };
     std::atomic<size_t> trained{0};
     parallel_for(models.size(), jobs, [&](size_t i) {
@@ -845,7 +541,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
       SimulatedDeviceOptions so;
       so.noise = g.pattern.scaled(c.truth);
       so.imperfections = cfg.imperfections;
-      so.seed = fnv1a(g.name + "|" + level_label(c.truth) + "|" + std::to_string(c.seed));
+      so.seed = sweep_device_seed(g.name, c.truth, c.seed);
       so.threads = 1;
       SimulatedDevice device(arch, so);
       const LabelledSet& calib = labs.at(c.seed).calib;

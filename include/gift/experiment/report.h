@@ -149,4 +149,38 @@ bool gnuplot_available();
 std::vector<std::string> write_figures(const std::string& dir,
                                        const std::vector<AggregateRow>& rows);
 
+// ------------------------------------------------------------------ gnuplot building blocks
+// Shared by the sweep's figures (write_figures) and the frontier's (frontier.h).
+
+// A gnuplot single-quoted string literal: gp_quote("it's") == "'it''s'".
+std::string gp_quote(const std::string& s);
+// A gnuplot double-quoted string literal with "\n" line breaks between `lines`.
+std::string gp_lines(const std::vector<std::string>& lines);
+
+// Colour and point type of a method's line in every figure: the Okabe-Ito palette (colour-blind
+// safe); none grey squares, gift blue circles, diff orange triangles, hil green diamonds, retrain
+// purple triangles down; other names one of three further styles.
+struct MethodStyle {
+  std::string color;  // "#rrggbb"
+  int point;          // gnuplot point type
+};
+MethodStyle method_style(const std::string& method);
+
+// One figure: its base name (no extension), the contents of its data file (<name>.dat, which
+// the commands name) and its gnuplot commands (settings and one plot command, without terminal
+// or output).
+struct Figure {
+  std::string name, data, commands;
+};
+
+// Renders `figures` with gnuplot, each as <name>.png and <name>.svg in `dir`: writes the data
+// files and the script `script_name` (its first line `comment`; `cd dir && gnuplot <script_name>`
+// re-renders), then renders each figure to a temporary name and renames it into place. Returns
+// the paths written: data files, the script, then the figures. Throws InputError("gnuplot not
+// found: install Debian's gnuplot-nox") if gnuplot is not on the PATH, and InputError with
+// gnuplot's message if it fails (then no figure is replaced).
+std::vector<std::string> render_figures(const std::string& dir, const std::vector<Figure>& figures,
+                                        const std::string& script_name,
+                                        const std::string& comment);
+
 }  // namespace gift::experiment

@@ -92,6 +92,17 @@ struct SweepSummary {
   double seconds = 0;
 };
 
+// The checkpoint run_sweep trains in the sweep directory `dir` for (grid, level, seed): the
+// network trained under the grid's pattern x level, with that seed
+// (dir/models/<grid>-l<level_label(level)>-s<seed>.safetensors). The assumed level of a cell
+// names its start, the true level its oracle.
+std::string sweep_model_path(const std::string& dir, const std::string& grid, double level,
+                             uint64_t seed);
+
+// The seed of the simulated device of the cells (grid, true level, seed): one chip (fixed errors
+// and noise stream) for every assumed level and method of that true level and seed.
+uint64_t sweep_device_seed(const std::string& grid, double truth, uint64_t seed);
+
 // Runs (or resumes) the sweep in `dir` with `jobs` parallel workers (0 = cores).
 // Refuses a directory whose config.json differs from `config`. Stops early, leaving a
 // resumable directory, after `max_cells` new cells if max_cells > 0.

@@ -1,0 +1,237 @@
+#include "experiment_util.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "gift/core/error.h"
+#include "gift/experiment/sweep.h"
+
+namespace gift::experiment::detail {
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string shown(const json& v) {
+  std::string s = v.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+[[noreturn]] void bad_value(const std::string& what, const std::string& key,
+                            const std::string& expected, const json& v) {
+  throw InputError(what + ": key '" + key + "' must be " + expected + ", found " + shown(v));
+}
+
+// A non-negative integer: a JSON integer, or an integral float up to 2^53 (2.0, 1e3).
+std::optional<uint64_t> count_of(const json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    return x >= 0 ? std::optional<uint64_t>(static_cast<uint64_t>(x)) : std::nullopt;
+  }
+  if (v.is_number_float()) {
+    const double x = v.get<double>();
+    if (x >= 0 && x <= 9007199254740992.0 && std::floor(x) == x) return static_cast<uint64_t>(x);
+  }
+  return std::nullopt;
+}
+
+std::string integer_range(uint64_t lo, uint64_t hi) {
+  if (hi == std::numeric_limits<uint64_t>::max()) {
+    return lo == 0 ? "a non-negative integer" : "an integer >= " + std::to_string(lo);
+  }
+  return "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+}
+
+uint64_t integer_value(const json& v, const std::string& key, uint64_t lo, uint64_t hi,
+                       const std::string& what) {
+  const std::optional<uint64_t> n = count_of(v);
+  if (!n || *n < lo || *n > hi) bad_value(what, key, integer_range(lo, hi), v);
+  return *n;
+}
+
+
+// j[key] if present: a finite number in [lo, hi] (`expected` says so in words).
+double get_number(const json& j, const char* key, double fallback, double lo, double hi,
+                  const std::string& expected, const std::string& what) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(key);
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo ||
+      v.get<double>() > hi) {
+    bad_value(what, key, expected, v);
+  }
+  return v.get<double>();
+}
+
+std::string get_string(const json& j, const char* key, const std::string& fallback,
+                       const std::string& expected, const std::string& what) {
+  if (!j.contains(key)) return fallback;
+  if (!j.at(key).is_string()) bad_value(what, key, expected, j.at(key));
+  return j.at(key).get<std::string>();
+}
+
+// j[key]: a non-empty list (checked element by element by the caller).
+const json& get_list(const json& j, const char* key, const std::string& expected,
+                     const std::string& what) {
+  const json& v = j.at(key);
+  if (!v.is_array() || v.empty()) bad_value(what, key, expected, v);
+  return v;
+}
+
+void reject_unknown(const json& j, const std::set<std::string>& known, const std::string& what) {
+  if (!j.is_object()) throw InputError(what + ": expected a JSON object, found " + shown(j));
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!known.count(it.key())) throw InputError(what + ": unknown key '" + it.key() + "'");
+  }
+}
+
+NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& what) {
+  if (!j.is_object()) bad_value(what, "pattern", "an object of site: std", j);
+  NoiseModel m = NoiseModel::none(layers);
+  const double kMax = std::numeric_limits<double>::max();
+  const std::string per_layer = "a number >= 0 or a list of " + std::to_string(layers);
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "output_clip") {
+      m.output_clip = get_number(j, "output_clip", 0, 0, kMax, "a number >= 0 (0 = none)", what);
+      continue;
+    }
+    const NoiseSite site = parse_noise_site(it.key());
+    const auto level = [&](const json& v) {
+      if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) {
+        bad_value(what, "pattern." + it.key(), per_layer, *it);
+      }
+      return v.get<double>();
+    };
+    if (it->is_number()) {
+      for (LayerNoise& l : m.layers) l.at(site) = level(*it);
+    } else if (it->is_array() && it->size() == layers) {
+      for (size_t l = 0; l < layers; ++l) m.layers[l].at(site) = level((*it)[l]);
+    } else {
+      bad_value(what, "pattern." + it.key(), per_layer, *it);
+    }
+  }
+  m.validate(layers, what + " pattern");
+  return m;
+}
+
+// x * y and x + y, or max() if that overflows.
+uint64_t saturating_mul(uint64_t x, uint64_t y) {
+  if (x != 0 && y > std::numeric_limits<uint64_t>::max() / x) {
+    return std::numeric_limits<uint64_t>::max();
+  }
+  return x * y;
+}
+uint64_t saturating_add(uint64_t x, uint64_t y) {
+  return y > std::numeric_limits<uint64_t>::max() - x ? std::numeric_limits<uint64_t>::max()
+                                                      : x + y;
+}
+
+void check_range(const std::string& owner, const std::string& name, int64_t value, int64_t lo, int64_t hi) {
+  if (value < lo || value > hi) {
+    throw InputError(owner + ": " + name + " must be in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "], found " + std::to_string(value));
+  }
+}
+
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Whether `path` exists (as anything). Throws InputError if it cannot tell (EACCES, ENOTDIR
+// below a file, ...).
+bool path_exists(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  throw InputError("cannot access '" + path + "': " + errno_text(errno));
+}
+
+// ------------------------------------------------------------------ the "finetune" block
+
+void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, bool budgets,
+                        const std::string& w) {
+  std::set<std::string> known = {"epochs",       "retrain_epochs", "batch_size",   "lr",
+                                 "score_repeats", "accept_z",      "holdout",      "score",
+                                 "calib_inputs", "calib_repeats",  "calib_size",   "checks",
+                                 "fit_data"};
+  if (budgets) known.insert({"budget_gradients", "budget_passes"});
+  reject_unknown(f, known, w);
+  constexpr uint64_t kAny = std::numeric_limits<uint64_t>::max();
+  const double kMaxDouble = std::numeric_limits<double>::max();
+  const double kPositive = std::numeric_limits<double>::denorm_min();
+  o.epochs = get_integer<int>(f, "epochs", o.epochs, 0, kMaxSweepEpochs, w);
+  o.retrain_epochs =
+      get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
+  o.batch_size = get_integer<int>(f, "batch_size", o.batch_size, 1, kMaxSweepBatch, w);
+  o.optimizer.lr = get_number(f, "lr", o.optimizer.lr, kPositive, kMaxDouble, "a number > 0", w);
+  o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 2, kMaxSweepRepeats, w);
+  o.accept_z = get_number(f, "accept_z", o.accept_z, 0, kMaxDouble, "a number >= 0", w);
+  o.holdout = get_number(f, "holdout", o.holdout, kPositive, 1, "a number in (0, 1)", w);
+  o.score_by =
+      parse_score_by(get_string(f, "score", to_string(o.score_by), "accuracy or loss", w));
+  o.calibration.inputs =
+      get_integer<int>(f, "calib_inputs", o.calibration.inputs, 2, kMaxSweepCalibSize, w);
+  o.calibration.repeats =
+      get_integer<int>(f, "calib_repeats", o.calibration.repeats, 2, kMaxSweepRepeats, w);
+  calib_size = get_integer<size_t>(f, "calib_size", calib_size, 2, kMaxSweepCalibSize, w);
+  o.checks = get_integer<int>(f, "checks", o.checks, 0, kMaxSweepEpochs, w);
+  o.fit_data = parse_fit_data(get_string(f, "fit_data", to_string(o.fit_data), "calib or train", w));
+  if (budgets) {
+    o.budget_gradients =
+        get_integer<uint64_t>(f, "budget_gradients", o.budget_gradients, 0, kAny, w);
+    o.budget_passes = get_integer<uint64_t>(f, "budget_passes", o.budget_passes, 0, kAny, w);
+  }
+}
+
+json finetune_to_json(const FinetuneOptions& o, size_t calib_size, bool budgets) {
+  json j = {{"epochs", o.epochs},
+            {"retrain_epochs", o.retrain_epochs},
+            {"batch_size", o.batch_size},
+            {"lr", o.optimizer.lr},
+            {"score_repeats", o.score_repeats},
+            {"accept_z", o.accept_z},
+            {"holdout", o.holdout},
+            {"score", to_string(o.score_by)},
+            {"calib_inputs", o.calibration.inputs},
+            {"calib_repeats", o.calibration.repeats},
+            {"calib_size", calib_size},
+            {"checks", o.checks},
+            {"fit_data", to_string(o.fit_data)}};
+  if (budgets) {
+    j["budget_gradients"] = o.budget_gradients;
+    j["budget_passes"] = o.budget_passes;
+  }
+  return j;
+}
+
+void check_finetune(const std::string& owner, const FinetuneOptions& o, size_t calib_size) {
+  check_range(owner, "finetune.epochs", o.epochs, 0, kMaxSweepEpochs);
+  check_range(owner, "finetune.retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs);
+  check_range(owner, "finetune.batch_size", o.batch_size, 1, kMaxSweepBatch);
+  check_range(owner, "finetune.score_repeats", o.score_repeats, 2, kMaxSweepRepeats);
+  check_range(owner, "finetune.calib_repeats", o.calibration.repeats, 2, kMaxSweepRepeats);
+  check_range(owner, "finetune.calib_size",
+              static_cast<int64_t>(std::min<size_t>(calib_size, INT64_MAX)), 2,
+              kMaxSweepCalibSize);
+  if (o.calibration.inputs < 2 || static_cast<size_t>(o.calibration.inputs) > calib_size) {
+    throw InputError(owner + ": finetune.calib_inputs must be in [2, calib_size = " +
+                     std::to_string(calib_size) + "], found " +
+                     std::to_string(o.calibration.inputs));
+  }
+  // The hold-out split of the calibration set must leave images to fit (as gift splits it).
+  const double held = std::max(1.0, std::round(o.holdout * static_cast<double>(calib_size)));
+  if (o.holdout > 0 && o.holdout < 1 && held >= static_cast<double>(calib_size)) {
+    throw InputError(owner + ": finetune.holdout " + json(o.holdout).dump() + " of calib_size " +
+                     std::to_string(calib_size) + " leaves no image to fit");
+  }
+}
+
+}  // namespace gift::experiment::detail

@@ -1,0 +1,209 @@
+// Pieces shared by the experiment drivers (sweep.cc, frontier.cc); internal to the library, not
+// installed: strict readers of config values, the "finetune" block of their configs, the
+// append-only results file, and the bookkeeping that removes what a failed first run created.
+#pragma once
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <cstdint>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "gift/core/error.h"
+#include "gift/insitu/finetune.h"
+#include "gift/io/atomic_file.h"
+#include "gift/onn/noise.h"
+
+namespace gift::experiment::detail {
+
+using nlohmann::json;
+
+// FNV-1a of the bytes of `s` (stable across runs and machines: device seeds, fingerprints).
+uint64_t fnv1a(const std::string& s);
+
+// ------------------------------------------------------------------ config values
+// Every value is checked for its type and range here, so a mistyped config is an InputError
+// naming the key, what was expected and what was found: never a nlohmann exception, a float
+// truncated to an integer, or a negative number wrapped to a huge unsigned one.
+
+// `v` as JSON text, cut to 60 characters.
+std::string shown(const json& v);
+// Throws InputError("<what>: key '<key>' must be <expected>, found <v>").
+[[noreturn]] void bad_value(const std::string& what, const std::string& key,
+                            const std::string& expected, const json& v);
+// A non-negative integer: a JSON integer, or an integral float up to 2^53 (2.0, 1e3).
+std::optional<uint64_t> count_of(const json& v);
+// `v` as an integer in [lo, hi], else bad_value.
+uint64_t integer_value(const json& v, const std::string& key, uint64_t lo, uint64_t hi,
+                       const std::string& what);
+// j[key] if present (else `fallback`): an integer in [lo, hi].
+template <class T>
+T get_integer(const json& j, const char* key, T fallback, uint64_t lo, uint64_t hi,
+              const std::string& what) {
+  static_assert(std::is_integral_v<T>);
+  if (!j.contains(key)) return fallback;
+  return static_cast<T>(integer_value(j.at(key), key, lo, hi, what));
+}
+
+// j[key] if present (else `fallback`): a finite number in [lo, hi] (`expected` says so in words).
+double get_number(const json& j, const char* key, double fallback, double lo, double hi,
+                  const std::string& expected, const std::string& what);
+// j[key] if present (else `fallback`): a string.
+std::string get_string(const json& j, const char* key, const std::string& fallback,
+                       const std::string& expected, const std::string& what);
+// j[key]: a non-empty list (checked element by element by the caller).
+const json& get_list(const json& j, const char* key, const std::string& expected,
+                     const std::string& what);
+// Throws InputError unless `j` is an object whose keys are all in `known`.
+void reject_unknown(const json& j, const std::set<std::string>& known, const std::string& what);
+// A noise pattern {site: std or one std per layer, "output_clip": c} for `layers` layers.
+NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& what);
+
+// x * y and x + y, or max() if that overflows.
+uint64_t saturating_mul(uint64_t x, uint64_t y);
+uint64_t saturating_add(uint64_t x, uint64_t y);
+
+// Throws InputError("<owner>: <name> must be in [lo, hi], found <value>") outside [lo, hi].
+void check_range(const std::string& owner, const std::string& name, int64_t value, int64_t lo,
+                 int64_t hi);
+
+// ------------------------------------------------------------------ the "finetune" block
+// One reader and one writer of the fine-tuning options in sweep and frontier configs: keys
+// epochs, retrain_epochs, batch_size, lr, score_repeats, accept_z, holdout, score, calib_inputs,
+// calib_repeats, calib_size, checks, fit_data, and (with `budgets`) budget_gradients and
+// budget_passes. Absent keys keep the values of `o` and `calib_size`; unknown keys are refused.
+void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, bool budgets,
+                        const std::string& what);
+json finetune_to_json(const FinetuneOptions& o, size_t calib_size, bool budgets);
+// The limits of experiment.h's kMaxSweep* on those options, calib_inputs in [2, calib_size],
+// and a hold-out that leaves images to fit; messages start with "<owner>: finetune.<key>".
+void check_finetune(const std::string& owner, const FinetuneOptions& o, size_t calib_size);
+
+// ------------------------------------------------------------------ files
+
+std::string errno_text(int err);
+
+// Whether `path` exists (as anything). Throws InputError if it cannot tell (EACCES, ENOTDIR
+// below a file, ...).
+bool path_exists(const std::string& path);
+
+// Appends rows to a results file (results.jsonl, frontier.jsonl): each row is one write() of a whole line, then fsync, so a
+// stopped sweep leaves finished rows and at most one partial last line (without its newline).
+class ResultsFile {
+ public:
+  // Opens `path` for appending (creating it if missing), first dropping whatever follows its
+  // first `keep` bytes (a partial last line; parse_results ignores it).
+  ResultsFile(const std::string& path, size_t keep) : path_(path) {
+    // O_NONBLOCK: a FIFO put there since must not block the open.
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd_ < 0) throw InputError("cannot open '" + path + "' for appending: " + errno_text(errno));
+    struct stat st;
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw InputError("cannot append to '" + path + "': not a regular file");
+    }
+    if (static_cast<uint64_t>(st.st_size) > keep &&
+        ::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
+      const int err = errno;
+      ::close(fd_);
+      throw InputError("cannot drop the partial last line of '" + path + "': " + errno_text(err));
+    }
+  }
+  ~ResultsFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ResultsFile(const ResultsFile&) = delete;
+  ResultsFile& operator=(const ResultsFile&) = delete;
+
+  void append(const json& row) {
+    const std::string line = row.dump() + "\n";
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken_) throw InputError("cannot append to '" + path_ + "': an earlier append failed");
+    const off_t end = ::lseek(fd_, 0, SEEK_END);
+    const ssize_t n = ::write(fd_, line.data(), line.size());
+    if (n != static_cast<ssize_t>(line.size())) {
+      const int err = n < 0 ? errno : ENOSPC;
+      // A partial line would be a malformed middle line once another row follows it: cut it
+      // off (or, if that fails, leave it last, where the next run drops it) and append no more.
+      broken_ = true;
+      const bool cut = end >= 0 && ::ftruncate(fd_, end) == 0;
+      (void)cut;
+      throw InputError("cannot append a result to '" + path_ + "': " + errno_text(err));
+    }
+    if (::fsync(fd_) != 0) {
+      throw InputError("cannot flush a result to '" + path_ + "': " + errno_text(errno));
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool broken_ = false;
+  std::mutex mu_;
+};
+
+// Runs tasks 0..n-1 on min(jobs, n) threads (one job: in the calling thread, in order); the
+// first exception is rethrown after all stop. If a thread cannot be started, the ones started
+
+// What this run created for the sweep directory: the directory and any missing parents,
+// models/, config.json, results.jsonl. If the run fails while the directory holds no finished
+// work (no result row, no model file), remove_unless_work() removes exactly these again, so a
+// failed first run leaves nothing behind; nothing that existed before the run is touched.
+class CreatedPaths {
+ public:
+  // Creates `dir` with its parents (io::make_dirs), remembering each level it made.
+  void make_dirs(const std::string& dir) {
+    std::vector<std::string> missing;
+    const auto strip = [](std::string d) {
+      while (d.size() > 1 && d.back() == '/') d.pop_back();
+      return d;
+    };
+    for (std::string d = strip(dir); !d.empty() && d != "/" && d != "." && !path_exists(d);) {
+      missing.push_back(d);
+      const size_t slash = d.find_last_of('/');
+      d = slash == std::string::npos ? "" : strip(d.substr(0, slash));
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) paths_.push_back({*it, true});
+    io::make_dirs(dir);
+  }
+  // Remembers `file` if it does not exist yet (call before creating it).
+  void will_create(const std::string& file) {
+    if (!path_exists(file)) paths_.push_back({file, false});
+  }
+  void remove_unless_work(const std::string& results, const std::string& models) noexcept {
+    struct stat st;
+    if (::stat(results.c_str(), &st) == 0 && st.st_size > 0) return;
+    if (DIR* d = ::opendir(models.c_str())) {
+      bool any = false;
+      while (const dirent* e = ::readdir(d)) {
+        any = any || (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0);
+      }
+      ::closedir(d);
+      if (any) return;
+    }
+    for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) {
+      // rmdir only removes an empty directory, so nothing made by others since is lost.
+      if (it->second) {
+        ::rmdir(it->first.c_str());
+      } else {
+        ::unlink(it->first.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, bool>> paths_;  // (path, is a directory), in creation order
+};
+
+}  // namespace gift::experiment::detail
