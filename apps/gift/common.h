@@ -80,8 +80,13 @@ void add_calibrate(CLI::App& app);
 void add_finetune(CLI::App& app);
 void add_sweep(CLI::App& app);
 void add_reproduce(CLI::App& app);
+void add_frontier(CLI::App& app);
 
 // Writes the tables (and figures) of the sweep in `dir`, prints the table and the paths.
 void write_report(const std::string& dir, bool figures);
+
+// Writes the table (and figures) of the frontier in `dir`, prints the table and the paths;
+// without gnuplot, warns and writes the table only.
+void write_frontier_report(const std::string& dir, bool figures);
 
 }  // namespace gift::cli

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   gift::cli::add_device_server(app);
   gift::cli::add_sweep(app);
   gift::cli::add_reproduce(app);
+  gift::cli::add_frontier(app);
   gift::cli::add_report(app);
   check_numeric_options(app);
   for (int i = 1; i < argc; ++i) {

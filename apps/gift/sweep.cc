@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "gift/core/error.h"
+#include "gift/experiment/frontier.h"
 #include "gift/experiment/sweep.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/json.h"
@@ -18,7 +19,8 @@ struct SweepFlags {
   bool quick = false, no_figures = false;
 };
 
-void run(const experiment::SweepConfig& config, const SweepFlags& f) {
+// Runs the sweep; returns whether every cell is finished (then the report is written).
+bool run(const experiment::SweepConfig& config, const SweepFlags& f) {
   Progress bar("sweep");
   experiment::SweepCallbacks cb;
   cb.log = [&](const std::string& line) {
@@ -37,9 +39,43 @@ void run(const experiment::SweepConfig& config, const SweepFlags& f) {
               s.cells_total, s.cells_skipped, s.cells_run, s.seconds);
   if (s.cells_skipped + s.cells_run < s.cells_total) {
     std::printf("stopped early: run the same command again to resume\n");
-    return;
+    return false;
   }
   write_report(f.out, !f.no_figures);
+  return true;
+}
+
+// The frontier of one case of a finished study, in <out>/frontier (resumable like the sweep):
+// the first grid's network trained at its smallest assumed level on the device of its largest
+// true level, the network trained at that level as the oracle (experiment::frontier_of_sweep).
+void run_study_frontier(const experiment::SweepConfig& config, const SweepFlags& f) {
+  const experiment::FrontierConfig fc =
+      experiment::frontier_of_sweep(config, f.out, 0, config.seeds.front(), f.quick);
+  const std::string dir = f.out + "/frontier";
+  std::printf("\ncost-recovery frontier: %s on a device at %s, oracle %s; %zu rungs x %zu methods "
+              "x %zu seed(s), in %s\n",
+              fc.checkpoint.c_str(), fc.device_noise.describe().c_str(), fc.oracle.c_str(),
+              fc.ladder.size(), fc.methods.size(), fc.seeds.size(), dir.c_str());
+  std::fflush(stdout);
+  experiment::FrontierConfig run_config = fc;
+  run_config.threads = f.jobs;
+  Progress bar("frontier");
+  experiment::FrontierCallbacks cb;
+  cb.log = [&](const std::string& line) {
+    bar.finish();
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  cb.progress = [&](size_t done, size_t total, double eta) {
+    char extra[64];
+    std::snprintf(extra, sizeof extra, "%zu/%zu cells, %.0f s left", done, total, eta);
+    bar.update(done, total, extra);
+  };
+  const experiment::FrontierSummary s = experiment::run_frontier(run_config, dir, cb);
+  bar.finish();
+  std::printf("frontier %s: %zu cells (%zu already done, %zu run now), %.0f s\n", dir.c_str(),
+              s.cells_total, s.cells_skipped, s.cells_run, s.seconds);
+  write_frontier_report(dir, !f.no_figures);
 }
 
 }  // namespace
@@ -63,8 +99,11 @@ void add_sweep(CLI::App& app) {
 void add_reproduce(CLI::App& app) {
   auto f = std::make_shared<SweepFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "reproduce", "the paper's experiment end to end: MNIST, the default five-layer network");
-  cmd->add_flag("--quick", f->quick, "reduced scale (about five minutes on two cores)");
+      "reproduce",
+      "the paper's experiment end to end: MNIST, the default five-layer network, then the "
+      "cost-recovery frontier of one case (in OUT/frontier)");
+  cmd->add_flag("--quick", f->quick,
+                "reduced scale (about five minutes on two cores; a 3-rung frontier on 1 seed)");
   cmd->add_option("--dataset", f->dataset, "mnist or fashion-mnist")
       ->check(CLI::IsMember({"mnist", "fashion-mnist"}));
   cmd->add_option("--data-dir", f->data_dir, "directory holding the IDX files (default data/<dataset>)");
@@ -76,7 +115,7 @@ void add_reproduce(CLI::App& app) {
     experiment::SweepConfig c = experiment::reproduce_preset(f->quick, f->dataset);
     c.data_dir = f->data_dir;
     if (f->out.empty()) f->out = "out/reproduce-" + f->dataset + (f->quick ? "-quick" : "");
-    run(c, *f);
+    if (run(c, *f)) run_study_frontier(c, *f);
   });
 }
 
