@@ -80,7 +80,9 @@ NoiseModel noise_of_json(const json& j, const std::string& what) {
     if (!j.contains(site)) continue;
     if (!j.at(site).is_array()) bad_value(what, site, "a list of one std per layer", j.at(site));
     if (found && j.at(site).size() != layers) {
-      bad_value(what, site, "a list of " + std::to_string(layers) + " stds (one per layer)",
+      bad_value(what, site,
+                "a list of " + std::to_string(layers) + " numbers (one std per layer, as for "
+                "the other sites)",
                 j.at(site));
     }
     layers = j.at(site).size();

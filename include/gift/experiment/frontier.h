@@ -92,8 +92,9 @@ struct FrontierConfig {
   // and seeds are distinct, hil has taps, and every rung's passes cover the fixed_passes().
   // What needs the networks or the data is checked by run_frontier.
   void validate() const;
-  // The device passes every method spends whatever its budget: calibration (inputs x repeats)
-  // and two scores of the held-out calibration images (the start's and the candidate's).
+  // The device passes every method must be able to spend whatever its budget (a rung with
+  // fewer is refused, as the methods refuse it): calibration (inputs x repeats) and two scores
+  // of the held-out calibration images (the start's, and the candidate's fresh one).
   uint64_t fixed_passes() const;
   // Cells: seeds x (1 + methods x rungs), the start included.
   size_t cells() const;
