@@ -150,15 +150,15 @@ std::string recovery_text(const MeanCI& m) {
   return fixed(m.mean, 2) + " [" + fixed(m.low, 2) + ", " + fixed(m.high, 2) + "]";
 }
 
-// "true noise sum_add=3, 6-bit weights (device seed 7)".
-std::string device_text(const FrontierConfig& c) {
+// "true noise sum_add=3, 6-bit weights (device seed 7)"; without the seed if not `seed`.
+std::string device_text(const FrontierConfig& c, bool seed = true) {
   std::string s = "true noise " + (c.device_noise.any() ? c.device_noise.describe() : "none");
   if (c.imperfections.gain_std > 0) s += ", gain error " + number_text(c.imperfections.gain_std);
   if (c.imperfections.weight_bits > 0) {
     s += ", " + std::to_string(c.imperfections.weight_bits) + "-bit weights";
   }
   if (!c.taps) s += ", no taps";
-  return s + " (device seed " + std::to_string(c.device_seed) + ")";
+  return seed ? s + " (device seed " + std::to_string(c.device_seed) + ")" : s;
 }
 
 std::string seeds_text(const std::vector<uint64_t>& seeds) {
@@ -709,7 +709,7 @@ std::vector<Figure> frontier_figures(const FrontierTable& t, const FrontierConfi
            gp_lines({(dataset.empty() ? "" : dataset + ", ") + "cost-recovery frontier: " +
                          (any_recovery ? "recovery" : "device test accuracy") + " against " +
                          x_name,
-                     "start trained at " + assumed.describe() + "; device " + device_text(c) +
+                     "start trained at " + assumed.describe() + "; device " + device_text(c, false) +
                          "; " + (t.seeds == 1 ? "1 seed" : "mean over " +
                                                                std::to_string(t.seeds) + " seeds" +
                                                                ", bars: 95% interval")}) +
