@@ -172,11 +172,11 @@ void run_frontier_cli(FrontierFlags& f) {
   c.taps = !f.device.no_taps;
   c.validate();
 
-  std::printf("frontier of %s (trained at %s) on a device with true noise %s: %zu method(s) x "
-              "%zu rung(s) x %zu seed(s), %zu cells with the start, in %s\n",
-              f.checkpoint.c_str(), start.train.noise.describe().c_str(),
-              c.device_noise.describe().c_str(), c.methods.size(), c.ladder.size(),
-              c.seeds.size(), c.cells(), f.out.c_str());
+  std::printf(
+      "frontier of %s (trained at %s) on a device with true noise %s: %zu method(s) x "
+      "%zu rung(s) x %zu seed(s), %zu cells with the start, in %s\n",
+      f.checkpoint.c_str(), start.train.noise.describe().c_str(), c.device_noise.describe().c_str(),
+      c.methods.size(), c.ladder.size(), c.seeds.size(), c.cells(), f.out.c_str());
   std::fflush(stdout);
   Progress bar("frontier");
   experiment::FrontierCallbacks cb;

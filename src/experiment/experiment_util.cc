@@ -59,7 +59,6 @@ uint64_t integer_value(const json& v, const std::string& key, uint64_t lo, uint6
   return *n;
 }
 
-
 // j[key] if present: a finite number in [lo, hi] (`expected` says so in words).
 double get_number(const json& j, const char* key, double fallback, double lo, double hi,
                   const std::string& expected, const std::string& what) {
@@ -135,13 +134,13 @@ uint64_t saturating_add(uint64_t x, uint64_t y) {
                                                       : x + y;
 }
 
-void check_range(const std::string& owner, const std::string& name, int64_t value, int64_t lo, int64_t hi) {
+void check_range(const std::string& owner, const std::string& name, int64_t value, int64_t lo,
+                 int64_t hi) {
   if (value < lo || value > hi) {
     throw InputError(owner + ": " + name + " must be in [" + std::to_string(lo) + ", " +
                      std::to_string(hi) + "], found " + std::to_string(value));
   }
 }
-
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -158,9 +157,9 @@ bool path_exists(const std::string& path) {
 
 void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, bool budgets,
                         const std::string& w) {
-  std::set<std::string> known = {"epochs",       "retrain_epochs", "batch_size",   "lr",
-                                 "score_repeats", "accept_z",      "holdout",      "score",
-                                 "calib_inputs", "calib_repeats",  "calib_size",   "checks",
+  std::set<std::string> known = {"epochs",        "retrain_epochs", "batch_size", "lr",
+                                 "score_repeats", "accept_z",       "holdout",    "score",
+                                 "calib_inputs",  "calib_repeats",  "calib_size", "checks",
                                  "fit_data"};
   if (budgets) known.insert({"budget_gradients", "budget_passes"});
   reject_unknown(f, known, w);
@@ -168,22 +167,21 @@ void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, b
   const double kMaxDouble = std::numeric_limits<double>::max();
   const double kPositive = std::numeric_limits<double>::denorm_min();
   o.epochs = get_integer<int>(f, "epochs", o.epochs, 0, kMaxSweepEpochs, w);
-  o.retrain_epochs =
-      get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
+  o.retrain_epochs = get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
   o.batch_size = get_integer<int>(f, "batch_size", o.batch_size, 1, kMaxSweepBatch, w);
   o.optimizer.lr = get_number(f, "lr", o.optimizer.lr, kPositive, kMaxDouble, "a number > 0", w);
   o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 2, kMaxSweepRepeats, w);
   o.accept_z = get_number(f, "accept_z", o.accept_z, 0, kMaxDouble, "a number >= 0", w);
   o.holdout = get_number(f, "holdout", o.holdout, kPositive, 1, "a number in (0, 1)", w);
-  o.score_by =
-      parse_score_by(get_string(f, "score", to_string(o.score_by), "accuracy or loss", w));
+  o.score_by = parse_score_by(get_string(f, "score", to_string(o.score_by), "accuracy or loss", w));
   o.calibration.inputs =
       get_integer<int>(f, "calib_inputs", o.calibration.inputs, 2, kMaxSweepCalibSize, w);
   o.calibration.repeats =
       get_integer<int>(f, "calib_repeats", o.calibration.repeats, 2, kMaxSweepRepeats, w);
   calib_size = get_integer<size_t>(f, "calib_size", calib_size, 2, kMaxSweepCalibSize, w);
   o.checks = get_integer<int>(f, "checks", o.checks, 0, kMaxSweepEpochs, w);
-  o.fit_data = parse_fit_data(get_string(f, "fit_data", to_string(o.fit_data), "calib or train", w));
+  o.fit_data =
+      parse_fit_data(get_string(f, "fit_data", to_string(o.fit_data), "calib or train", w));
   if (budgets) {
     o.budget_gradients =
         get_integer<uint64_t>(f, "budget_gradients", o.budget_gradients, 0, kAny, w);
@@ -219,8 +217,7 @@ void check_finetune(const std::string& owner, const FinetuneOptions& o, size_t c
   check_range(owner, "finetune.score_repeats", o.score_repeats, 2, kMaxSweepRepeats);
   check_range(owner, "finetune.calib_repeats", o.calibration.repeats, 2, kMaxSweepRepeats);
   check_range(owner, "finetune.calib_size",
-              static_cast<int64_t>(std::min<size_t>(calib_size, INT64_MAX)), 2,
-              kMaxSweepCalibSize);
+              static_cast<int64_t>(std::min<size_t>(calib_size, INT64_MAX)), 2, kMaxSweepCalibSize);
   if (o.calibration.inputs < 2 || static_cast<size_t>(o.calibration.inputs) > calib_size) {
     throw InputError(owner + ": finetune.calib_inputs must be in [2, calib_size = " +
                      std::to_string(calib_size) + "], found " +

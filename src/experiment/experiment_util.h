@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -98,8 +98,9 @@ std::string errno_text(int err);
 // below a file, ...).
 bool path_exists(const std::string& path);
 
-// Appends rows to a results file (results.jsonl, frontier.jsonl): each row is one write() of a whole line, then fsync, so a
-// stopped sweep leaves finished rows and at most one partial last line (without its newline).
+// Appends rows to a results file (results.jsonl, frontier.jsonl): each row is one write() of a
+// whole line, then fsync, so a stopped sweep leaves finished rows and at most one partial last line
+// (without its newline).
 class ResultsFile {
  public:
   // Opens `path` for appending (creating it if missing), first dropping whatever follows its

@@ -81,8 +81,9 @@ NoiseModel noise_of_json(const json& j, const std::string& what) {
     if (!j.at(site).is_array()) bad_value(what, site, "a list of one std per layer", j.at(site));
     if (found && j.at(site).size() != layers) {
       bad_value(what, site,
-                "a list of " + std::to_string(layers) + " numbers (one std per layer, as for "
-                "the other sites)",
+                "a list of " + std::to_string(layers) +
+                    " numbers (one std per layer, as for "
+                    "the other sites)",
                 j.at(site));
     }
     layers = j.at(site).size();
@@ -172,8 +173,8 @@ std::string seeds_text(const std::vector<uint64_t>& seeds) {
 // ------------------------------------------------------------------ ladders
 
 std::vector<Rung> default_ladder() {
-  return {{1000, 3000}, {3000, 3000}, {10000, 4000}, {30000, 5000}, {100000, 10000},
-          {300000, 30000}};
+  return {{1000, 3000},  {3000, 3000},    {10000, 4000},
+          {30000, 5000}, {100000, 10000}, {300000, 30000}};
 }
 
 std::vector<Rung> quick_ladder() { return {{1000, 3000}, {10000, 4000}, {100000, 10000}}; }
@@ -257,8 +258,8 @@ FrontierConfig FrontierConfig::parse(const json& j, const std::string& what) {
     const std::string w = what + ": device";
     reject_unknown(d, {"noise", "gain_std", "weight_bits", "seed", "taps"}, w);
     if (d.contains("noise")) c.device_noise = noise_of_json(d.at("noise"), w + ": noise");
-    c.imperfections.gain_std = get_number(d, "gain_std", 0, 0, std::numeric_limits<double>::max(),
-                                          "a number >= 0", w);
+    c.imperfections.gain_std =
+        get_number(d, "gain_std", 0, 0, std::numeric_limits<double>::max(), "a number >= 0", w);
     c.imperfections.weight_bits = get_integer<int>(d, "weight_bits", 0, 0, 24, w);
     c.device_seed = get_integer<uint64_t>(d, "seed", c.device_seed, 0, kAny, w);
     if (d.contains("taps")) {
@@ -281,10 +282,9 @@ FrontierConfig FrontierConfig::parse(const json& j, const std::string& what) {
       if (!r.is_object()) bad_value(what, "ladder", expected, r);
       reject_unknown(r, {"gradients", "passes"}, what + ": ladder");
       if (!r.contains("gradients") || !r.contains("passes")) bad_value(what, "ladder", expected, r);
-      c.ladder.push_back({integer_value(r.at("gradients"), "ladder.gradients", 1,
-                                        kMaxFrontierBudget, what),
-                          integer_value(r.at("passes"), "ladder.passes", 1, kMaxFrontierBudget,
-                                        what)});
+      c.ladder.push_back(
+          {integer_value(r.at("gradients"), "ladder.gradients", 1, kMaxFrontierBudget, what),
+           integer_value(r.at("passes"), "ladder.passes", 1, kMaxFrontierBudget, what)});
     }
   }
   if (j.contains("seeds")) {
@@ -302,7 +302,8 @@ FrontierConfig FrontierConfig::parse(const json& j, const std::string& what) {
 
 json FrontierConfig::to_json() const {
   json ladder_j = json::array();
-  for (const Rung& r : ladder) ladder_j.push_back({{"gradients", r.gradients}, {"passes", r.passes}});
+  for (const Rung& r : ladder)
+    ladder_j.push_back({{"gradients", r.gradients}, {"passes", r.passes}});
   return {{"checkpoint", checkpoint},
           {"oracle", oracle},
           {"dataset", dataset},
@@ -324,9 +325,10 @@ json FrontierConfig::to_json() const {
 
 uint64_t FrontierConfig::fixed_passes() const {
   // As MethodBase::run in src/insitu/finetune.cc plans it (a test holds the two together).
-  const uint64_t calib = finetune.calibrate ? static_cast<uint64_t>(finetune.calibration.inputs) *
-                                                  static_cast<uint64_t>(finetune.calibration.repeats)
-                                            : 0;
+  const uint64_t calib = finetune.calibrate
+                             ? static_cast<uint64_t>(finetune.calibration.inputs) *
+                                   static_cast<uint64_t>(finetune.calibration.repeats)
+                             : 0;
   const uint64_t held = std::max<uint64_t>(
       1, static_cast<uint64_t>(std::llround(finetune.holdout * static_cast<double>(calib_size))));
   return calib + 2 * held * static_cast<uint64_t>(finetune.score_repeats);
@@ -403,9 +405,8 @@ void FrontierConfig::validate() const {
     if (r.passes < fixed_cost) {
       throw InputError(
           "frontier: rung " + rung + ": " + std::to_string(r.passes) +
-          " device passes are below the fixed cost of every method, " +
-          std::to_string(fixed_cost) + " (calibration " +
-          std::to_string(finetune.calibration.inputs) + " x " +
+          " device passes are below the fixed cost of every method, " + std::to_string(fixed_cost) +
+          " (calibration " + std::to_string(finetune.calibration.inputs) + " x " +
           std::to_string(finetune.calibration.repeats) + ", two scores of the held-out " +
           std::to_string(std::max<long long>(
               1, std::llround(finetune.holdout * static_cast<double>(calib_size)))) +
@@ -529,7 +530,8 @@ FrontierRow frontier_row_from_json(const json& j) {
   need("digital_seconds");
   r.digital_seconds = get_number(j, "digital_seconds", 0, 0, kMax, "seconds (a number >= 0)", what);
   const std::string key = frontier_key(r.seed, r.method, r.budget);
-  if (r.key != key) bad_value(what, "key", "'" + key + "' (seed|method|gradients|passes)", j["key"]);
+  if (r.key != key)
+    bad_value(what, "key", "'" + key + "' (seed|method|gradients|passes)", j["key"]);
   return r;
 }
 
@@ -618,19 +620,21 @@ FrontierTable aggregate_frontier(const std::vector<FrontierRow>& rows,
 std::string frontier_markdown(const FrontierTable& t, const FrontierConfig& c,
                               const NoiseModel& assumed) {
   std::string s = "# Cost-recovery frontier\n\n";
-  s += (t.dataset.empty() ? c.dataset : t.dataset) + "; start `" + c.checkpoint +
-       "` (trained at " + assumed.describe() + "); oracle `" + c.oracle +
+  s += (t.dataset.empty() ? c.dataset : t.dataset) + "; start `" + c.checkpoint + "` (trained at " +
+       assumed.describe() + "); oracle `" + c.oracle +
        "` (trained at the true noise); device: " + device_text(c) + ".\n";
   s += seeds_text(c.seeds) + "; " + std::to_string(c.calib_size) +
        " labelled calibration images; test accuracy over " + std::to_string(c.eval_repeats) +
        " device passes; fit data " + to_string(c.finetune.fit_data) + ".\n\n";
   s += "Start (no fine-tuning): " + percent_ci(t.start, "%") +
-       ". Oracle: " + percent_ci(t.oracle, "%") + ". Recovery = (after - before) / (oracle - before): 0 is the start, 1 the oracle.\n\n";
+       ". Oracle: " + percent_ci(t.oracle, "%") +
+       ". Recovery = (after - before) / (oracle - before): 0 is the start, 1 the oracle.\n\n";
   s += "| method | budget: gradients | budget: passes | gradients spent | passes spent | "
        "accuracy (%) | recovery | accepted | budget-limited | seconds |\n";
   s += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   const std::string dash = "-";
-  const bool gap = t.start.n > 0 && t.oracle.n > 0 && t.oracle.mean - t.start.mean >= kMinRecoveryGap;
+  const bool gap =
+      t.start.n > 0 && t.oracle.n > 0 && t.oracle.mean - t.start.mean >= kMinRecoveryGap;
   s += "| start (none) | " + dash + " | " + dash + " | 0 | 0 | " + percent_ci(t.start) + " | " +
        (gap ? "0" : dash) + " | " + dash + " | " + dash + " | " + dash + " |\n";
   for (const FrontierPoint& p : t.points) {
@@ -670,13 +674,13 @@ std::vector<Figure> frontier_figures(const FrontierTable& t, const FrontierConfi
   for (const bool by_gradients : {true, false}) {
     Figure f;
     f.name = by_gradients ? "frontier-gradients" : "frontier-passes";
-    const std::string x_name =
-        by_gradients ? "per-sample gradients spent" : "device passes spent";
+    const std::string x_name = by_gradients ? "per-sample gradients spent" : "device passes spent";
     f.data = "# " + f.name + ": per method, one line per rung: " + x_name + " (mean over seeds), " +
              (any_recovery ? "recovery" : "accuracy %") +
              " (mean, 95% low, 95% high), budget gradients, budget passes; sorted by x; rungs "
              "where nothing was spent are left out (log x)\n";
-    double y_lo = any_recovery ? 0 : 100 * t.start.mean, y_hi = any_recovery ? 1 : 100 * t.oracle.mean;
+    double y_lo = any_recovery ? 0 : 100 * t.start.mean,
+           y_hi = any_recovery ? 1 : 100 * t.oracle.mean;
     for (const std::string& m : methods) {
       f.data += "# method " + m + "\n";
       std::vector<const FrontierPoint*> pts;
@@ -705,18 +709,20 @@ std::vector<Figure> frontier_figures(const FrontierTable& t, const FrontierConfi
     const double pad = 0.08 * std::max(y_hi - y_lo, any_recovery ? 1.0 : 1.0);
     std::string& cmd = f.commands;
     const std::string dataset = t.dataset.empty() ? c.dataset : t.dataset;
-    cmd += "set title " +
-           gp_lines({(dataset.empty() ? "" : dataset + ", ") + "cost-recovery frontier: " +
-                         (any_recovery ? "recovery" : "device test accuracy") + " against " +
-                         x_name,
-                     "start trained at " + assumed.describe() + "; device " + device_text(c, false) +
-                         "; " + (t.seeds == 1 ? "1 seed" : "mean over " +
-                                                               std::to_string(t.seeds) + " seeds" +
-                                                               ", bars: 95% interval")}) +
-           "\n";
+    cmd +=
+        "set title " +
+        gp_lines({(dataset.empty() ? "" : dataset + ", ") + "cost-recovery frontier: " +
+                      (any_recovery ? "recovery" : "device test accuracy") + " against " + x_name,
+                  "start trained at " + assumed.describe() + "; device " + device_text(c, false) +
+                      "; " +
+                      (t.seeds == 1 ? "1 seed"
+                                    : "mean over " + std::to_string(t.seeds) + " seeds" +
+                                          ", bars: 95% interval")}) +
+        "\n";
     cmd += "set xlabel " +
-           gp_quote(x_name + (by_gradients ? " (log scale)" : " (samples through the chip, "
-                                                               "calibration included; log scale)")) +
+           gp_quote(x_name + (by_gradients ? " (log scale)"
+                                           : " (samples through the chip, "
+                                             "calibration included; log scale)")) +
            "\n";
     cmd += "set ylabel " +
            gp_quote(any_recovery ? "recovery (fraction of the gap from the start to the oracle)"
@@ -831,7 +837,8 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
   }
   const std::string rows_text = path_exists(rows_path) ? io::read_file(rows_path) : "";
   std::map<std::string, FrontierRow> done;
-  for (FrontierRow& r : parse_frontier_rows(rows_text, rows_path)) done.emplace(r.key, std::move(r));
+  for (FrontierRow& r : parse_frontier_rows(rows_text, rows_path))
+    done.emplace(r.key, std::move(r));
   const size_t complete_bytes =
       rows_text.rfind('\n') == std::string::npos ? 0 : rows_text.rfind('\n') + 1;
 
@@ -845,7 +852,8 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
   for (uint64_t seed : cfg.seeds) {
     cells.push_back({seed, "none", {0, 0}, frontier_key(seed, "none", {0, 0})});
     for (const Rung& rung : cfg.ladder) {
-      for (const std::string& m : cfg.methods) cells.push_back({seed, m, rung, frontier_key(seed, m, rung)});
+      for (const std::string& m : cfg.methods)
+        cells.push_back({seed, m, rung, frontier_key(seed, m, rung)});
     }
   }
   FrontierSummary summary;
@@ -918,8 +926,8 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
         row.acc_oracle_ci = {orc.low, orc.high};
         row.recovery = recovery_of(before.mean, before.mean, orc.mean);
         std::snprintf(buf, sizeof buf, "seed %llu: start %.2f%% [%.2f, %.2f], oracle %.2f%%",
-                      static_cast<unsigned long long>(c.seed), 100 * before.mean,
-                      100 * before.low, 100 * before.high, 100 * orc.mean);
+                      static_cast<unsigned long long>(c.seed), 100 * before.mean, 100 * before.low,
+                      100 * before.high, 100 * orc.mean);
       } else {
         const FrontierRow& ref = done.at(frontier_key(c.seed, "none", {0, 0}));
         auto it = calib_of.find(c.seed);
@@ -972,8 +980,7 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
       if (cb.progress) {
         const double elapsed = std::chrono::duration<double>(Clock::now() - t_cells).count();
         cb.progress(summary.cells_skipped + finished, cells.size(),
-                    elapsed / static_cast<double>(finished) *
-                        static_cast<double>(todo - finished));
+                    elapsed / static_cast<double>(finished) * static_cast<double>(todo - finished));
       }
     }
     summary.cells_run = finished;

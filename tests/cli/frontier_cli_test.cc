@@ -77,8 +77,8 @@ class FrontierCli : public ::testing::Test {
     std::string tail;
     if (!extra.empty()) {
       const std::string name = extra.substr(0, extra.find(' '));
-      const auto it = std::find_if(opts.begin(), opts.end(),
-                                   [&](const auto& o) { return o.first == name; });
+      const auto it =
+          std::find_if(opts.begin(), opts.end(), [&](const auto& o) { return o.first == name; });
       if (it != opts.end()) opts.erase(it);
       tail = " " + extra;
     }
@@ -177,8 +177,8 @@ TEST_F(FrontierCli, BadOptionsAreOneLineErrors) {
   expect_error("--device-seed -1", "--device-seed", 2);
   expect_error("--lr fast", "--lr", 2);
   {
-    const Outcome r = run("frontier --checkpoint " + quote(tmp_->path("m0.05.safetensors")) +
-                          " --out x");
+    const Outcome r =
+        run("frontier --checkpoint " + quote(tmp_->path("m0.05.safetensors")) + " --out x");
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.err.find("--oracle"), std::string::npos) << r.err;
   }

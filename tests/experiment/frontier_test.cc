@@ -50,9 +50,8 @@ TEST(FrontierLadder, ParsesAndPrints) {
   EXPECT_EQ(ladder_text(l), "1000:3000,30000:5000");
   EXPECT_EQ(parse_ladder(ladder_text(default_ladder()), "x"), default_ladder());
   EXPECT_EQ(quick_ladder().size(), 3u);
-  for (const char* bad : {"", "1000", "1000:", ":3000", "1000:3000,", "0:3000", "1000:0",
-                          "-1:3000", "1e3:3000", "1000:3000,1000:3000", "a:b",
-                          "99999999999999999999:1"}) {
+  for (const char* bad : {"", "1000", "1000:", ":3000", "1000:3000,", "0:3000", "1000:0", "-1:3000",
+                          "1e3:3000", "1000:3000,1000:3000", "a:b", "99999999999999999999:1"}) {
     SCOPED_TRACE(bad);
     EXPECT_INPUT_ERROR(parse_ladder(bad, "--ladder"), "--ladder");
   }
@@ -134,8 +133,9 @@ TEST(FrontierConfig, RefusesBadConfigs) {
   expect_refused(R"({"ladder": [{"gradients": 1000, "passes": 3000, "x": 1}]})", {"'x'"});
   expect_refused(R"({"ladder": [{"gradients": 1000, "passes": 2799}]})",
                  {"1000:2799", "fixed cost", "2800"});
-  expect_refused(R"({"ladder": [{"gradients": 1, "passes": 3000}, {"gradients": 1, "passes": 3000}]})",
-                 {"twice"});
+  expect_refused(
+      R"({"ladder": [{"gradients": 1, "passes": 3000}, {"gradients": 1, "passes": 3000}]})",
+      {"twice"});
   expect_refused(R"({"seeds": [1, 1]})", {"seed", "twice"});
   expect_refused(R"({"seeds": [-1]})", {"seeds"});
   expect_refused(R"({"eval_repeats": 1})", {"eval_repeats"});
@@ -167,7 +167,8 @@ class FrontierRun : public ::testing::Test {
       t.batch_size = 20;
       t.optimizer.lr = 0.02;
       t.threads = 1;
-      t.noise = net == &case_->start ? case_->assumed : NoiseModel::uniform(2, NoiseSite::kSumAdd, 1.0);
+      t.noise =
+          net == &case_->start ? case_->assumed : NoiseModel::uniform(2, NoiseSite::kSumAdd, 1.0);
       TrainState s;
       gift::train(*net, set.images, set.labels, t, s);
     }
@@ -402,7 +403,8 @@ TEST_F(FrontierRun, ReadsTheCaseFromCheckpoints) {
   for (const char* name : {"a", "o"}) {
     Checkpoint ck;
     ck.net = name[0] == 'a' ? case_->start : case_->oracle;
-    ck.train.noise = name[0] == 'a' ? case_->assumed : NoiseModel::uniform(2, NoiseSite::kSumAdd, 1.0);
+    ck.train.noise =
+        name[0] == 'a' ? case_->assumed : NoiseModel::uniform(2, NoiseSite::kSumAdd, 1.0);
     ck.dataset = "mnist";
     save_checkpoint(dir(std::string(name) + ".safetensors"), ck);
   }

@@ -131,8 +131,8 @@ struct FrontierRow {
   std::string dataset;
   double acc_before = 0, acc_after = 0, acc_oracle = 0;  // device test accuracy
   Interval acc_before_ci, acc_after_ci, acc_oracle_ci;   // 95%, over noise draws
-  std::optional<double> recovery;  // recovery_of(before, after, oracle)
-  double seconds = 0;              // wall time of the cell
+  std::optional<double> recovery;                        // recovery_of(before, after, oracle)
+  double seconds = 0;                                    // wall time of the cell
   double digital_seconds = 0;
 };
 
