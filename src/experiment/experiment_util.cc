@@ -170,7 +170,7 @@ void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, b
   o.retrain_epochs = get_integer<int>(f, "retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs, w);
   o.batch_size = get_integer<int>(f, "batch_size", o.batch_size, 1, kMaxSweepBatch, w);
   o.optimizer.lr = get_number(f, "lr", o.optimizer.lr, kPositive, kMaxDouble, "a number > 0", w);
-  o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 2, kMaxSweepRepeats, w);
+  o.score_repeats = get_integer<int>(f, "score_repeats", o.score_repeats, 1, kMaxSweepRepeats, w);
   o.accept_z = get_number(f, "accept_z", o.accept_z, 0, kMaxDouble, "a number >= 0", w);
   o.holdout = get_number(f, "holdout", o.holdout, kPositive, 1, "a number in (0, 1)", w);
   o.score_by = parse_score_by(get_string(f, "score", to_string(o.score_by), "accuracy or loss", w));
@@ -214,7 +214,7 @@ void check_finetune(const std::string& owner, const FinetuneOptions& o, size_t c
   check_range(owner, "finetune.epochs", o.epochs, 0, kMaxSweepEpochs);
   check_range(owner, "finetune.retrain_epochs", o.retrain_epochs, 0, kMaxSweepEpochs);
   check_range(owner, "finetune.batch_size", o.batch_size, 1, kMaxSweepBatch);
-  check_range(owner, "finetune.score_repeats", o.score_repeats, 2, kMaxSweepRepeats);
+  check_range(owner, "finetune.score_repeats", o.score_repeats, 1, kMaxSweepRepeats);
   check_range(owner, "finetune.calib_repeats", o.calibration.repeats, 2, kMaxSweepRepeats);
   check_range(owner, "finetune.calib_size",
               static_cast<int64_t>(std::min<size_t>(calib_size, INT64_MAX)), 2, kMaxSweepCalibSize);

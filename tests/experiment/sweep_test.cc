@@ -174,7 +174,7 @@ TEST(SweepConfig, IntegersAreExactAndInRange) {
   expect_refused_patch(R"({"eval_repeats": 1e9})", "'eval_repeats'");
   expect_refused_patch(R"({"finetune": {"epochs": -1}})", "'epochs'");
   expect_refused_patch(R"({"finetune": {"retrain_epochs": 1e12}})", "'retrain_epochs'");
-  expect_refused_patch(R"({"finetune": {"score_repeats": 1}})", "'score_repeats'");
+  expect_refused_patch(R"({"finetune": {"score_repeats": 0}})", "'score_repeats'");
   expect_refused_patch(R"({"finetune": {"calib_size": 0}})", "'calib_size'");
   expect_refused_patch(R"({"finetune": {"calib_inputs": 101}})", "calib_inputs");  // > calib_size
   expect_refused_patch(R"({"finetune": {"calib_repeats": 3.5}})", "'calib_repeats'");
