@@ -173,11 +173,11 @@ std::string seeds_text(const std::vector<uint64_t>& seeds) {
 // ------------------------------------------------------------------ ladders
 
 std::vector<Rung> default_ladder() {
-  return {{1000, 3000},  {3000, 3000},    {10000, 4000},
-          {30000, 5000}, {100000, 10000}, {300000, 30000}};
+  return {{1000, 4000},  {3000, 4000},    {10000, 5000},
+          {30000, 6000}, {100000, 10000}, {300000, 30000}};
 }
 
-std::vector<Rung> quick_ladder() { return {{1000, 3000}, {10000, 4000}, {100000, 10000}}; }
+std::vector<Rung> quick_ladder() { return {{1000, 4000}, {10000, 5000}, {100000, 10000}}; }
 
 std::vector<Rung> parse_ladder(const std::string& text, const std::string& what) {
   const std::string expected =
@@ -323,17 +323,6 @@ json FrontierConfig::to_json() const {
           {"eval_repeats", eval_repeats}};
 }
 
-uint64_t FrontierConfig::fixed_passes() const {
-  // As MethodBase::run in src/insitu/finetune.cc plans it (a test holds the two together).
-  const uint64_t calib = finetune.calibrate
-                             ? static_cast<uint64_t>(finetune.calibration.inputs) *
-                                   static_cast<uint64_t>(finetune.calibration.repeats)
-                             : 0;
-  const uint64_t held = std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::llround(finetune.holdout * static_cast<double>(calib_size))));
-  return calib + 2 * held * static_cast<uint64_t>(finetune.score_repeats);
-}
-
 size_t FrontierConfig::cells() const { return seeds.size() * (1 + methods.size() * ladder.size()); }
 
 void FrontierConfig::validate() const {
@@ -389,7 +378,6 @@ void FrontierConfig::validate() const {
     throw InputError("frontier: device output_clip must be a number >= 0");
   }
   imperfections.validate("frontier: device");
-  const uint64_t fixed_cost = fixed_passes();
   for (size_t i = 0; i < ladder.size(); ++i) {
     const Rung& r = ladder[i];
     const std::string rung = std::to_string(r.gradients) + ":" + std::to_string(r.passes);
@@ -401,17 +389,6 @@ void FrontierConfig::validate() const {
     if (std::find(ladder.begin(), ladder.begin() + static_cast<std::ptrdiff_t>(i), r) !=
         ladder.begin() + static_cast<std::ptrdiff_t>(i)) {
       throw InputError("frontier: the rung " + rung + " is given twice");
-    }
-    if (r.passes < fixed_cost) {
-      throw InputError(
-          "frontier: rung " + rung + ": " + std::to_string(r.passes) +
-          " device passes are below the fixed cost of every method, " + std::to_string(fixed_cost) +
-          " (calibration " + std::to_string(finetune.calibration.inputs) + " x " +
-          std::to_string(finetune.calibration.repeats) + ", two scores of the held-out " +
-          std::to_string(std::max<long long>(
-              1, std::llround(finetune.holdout * static_cast<double>(calib_size)))) +
-          " images x " + std::to_string(finetune.score_repeats) +
-          "); raise the passes or lower calib_inputs, calib_repeats, holdout or score_repeats");
     }
   }
 }
@@ -624,8 +601,10 @@ std::string frontier_markdown(const FrontierTable& t, const FrontierConfig& c,
        assumed.describe() + "); oracle `" + c.oracle +
        "` (trained at the true noise); device: " + device_text(c) + ".\n";
   s += seeds_text(c.seeds) + "; " + std::to_string(c.calib_size) +
-       " labelled calibration images; test accuracy over " + std::to_string(c.eval_repeats) +
-       " device passes; fit data " + to_string(c.finetune.fit_data) + ".\n\n";
+       " labelled images of the test split are the lab's (per seed), accuracies are over the rest "
+       "of it and " +
+       std::to_string(c.eval_repeats) + " device passes; fit data " +
+       to_string(c.finetune.fit_data) + ".\n\n";
   s += "Start (no fine-tuning): " + percent_ci(t.start, "%") +
        ". Oracle: " + percent_ci(t.oracle, "%") +
        ". Recovery = (after - before) / (oracle - before): 0 is the start, 1 the oracle.\n\n";
@@ -655,7 +634,7 @@ std::string frontier_markdown(const FrontierTable& t, const FrontierConfig& c,
        "oracle beats the start by at least " +
        fixed(100 * kMinRecoveryGap, 0) +
        " point, with a t interval over seeds. Accepted: seeds whose result beat the start on the "
-       "held-out images; budget-limited: seeds where a budget cut the method's plan.\n";
+       "method's scoring images; budget-limited: seeds where a budget cut the method's plan.\n";
   return s;
 }
 
@@ -775,6 +754,20 @@ std::vector<Figure> frontier_figures(const FrontierTable& t, const FrontierConfi
 
 namespace {
 
+// A chip that stops whoever touches it: program and forward throw Reached.
+class StopAtFirstUse : public Device {
+ public:
+  struct Reached {};
+  explicit StopAtFirstUse(DeviceInfo info) : info_(std::move(info)) {}
+  DeviceInfo info() const override { return info_; }
+  void program(const Network&) override { throw Reached{}; }
+  DeviceOutput forward(const Mat&, bool) override { throw Reached{}; }
+  DeviceCounters counters() const override { return {}; }
+
+ private:
+  DeviceInfo info_;
+};
+
 FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const NoiseModel& assumed,
                          const Network& oracle, const std::string& dataset_default,
                          const std::string& dir, const FrontierCallbacks& cb) {
@@ -886,13 +879,49 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
                       "frontier: the training set of " + data_dir);
   check_labelled_data(arch, test_set.images, test_set.labels,
                       "frontier: the test set of " + data_dir);
-  if (cfg.calib_size > train_set.size()) {
+  if (cfg.calib_size >= test_set.size()) {
     throw InputError("frontier: calib_size " + std::to_string(cfg.calib_size) +
-                     " is more than the " + std::to_string(train_set.size()) +
-                     " training images of " + data_dir);
+                     " leaves none of the " + std::to_string(test_set.size()) + " test images" +
+                     (cfg.test_limit > 0 ? " (test_limit)" : "") + " of " + data_dir +
+                     " to measure accuracy on (the lab's images are drawn from the test split)");
   }
   const LabelledSet train{train_set.images, train_set.labels};
   const LabelledSet test{test_set.images, test_set.labels};
+  // Per seed, as gift finetune and the sweep split it: the lab's labelled images and the images
+  // every accuracy is measured on. Made for one seed at a time (cells run seed by seed).
+  std::pair<uint64_t, LabSplit> lab{cfg.seeds.front(),
+                                    lab_split(test, cfg.calib_size, cfg.seeds.front())};
+  const auto lab_of = [&](uint64_t seed) -> const LabSplit& {
+    if (lab.first != seed) lab = {seed, lab_split(test, cfg.calib_size, seed)};
+    return lab.second;
+  };
+
+  // Every method with the ladder's smallest pass budget, on a device that stops it at its first
+  // use: what a method refuses before it touches the chip (a budget below its fixed cost of
+  // calibration and scoring) is refused here, before any file exists.
+  {
+    const Rung smallest =
+        *std::min_element(cfg.ladder.begin(), cfg.ladder.end(),
+                          [](const Rung& a, const Rung& b) { return a.passes < b.passes; });
+    const DeviceInfo info = SimulatedDevice(arch, so).info();
+    for (const std::string& m : cfg.methods) {
+      FinetuneOptions o = base;
+      o.seed = cfg.seeds.front();
+      o.budget_gradients = smallest.gradients;
+      o.budget_passes = smallest.passes;
+      StopAtFirstUse device(info);
+      Network net = start;
+      try {
+        make_method(m)->run(net, device, lab_of(cfg.seeds.front()).calib, train, o);
+      } catch (const StopAtFirstUse::Reached&) {
+        // the method got as far as the chip: its budgets are feasible
+      } catch (const InputError& e) {
+        throw InputError(
+            "frontier: method " + m + " refuses the rung " + std::to_string(smallest.gradients) +
+            ":" + std::to_string(smallest.passes) + " (the ladder's fewest passes): " + e.what());
+      }
+    }
+  }
 
   CreatedPaths created;
   try {
@@ -905,7 +934,6 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
     ResultsFile results(rows_path, complete_bytes);
     size_t finished = 0;
     const auto t_cells = Clock::now();
-    std::map<uint64_t, LabelledSet> calib_of;  // per seed, made when first needed
     for (const Cell& c : cells) {
       if (done.count(c.key)) continue;
       const auto t_cell = Clock::now();
@@ -918,8 +946,9 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
       char buf[512];
       if (c.method == "none") {
         SimulatedDevice probe(arch, so);
-        const DeviceAccuracy before = device_accuracy(probe, start, test, cfg.eval_repeats);
-        const DeviceAccuracy orc = device_accuracy(probe, oracle, test, cfg.eval_repeats);
+        const LabelledSet& eval = lab_of(c.seed).eval;
+        const DeviceAccuracy before = device_accuracy(probe, start, eval, cfg.eval_repeats);
+        const DeviceAccuracy orc = device_accuracy(probe, oracle, eval, cfg.eval_repeats);
         row.acc_before = row.acc_after = before.mean;
         row.acc_before_ci = row.acc_after_ci = {before.low, before.high};
         row.acc_oracle = orc.mean;
@@ -930,10 +959,7 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
                       100 * before.high, 100 * orc.mean);
       } else {
         const FrontierRow& ref = done.at(frontier_key(c.seed, "none", {0, 0}));
-        auto it = calib_of.find(c.seed);
-        if (it == calib_of.end()) {
-          it = calib_of.emplace(c.seed, calibration_subset(train, cfg.calib_size, c.seed)).first;
-        }
+        const LabSplit& split = lab_of(c.seed);
         FinetuneOptions o = base;
         o.seed = c.seed;
         o.calibration.seed = c.seed;
@@ -941,8 +967,8 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
         o.budget_passes = c.rung.passes;
         SimulatedDevice device(arch, so);
         Network net = start;
-        const FinetuneReport rep = make_method(c.method)->run(net, device, it->second, train, o);
-        const DeviceAccuracy after = device_accuracy(device, net, test, cfg.eval_repeats);
+        const FinetuneReport rep = make_method(c.method)->run(net, device, split.calib, train, o);
+        const DeviceAccuracy after = device_accuracy(device, net, split.eval, cfg.eval_repeats);
         row.sample_gradients = rep.sample_gradients;
         row.device_passes = rep.device_passes;
         row.device_programmings = rep.device_programmings;

@@ -59,7 +59,7 @@ class FrontierCli : public ::testing::Test {
                                tmp_->path("stdout.txt"), tmp_->path("stderr.txt"));
   }
 
-  // A small frontier of 2 rungs x 3 methods (fixed cost 20 x 4 + 2 x 30 x 2 = 200 passes).
+  // A small frontier of 2 rungs x 3 methods (calibration 20 x 4 passes, 100 lab images).
   // `extra` is "--option value" (or a flag): it replaces the option's default here, if any.
   static std::string args(const std::string& out, const std::string& extra = "") {
     std::vector<std::pair<std::string, std::string>> opts = {
@@ -67,7 +67,7 @@ class FrontierCli : public ::testing::Test {
         {"--oracle", quote(tmp_->path("m1.safetensors"))},
         {"--data-dir", quote(tmp_->path("data"))},
         {"--device-noise-sum-add", "1"},
-        {"--ladder", "100:200,1000:400"},
+        {"--ladder", "100:300,1000:500"},
         {"--calib-size", "100"},
         {"--calib-inputs", "20"},
         {"--calib-repeats", "4"},
@@ -111,7 +111,7 @@ TEST_F(FrontierCli, RunsWritesTheTableAndResumes) {
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("[7/7]"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("| gift | 100 | 200 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| gift | 100 | 300 |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("wrote " + out + "/frontier.md"), std::string::npos) << r.out;
   const std::vector<std::string> rows = lines_of(out + "/frontier.jsonl");
   ASSERT_EQ(rows.size(), 7u);
@@ -146,7 +146,7 @@ TEST_F(FrontierCli, RunsWritesTheTableAndResumes) {
 
 TEST_F(FrontierCli, BadOptionsAreOneLineErrors) {
   expect_error("--ladder 100", "--ladder");
-  expect_error("--ladder 100:199", "--ladder");  // below the fixed cost of 200 passes
+  expect_error("--ladder 100:1", "100:1");  // below what the methods spend on calibration
   expect_error("--ladder 0:300", "--ladder");
   expect_error("--ladder 100:300,100:300", "twice");
   expect_error("--seeds 1,1", "--seeds");
@@ -155,7 +155,7 @@ TEST_F(FrontierCli, BadOptionsAreOneLineErrors) {
   expect_error("--method magic", "--method");
   expect_error("--method gift,gift", "--method");
   expect_error("--no-taps", "hil");
-  expect_error("--ladder 100:199 --no-taps --method gift,diff,retrain", "--ladder");
+  expect_error("--ladder 100:1 --no-taps --method gift,diff,retrain", "100:1");
   expect_error("--eval-repeats 1", "--eval-repeats");
   expect_error("--calib-size 1", "--calib-size");
   expect_error("--calib-inputs 200", "--calib-inputs");
@@ -165,11 +165,11 @@ TEST_F(FrontierCli, BadOptionsAreOneLineErrors) {
   expect_error("--accept-z -1", "--accept-z");
   expect_error("--batch-size 0", "--batch-size");
   expect_error("--epochs -1", "--epochs");
-  expect_error("--score-repeats 1", "--score-repeats");
+  expect_error("--score-repeats 0", "--score-repeats");
   expect_error("--checks -1", "--checks");
   expect_error("--fit-data everything", "--fit-data");
   expect_error("--score vibes", "--score");
-  expect_error("--train-limit 50", "50 training images");
+  expect_error("--test-limit 100", "100 test images");
   expect_error("--device-noise-weight 1,2,3", "--device-noise-weight");
   expect_error("--device-command 'true'", "--device-command");
   expect_error("--device-timeout 5", "--device-timeout");

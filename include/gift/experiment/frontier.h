@@ -47,11 +47,11 @@ struct Rung {
   bool operator==(const Rung& o) const { return gradients == o.gradients && passes == o.passes; }
 };
 
-// (1000, 3000) (3000, 3000) (10000, 4000) (30000, 5000) (100000, 10000) (300000, 30000): from a
-// few hundred gradients to retraining's 300,000; each pass budget above the fixed cost of the
-// default options (calibration 1,600 + two scores of 600 = 2,800 passes).
+// (1000, 4000) (3000, 4000) (10000, 5000) (30000, 6000) (100000, 10000) (300000, 30000): from a
+// thousand gradients to retraining's 300,000; each pass budget above what every method spends
+// on calibration and scoring with the default options (1,600 + 2 x 1,000 = 3,600 passes).
 std::vector<Rung> default_ladder();
-// Three rungs of default_ladder() for a quick look: (1000, 3000) (10000, 4000) (100000, 10000).
+// Three rungs of default_ladder() for a quick look: (1000, 4000) (10000, 5000) (100000, 10000).
 std::vector<Rung> quick_ladder();
 // Parses "1000:3000,3000:3000" (gradients:passes, comma-separated). Throws InputError naming
 // `what` on anything else, a budget of 0 or above kMaxFrontierBudget, or a rung given twice.
@@ -80,22 +80,20 @@ struct FrontierConfig {
   // Every method's options; budget_gradients and budget_passes are each rung's, `assumed` the
   // start's training noise, seed and calibration.seed the cell's seed, threads `threads`.
   FinetuneOptions finetune;
-  size_t calib_size = 1000;  // labelled calibration images (of the training set)
-  int eval_repeats = 5;      // device passes over the test set per accuracy
-  int threads = 0;           // 0 = all cores; never changes a number (not in the JSON)
+  // The lab's labelled images, drawn from the test split per seed (lab_split); every accuracy
+  // is measured on the rest of it.
+  size_t calib_size = 1000;
+  int eval_repeats = 5;  // device passes over the test set per accuracy
+  int threads = 0;       // 0 = all cores; never changes a number (not in the JSON)
 
   // Reads a config; unknown keys are refused, and every value is checked for type and range
   // like SweepConfig::from_json. Throws InputError naming `what` and the key.
   static FrontierConfig from_json(const nlohmann::json& j, const std::string& what);
   nlohmann::json to_json() const;
   // Throws InputError unless every value is in range, methods (gift, diff, hil, retrain), rungs
-  // and seeds are distinct, hil has taps, and every rung's passes cover the fixed_passes().
-  // What needs the networks or the data is checked by run_frontier.
+  // and seeds are distinct and hil has taps. What needs the networks or the data (among it,
+  // whether each method accepts the ladder's smallest pass budget) is checked by run_frontier.
   void validate() const;
-  // The device passes every method must be able to spend whatever its budget (a rung with
-  // fewer is refused, as the methods refuse it): calibration (inputs x repeats) and two scores
-  // of the held-out calibration images (the start's, and the candidate's fresh one).
-  uint64_t fixed_passes() const;
   // Cells: seeds x (1 + methods x rungs), the start included.
   size_t cells() const;
 
@@ -200,8 +198,11 @@ struct FrontierSummary {
 // Runs (or resumes) the frontier of `config` in `dir`. Everything checkable is checked before
 // the first file is created: the config, the networks (same architecture; the device's noise
 // has their layers), the data (present, images as wide as the network's inputs, classes <= its
-// outputs, calib_size <= training images), the fine-tuning options, an existing config.json
-// (it must match: otherwise another directory is needed) and frontier.jsonl. Then `dir` is
+// outputs, calib_size < test images), the fine-tuning options, every method's acceptance of
+// the ladder's smallest pass budget (a method refuses a budget below what it spends on
+// calibration and scoring: asked of the method itself, on a chip that stops it at its first
+// use), an existing config.json (it must match: otherwise another directory is needed) and
+// frontier.jsonl. Then `dir` is
 // created with its parents, and cells run in order: per seed the start, then per rung each
 // method; each finished cell's row is appended by one write. If the run then fails while the
 // directory holds no finished row, whatever this run created is removed again.
