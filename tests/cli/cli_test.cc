@@ -234,7 +234,7 @@ TEST_F(Cli, TrainThenEval) {
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("evaluation noise"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("100 images"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("200 images"), std::string::npos) << r.out;
   EXPECT_EQ(count_lines(r.out, "^noiseless +[0-9.]+%"), 1) << r.out;
   EXPECT_EQ(count_lines(r.out, "^trained: sum_add=0.1 +[0-9.]+%"), 1) << r.out;
   EXPECT_EQ(count_lines(r.out, "^sum_add=0.1 +[0-9.]+%"), 1) << r.out;

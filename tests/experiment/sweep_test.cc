@@ -339,9 +339,9 @@ TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
   refused(c, {"test images", "25 pixels"});
 
   refused(config(R"({"arch": "16-12-5"})"), {"5 outputs", "10 classes"});
-  refused(config(R"({"finetune": {"calib_size": 301}})"),
-          {"calib_size 301", "300 training images"});
-  refused(config(R"({"train": {"limit": 50}})"), {"calib_size 100", "50 training images"});
+  // The lab's images are drawn from the test split (200 images), leaving some to judge on.
+  refused(config(R"({"finetune": {"calib_size": 200}})"), {"calib_size 200", "200 test images"});
+  refused(config(R"({"test_limit": 100})"), {"calib_size 100", "100 test images"});
 
   // A file where a directory is expected.
   const std::string file = tmp_.path("file");
