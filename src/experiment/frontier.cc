@@ -34,30 +34,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// "%.{p}g" of x with the fewest digits that read back as x; integers without an exponent.
-std::string number_text(double x) {
-  char buf[32];
-  if (std::abs(x) < 1e15 && std::floor(x) == x) {
-    std::snprintf(buf, sizeof buf, "%.0f", x);
-    return buf;
-  }
-  for (int p = 1; p <= 17; ++p) {
-    std::snprintf(buf, sizeof buf, "%.*g", p, x);
-    if (std::strtod(buf, nullptr) == x) break;
-  }
-  return buf;
-}
-
-std::string fixed(double x, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  if (std::strtod(buf, nullptr) == 0) std::snprintf(buf, sizeof buf, "%.*f", decimals, 0.0);
-  return buf;
-}
-
 // A count with thousands separators: 300000 -> "300,000" (means over seeds are rounded).
 std::string count_text(double x) {
-  std::string digits = fixed(std::round(x), 0);
+  std::string digits = fixed_text(std::round(x), 0);
   std::string out;
   const size_t n = digits.size();
   for (size_t i = 0; i < n; ++i) {
@@ -141,14 +120,14 @@ MeanCI accuracy_over(const std::vector<std::pair<double, Interval>>& v) {
 // "35.08 [34.70, 35.47]" (`unit` after the mean: "35.08% [34.70, 35.47]").
 std::string percent_ci(const MeanCI& m, const std::string& unit = "") {
   if (m.n == 0) return "-";
-  return fixed(100 * m.mean, 2) + unit + " [" + fixed(100 * m.low, 2) + ", " +
-         fixed(100 * m.high, 2) + "]";
+  return fixed_text(100 * m.mean, 2) + unit + " [" + fixed_text(100 * m.low, 2) + ", " +
+         fixed_text(100 * m.high, 2) + "]";
 }
 
 std::string recovery_text(const MeanCI& m) {
   if (m.n == 0) return "-";
-  if (m.n == 1) return fixed(m.mean, 2);
-  return fixed(m.mean, 2) + " [" + fixed(m.low, 2) + ", " + fixed(m.high, 2) + "]";
+  if (m.n == 1) return fixed_text(m.mean, 2);
+  return fixed_text(m.mean, 2) + " [" + fixed_text(m.low, 2) + ", " + fixed_text(m.high, 2) + "]";
 }
 
 // "true noise sum_add=3, 6-bit weights (device seed 7)"; without the seed if not `seed`.
@@ -622,7 +601,7 @@ std::string frontier_markdown(const FrontierTable& t, const FrontierConfig& c,
          count_text(static_cast<double>(p.budget.passes)) + " | " + count_text(p.sample_gradients) +
          " | " + count_text(p.device_passes) + " | " + percent_ci(p.accuracy) + " | " +
          recovery_text(p.recovery) + " | " + std::to_string(p.accepted) + of + " | " +
-         std::to_string(p.budget_limited) + of + " | " + fixed(p.seconds, 1) + " |\n";
+         std::to_string(p.budget_limited) + of + " | " + fixed_text(p.seconds, 1) + " |\n";
   }
   s += "| oracle | " + dash + " | " + dash + " | " + dash + " | " + dash + " | " +
        percent_ci(t.oracle) + " | " + (gap ? "1" : dash) + " | " + dash + " | " + dash + " | " +
@@ -632,7 +611,7 @@ std::string frontier_markdown(const FrontierTable& t, const FrontierConfig& c,
        "the test accuracy's passes are not a method's cost). Accuracy: mean with a 95% interval "
        "(over seeds; with one seed over noise draws). Recovery: mean over the seeds where the "
        "oracle beats the start by at least " +
-       fixed(100 * kMinRecoveryGap, 0) +
+       fixed_text(100 * kMinRecoveryGap, 0) +
        " point, with a t interval over seeds. Accepted: seeds whose result beat the start on the "
        "method's scoring images; budget-limited: seeds where a budget cut the method's plan.\n";
   return s;
@@ -718,12 +697,13 @@ std::vector<Figure> frontier_figures(const FrontierTable& t, const FrontierConfi
     cmd += "set arrow 1 from graph 0, first " + number_text(y_oracle) + " to graph 1, first " +
            number_text(y_oracle) + " nohead dt 2 lw 2 lc rgb '#000000'\n";
     cmd += "set label 1 " +
-           gp_quote("oracle (trained at the true noise): " + fixed(100 * t.oracle.mean, 2) + "%") +
+           gp_quote("oracle (trained at the true noise): " + fixed_text(100 * t.oracle.mean, 2) +
+                    "%") +
            " at graph 0.01, first " + number_text(y_oracle) + " offset 0, 0.7 tc rgb '#000000'\n";
     cmd += "set arrow 2 from graph 0, first " + number_text(y_start) + " to graph 1, first " +
            number_text(y_start) + " nohead dt 3 lw 2 lc rgb '#6e6e6e'\n";
     cmd += "set label 2 " +
-           gp_quote("start (no fine-tuning): " + fixed(100 * t.start.mean, 2) + "%") +
+           gp_quote("start (no fine-tuning): " + fixed_text(100 * t.start.mean, 2) + "%") +
            " at graph 0.01, first " + number_text(y_start) + " offset 0, -0.9 tc rgb '#6e6e6e'\n";
     std::vector<std::string> parts;
     const std::string dat = gp_quote(f.name + ".dat");
@@ -1002,7 +982,7 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
       char head[64];
       std::snprintf(head, sizeof head, "[%zu/%zu] ", summary.cells_skipped + finished,
                     cells.size());
-      log(head + std::string(buf) + " " + fixed(row.seconds, 1) + " s");
+      log(head + std::string(buf) + " " + fixed_text(row.seconds, 1) + " s");
       if (cb.progress) {
         const double elapsed = std::chrono::duration<double>(Clock::now() - t_cells).count();
         cb.progress(summary.cells_skipped + finished, cells.size(),

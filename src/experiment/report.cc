@@ -35,6 +35,33 @@ std::optional<double> recovery_of(double before, double after, double oracle) {
 
 using nlohmann::json;
 
+// ------------------------------------------------------------------ numbers as text
+
+std::string number_text(double x) {
+  char buf[32];
+  if (std::abs(x) < 1e15 &&
+      std::floor(x) == x) {  // integers without an exponent: 65600, not 6.56e+04
+    std::snprintf(buf, sizeof buf, "%.0f", x);
+    return std::strcmp(buf, "-0") == 0 ? "0" : buf;
+  }
+  for (int p = 1; p <= 17; ++p) {
+    std::snprintf(buf, sizeof buf, "%.*g", p, x);
+    if (std::strtod(buf, nullptr) == x) break;
+  }
+  return buf;
+}
+
+std::string fixed_text(double x, int decimals, bool sign) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
+  if (std::strtod(buf, nullptr) == 0) {
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, 0.0);
+  } else if (sign) {
+    std::snprintf(buf, sizeof buf, "%+.*f", decimals, x);
+  }
+  return buf;
+}
+
 // ------------------------------------------------------------------ gnuplot building blocks
 
 std::string gp_quote(const std::string& s) {
@@ -75,32 +102,10 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // ------------------------------------------------------------------ numbers as text
 
-// The shortest "%.{p}g" rendering of x that reads back as x.
-std::string shortest(double x) {
-  char buf[32];
-  if (std::abs(x) < 1e15 &&
-      std::floor(x) == x) {  // integers without an exponent: 65600, not 6.56e+04
-    std::snprintf(buf, sizeof buf, "%.0f", x);
-    return std::strcmp(buf, "-0") == 0 ? "0" : buf;
-  }
-  for (int p = 1; p <= 17; ++p) {
-    std::snprintf(buf, sizeof buf, "%.*g", p, x);
-    if (std::strtod(buf, nullptr) == x) break;
-  }
-  return buf;
-}
-
-// x with `decimals` decimals, and a sign if `sign`; a value that rounds to zero prints as
-// "0.0", not "-0.0" or "+0.0".
+// number_text and fixed_text (report.h), by their names here.
+std::string shortest(double x) { return number_text(x); }
 std::string fixed(double x, int decimals, bool sign = false) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  if (std::strtod(buf, nullptr) == 0) {
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, 0.0);
-  } else if (sign) {
-    std::snprintf(buf, sizeof buf, "%+.*f", decimals, x);
-  }
-  return buf;
+  return fixed_text(x, decimals, sign);
 }
 
 // ------------------------------------------------------------------ row parsing

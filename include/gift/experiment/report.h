@@ -149,6 +149,15 @@ bool gnuplot_available();
 std::vector<std::string> write_figures(const std::string& dir,
                                        const std::vector<AggregateRow>& rows);
 
+// ------------------------------------------------------------------ numbers as text
+
+// The shortest "%.{p}g" rendering of x that reads back as x; integers without an exponent
+// (65600, not 6.56e+04), and never "-0".
+std::string number_text(double x);
+// x with `decimals` decimals, and a sign if `sign`; a value that rounds to zero prints as "0.0",
+// not "-0.0" or "+0.0".
+std::string fixed_text(double x, int decimals, bool sign = false);
+
 // ------------------------------------------------------------------ gnuplot building blocks
 // Shared by the sweep's figures (write_figures) and the frontier's (frontier.h).
 
