@@ -59,11 +59,9 @@ NoiseModel noise_of_json(const json& j, const std::string& what) {
     if (!j.contains(site)) continue;
     if (!j.at(site).is_array()) bad_value(what, site, "a list of one std per layer", j.at(site));
     if (found && j.at(site).size() != layers) {
-      bad_value(what, site,
-                "a list of " + std::to_string(layers) +
-                    " numbers (one std per layer, as for "
-                    "the other sites)",
-                j.at(site));
+      const std::string expected =
+          "a list of " + std::to_string(layers) + " numbers (one per layer, as the other sites)";
+      bad_value(what, site, expected, j.at(site));
     }
     layers = j.at(site).size();
     found = true;
@@ -102,9 +100,8 @@ MeanCI undefined_stat() {
   return m;
 }
 
-// Mean and interval of accuracies over seeds. One seed, or seeds that did not change the number
-// (the start and the oracle: one chip, measured alike on every seed), keep the Monte-Carlo
-// interval of the first.
+// Mean and interval of accuracies over seeds. One seed, or seeds that all gave the same number
+// (where they changed nothing, their spread is no interval), keep the first's Monte-Carlo one.
 MeanCI accuracy_over(const std::vector<std::pair<double, Interval>>& v) {
   if (v.empty()) return undefined_stat();
   std::vector<double> x;
