@@ -83,7 +83,7 @@ def split(path_prefix, n, seed, side=4):
     with open(path_prefix + "-labels-idx1-ubyte", "wb") as f:
         f.write(bytes([0, 0, 8, 1]) + struct.pack(">I", n) + labels)
 split(sys.argv[1] + "/train", 300, 1)
-split(sys.argv[1] + "/t10k", 100, 2)
+split(sys.argv[1] + "/t10k", 300, 2)
 PY
 
 step() {  # step NAME CMD...: runs CMD in $run; fails the script if it fails
