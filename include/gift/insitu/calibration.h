@@ -42,6 +42,7 @@ struct LayerCalibration {
   // Mean over (input, neuron) of ē² / (s²/R): about 1 when the residual has no
   // systematic part, larger when static errors shift the detected sums.
   double static_error_index = 0;
+  Estimate static_weight;  // s_static: fixed relative weight error std, from the mean residuals
 };
 
 struct Calibration {
@@ -51,6 +52,7 @@ struct Calibration {
   NoiseModel pattern;               // output-only: the shape that was scaled
   uint64_t device_passes = 0;       // samples sent for calibration
   NoiseModel estimate() const;      // the point estimate as a noise model
+  NoiseModel twin_noise() const;    // estimate() with weight std sqrt(s_w² + s_static²)
   NoiseModel bound(bool upper) const;  // the interval's low or high ends
   std::string report() const;
   nlohmann::json to_json() const;
