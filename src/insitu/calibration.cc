@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <sstream>
 
 #include "gift/core/error.h"
@@ -19,24 +18,21 @@ namespace {
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
-// Development switches (temporary).
-int dev_flag(const char* name, int dflt) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : dflt;
-}
-
 // Unknowns of one layer's variance fit, in this order: s_a², s_m², s_w², and the output
 // noise s_o² of the layer before (layers >= 1 only).
 constexpr int kUAdd = 0, kUMult = 1, kUWeight = 2, kUOut = 3;
 constexpr NoiseSite kSiteOf[3] = {NoiseSite::kSumAdd, NoiseSite::kSumMult, NoiseSite::kWeight};
 
-// min (x - y)ᵀ G (x - y) over x >= 0 where G y = c, i.e. min xᵀGx - 2cᵀx, for a handful of
-// unknowns; only unknowns in `allowed` (a bit mask) may be non-zero. Every active set is
-// tried and the feasible one with the least objective kept: exact, and cheap for n <= 4.
+using Mat4 = Eigen::Matrix4d;
+using Vec4 = Eigen::Vector4d;
+
+// min xᵀGx - 2cᵀx over x >= 0 (n <= 4 unknowns); only unknowns in `allowed` (a bit mask)
+// may be non-zero. Every active set is tried and the feasible one with the least objective
+// kept: exact, and cheap for n <= 4.
 VectorXd nnls_small(const MatrixXd& G, const VectorXd& c, int allowed) {
   const int n = static_cast<int>(c.size());
   VectorXd best = VectorXd::Zero(n);
-  double best_obj = 0;  // objective relative to x = 0: xᵀGx - 2cᵀx
+  double best_obj = 0;  // objective relative to x = 0
   for (int mask = 1; mask < (1 << n); ++mask) {
     if ((mask & allowed) != mask) continue;
     std::vector<int> idx;
@@ -64,27 +60,41 @@ VectorXd nnls_small(const MatrixXd& G, const VectorXd& c, int allowed) {
   return best;
 }
 
-// Column scaling that makes G's diagonal one (zero for a column that is all zero).
-VectorXd unit_scaling(const MatrixXd& G) {
-  VectorXd d(G.rows());
-  for (Eigen::Index i = 0; i < G.rows(); ++i) d[i] = G(i, i) > 0 ? 1 / std::sqrt(G(i, i)) : 0;
+// Column scaling that makes the leading n x n block of G unit-diagonal (zero for a column
+// that no observation informs).
+Vec4 unit_scaling(const Mat4& G, int n) {
+  Vec4 d = Vec4::Zero();
+  for (int i = 0; i < n; ++i) d[i] = G(i, i) > 0 ? 1 / std::sqrt(G(i, i)) : 0;
   return d;
 }
 
-// x with G x = c, least squares and of minimum norm where G is singular (an unknown that
-// no observation informs stays 0).
-VectorXd solve_sym(const MatrixXd& G, const VectorXd& c) {
-  const VectorXd d = unit_scaling(G);
-  const MatrixXd Gs = d.asDiagonal() * G * d.asDiagonal();
-  const VectorXd y = Gs.completeOrthogonalDecomposition().solve(d.asDiagonal() * c);
-  return d.asDiagonal() * y;
+// x (first n entries) with G x = c, least squares and of minimum norm where G is singular:
+// an unknown that no observation informs stays 0.
+Vec4 solve_sym(const Mat4& G, const Vec4& c, int n) {
+  const Vec4 d = unit_scaling(G, n);
+  const MatrixXd Gs = (d.asDiagonal() * G * d.asDiagonal()).topLeftCorner(n, n);
+  const VectorXd cs = (d.asDiagonal() * c).head(n);
+  VectorXd y;
+  const Eigen::LDLT<MatrixXd> ldlt(Gs);
+  if (ldlt.info() == Eigen::Success && ldlt.isPositive() &&
+      ldlt.vectorD().minCoeff() > 1e-12 * std::max(ldlt.vectorD().maxCoeff(), 1e-300)) {
+    y = ldlt.solve(cs);
+  } else {
+    y = Gs.completeOrthogonalDecomposition().solve(cs);
+  }
+  Vec4 x = Vec4::Zero();
+  x.head(n) = y;
+  return d.asDiagonal() * x;
 }
 
-VectorXd nnls_scaled(const MatrixXd& G, const VectorXd& c, int allowed) {
-  const VectorXd d = unit_scaling(G);
-  return d.asDiagonal() *
-         nnls_small(d.asDiagonal() * G * d.asDiagonal(), d.asDiagonal() * c, allowed);
+VectorXd nnls_scaled(const Mat4& G, const Vec4& c, int n, int allowed) {
+  const Vec4 d = unit_scaling(G, n);
+  const Mat4 Gs = d.asDiagonal() * G * d.asDiagonal();
+  const VectorXd y = nnls_small(Gs.topLeftCorner(n, n), (d.asDiagonal() * c).head(n), allowed);
+  return d.head(n).asDiagonal() * y;
 }
+
+double sqrt0(double v) { return std::sqrt(std::max(v, 0.0)); }
 
 // The q-quantile of sorted samples (linear interpolation).
 double quantile_sorted(const std::vector<double>& s, double q) {
@@ -93,8 +103,6 @@ double quantile_sorted(const std::vector<double>& s, double q) {
   const double f = pos - static_cast<double>(i);
   return i + 1 < s.size() ? s[i] * (1 - f) + s[i + 1] * f : s[i];
 }
-
-double sqrt0(double v) { return std::sqrt(std::max(v, 0.0)); }
 
 // Bootstrap index draws: resample b, draw k of K units.
 std::vector<std::vector<int>> bootstrap_indices(int K, int B, uint64_t seed, uint32_t stream) {
@@ -109,8 +117,7 @@ std::vector<std::vector<int>> bootstrap_indices(int K, int B, uint64_t seed, uin
   return out;
 }
 
-// A variance v (possibly negative: an unconstrained estimate) with its 95% interval,
-// reported as a std: [sqrt(max(low, 0)), sqrt(max(high, 0))].
+// A variance estimate (possibly negative: unconstrained) and its 95% interval.
 struct VarianceInterval {
   double low = 0, high = 0;
 };
@@ -136,151 +143,254 @@ struct LayerData {
   MatD e;        // K*R x O residuals z - (W h̃ + b)
   MatD e_mean;   // mean residual over the R repeats
   MatD v;        // their sample variance
-  MatD M;        // mean over repeats of m², m = W h̃ + b
+  MatD M;        // mean over repeats of m², m = W h̃ + b (the device's mean sum)
   MatD Q;        // mean over repeats of q = Σ_j W_ij² h̃_j²
   MatD P;        // Σ_j W_ij² h̄_j², h̄ the mean input over repeats (static errors)
   MatD S;        // Σ_j W_ij² Var_r(h̃_j): the static error's share of v per unit s_static²
   VectorXd w2;   // O, Σ_j W_ij² (output noise of the layer before)
   MatD WWt;      // O x O, W Wᵀ (layers >= 1)
+  MatD offset;   // K x O, subtracted from v (the static error's share), or empty
 };
 
-// The variance model of one residual and its gradient in the unknowns at `t` (>= 0):
-//   Var[e] = a + b m² + (1 + b) c q + (1 + b)(1 + c) d Σ W²      (t = [a, b, c, d])
-// exact for Gaussian draws given the measured input, products of the sites included.
-double model(const VectorXd& t, double M, double Q, double w2, int n, double* J) {
+// The variance model of one residual and its gradient in the unknowns t = [a, b, c, d]:
+//   Var[e] = a + b m² + (1 + b) c q + (1 + b)(1 + c) d Σ W²
+// exact for Gaussian draws given the measured input, the products of the sites included.
+double model(const Vec4& t, double M, double Q, double w2, int n, double* J) {
   const double a = t[0], b = t[1], c = t[2], d = n == 4 ? t[3] : 0.0;
   J[0] = 1;
   J[1] = M + c * Q + (1 + c) * d * w2;
   J[2] = (1 + b) * (Q + d * w2);
-  if (n == 4) J[3] = (1 + b) * (1 + c) * w2;
+  J[3] = n == 4 ? (1 + b) * (1 + c) * w2 : 0.0;
   return a + b * M + (1 + b) * c * Q + (1 + b) * (1 + c) * d * w2;
 }
 
-// Normal equations per input (the bootstrap's unit), linearised at `at` with fixed weights:
-// the estimate from a set of inputs is at + (Σ G_k)⁻¹ Σ g_k.
+// One layer's normal equations, linearised at `at` with fixed weights, kept per cell
+// (input k, neuron i) so that the jackknife can leave out an input, a neuron or a cell:
+// the estimate from a set of cells is at + (Σ G)⁻¹ Σ g.
 struct Linearised {
-  VectorXd at;
-  std::vector<MatrixXd> G;
-  std::vector<VectorXd> g;
-  MatrixXd G_all;
-  VectorXd g_all;
-  VectorXd solve() const { return at + solve_sym(G_all, g_all); }
-  VectorXd solve(const std::vector<int>& idx) const {
-    MatrixXd Gs = MatrixXd::Zero(at.size(), at.size());
-    VectorXd gs = VectorXd::Zero(at.size());
-    for (int k : idx) {
-      Gs += G[static_cast<size_t>(k)];
-      gs += g[static_cast<size_t>(k)];
-    }
-    return at + solve_sym(Gs, gs);
-  }
-  // Cluster-robust (sandwich) covariance of solve(), clusters = inputs.
-  MatrixXd sandwich(const VectorXd& est) const {
-    const int n = static_cast<int>(at.size());
-    const VectorXd step = est - at;
-    MatrixXd B = MatrixXd::Zero(n, n);
-    for (size_t k = 0; k < G.size(); ++k) {
-      const VectorXd s = g[k] - G[k] * step;
-      B.noalias() += s * s.transpose();
-    }
-    const double K = static_cast<double>(G.size());
-    const MatrixXd Ainv = G_all.completeOrthogonalDecomposition().pseudoInverse();
-    return Ainv * B * Ainv.transpose() * (K / std::max(K - 1, 1.0));
-  }
+  int n = 3, K = 0, O = 0;
+  Vec4 at = Vec4::Zero();
+  std::vector<Mat4> G;  // K*O, cell k*O + i
+  std::vector<Vec4> g;
+  // Per cell, the other half of its covariances (only s_o² is concerned): leaving out a
+  // neuron or a cell leaves out every covariance it takes part in.
+  std::vector<double> pair_G, pair_g;
+  Mat4 G_all = Mat4::Zero();
+  Vec4 g_all = Vec4::Zero();
+  Vec4 solve() const { return at + solve_sym(G_all, g_all, n); }
 };
 
-// One layer's variance fit at fixed weights: the normal equations per input, linearised at
-// `at`, from the diagonal (each neuron's variance) and, for n == 4, the off-diagonal
-// covariances between neurons (only the output noise of the layer before correlates them:
-// E[cov(e_i, e_j)] = s_o² (W Wᵀ)_ij).
-Linearised linearise(const LayerData& D, const VectorXd& at, const VectorXd* weight_at,
-                     double floor, bool offdiag, const MatD* offset, int allowed) {
+// The variance fit's observations: each neuron's sample variance (weight 1 / (2 Var²), the
+// variance of a sample variance) and, for n == 4, the covariances between neurons (only the
+// output noise of the layer before correlates them: E[cov(e_i, e_j)] = s_o² (W Wᵀ)_ij; weight
+// 1 / (Var_i Var_j + cov²)). A covariance counts half to each of its two cells.
+Linearised linearise(const LayerData& D, const Vec4& at, const Vec4* weight_at, double floor,
+                     int allowed) {
   const int n = D.n, K = D.K, O = D.O, R = D.R;
   Linearised L;
+  L.n = n;
+  L.K = K;
+  L.O = O;
   L.at = at;
-  L.G.assign(static_cast<size_t>(K), MatrixXd::Zero(n, n));
-  L.g.assign(static_cast<size_t>(K), VectorXd::Zero(n));
-  double J[4];
-  VectorXd Jv(n);
+  L.G.assign(static_cast<size_t>(K) * O, Mat4::Zero());
+  L.g.assign(static_cast<size_t>(K) * O, Vec4::Zero());
+  L.pair_G.assign(static_cast<size_t>(K) * O, 0.0);
+  L.pair_g.assign(static_cast<size_t>(K) * O, 0.0);
+  double J[4], Jw[4];
   std::vector<double> mu(static_cast<size_t>(O));
+  const bool pairs = n == 4 && O >= 2 && ((allowed >> kUOut) & 1);
+  MatD C;
   for (int k = 0; k < K; ++k) {
-    MatrixXd& G = L.G[static_cast<size_t>(k)];
-    VectorXd& g = L.g[static_cast<size_t>(k)];
     for (int i = 0; i < O; ++i) {
       const double w2 = n == 4 ? D.w2[i] : 0.0;
-      double Jw[4];
       const double m_at = model(at, D.M(k, i), D.Q(k, i), w2, n, J);
       double w = 1;
       if (weight_at) {
-        const double m_w = model(*weight_at, D.M(k, i), D.Q(k, i), w2, n, Jw);
-        mu[static_cast<size_t>(i)] = std::max(m_w, floor);
+        mu[static_cast<size_t>(i)] = std::max(model(*weight_at, D.M(k, i), D.Q(k, i), w2, n, Jw), floor);
         w = 1 / (2 * mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(i)]);
       }
+      Vec4 Jv = Vec4::Zero();
       for (int a = 0; a < n; ++a) Jv[a] = (allowed >> a) & 1 ? J[a] : 0.0;
-      const double y = D.v(k, i) - (offset ? (*offset)(k, i) : 0.0);
-      G.noalias() += w * Jv * Jv.transpose();
-      g.noalias() += w * (y - m_at) * Jv;
+      const double y = D.v(k, i) - (D.offset.size() ? D.offset(k, i) : 0.0);
+      const size_t c = static_cast<size_t>(k) * O + i;
+      L.G[c].noalias() += w * Jv * Jv.transpose();
+      L.g[c].noalias() += w * (y - m_at) * Jv;
     }
-    if (n == 4 && offdiag && O >= 2 && ((allowed >> kUOut) & 1)) {
+    if (pairs) {
       const auto block = D.e.middleRows(static_cast<Eigen::Index>(k) * R, R);
       const MatD centred = block.rowwise() - D.e_mean.row(k);
-      const MatD C = centred.transpose() * centred / (R - 1);
+      C.noalias() = centred.transpose() * centred / (R - 1);
       const double d_at = at[kUOut];
       const double d_w = weight_at ? (*weight_at)[kUOut] : 0.0;
-      double gg = 0, gc = 0;
       for (int i = 0; i < O; ++i) {
         for (int j = i + 1; j < O; ++j) {
           const double p = D.WWt(i, j);
-          double w = 1;
-          if (weight_at) {
-            w = 1 / (mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(j)] + d_w * d_w * p * p);
+          const double w = weight_at ? 1 / (mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(j)] +
+                                            d_w * d_w * p * p)
+                                     : 1.0;
+          const double gg = 0.5 * w * p * p, gc = 0.5 * w * p * (C(i, j) - d_at * p);
+          for (int cell : {i, j}) {
+            const size_t c = static_cast<size_t>(k) * O + cell;
+            L.G[c](kUOut, kUOut) += gg;
+            L.g[c][kUOut] += gc;
+            L.pair_G[c] += gg;
+            L.pair_g[c] += gc;
           }
-          gg += w * p * p;
-          gc += w * p * (C(i, j) - d_at * p);
         }
       }
-      G(kUOut, kUOut) += gg;
-      g[kUOut] += gc;
     }
   }
-  L.G_all = MatrixXd::Zero(n, n);
-  L.g_all = VectorXd::Zero(n);
-  for (int k = 0; k < K; ++k) {
-    L.G_all += L.G[static_cast<size_t>(k)];
-    L.g_all += L.g[static_cast<size_t>(k)];
+  for (size_t c = 0; c < L.G.size(); ++c) {
+    L.G_all += L.G[c];
+    L.g_all += L.g[c];
   }
   return L;
 }
 
-// Iteratively reweighted fit (weights 1 / (2 Var²), the variance of a sample variance):
-// returns the final linearisation, whose solve() is the unconstrained estimate.
-Linearised fit_variances(const LayerData& D, bool offdiag, const MatD* offset, int allowed) {
+// Iteratively reweighted fit: returns the final linearisation, whose solve() is the
+// unconstrained estimate (unknowns outside `allowed` held at 0).
+Linearised fit_variances(const LayerData& D, int allowed) {
   const double mean_v = std::max(D.v.mean(), 1e-300);
   const double floor = 1e-3 * mean_v;
-  VectorXd t = VectorXd::Zero(D.n);
-  Linearised L = linearise(D, t, nullptr, floor, offdiag, offset, allowed);
+  Vec4 t = Vec4::Zero();
+  Linearised L = linearise(D, t, nullptr, floor, allowed);
   t = L.solve();
-  for (int it = 0; it < 8; ++it) {
-    VectorXd at = t.cwiseMax(0.0);
-    for (int j = 0; j < D.n; ++j) {
+  for (int it = 0; it < 10; ++it) {
+    Vec4 at = t.cwiseMax(0.0);
+    for (int j = 0; j < 4; ++j) {
       if (!((allowed >> j) & 1)) at[j] = 0;
     }
-    VectorXd wat = at;
-    if (const char* wt = std::getenv("GIFT_CAL_WTRUTH")) {
-      std::istringstream is(wt);
-      for (int j = 0; j < D.n; ++j) {
-        double x = 0;
-        is >> x;
-        wat[j] = x;
-      }
-    }
-    L = linearise(D, at, &wat, floor, offdiag, offset, allowed);
-    const VectorXd next = L.solve();
+    L = linearise(D, at, &at, floor, allowed);
+    const Vec4 next = L.solve();
     const double change = (next - t).cwiseAbs().maxCoeff();
     t = next;
-    if (change <= 1e-9 * std::max(t.cwiseAbs().maxCoeff(), mean_v)) break;
+    if (change <= 1e-10 * std::max(t.cwiseAbs().maxCoeff(), mean_v)) break;
   }
   return L;
+}
+
+// 95% intervals of the unconstrained estimate by a two-way jackknife: inputs and neurons
+// are both units drawn at random (a chip's fixed errors make a neuron's residuals share a
+// part across inputs; the output noise of the layer before, an input's across neurons).
+// Variance V = V_inputs + max(V_neurons - V_cells, 0) (Cameron, Gelbach and Miller's
+// two-way form), with Student-t quantiles at Satterthwaite's degrees of freedom.
+std::vector<VarianceInterval> jackknife_intervals(const Linearised& L) {
+  const int n = L.n, K = L.K, O = L.O;
+  const Vec4 est = L.solve();
+  auto jk_var = [&](const std::vector<Mat4>& Gs, const std::vector<Vec4>& gs) {
+    const size_t m = Gs.size();
+    std::vector<Vec4> t(m);
+    Vec4 mean = Vec4::Zero();
+    for (size_t u = 0; u < m; ++u) {
+      t[u] = L.at + solve_sym(L.G_all - Gs[u], L.g_all - gs[u], n);
+      mean += t[u] / static_cast<double>(m);
+    }
+    Vec4 var = Vec4::Zero();
+    for (size_t u = 0; u < m; ++u) var += (t[u] - mean).cwiseAbs2();
+    return Vec4(var * (static_cast<double>(m) - 1) / static_cast<double>(m));
+  };
+  std::vector<Mat4> Gk(static_cast<size_t>(K), Mat4::Zero()), Gi(static_cast<size_t>(O), Mat4::Zero());
+  std::vector<Vec4> gk(static_cast<size_t>(K), Vec4::Zero()), gi(static_cast<size_t>(O), Vec4::Zero());
+  for (int k = 0; k < K; ++k) {
+    for (int i = 0; i < O; ++i) {
+      const size_t c = static_cast<size_t>(k) * O + i;
+      Gk[static_cast<size_t>(k)] += L.G[c];
+      gk[static_cast<size_t>(k)] += L.g[c];
+      Gi[static_cast<size_t>(i)] += L.G[c];
+      gi[static_cast<size_t>(i)] += L.g[c];
+    }
+  }
+  const Vec4 v_in = jk_var(Gk, gk);
+  Vec4 v_extra = Vec4::Zero();
+  if (O >= 2) {
+    std::vector<Mat4> Gc = L.G;
+    std::vector<Vec4> gc = L.g;
+    for (size_t c = 0; c < Gc.size(); ++c) {
+      Gc[c](kUOut, kUOut) += L.pair_G[c];
+      gc[c][kUOut] += L.pair_g[c];
+      const size_t i = c % static_cast<size_t>(O);
+      Gi[i](kUOut, kUOut) += L.pair_G[c];
+      gi[i][kUOut] += L.pair_g[c];
+    }
+    v_extra = (jk_var(Gi, gi) - jk_var(Gc, gc)).cwiseMax(0.0);
+  }
+  std::vector<VarianceInterval> iv(static_cast<size_t>(n));
+  for (int j = 0; j < n; ++j) {
+    const double v = v_in[j] + v_extra[j];
+    // Satterthwaite: df = V² / (V_in² / (K - 1) + V_extra² / (O - 1)).
+    double df = K - 1;
+    const double den = v_in[j] * v_in[j] / (K - 1) + (O >= 2 ? v_extra[j] * v_extra[j] / (O - 1) : 0.0);
+    if (den > 0) df = std::clamp(v * v / den, 1.0, static_cast<double>(K - 1));
+    const double half = t_quantile_975(static_cast<int>(std::floor(df))) * std::sqrt(v);
+    iv[static_cast<size_t>(j)] = {est[j] - half, est[j] + half};
+  }
+  return iv;
+}
+
+// The static weight error of one layer from the mean residuals. A fixed relative error
+// W ⊙ (1 + δ), δ ~ N(0, s²), shifts neuron i's mean residual on input k by
+// Σ_j W_ij δ_ij h̄_kj, so with the sampling part (Var[e]/R, estimated by v/R) removed,
+// T_i = Σ_k (ē_ki² - v_ki/R) has mean s² Σ_k P_ki. Estimate: s² = Σ_i T_i / Σ_ki P_ki. Its
+// variance, for Gaussian δ and noise, is α s⁴ + β s² + γ with
+//   α = 2 Σ_i ||A_iᵀ A_i||_F² / (ΣP)²   (A_i = [W_ij h̄_kj], K x I; A_iᵀA_i = D_i H̄ᵀH̄ D_i)
+//   β = 4 Σ_ki (Var_ki / R) P_ki / (ΣP)²
+//   γ = 2 R/(R-1) Σ_k tr(C_k²) / (ΣP)²   (C_k: the covariance over neurons of the mean noise)
+// and the interval is the set of s² that the estimate does not reject at 5%.
+VarianceInterval static_fit(const LayerData& D, const MatD& W_sq, const MatD& h_mean,
+                            const MatD& abs_sum, const MatD& var_fit, double d_prev,
+                            double* s2_out) {
+  const int K = D.K, O = D.O, R = D.R;
+  const double sumP = D.P.sum();
+  // float32 readings: the device's own rounding of its sums (a dot product of I terms, about
+  // 2^-24 of their absolute sum per step) is fixed for a fixed input, so it reads like a
+  // static error; a generous bound of its square is taken off, and counted as noise.
+  const double ulp = 4.0 / 16777216.0;
+  double T = 0;
+  MatD f2(K, O);
+  for (int k = 0; k < K; ++k) {
+    for (int i = 0; i < O; ++i) {
+      f2(k, i) = ulp * ulp * abs_sum(k, i) * abs_sum(k, i);
+      T += D.e_mean(k, i) * D.e_mean(k, i) - D.v(k, i) / R - f2(k, i);
+    }
+  }
+  const double s2 = sumP > 0 ? T / sumP : 0;
+  *s2_out = s2;
+  if (!(sumP > 0)) return {0, 0};
+  const MatD Ghh = h_mean.transpose() * h_mean;  // I x I
+  const MatD G2 = Ghh.array().square().matrix();
+  double a = 0;
+  for (int i = 0; i < O; ++i) {
+    const VectorXd w = W_sq.row(i).transpose();
+    a += w.dot(G2 * w);
+  }
+  double b = 0, c = 0;
+  double offdiag2 = 0;
+  if (D.n == 4 && d_prev > 0) {
+    offdiag2 = (D.WWt.array().square().sum() - D.WWt.diagonal().array().square().sum()) *
+               (d_prev / R) * (d_prev / R);
+  }
+  for (int k = 0; k < K; ++k) {
+    double tr = offdiag2;
+    for (int i = 0; i < O; ++i) {
+      const double dk = var_fit(k, i) / R + f2(k, i);
+      b += dk * D.P(k, i);
+      tr += dk * dk;
+    }
+    c += tr;
+  }
+  const double alpha = 2 * a / (sumP * sumP), beta = 4 * b / (sumP * sumP),
+               gamma = 2.0 * R / (R - 1) * c / (sumP * sumP);
+  // (s2 - x)² <= z² (α x² + β x + γ), a quadratic in x.
+  const double z2 = 1.959963984540054 * 1.959963984540054;
+  const double qa = 1 - z2 * alpha, qb = -(2 * s2 + z2 * beta), qc = s2 * s2 - z2 * gamma;
+  const double disc = qb * qb - 4 * qa * qc;
+  if (qa > 0 && disc >= 0) {
+    const double r = std::sqrt(disc);
+    return {(-qb - r) / (2 * qa), (-qb + r) / (2 * qa)};
+  }
+  // Too few weights to bound it this way (or an estimate far below 0): a plug-in interval.
+  const double sd = std::sqrt(std::max(alpha * s2 * s2 + beta * std::max(s2, 0.0) + gamma, 0.0));
+  return {s2 - 1.959963984540054 * sd, s2 + 1.959963984540054 * sd};
 }
 
 // Refuses device output holding NaN or inf: a variance fitted from it is NaN, and NaN
@@ -318,13 +428,6 @@ std::string std_text(double v) {
   return buf;
 }
 
-Estimate make_estimate(double value_var, double low_var, double high_var) {
-  Estimate e;
-  e.value = sqrt0(value_var);
-  e.low = std::min(sqrt0(low_var), e.value);
-  e.high = std::max(sqrt0(high_var), e.value);
-  return e;
-}
 
 }  // namespace
 
@@ -455,15 +558,16 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
     repeat_stats(twin.forward(batch, false).out.cast<double>(), K, R, &tm, &tv);
     v_twin.col(static_cast<Eigen::Index>(g)) = tv.rowwise().mean();
   }
-  const int joint = dev_flag("GIFT_CAL_JOINT", 1);
+  // The device and the twin ran the same inputs: an input is resampled with both of its
+  // variances, whose own sampling errors (device and twin draws) it then carries.
   const auto boot = bootstrap_indices(K, o.bootstrap, o.seed, 0xCA1u);
-  const auto boot_twin = bootstrap_indices(K, o.bootstrap, o.seed ^ 0x5EEDULL, 0xCA1u);
-  auto solve = [&](const std::vector<int>* idx, const std::vector<int>* idx_twin) {
+  auto solve = [&](const std::vector<int>* idx) {
     double target = 0;
     VectorXd curve = VectorXd::Zero(static_cast<Eigen::Index>(grid.size()));
     for (int i = 0; i < K; ++i) {
-      target += v_dev[idx ? (*idx)[static_cast<size_t>(i)] : i];
-      curve += v_twin.row(idx_twin ? (*idx_twin)[static_cast<size_t>(i)] : i).transpose();
+      const int k = idx ? (*idx)[static_cast<size_t>(i)] : i;
+      target += v_dev[k];
+      curve += v_twin.row(k).transpose();
     }
     // Interpolated in the std (sqrt of the variance), nearly linear in the scale.
     const double ts = std::sqrt(target);
@@ -478,10 +582,8 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
     return grid.back();
   };
   std::vector<double> samples;
-  for (size_t b = 0; b < boot.size(); ++b) {
-    samples.push_back(solve(&boot[b], joint ? &boot[b] : &boot_twin[b]));
-  }
-  cal.scale.value = solve(nullptr, nullptr);
+  for (const auto& idx : boot) samples.push_back(solve(&idx));
+  cal.scale.value = solve(nullptr);
   cal.scale.low = cal.scale.high = cal.scale.value;
   if (!samples.empty()) {
     std::sort(samples.begin(), samples.end());
@@ -522,14 +624,8 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
     return cal;
   }
 
-  const int use_offdiag = dev_flag("GIFT_CAL_OFFDIAG", 1);
-  const int interval_kind = dev_flag("GIFT_CAL_INTERVAL", 2);  // 0 bootstrap, 1 sandwich
-  const int select = dev_flag("GIFT_CAL_SELECT", 1);
-  const int use_static = dev_flag("GIFT_CAL_STATIC_OFFSET", 1);
-
   if (dev.sums.size() != L) throw InputError("calibration: device returned the wrong number of taps");
   cal.layers.resize(L);
-  const auto boot = bootstrap_indices(K, o.bootstrap, o.seed, 0xCA1u);
   MatD h = batch.cast<double>();  // nominal input of the current layer, K*R x I
   for (size_t l = 0; l < L; ++l) {
     const MatD W = net.weight(l).cast<double>();
@@ -539,185 +635,106 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
     D.R = R;
     D.O = static_cast<int>(W.rows());
     D.n = l == 0 ? 3 : 4;
-    const int O = D.O;
+    const int O = D.O, n = D.n, all = (1 << n) - 1;
     MatD m = h * W.transpose();
     m.rowwise() += net.bias(l).cast<double>();
     D.e = dev.sums[l].cast<double>() - m;
     repeat_stats(D.e, K, R, &D.e_mean, &D.v);
-    MatD unused;
     repeat_stats(m.array().square().matrix(), K, R, &D.M, nullptr);
     repeat_stats(MatD(h.array().square().matrix() * W_sq.transpose()), K, R, &D.Q, nullptr);
-    MatD h_mean, h_var;
+    MatD h_mean, h_var, m_mean;
     repeat_stats(h, K, R, &h_mean, &h_var);
+    repeat_stats(m, K, R, &m_mean, nullptr);
     D.P = h_mean.array().square().matrix() * W_sq.transpose();
     D.S = h_var * W_sq.transpose();
     D.w2 = W_sq.rowwise().sum();
-    if (D.n == 4) D.WWt = W * W.transpose();
-
-    // 1. Per-pass noise, first without the static errors' share.
-    const int all = (1 << D.n) - 1;
-    Linearised fit = fit_variances(D, use_offdiag, nullptr, all);
-    VectorXd theta = fit.solve();
-
-    MatD offset_store;
-    const MatD* offset = nullptr;
-    // 2. Static weight error from the mean residuals: E[ē²] = s² P + Var[e] / R.
+    if (n == 4) D.WWt = W * W.transpose();
     LayerCalibration& lc = cal.layers[l];
-    {
-      const VectorXd at = theta.cwiseMax(0.0);
+
+    // A sum that never varies between repeats has no per-pass noise at all (nothing to fit,
+    // and the fit's weights 1 / Var² would be infinite).
+    const bool spread = D.v.maxCoeff() > 0;
+
+    // 1. Per-pass noise, as if the chip had no static errors.
+    Linearised fit = spread ? fit_variances(D, all) : Linearised{};
+    const double floor = 1e-3 * std::max(D.v.mean(), 1e-300);
+    auto fitted_variance = [&](const Linearised& f) {
+      const Vec4 at = f.solve().cwiseMax(0.0);
       MatD mu(K, O);
       double J[4];
       for (int k = 0; k < K; ++k) {
         for (int i = 0; i < O; ++i) {
-          mu(k, i) = std::max(model(at, D.M(k, i), D.Q(k, i), D.n == 4 ? D.w2[i] : 0.0, D.n, J),
-                              1e-3 * std::max(D.v.mean(), 1e-300));
+          mu(k, i) = std::max(model(at, D.M(k, i), D.Q(k, i), n == 4 ? D.w2[i] : 0.0, n, J), floor);
         }
       }
-      double s2 = 0;
-      VectorXd A(O), B(O);  // per neuron: Σ_k w y P and Σ_k w P²
-      for (int it = 0; it < 4; ++it) {
-        const double s2w = std::max(s2, 0.0);
-        for (int i = 0; i < O; ++i) {
-          double a = 0, b = 0;
-          for (int k = 0; k < K; ++k) {
-            const double p = D.P(k, i);
-            const double var = s2w * p + mu(k, i) / R;
-            const double w = 1 / (var * var);
-            const double y = D.e_mean(k, i) * D.e_mean(k, i) - D.v(k, i) / R;
-            a += w * y * p;
-            b += w * p * p;
-          }
-          A[i] = a;
-          B[i] = b;
-        }
-        s2 = B.sum() > 0 ? A.sum() / B.sum() : 0;
+      return mu;
+    };
+
+    // 2. Static weight error, from the mean residuals.
+    double s2 = 0;
+    const MatD abs_sum = (h_mean.cwiseAbs() * W.cwiseAbs().transpose()).rowwise() +
+                         net.bias(l).cast<double>().cwiseAbs();
+    const VarianceInterval siv =
+        static_fit(D, W_sq, h_mean, abs_sum, spread ? fitted_variance(fit) : MatD::Zero(K, O),
+                   spread && n == 4 ? std::max(fit.solve()[kUOut], 0.0) : 0.0, &s2);
+    const bool static_found = siv.low > 0;
+    lc.static_weight.value = static_found ? sqrt0(s2) : 0.0;
+    lc.static_weight.low = sqrt0(siv.low);
+    lc.static_weight.high = std::max(sqrt0(siv.high), lc.static_weight.value);
+    double index = 0;
+    int counted = 0;
+    const double tiny = 1e-10 * (1 + D.e_mean.cwiseAbs().maxCoeff());
+    for (int k = 0; k < K; ++k) {
+      for (int i = 0; i < O; ++i) {
+        if (D.v(k, i) / R <= tiny * tiny) continue;  // a noiseless sum says nothing here
+        index += D.e_mean(k, i) * D.e_mean(k, i) / (D.v(k, i) / R);
+        ++counted;
       }
-      const auto boot_n = bootstrap_indices(O, o.bootstrap, o.seed, 0x57A7u + static_cast<uint32_t>(l));
-      std::vector<double> samples;
-      for (const auto& idx : boot_n) {
-        double a = 0, b = 0;
-        for (int i : idx) {
-          a += A[i];
-          b += B[i];
-        }
-        samples.push_back(b > 0 ? a / b : 0);
-      }
-      VarianceInterval iv{s2, s2};
-      if (!samples.empty()) {
-        std::sort(samples.begin(), samples.end());
-        iv.low = quantile_sorted(samples, 0.025);
-        iv.high = quantile_sorted(samples, 0.975);
-      }
-      lc.static_weight = make_estimate(s2, iv.low, iv.high);
-      double index = 0;
-      int counted = 0;
-      const double tiny = 1e-10 * (1 + D.e_mean.cwiseAbs().maxCoeff());
+    }
+    lc.static_error_index = counted ? index / counted : 0;
+
+    // 3. With a static error found, the per-pass fit is redone on the chip's own mean sums
+    // (m + ē, less ē's sampling part in m²) and weights ((1 + s²) W² on average), and without
+    // the static error's share of the spread over repeats (layers >= 1: there the measured
+    // input varies between repeats, and the error with it).
+    if (spread && static_found) {
+      const double g = 1 + s2;
       for (int k = 0; k < K; ++k) {
         for (int i = 0; i < O; ++i) {
-          if (D.v(k, i) / R <= tiny * tiny) continue;  // a noiseless sum says nothing here
-          index += D.e_mean(k, i) * D.e_mean(k, i) / (D.v(k, i) / R);
-          ++counted;
+          D.M(k, i) = std::max(D.M(k, i) + 2 * m_mean(k, i) * D.e_mean(k, i) +
+                                   D.e_mean(k, i) * D.e_mean(k, i) - D.v(k, i) / R,
+                               0.0);
         }
       }
-      lc.static_error_index = counted ? index / counted : 0;
-      // 3. Refit the per-pass noise without the static errors' share of the spread over
-      // repeats (layers >= 1: the measured input varies between repeats).
-      if (use_static && l > 0 && s2 > 0) {
-        offset_store = s2 * D.S;
-        offset = &offset_store;
-        fit = fit_variances(D, use_offdiag, offset, all);
-        theta = fit.solve();
-      }
+      D.Q *= g;
+      D.w2 *= g;
+      if (l > 0) D.offset = s2 * D.S;
+      fit = fit_variances(D, all);
     }
 
-    // 4. Intervals (unconstrained: a site whose true variance is 0 has an unbiased estimate
-    // around 0) and the point estimate: sites whose interval excludes 0 are kept, the
+    // 4. Intervals from the full model, unconstrained (a site whose true variance is 0 has an
+    // estimate centred on 0). Point estimate: sites whose interval excludes 0 are kept, the
     // others set to 0, and the kept ones refitted with non-negative variances.
-    const int n = D.n;
-    auto intervals = [&](const Linearised& f) {
-      std::vector<VarianceInterval> iv(static_cast<size_t>(n), VarianceInterval{});
-      const VectorXd est = f.solve();
-      if (interval_kind == 0 && !boot.empty()) {
-        std::vector<std::vector<double>> samples(static_cast<size_t>(n));
-        for (const auto& idx : boot) {
-          const VectorXd tb = f.solve(idx);
-          for (int j = 0; j < n; ++j) samples[static_cast<size_t>(j)].push_back(tb[j]);
-        }
-        for (int j = 0; j < n; ++j) {
-          auto& s = samples[static_cast<size_t>(j)];
-          std::sort(s.begin(), s.end());
-          iv[static_cast<size_t>(j)] = {quantile_sorted(s, 0.025), quantile_sorted(s, 0.975)};
-        }
-      } else if (interval_kind == 3) {
-        const MatrixXd cov = f.G_all.completeOrthogonalDecomposition().pseudoInverse() / (R - 1);
-        for (int j = 0; j < n; ++j) {
-          const double se = std::sqrt(std::max(cov(j, j), 0.0));
-          iv[static_cast<size_t>(j)] = {est[j] - 1.96 * se, est[j] + 1.96 * se};
-        }
-      } else if (interval_kind == 2) {
-        // Jackknife over inputs.
-        std::vector<VectorXd> jk;
-        VectorXd mean = VectorXd::Zero(n);
-        for (int k = 0; k < K; ++k) {
-          const VectorXd tk = f.at + solve_sym(f.G_all - f.G[static_cast<size_t>(k)],
-                                               f.g_all - f.g[static_cast<size_t>(k)]);
-          jk.push_back(tk);
-          mean += tk / K;
-        }
-        VectorXd var = VectorXd::Zero(n);
-        for (const VectorXd& tk : jk) var += (tk - mean).cwiseAbs2();
-        var *= static_cast<double>(K - 1) / K;
-        const double t = t_quantile_975(std::max(K - 1, 1));
-        for (int j = 0; j < n; ++j) {
-          const double se = std::sqrt(var[j]);
-          iv[static_cast<size_t>(j)] = {est[j] - t * se, est[j] + t * se};
-        }
-      } else {
-        const MatrixXd cov = f.sandwich(est);
-        const double t = t_quantile_975(std::max(K - 1, 1));
-        for (int j = 0; j < n; ++j) {
-          const double se = std::sqrt(std::max(cov(j, j), 0.0));
-          iv[static_cast<size_t>(j)] = {est[j] - t * se, est[j] + t * se};
-        }
-      }
-      return iv;
-    };
-    std::vector<VarianceInterval> iv = intervals(fit);
-    if (dev_flag("GIFT_CAL_DEBUG", 0) == 2) {
-      for (int j = 0; j < n; ++j) {
-        std::fprintf(stderr, "FIT %zu %d %.9g %.9g %.9g\n", l, j, theta[j], iv[static_cast<size_t>(j)].low,
-                     iv[static_cast<size_t>(j)].high);
-      }
-    }
+    const std::vector<VarianceInterval> iv =
+        spread ? jackknife_intervals(fit) : std::vector<VarianceInterval>(static_cast<size_t>(n));
     int allowed = 0;
     for (int j = 0; j < n; ++j) {
-      if (!select || iv[static_cast<size_t>(j)].low > 0) allowed |= 1 << j;
+      if (iv[static_cast<size_t>(j)].low > 0) allowed |= 1 << j;
     }
-    VectorXd point = nnls_scaled(fit.G_all, fit.g_all + fit.G_all * fit.at, allowed);
-    if (dev_flag("GIFT_CAL_DEBUG", 0) && l == 1) {
-      std::fprintf(stderr, "l%zu allowed %d theta", l, allowed);
-      for (int j = 0; j < n; ++j) std::fprintf(stderr, " %.6g", theta[j]);
-      std::fprintf(stderr, " | v mean %.6g\n", D.v.mean());
+    VectorXd point = VectorXd::Zero(n);
+    if (allowed) {
+      const Linearised reduced = allowed == all ? fit : fit_variances(D, allowed);
+      point = nnls_scaled(reduced.G_all, reduced.g_all + reduced.G_all * reduced.at, n, allowed);
     }
-    if (dev_flag("GIFT_CAL_REDUCED", 0) && allowed != all && allowed != 0) {
-      const Linearised reduced = fit_variances(D, use_offdiag, offset, allowed);
-      const std::vector<VarianceInterval> iv_r = intervals(reduced);
-      point = nnls_scaled(reduced.G_all, reduced.g_all + reduced.G_all * reduced.at, allowed);
-      if (dev_flag("GIFT_CAL_DEBUG", 0) && l == 1) {
-        std::fprintf(stderr, "  reduced at %.6g solve %.6g point %.6g\n", reduced.at[0], reduced.solve()[0], point[0]);
-      }
-      for (int j = 0; j < n; ++j) {
-        if ((allowed >> j) & 1) iv[static_cast<size_t>(j)] = iv_r[static_cast<size_t>(j)];
-      }
-    }
-    for (int j = 0; j < 3; ++j) {
-      lc.site[static_cast<int>(kSiteOf[j])] =
-          make_estimate(point[j], iv[static_cast<size_t>(j)].low, iv[static_cast<size_t>(j)].high);
-    }
-    if (n == 4) {
-      cal.layers[l - 1].site[static_cast<int>(NoiseSite::kOutAdd)] =
-          make_estimate(point[kUOut], iv[kUOut].low, iv[kUOut].high);
-    }
+    auto make = [&](int j) {
+      Estimate e;
+      e.value = sqrt0(point[j]);
+      e.low = std::min(sqrt0(iv[static_cast<size_t>(j)].low), e.value);
+      e.high = std::max(sqrt0(iv[static_cast<size_t>(j)].high), e.value);
+      return e;
+    };
+    for (int j = 0; j < 3; ++j) lc.site[static_cast<int>(kSiteOf[j])] = make(j);
+    if (n == 4) cal.layers[l - 1].site[static_cast<int>(NoiseSite::kOutAdd)] = make(kUOut);
     // Nominal input of the next layer, from the measured sums (φ as the device computes it).
     if (l + 1 < L) {
       Mat a;
@@ -725,28 +742,19 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
       h = a.cast<double>();
     }
   }
-  // Output noise of the last layer (linear): out - z_L.
+  // Output noise of the last layer (linear, so out - z_L is that noise alone): the mean
+  // over inputs of each input's mean sample variance, with a Student-t interval over inputs.
   {
     MatD mean, var;
     repeat_stats((dev.out.cast<double>() - dev.sums[L - 1].cast<double>()), K, R, &mean, &var);
     const VectorXd per_input = var.rowwise().mean();
     const double est = per_input.mean();
-    std::vector<double> samples;
-    for (const auto& idx : boot) {
-      double s = 0;
-      for (int k : idx) s += per_input[k];
-      samples.push_back(s / K);
-    }
-    VarianceInterval iv{est, est};
-    if (dev_flag("GIFT_CAL_LASTT", 1)) {
-      const double sd = std::sqrt((per_input.array() - est).square().sum() / (K - 1));
-      const double half = t_quantile_975(K - 1) * sd / std::sqrt(static_cast<double>(K));
-      iv = {est - half, est + half};
-    } else if (!samples.empty()) {
-      std::sort(samples.begin(), samples.end());
-      iv = {quantile_sorted(samples, 0.025), quantile_sorted(samples, 0.975)};
-    }
-    cal.layers[L - 1].site[static_cast<int>(NoiseSite::kOutAdd)] = make_estimate(est, iv.low, iv.high);
+    const double sd = std::sqrt((per_input.array() - est).square().sum() / (K - 1));
+    const double half = t_quantile_975(K - 1) * sd / std::sqrt(static_cast<double>(K));
+    Estimate& e = cal.layers[L - 1].site[static_cast<int>(NoiseSite::kOutAdd)];
+    e.value = sqrt0(est);
+    e.low = sqrt0(est - half);
+    e.high = sqrt0(est + half);
   }
   check_result(cal);
   return cal;

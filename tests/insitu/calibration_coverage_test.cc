@@ -298,6 +298,48 @@ TEST(CalibrationCoverage, DISABLED_Study) {
   std::printf("ALL\n%s", describe(all).c_str());
 }
 
+
+// Output-only devices: the scale of a pattern (the truth at half size, so the true scale is 2).
+TEST(CalibrationCoverage, DISABLED_StudyOutputOnly) {
+  const char* w = std::getenv("GIFT_STUDY_WIDTHS");
+  const std::string widths = w ? w : "20-16-10";
+  const size_t L = Architecture::from_string(widths, Activation::kRelu, 1.0).num_layers();
+  const int seeds = env_int("GIFT_STUDY_SEEDS", 40);
+  const char* f = std::getenv("GIFT_STUDY_FILTER");
+  const std::string filter = f ? f : "";
+  int all_n = 0, all_cov = 0;
+  for (const Case& c : study_cases(widths, L)) {
+    if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
+    if (c.imp.any()) continue;
+    int cov = 0;
+    double ratio = 0, width = 0;
+    for (int s = 0; s < seeds; ++s) {
+      const uint64_t seed = static_cast<uint64_t>(env_int("GIFT_STUDY_FIRST", 5000)) + s;
+      const Network net = case_net(c, 1 + seed % 5);
+      SimulatedDeviceOptions so;
+      so.noise = c.truth;
+      so.seed = seed;
+      so.threads = 1;
+      so.taps = false;
+      SimulatedDevice dev(net.arch(), so);
+      CalibrationOptions co;
+      co.seed = seed;
+      co.threads = 1;
+      const Calibration cal =
+          calibrate(dev, net, case_inputs(100, net.arch().inputs(), seed), co, c.truth.scaled(0.5));
+      cov += cal.scale.low <= 2 && 2 <= cal.scale.high;
+      ratio += cal.scale.value / 2;
+      width += (cal.scale.high - cal.scale.low) / 2;
+    }
+    std::printf("%-40s scale coverage %3d/%3d = %.3f  mean est/true %.3f  width/true %.3f\n",
+                c.name.c_str(), cov, seeds, static_cast<double>(cov) / seeds, ratio / seeds,
+                width / seeds);
+    std::fflush(stdout);
+    all_n += seeds;
+    all_cov += cov;
+  }
+  std::printf("ALL scale coverage %d/%d = %.3f\n", all_cov, all_n, static_cast<double>(all_cov) / all_n);
+}
 }  // namespace
 }  // namespace gift
 namespace gift {
