@@ -380,17 +380,37 @@ VarianceInterval static_fit(const LayerData& D, const MatD& W_sq, const MatD& h_
   }
   const double alpha = 2 * a / (sumP * sumP), beta = 4 * b / (sumP * sumP),
                gamma = 2.0 * R / (R - 1) * c / (sumP * sumP);
-  // (s2 - x)² <= z² (α x² + β x + γ), a quadratic in x.
-  const double z2 = 1.959963984540054 * 1.959963984540054;
-  const double qa = 1 - z2 * alpha, qb = -(2 * s2 + z2 * beta), qc = s2 * s2 - z2 * gamma;
-  const double disc = qb * qb - 4 * qa * qc;
-  if (qa > 0 && disc >= 0) {
-    const double r = std::sqrt(disc);
-    return {(-qb - r) / (2 * qa), (-qb + r) / (2 * qa)};
-  }
-  // Too few weights to bound it this way (or an estimate far below 0): a plug-in interval.
-  const double sd = std::sqrt(std::max(alpha * s2 * s2 + beta * std::max(s2, 0.0) + gamma, 0.0));
-  return {s2 - 1.959963984540054 * sd, s2 + 1.959963984540054 * sd};
+  // The interval: the values x of s² that the estimate does not reject at 5%. Under x the
+  // estimate is about x χ²_ν/ν (ν = 2/α: the fixed errors of few neurons, or of inputs that
+  // share one direction, give few degrees of freedom and a skewed estimate) plus a normal
+  // part of variance β x + γ (the noise), the two deviations combined in quadrature.
+  const double z = 1.959963984540054;
+  const double nu = alpha > 0 ? 2 / alpha : 1e12;
+  const auto chi2_ratio = [&](double zp) {  // χ²_ν quantile / ν, Wilson-Hilferty
+    const double c = 2 / (9 * nu);
+    const double r = 1 - c + zp * std::sqrt(c);
+    return r > 0 ? r * r * r : 0.0;
+  };
+  const double r_lo = chi2_ratio(-z), r_hi = chi2_ratio(z);
+  const auto quantile = [&](double x, bool upper) {  // of the estimate under s² = x
+    const double noise = std::max(beta * x + gamma, 0.0);
+    const double dev = x * ((upper ? r_hi : r_lo) - 1);
+    const double spread = std::sqrt(dev * dev + z * z * noise);
+    return upper ? x + spread : x - spread;
+  };
+  // The smallest x whose upper quantile reaches the estimate, and the largest whose lower
+  // quantile stays below it (both quantiles increase with x).
+  const auto solve = [&](bool upper) {
+    double lo = 0, hi = std::max({std::fabs(s2), std::sqrt(gamma), 1e-300});
+    for (int i = 0; i < 200 && quantile(hi, upper) < s2; ++i) hi *= 2;
+    for (int i = 0; i < 100; ++i) {
+      const double mid = 0.5 * (lo + hi);
+      (quantile(mid, upper) < s2 ? lo : hi) = mid;
+    }
+    return hi;
+  };
+  if (quantile(0, false) > s2) return {0, 0};  // below what even s² = 0 allows: none
+  return {quantile(0, true) >= s2 ? 0.0 : solve(true), solve(false)};
 }
 
 // Refuses device output holding NaN or inf: a variance fitted from it is NaN, and NaN

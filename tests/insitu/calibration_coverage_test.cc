@@ -1,13 +1,19 @@
-// Coverage of calibration's 95% intervals over many simulated device seeds, per noise site,
-// and what it reports where a site's true std is zero. DISABLED_Study is a larger
-// measurement driven by environment variables (scripts/calibration-coverage.sh).
+// Calibration keeps its word: its 95% intervals cover the true noise stds of simulated
+// devices at about the nominal rate, per site, over many device seeds and noise mixes; a site
+// whose true std is 0 is reported 0 with an interval reaching 0; the static weight error is
+// found with intervals that cover it; the output-only scale likewise.
+//
+// The fast tests run 40 device seeds per case on a small network (20-16-10, random weights
+// and inputs). DISABLED_Study and DISABLED_StudyOutputOnly are the larger measurement of
+// scripts/calibration-coverage.sh, driven by environment variables:
+//   GIFT_STUDY_WIDTHS  network widths (default 20-16-10)     GIFT_STUDY_SEEDS  seeds per case
+//   GIFT_STUDY_FILTER  substring of the case names to run    GIFT_STUDY_FIRST  first seed
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,33 +26,52 @@
 namespace gift {
 namespace {
 
-struct Tally {
-  int on = 0, covered = 0;           // sites whose true std is > 0
-  int off = 0, off_zero_low = 0;     // sites whose true std is 0: interval reaches 0
-  double ratio_sum = 0;              // sum of estimate / truth (on)
-  double off_high_sum = 0, off_value_sum = 0;
-  double off_high_max = 0;
-  double z_sum = 0, z_sq = 0;        // (value² - truth²) / se of the variance, from the interval
-  int z_n = 0;
-  double width_sum = 0;              // (high - low) / truth
-};
-
-struct StaticTally {
-  int n = 0, covered = 0, zero_low = 0;
-  double ratio_sum = 0, high_sum = 0, value_sum = 0;
-};
-
 struct Case {
   std::string name;
   std::string widths = "20-16-10";
   Activation act = Activation::kRelu;
   NoiseModel truth;
   Imperfections imp;
-  double weight_scale = 2.0;
+  double scale = 0;  // the case's largest std (zero sites are judged against it)
 };
 
-// The static weight error's equivalent relative std on layer l of a device: the RMS of
-// (W' - W) h over the RMS of |W| h, with h the layer's clean input on `x`.
+NoiseModel mix(size_t L, double w, double m, double a, double o) {
+  NoiseModel n = NoiseModel::none(L);
+  for (LayerNoise& l : n.layers) l = {w, m, a, o};
+  return n;
+}
+
+size_t num_layers(const std::string& widths) {
+  return Architecture::from_string(widths, Activation::kRelu, 1.0).num_layers();
+}
+
+// Random weights (He-uniform, doubled and clipped to the range: well spread features) and
+// small biases; one of five networks per seed.
+Network case_net(const Case& c, uint64_t seed) {
+  Network net(Architecture::from_string(c.widths, c.act, 1.0));
+  net.init(1 + seed % 5);
+  net.params() *= 2.0f;
+  net.project();
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    auto b = net.bias(l);
+    for (Eigen::Index i = 0; i < b.size(); ++i) b[i] = 0.3f * std::sin(1.0f + i + l);
+  }
+  return net;
+}
+
+// Uniform [0, 1) inputs, like pixels.
+Mat case_inputs(int n, int cols, uint64_t seed) {
+  Mat x(n, cols);
+  std::vector<uint32_t> bits(static_cast<size_t>(x.size()));
+  fill_uint32(bits.data(), bits.size(), RngStream{seed, Purpose::kTest, 7, 0, 0});
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    x.data()[i] = (bits[static_cast<size_t>(i)] >> 8) / 16777216.0f;
+  }
+  return x;
+}
+
+// The static weight error that acts like quantisation on layer l: the RMS of (W' - W) h over
+// the RMS of the same with |W| h, h the layer's clean input on `x`.
 double static_equivalent(const Network& net, const Network& programmed, const Mat& x, size_t l) {
   Mat h = x;
   for (size_t j = 0; j < l; ++j) {
@@ -62,260 +87,337 @@ double static_equivalent(const Network& net, const Network& programmed, const Ma
   return std::sqrt(num / den);
 }
 
-Network case_net(const Case& c, uint64_t seed) {
-  Network net(Architecture::from_string(c.widths, c.act, 1.0));
-  net.init(seed);
-  net.params() *= static_cast<float>(c.weight_scale);
-  net.project();
-  for (size_t l = 0; l < net.num_layers(); ++l) {
-    auto b = net.bias(l);
-    for (Eigen::Index i = 0; i < b.size(); ++i) b[i] = 0.3f * std::sin(1.0f + i + l);
-  }
-  return net;
-}
+// Intervals of one kind (a noise site, or the static error) over devices and layers.
+struct SiteTally {
+  int on = 0, covered = 0;  // true std > 0: intervals that cover it
+  double ratio_sum = 0, width_sum = 0;
+  int off = 0, found = 0;   // true std 0: intervals that exclude 0
+  double off_value_sum = 0, off_high_sum = 0;  // relative to the case's scale
 
-Mat case_inputs(int n, int cols, uint64_t seed) {
-  Mat x(n, cols);
-  std::vector<uint32_t> bits(static_cast<size_t>(x.size()));
-  fill_uint32(bits.data(), bits.size(), RngStream{seed, Purpose::kTest, 7, 0, 0});
-  for (Eigen::Index i = 0; i < x.size(); ++i) {
-    x.data()[i] = (bits[static_cast<size_t>(i)] >> 8) / 16777216.0f;
+  void add(double truth, const Estimate& e, double scale) {
+    if (truth > 0) {
+      ++on;
+      covered += e.low <= truth && truth <= e.high;
+      ratio_sum += e.value / truth;
+      width_sum += (e.high - e.low) / truth;
+    } else {
+      ++off;
+      found += e.low > 0;
+      off_value_sum += e.value / scale;
+      off_high_sum += e.high / scale;
+    }
   }
-  return x;
-}
+  void add(const SiteTally& o) {
+    on += o.on;
+    covered += o.covered;
+    ratio_sum += o.ratio_sum;
+    width_sum += o.width_sum;
+    off += o.off;
+    found += o.found;
+    off_value_sum += o.off_value_sum;
+    off_high_sum += o.off_high_sum;
+  }
+  double coverage() const { return on ? static_cast<double>(covered) / on : 1.0; }
+  double found_rate() const { return off ? static_cast<double>(found) / off : 0.0; }
+  double off_value() const { return off ? off_value_sum / off : 0.0; }
+};
 
-// Runs `seeds` devices of case `c`; tallies per site (index = NoiseSite).
-std::vector<Tally> run_case(const Case& c, int seeds, uint64_t first_seed, int K = 100,
-                            int R = 16, int bootstrap = 400, int only_layer = -1,
-                            StaticTally* st = nullptr) {
-  std::vector<Tally> t(kNumNoiseSites);
+struct Tally {
+  SiteTally site[kNumNoiseSites];
+  SiteTally static_weight;
+  void add(const Tally& o) {
+    for (int s = 0; s < kNumNoiseSites; ++s) site[s].add(o.site[s]);
+    static_weight.add(o.static_weight);
+  }
+};
+
+Tally run_case(const Case& c, int seeds, uint64_t first_seed, int K = 100, int R = 16) {
+  Tally t;
+  const double scale = c.scale > 0 ? c.scale : 1.0;
   for (int s = 0; s < seeds; ++s) {
     const uint64_t seed = first_seed + static_cast<uint64_t>(s);
-    const Network net = case_net(c, 1 + seed % 5);
+    const Network net = case_net(c, seed);
     SimulatedDeviceOptions so;
     so.noise = c.truth;
+    so.imperfections = c.imp;
     so.seed = seed;
     so.threads = 1;
-    so.imperfections = c.imp;
     SimulatedDevice dev(net.arch(), so);
     CalibrationOptions co;
     co.inputs = K;
     co.repeats = R;
-    co.bootstrap = bootstrap;
     co.seed = seed;
     co.threads = 1;
     const Mat x = case_inputs(K, net.arch().inputs(), seed);
     const Calibration cal = calibrate(dev, net, x, co);
-    if (st) {
-      const Network programmed = apply_imperfections(net, c.imp, seed);
-      for (size_t l = 0; l < c.truth.layers.size(); ++l) {
-        if (only_layer >= 0 && static_cast<int>(l) != only_layer) continue;
-        const double truth =
-            c.imp.weight_bits ? static_equivalent(net, programmed, x, l) : c.imp.gain_std;
-        const Estimate& e = cal.layers[l].static_weight;
-        ++st->n;
-        if (truth > 0) {
-          st->covered += e.low <= truth && truth <= e.high;
-          st->ratio_sum += e.value / truth;
-        } else {
-          st->zero_low += e.low <= 0;
-          st->value_sum += e.value;
-        }
-        st->high_sum += e.high;
-      }
-    }
+    const Network programmed = apply_imperfections(net, c.imp, seed);
     for (size_t l = 0; l < c.truth.layers.size(); ++l) {
-      if (only_layer >= 0 && static_cast<int>(l) != only_layer) continue;
       for (int site = 0; site < kNumNoiseSites; ++site) {
-        const double truth = c.truth.layers[l].at(static_cast<NoiseSite>(site));
-        const Estimate& e = cal.layers[l].site[site];
-        Tally& x = t[static_cast<size_t>(site)];
-        if (truth > 0) {
-          ++x.on;
-          x.covered += e.low <= truth && truth <= e.high;
-          x.ratio_sum += e.value / truth;
-          x.width_sum += (e.high - e.low) / truth;
-          if (e.low > 0) {
-            const double se = (e.high * e.high - e.low * e.low) / 3.92;
-            const double z = (e.value * e.value - truth * truth) / se;
-            x.z_sum += z;
-            x.z_sq += z * z;
-            ++x.z_n;
-          }
-        } else {
-          ++x.off;
-          x.off_zero_low += e.low <= 0;
-          x.off_high_sum += e.high;
-          x.off_value_sum += e.value;
-          x.off_high_max = std::max(x.off_high_max, e.high);
-        }
+        t.site[site].add(c.truth.layers[l].at(static_cast<NoiseSite>(site)),
+                         cal.layers[l].site[site], scale);
       }
+      const double truth = c.imp.weight_bits > 0 ? static_equivalent(net, programmed, x, l)
+                                                 : c.imp.gain_std;
+      t.static_weight.add(truth, cal.layers[l].static_weight, 0.1);
     }
   }
   return t;
 }
 
-std::string describe(const std::vector<Tally>& t) {
+std::string describe(const SiteTally& x, const char* name) {
   std::string out;
   char buf[200];
-  for (int s = 0; s < kNumNoiseSites; ++s) {
-    const Tally& x = t[static_cast<size_t>(s)];
-    if (x.on) {
-      const double zm = x.z_n ? x.z_sum / x.z_n : 0;
-      const double zsd = x.z_n > 1 ? std::sqrt((x.z_sq - x.z_n * zm * zm) / (x.z_n - 1)) : 0;
-      std::snprintf(buf, sizeof buf,
-                    "  %-9s on : coverage %3d/%3d = %.3f  mean est/true %.3f  width/true %.3f  z "
-                    "mean %.2f sd %.2f\n",
-                    to_string(static_cast<NoiseSite>(s)), x.covered, x.on,
-                    static_cast<double>(x.covered) / x.on, x.ratio_sum / x.on, x.width_sum / x.on,
-                    zm, zsd);
-      out += buf;
-    }
-    if (x.off) {
-      std::snprintf(buf, sizeof buf,
-                    "  %-9s off: low=0 in %3d/%3d = %.3f  mean value %.4f  mean high %.4f  max high "
-                    "%.4f\n",
-                    to_string(static_cast<NoiseSite>(s)), x.off_zero_low, x.off,
-                    static_cast<double>(x.off_zero_low) / x.off, x.off_value_sum / x.off,
-                    x.off_high_sum / x.off, x.off_high_max);
-      out += buf;
-    }
+  if (x.on) {
+    std::snprintf(buf, sizeof buf,
+                  "  %-9s on : coverage %4d/%4d = %.3f  mean est/true %.3f  width/true %.3f\n",
+                  name, x.covered, x.on, x.coverage(), x.ratio_sum / x.on, x.width_sum / x.on);
+    out += buf;
+  }
+  if (x.off) {
+    std::snprintf(buf, sizeof buf,
+                  "  %-9s off: reported non-zero %4d/%4d = %.3f  mean value/scale %.4f  mean "
+                  "high/scale %.4f\n",
+                  name, x.found, x.off, x.found_rate(), x.off_value(), x.off_high_sum / x.off);
+    out += buf;
   }
   return out;
 }
 
-NoiseModel mix(size_t L, double w, double m, double a, double o) {
-  NoiseModel n = NoiseModel::none(L);
-  for (LayerNoise& l : n.layers) l = {w, m, a, o};
-  return n;
+std::string describe(const Tally& t) {
+  std::string out;
+  for (int s = 0; s < kNumNoiseSites; ++s) {
+    out += describe(t.site[s], to_string(static_cast<NoiseSite>(s)));
+  }
+  return out + describe(t.static_weight, "static");
 }
 
-std::vector<Case> study_cases(const std::string& widths, size_t L) {
+std::string act_name(Activation a) { return to_string(a); }
+
+// Each site alone at a small and a large std, and all four mixed, for `act`.
+std::vector<Case> site_cases(const std::string& widths, Activation act,
+                             const std::vector<double>& stds) {
+  const size_t L = num_layers(widths);
   std::vector<Case> cases;
-  for (Activation act : {Activation::kRelu, Activation::kTanh}) {
-    const std::string an = act == Activation::kRelu ? "relu" : "tanh";
-    for (double scale : {0.05, 0.5}) {
-      for (int s = 0; s < kNumNoiseSites; ++s) {
-        Case c;
-        c.widths = widths;
-        c.act = act;
-        c.truth = NoiseModel::uniform(L, static_cast<NoiseSite>(s), scale);
-        c.name = an + " " + to_string(static_cast<NoiseSite>(s)) + " " + std::to_string(scale);
-        cases.push_back(c);
-      }
+  for (double sd : stds) {
+    for (int s = 0; s < kNumNoiseSites; ++s) {
       Case c;
       c.widths = widths;
       c.act = act;
-      c.truth = mix(L, scale, scale / 2, scale, scale / 2);
-      c.name = an + " mixed " + std::to_string(scale);
+      c.truth = NoiseModel::uniform(L, static_cast<NoiseSite>(s), sd);
+      c.scale = sd;
+      c.name = act_name(act) + " " + to_string(static_cast<NoiseSite>(s)) + " " + std::to_string(sd).substr(0, 4);
       cases.push_back(c);
     }
     Case c;
     c.widths = widths;
     c.act = act;
-    c.truth = NoiseModel::uniform(L, NoiseSite::kWeight, 1.0);
-    c.name = an + " weight 1.0";
+    c.truth = mix(L, sd, sd / 2, sd, sd / 2);
+    c.scale = sd;
+    c.name = act_name(act) + " mixed " + std::to_string(sd).substr(0, 4);
     cases.push_back(c);
-    for (double gain : {0.0, 0.05, 0.1}) {
-      for (int bits : {0, 6}) {
-        if (gain > 0 && bits > 0) continue;
-        Case s;
-        s.widths = widths;
-        s.act = act;
-        s.truth = mix(L, 0.1, 0.0, 0.1, 0.05);
-        s.imp.gain_std = gain;
-        s.imp.weight_bits = bits;
-        s.name = an + " static gain " + std::to_string(gain) + " bits " + std::to_string(bits);
-        cases.push_back(s);
-      }
-    }
   }
   return cases;
 }
+
+// Static errors on top of a mix (weight 0.1, sum_add 0.1, out_add 0.05).
+std::vector<Case> static_cases(const std::string& widths, Activation act) {
+  const size_t L = num_layers(widths);
+  std::vector<Case> cases;
+  for (const auto& [gain, bits] : std::vector<std::pair<double, int>>{{0.0, 0}, {0.05, 0}, {0.1, 0}, {0.0, 6}}) {
+    Case c;
+    c.widths = widths;
+    c.act = act;
+    c.truth = mix(L, 0.1, 0.0, 0.1, 0.05);
+    c.scale = 0.1;
+    c.imp.gain_std = gain;
+    c.imp.weight_bits = bits;
+    c.name = act_name(act) + (bits ? " static 6-bit weights" : " static gain " + std::to_string(gain).substr(0, 4));
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+// --- fast tests ------------------------------------------------------------------------
+
+constexpr int kSeeds = 40;
+
+// 40 devices per case, each site alone (std 0.05 with relu, 0.5 with tanh) and all mixed
+// (both stds, both activations): per site, pooled over cases and layers, the intervals cover
+// at a rate in [0.88, 1.0) (hundreds of intervals at 0.95: a binomial band of about 4 sigma),
+// and a site whose true std is 0 is reported non-zero (interval above 0) at most at the rate
+// a 95% interval allows on one side plus slack, with values near 0.
+TEST(CalibrationCoverage, EachSiteAloneAndMixedOverFortyDevices) {
+  std::vector<Case> cases = site_cases("20-16-10", Activation::kRelu, {0.05});
+  for (const Case& c : site_cases("20-16-10", Activation::kTanh, {0.5})) cases.push_back(c);
+  for (const Case& c : site_cases("20-16-10", Activation::kRelu, {0.5})) {
+    if (c.name.find("mixed") != std::string::npos) cases.push_back(c);
+  }
+  for (const Case& c : site_cases("20-16-10", Activation::kTanh, {0.05})) {
+    if (c.name.find("mixed") != std::string::npos) cases.push_back(c);
+  }
+  Tally all;
+  std::string text;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Tally t = run_case(cases[i], kSeeds, 1000 + 100 * i);  // no draws shared by cases
+    text += cases[i].name + "\n" + describe(t);
+    all.add(t);
+    for (int s = 0; s < kNumNoiseSites; ++s) {
+      // 80 intervals per case and site (2 layers): 0.8 is 6 binomial sigma below 0.95.
+      EXPECT_GE(t.site[s].coverage(), 0.8) << cases[i].name << " " << to_string(static_cast<NoiseSite>(s));
+    }
+  }
+  if (std::getenv("GIFT_TEST_VERBOSE")) std::printf("%sALL\n%s", text.c_str(), describe(all).c_str());
+  for (int s = 0; s < kNumNoiseSites; ++s) {
+    const SiteTally& x = all.site[s];
+    const std::string what = std::string(to_string(static_cast<NoiseSite>(s))) + "\n" + text;
+    EXPECT_GE(x.on, 400) << what;
+    EXPECT_GE(x.coverage(), 0.88) << what;
+    EXPECT_LE(x.coverage(), 0.995) << "intervals suspiciously wide: " << what;
+    EXPECT_GE(x.off, 400) << what;
+    EXPECT_LE(x.found_rate(), 0.06) << what;
+    EXPECT_LE(x.off_value(), 0.01) << what;
+  }
+}
+
+// A chip with weight noise alone at std 1.0 (the case of the report that led here, where
+// sum_mult 0.23 and sum_add 0.15-0.24 were found): every other site reported 0 nearly always.
+TEST(CalibrationCoverage, AWeightOnlyChipShowsNoOtherSite) {
+  Case c;
+  c.truth = NoiseModel::uniform(2, NoiseSite::kWeight, 1.0);
+  c.scale = 1.0;
+  const Tally t = run_case(c, kSeeds, 7000);
+  const std::string text = describe(t);
+  if (std::getenv("GIFT_TEST_VERBOSE")) std::printf("%s", text.c_str());
+  EXPECT_GE(t.site[static_cast<int>(NoiseSite::kWeight)].coverage(), 0.88) << text;
+  for (NoiseSite s : {NoiseSite::kSumMult, NoiseSite::kSumAdd, NoiseSite::kOutAdd}) {
+    const SiteTally& x = t.site[static_cast<int>(s)];
+    EXPECT_LE(x.found, 4) << to_string(s) << "\n" << text;  // of 80; 2 expected
+    EXPECT_LE(x.off_value(), 0.01) << to_string(s) << "\n" << text;
+  }
+}
+
+// Static weight errors: a gain error of std 0.05 and 0.1 (40 devices each) is covered at a
+// rate in [0.88, 1]; 6-bit weights are reported near the relative error that acts alike; a
+// chip without static errors is reported without them. The per-pass intervals keep covering.
+TEST(CalibrationCoverage, StaticWeightErrorOverFortyDevices) {
+  const std::vector<Case> cases = static_cases("20-16-10", Activation::kRelu);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    const Tally t = run_case(c, kSeeds, 9000 + 100 * i);
+    const std::string text = c.name + "\n" + describe(t);
+    if (std::getenv("GIFT_TEST_VERBOSE")) std::printf("%s", text.c_str());
+    const SiteTally& st = t.static_weight;
+    if (c.imp.any()) {
+      EXPECT_GE(st.coverage(), 0.88) << text;
+      EXPECT_NEAR(st.ratio_sum / st.on, 1.0, c.imp.weight_bits ? 0.4 : 0.1) << text;
+    } else {
+      EXPECT_LE(st.found_rate(), 0.06) << text;
+    }
+    for (NoiseSite s : {NoiseSite::kWeight, NoiseSite::kSumAdd, NoiseSite::kOutAdd}) {
+      EXPECT_GE(t.site[static_cast<int>(s)].coverage(), 0.85) << to_string(s) << "\n" << text;
+    }
+  }
+}
+
+// Output-only devices: the fitted scale of a pattern (the truth at half size: the true scale
+// is 2) is covered at a rate in [0.85, 1] over 2 x 40 devices (K = 50, R = 8 to keep it fast).
+TEST(CalibrationCoverage, OutputOnlyScaleOverFortyDevices) {
+  int covered = 0, total = 0;
+  for (const Case& c : {site_cases("20-16-10", Activation::kRelu, {0.05}).back(),
+                        site_cases("20-16-10", Activation::kTanh, {0.5}).back()}) {
+    for (int s = 0; s < kSeeds; ++s) {
+      const uint64_t seed = 11000 + 100 * static_cast<uint64_t>(total / kSeeds) + s;
+      const Network net = case_net(c, seed);
+      SimulatedDeviceOptions so;
+      so.noise = c.truth;
+      so.seed = seed;
+      so.threads = 1;
+      so.taps = false;
+      SimulatedDevice dev(net.arch(), so);
+      CalibrationOptions co;
+      co.inputs = 50;
+      co.repeats = 8;
+      co.seed = seed;
+      co.threads = 1;
+      const Calibration cal =
+          calibrate(dev, net, case_inputs(50, net.arch().inputs(), seed), co, c.truth.scaled(0.5));
+      ASSERT_FALSE(cal.per_layer);
+      covered += cal.scale.low <= 2 && 2 <= cal.scale.high;
+      ++total;
+    }
+  }
+  const double rate = static_cast<double>(covered) / total;
+  if (std::getenv("GIFT_TEST_VERBOSE")) std::printf("output-only: %d of %d\n", covered, total);
+  EXPECT_GE(rate, 0.85) << covered << " of " << total;
+  EXPECT_LE(rate, 1.0);
+}
+
+// --- the larger measurement (scripts/calibration-coverage.sh) ----------------------------
 
 int env_int(const char* name, int dflt) {
   const char* v = std::getenv(name);
   return v ? std::atoi(v) : dflt;
 }
 
-// GIFT_STUDY_WIDTHS (default 20-16-10), GIFT_STUDY_SEEDS (40), GIFT_STUDY_FILTER (substring
-// of the case name).
-TEST(CalibrationCoverage, DISABLED_Study) {
-  const char* w = std::getenv("GIFT_STUDY_WIDTHS");
-  const std::string widths = w ? w : "20-16-10";
-  const size_t L = Architecture::from_string(widths, Activation::kRelu, 1.0).num_layers();
-  const int seeds = env_int("GIFT_STUDY_SEEDS", 40);
-  const char* f = std::getenv("GIFT_STUDY_FILTER");
-  const std::string filter = f ? f : "";
-  std::vector<Tally> all(kNumNoiseSites);
-  std::vector<Case> cases = study_cases(widths, L);
-  if (const char* custom = std::getenv("GIFT_STUDY_CUSTOM")) {  // "w m a o gain bits [act]"
-    std::istringstream is(custom);
-    double w = 0, m = 0, a = 0, o = 0;
-    Case c;
-    c.widths = widths;
-    std::string act = "relu";
-    is >> w >> m >> a >> o >> c.imp.gain_std >> c.imp.weight_bits >> act;
-    c.act = parse_activation(act);
-    c.truth = mix(L, w, m, a, o);
-    c.name = std::string("custom ") + custom;
-    cases = {c};
-  }
-  for (const Case& c : cases) {
-    if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
-    StaticTally st;
-    const std::vector<Tally> t =
-        run_case(c, seeds, static_cast<uint64_t>(env_int("GIFT_STUDY_FIRST", 5000)), 100, 16, 400,
-                 env_int("GIFT_STUDY_LAYER", -1), &st);
-    std::printf("%s (%d seeds, %zu layers)\n%s", c.name.c_str(), seeds, L, describe(t).c_str());
-    if (c.imp.any()) {
-      std::printf("  static    on : coverage %3d/%3d = %.3f  mean est/true %.3f  mean high %.4f\n",
-                  st.covered, st.n, static_cast<double>(st.covered) / st.n, st.ratio_sum / st.n,
-                  st.high_sum / st.n);
-    } else {
-      std::printf("  static    off: low=0 in %3d/%3d = %.3f  mean value %.4f  mean high %.4f\n",
-                  st.zero_low, st.n, static_cast<double>(st.zero_low) / st.n, st.value_sum / st.n,
-                  st.high_sum / st.n);
-    }
-    std::fflush(stdout);
-    for (int s = 0; s < kNumNoiseSites; ++s) {
-      Tally& a = all[static_cast<size_t>(s)];
-      const Tally& x = t[static_cast<size_t>(s)];
-      a.on += x.on;
-      a.covered += x.covered;
-      a.ratio_sum += x.ratio_sum;
-      a.off += x.off;
-      a.off_zero_low += x.off_zero_low;
-      a.off_high_sum += x.off_high_sum;
-      a.off_value_sum += x.off_value_sum;
-      a.off_high_max = std::max(a.off_high_max, x.off_high_max);
-      a.z_sum += x.z_sum;
-      a.z_sq += x.z_sq;
-      a.z_n += x.z_n;
-      a.width_sum += x.width_sum;
-    }
-  }
-  std::printf("ALL\n%s", describe(all).c_str());
+std::string env_string(const char* name, const std::string& dflt) {
+  const char* v = std::getenv(name);
+  return v ? v : dflt;
 }
 
+std::vector<Case> study_cases(const std::string& widths) {
+  std::vector<Case> cases;
+  const size_t L = num_layers(widths);
+  for (Activation act : {Activation::kRelu, Activation::kTanh}) {
+    for (const Case& c : site_cases(widths, act, {0.05, 0.5})) cases.push_back(c);
+    Case c;
+    c.widths = widths;
+    c.act = act;
+    c.truth = NoiseModel::uniform(L, NoiseSite::kWeight, 1.0);
+    c.scale = 1.0;
+    c.name = act_name(act) + " weight 1.0";
+    cases.push_back(c);
+    for (const Case& s : static_cases(widths, act)) cases.push_back(s);
+  }
+  return cases;
+}
 
-// Output-only devices: the scale of a pattern (the truth at half size, so the true scale is 2).
-TEST(CalibrationCoverage, DISABLED_StudyOutputOnly) {
-  const char* w = std::getenv("GIFT_STUDY_WIDTHS");
-  const std::string widths = w ? w : "20-16-10";
-  const size_t L = Architecture::from_string(widths, Activation::kRelu, 1.0).num_layers();
+TEST(CalibrationCoverage, DISABLED_Study) {
+  const std::string widths = env_string("GIFT_STUDY_WIDTHS", "20-16-10");
+  const std::string filter = env_string("GIFT_STUDY_FILTER", "");
   const int seeds = env_int("GIFT_STUDY_SEEDS", 40);
-  const char* f = std::getenv("GIFT_STUDY_FILTER");
-  const std::string filter = f ? f : "";
-  int all_n = 0, all_cov = 0;
-  for (const Case& c : study_cases(widths, L)) {
+  const uint64_t first = static_cast<uint64_t>(env_int("GIFT_STUDY_FIRST", 5000));
+  Tally all;
+  const std::vector<Case> cases = study_cases(widths);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
-    if (c.imp.any()) continue;
-    int cov = 0;
+    const Tally t = run_case(c, seeds, first + 1000 * i);
+    std::printf("%s (%s, %d devices)\n%s", c.name.c_str(), widths.c_str(), seeds,
+                describe(t).c_str());
+    std::fflush(stdout);
+    all.add(t);
+  }
+  std::printf("ALL CASES\n%s", describe(all).c_str());
+}
+
+TEST(CalibrationCoverage, DISABLED_StudyOutputOnly) {
+  const std::string widths = env_string("GIFT_STUDY_WIDTHS", "20-16-10");
+  const std::string filter = env_string("GIFT_STUDY_FILTER", "");
+  const int seeds = env_int("GIFT_STUDY_SEEDS", 40);
+  const uint64_t first = static_cast<uint64_t>(env_int("GIFT_STUDY_FIRST", 5000));
+  int all_n = 0, all_covered = 0;
+  std::vector<Case> cases;
+  for (Activation act : {Activation::kRelu, Activation::kTanh}) {
+    for (const Case& c : site_cases(widths, act, {0.05, 0.5})) cases.push_back(c);
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
+    int covered = 0;
     double ratio = 0, width = 0;
     for (int s = 0; s < seeds; ++s) {
-      const uint64_t seed = static_cast<uint64_t>(env_int("GIFT_STUDY_FIRST", 5000)) + s;
-      const Network net = case_net(c, 1 + seed % 5);
+      const uint64_t seed = first + 1000 * i + static_cast<uint64_t>(s);
+      const Network net = case_net(c, seed);
       SimulatedDeviceOptions so;
       so.noise = c.truth;
       so.seed = seed;
@@ -325,75 +427,23 @@ TEST(CalibrationCoverage, DISABLED_StudyOutputOnly) {
       CalibrationOptions co;
       co.seed = seed;
       co.threads = 1;
-      const Calibration cal =
-          calibrate(dev, net, case_inputs(100, net.arch().inputs(), seed), co, c.truth.scaled(0.5));
-      cov += cal.scale.low <= 2 && 2 <= cal.scale.high;
+      const Calibration cal = calibrate(dev, net, case_inputs(co.inputs, net.arch().inputs(), seed),
+                                        co, c.truth.scaled(0.5));
+      covered += cal.scale.low <= 2 && 2 <= cal.scale.high;
       ratio += cal.scale.value / 2;
       width += (cal.scale.high - cal.scale.low) / 2;
     }
-    std::printf("%-40s scale coverage %3d/%3d = %.3f  mean est/true %.3f  width/true %.3f\n",
-                c.name.c_str(), cov, seeds, static_cast<double>(cov) / seeds, ratio / seeds,
-                width / seeds);
+    std::printf("%-22s output-only scale: coverage %3d/%3d = %.3f  mean est/true %.3f  "
+                "width/true %.3f\n",
+                c.name.c_str(), covered, seeds, static_cast<double>(covered) / seeds,
+                ratio / seeds, width / seeds);
     std::fflush(stdout);
     all_n += seeds;
-    all_cov += cov;
+    all_covered += covered;
   }
-  std::printf("ALL scale coverage %d/%d = %.3f\n", all_cov, all_n, static_cast<double>(all_cov) / all_n);
+  std::printf("ALL CASES output-only scale: coverage %d/%d = %.3f\n", all_covered, all_n,
+              all_n ? static_cast<double>(all_covered) / all_n : 0.0);
 }
-}  // namespace
-}  // namespace gift
-namespace gift {
-namespace {
-TEST(CalibrationCoverage, DISABLED_Probe) {
-  Case c;
-  c.truth = NoiseModel::uniform(2, NoiseSite::kSumAdd, 0.05);
-  std::vector<double> plain, rep;
-  for (int s = 0; s < 400; ++s) {
-    const uint64_t seed = 5000 + s;
-    const Network net = case_net(c, 1 + seed % 5);
-    SimulatedDeviceOptions so;
-    so.noise = c.truth;
-    so.seed = seed;
-    so.threads = 1;
-    SimulatedDevice dev(net.arch(), so);
-    const Mat x = case_inputs(100, 20, seed);
-    CalibrationOptions co;
-    co.seed = seed;
-    co.threads = 1;
-    const Calibration cal = calibrate(dev, net, x, co);
-    rep.push_back(std::pow(cal.layers[1].site[2].value / 0.05, 2));
-    // plain: a second device run, residual of layer 1
-    SimulatedDevice dev2(net.arch(), so);
-    dev2.program(net);
-    Mat batch(1600, 20);
-    for (int k = 0; k < 100; ++k)
-      for (int r = 0; r < 16; ++r) batch.row(k * 16 + r) = x.row(k);
-    const DeviceOutput o = dev2.forward(batch, true);
-    Mat h;
-    apply_activation<float>(h, o.sums[0], Activation::kRelu);
-    MatD m = h.cast<double>() * net.weight(1).cast<double>().transpose();
-    m.rowwise() += net.bias(1).cast<double>();
-    const MatD e = o.sums[1].cast<double>() - m;
-    double acc = 0;
-    for (int k = 0; k < 100; ++k) {
-      const MatD b = e.middleRows(k * 16, 16);
-      const MatD cen = b.rowwise() - b.colwise().mean();
-      acc += cen.array().square().sum() / 15;
-    }
-    plain.push_back(acc / 1000 / 0.0025);
-    if (std::fabs(plain.back() - rep.back()) > 0.005) std::printf("seed %d plain %.6g rep %.6g\n", s, plain.back(), rep.back());
-  }
-  auto sd = [](const std::vector<double>& v) {
-    double m = 0, q = 0;
-    for (double x : v) m += x;
-    m /= v.size();
-    for (double x : v) q += (x - m) * (x - m);
-    return std::make_pair(m, std::sqrt(q / (v.size() - 1)));
-  };
-  auto [pm, ps] = sd(plain);
-  auto [rm, rs] = sd(rep);
-  std::printf("plain mean %.5f sd %.5f (theory %.5f); reported mean %.5f sd %.5f\n", pm, ps,
-              std::sqrt(2.0 / 15 / 1000), rm, rs);
-}
+
 }  // namespace
 }  // namespace gift
