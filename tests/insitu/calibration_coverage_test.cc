@@ -8,6 +8,7 @@
 // scripts/calibration-coverage.sh, driven by environment variables:
 //   GIFT_STUDY_WIDTHS  network widths (default 20-16-10)     GIFT_STUDY_SEEDS  seeds per case
 //   GIFT_STUDY_FILTER  substring of the case names to run    GIFT_STUDY_FIRST  first seed
+//   GIFT_STUDY_LAYER   count only this layer's intervals
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,8 +19,10 @@
 #include <vector>
 
 #include "gift/core/rng.h"
+#include "gift/data/dataset.h"
 #include "gift/insitu/calibration.h"
 #include "gift/insitu/simulated_device.h"
+#include "gift/io/checkpoint.h"
 #include "gift/onn/forward.h"
 #include "gift/onn/imperfections.h"
 
@@ -33,6 +36,8 @@ struct Case {
   NoiseModel truth;
   Imperfections imp;
   double scale = 0;  // the case's largest std (zero sites are judged against it)
+  const Network* net = nullptr;  // a given network (else random ones by seed)
+  const Mat* pool = nullptr;     // inputs drawn from these rows (else uniform random)
 };
 
 NoiseModel mix(size_t L, double w, double m, double a, double o) {
@@ -131,12 +136,13 @@ struct Tally {
   }
 };
 
-Tally run_case(const Case& c, int seeds, uint64_t first_seed, int K = 100, int R = 16) {
+Tally run_case(const Case& c, int seeds, uint64_t first_seed, int K = 100, int R = 16,
+               int only_layer = -1) {
   Tally t;
   const double scale = c.scale > 0 ? c.scale : 1.0;
   for (int s = 0; s < seeds; ++s) {
     const uint64_t seed = first_seed + static_cast<uint64_t>(s);
-    const Network net = case_net(c, seed);
+    const Network net = c.net ? *c.net : case_net(c, seed);
     SimulatedDeviceOptions so;
     so.noise = c.truth;
     so.imperfections = c.imp;
@@ -148,10 +154,18 @@ Tally run_case(const Case& c, int seeds, uint64_t first_seed, int K = 100, int R
     co.repeats = R;
     co.seed = seed;
     co.threads = 1;
-    const Mat x = case_inputs(K, net.arch().inputs(), seed);
+    Mat x = case_inputs(K, net.arch().inputs(), seed);
+    if (c.pool) {
+      for (int k = 0; k < K; ++k) {
+        x.row(k) = c.pool->row(uniform_below(RngStream{seed, Purpose::kTest, 8, 0, 0},
+                                             static_cast<uint64_t>(k),
+                                             static_cast<uint32_t>(c.pool->rows())));
+      }
+    }
     const Calibration cal = calibrate(dev, net, x, co);
     const Network programmed = apply_imperfections(net, c.imp, seed);
     for (size_t l = 0; l < c.truth.layers.size(); ++l) {
+      if (only_layer >= 0 && static_cast<int>(l) != only_layer) continue;
       for (int site = 0; site < kNumNoiseSites; ++site) {
         t.site[site].add(c.truth.layers[l].at(static_cast<NoiseSite>(site)),
                          cal.layers[l].site[site], scale);
@@ -381,17 +395,36 @@ std::vector<Case> study_cases(const std::string& widths) {
   return cases;
 }
 
+// GIFT_STUDY_CHECKPOINT (a trained network) with GIFT_STUDY_DATA (its MNIST directory): that
+// network on calibration inputs drawn from the training images, instead of random ones.
 TEST(CalibrationCoverage, DISABLED_Study) {
-  const std::string widths = env_string("GIFT_STUDY_WIDTHS", "20-16-10");
+  std::string widths = env_string("GIFT_STUDY_WIDTHS", "20-16-10");
   const std::string filter = env_string("GIFT_STUDY_FILTER", "");
   const int seeds = env_int("GIFT_STUDY_SEEDS", 40);
   const uint64_t first = static_cast<uint64_t>(env_int("GIFT_STUDY_FIRST", 5000));
+  const std::string ckpt = env_string("GIFT_STUDY_CHECKPOINT", "");
+  Network trained;
+  Mat pool;
+  if (!ckpt.empty()) {
+    trained = load_checkpoint(ckpt).net;
+    const data::Dataset d = data::load_mnist(env_string("GIFT_STUDY_DATA", "data/mnist"), data::Split::kTrain);
+    pool = d.images.topRows(std::min<Eigen::Index>(d.images.rows(), 10000));
+    widths.clear();
+    for (int w : trained.arch().sizes) widths += (widths.empty() ? "" : "-") + std::to_string(w);
+  }
   Tally all;
-  const std::vector<Case> cases = study_cases(widths);
+  std::vector<Case> cases = study_cases(widths);
+  if (!ckpt.empty()) {
+    widths += " trained";
+    for (Case& c : cases) {
+      c.net = &trained;
+      c.pool = &pool;
+    }
+  }
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
-    const Tally t = run_case(c, seeds, first + 1000 * i);
+    const Tally t = run_case(c, seeds, first + 1000 * i, 100, 16, env_int("GIFT_STUDY_LAYER", -1));
     std::printf("%s (%s, %d devices)\n%s", c.name.c_str(), widths.c_str(), seeds,
                 describe(t).c_str());
     std::fflush(stdout);
