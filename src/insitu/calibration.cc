@@ -106,7 +106,8 @@ double quantile_sorted(const std::vector<double>& s, double q) {
 
 // Bootstrap index draws: resample b, draw k of K units.
 std::vector<std::vector<int>> bootstrap_indices(int K, int B, uint64_t seed, uint32_t stream) {
-  std::vector<std::vector<int>> out(static_cast<size_t>(B), std::vector<int>(static_cast<size_t>(K)));
+  std::vector<std::vector<int>> out(static_cast<size_t>(B),
+                                    std::vector<int>(static_cast<size_t>(K)));
   for (int b = 0; b < B; ++b) {
     const RngStream s{seed, Purpose::kSample, static_cast<uint32_t>(b), stream, 0};
     for (int k = 0; k < K; ++k) {
@@ -140,16 +141,16 @@ void repeat_stats(const MatD& m, int K, int R, MatD* mean, MatD* var) {
 // What one layer's fit needs, per input k and neuron i (K x O unless said otherwise).
 struct LayerData {
   int K = 0, R = 0, O = 0, n = 3;
-  MatD e;        // K*R x O residuals z - (W h̃ + b)
-  MatD e_mean;   // mean residual over the R repeats
-  MatD v;        // their sample variance
-  MatD M;        // mean over repeats of m², m = W h̃ + b (the device's mean sum)
-  MatD Q;        // mean over repeats of q = Σ_j W_ij² h̃_j²
-  MatD P;        // Σ_j W_ij² h̄_j², h̄ the mean input over repeats (static errors)
-  MatD S;        // Σ_j W_ij² Var_r(h̃_j): the static error's share of v per unit s_static²
-  VectorXd w2;   // O, Σ_j W_ij² (output noise of the layer before)
-  MatD WWt;      // O x O, W Wᵀ (layers >= 1)
-  MatD offset;   // K x O, subtracted from v (the static error's share), or empty
+  MatD e;       // K*R x O residuals z - (W h̃ + b)
+  MatD e_mean;  // mean residual over the R repeats
+  MatD v;       // their sample variance
+  MatD M;       // mean over repeats of m², m = W h̃ + b (the device's mean sum)
+  MatD Q;       // mean over repeats of q = Σ_j W_ij² h̃_j²
+  MatD P;       // Σ_j W_ij² h̄_j², h̄ the mean input over repeats (static errors)
+  MatD S;       // Σ_j W_ij² Var_r(h̃_j): the static error's share of v per unit s_static²
+  VectorXd w2;  // O, Σ_j W_ij² (output noise of the layer before)
+  MatD WWt;     // O x O, W Wᵀ (layers >= 1)
+  MatD offset;  // K x O, subtracted from v (the static error's share), or empty
 };
 
 // The variance model of one residual and its gradient in the unknowns t = [a, b, c, d]:
@@ -206,7 +207,8 @@ Linearised linearise(const LayerData& D, const Vec4& at, const Vec4* weight_at, 
       const double m_at = model(at, D.M(k, i), D.Q(k, i), w2, n, J);
       double w = 1;
       if (weight_at) {
-        mu[static_cast<size_t>(i)] = std::max(model(*weight_at, D.M(k, i), D.Q(k, i), w2, n, Jw), floor);
+        mu[static_cast<size_t>(i)] =
+            std::max(model(*weight_at, D.M(k, i), D.Q(k, i), w2, n, Jw), floor);
         w = 1 / (2 * mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(i)]);
       }
       Vec4 Jv = Vec4::Zero();
@@ -225,9 +227,10 @@ Linearised linearise(const LayerData& D, const Vec4& at, const Vec4* weight_at, 
       for (int i = 0; i < O; ++i) {
         for (int j = i + 1; j < O; ++j) {
           const double p = D.WWt(i, j);
-          const double w = weight_at ? 1 / (mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(j)] +
-                                            d_w * d_w * p * p)
-                                     : 1.0;
+          const double w = weight_at
+                               ? 1 / (mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(j)] +
+                                      d_w * d_w * p * p)
+                               : 1.0;
           const double gg = 0.5 * w * p * p, gc = 0.5 * w * p * (C(i, j) - d_at * p);
           for (int cell : {i, j}) {
             const size_t c = static_cast<size_t>(k) * O + cell;
@@ -289,8 +292,10 @@ std::vector<VarianceInterval> jackknife_intervals(const Linearised& L) {
     for (size_t u = 0; u < m; ++u) var += (t[u] - mean).cwiseAbs2();
     return Vec4(var * (static_cast<double>(m) - 1) / static_cast<double>(m));
   };
-  std::vector<Mat4> Gk(static_cast<size_t>(K), Mat4::Zero()), Gi(static_cast<size_t>(O), Mat4::Zero());
-  std::vector<Vec4> gk(static_cast<size_t>(K), Vec4::Zero()), gi(static_cast<size_t>(O), Vec4::Zero());
+  std::vector<Mat4> Gk(static_cast<size_t>(K), Mat4::Zero()),
+      Gi(static_cast<size_t>(O), Mat4::Zero());
+  std::vector<Vec4> gk(static_cast<size_t>(K), Vec4::Zero()),
+      gi(static_cast<size_t>(O), Vec4::Zero());
   for (int k = 0; k < K; ++k) {
     for (int i = 0; i < O; ++i) {
       const size_t c = static_cast<size_t>(k) * O + i;
@@ -319,7 +324,8 @@ std::vector<VarianceInterval> jackknife_intervals(const Linearised& L) {
     const double v = v_in[j] + v_extra[j];
     // Satterthwaite: df = V² / (V_in² / (K - 1) + V_extra² / (O - 1)).
     double df = K - 1;
-    const double den = v_in[j] * v_in[j] / (K - 1) + (O >= 2 ? v_extra[j] * v_extra[j] / (O - 1) : 0.0);
+    const double den =
+        v_in[j] * v_in[j] / (K - 1) + (O >= 2 ? v_extra[j] * v_extra[j] / (O - 1) : 0.0);
     if (den > 0) df = std::clamp(v * v / den, 1.0, static_cast<double>(K - 1));
     const double half = t_quantile_975(static_cast<int>(std::floor(df))) * std::sqrt(v);
     iv[static_cast<size_t>(j)] = {est[j] - half, est[j] + half};
@@ -387,8 +393,8 @@ VarianceInterval static_fit(const LayerData& D, const MatD& W_sq, const MatD& h_
   const double z = 1.959963984540054;
   const double nu = alpha > 0 ? 2 / alpha : 1e12;
   const auto chi2_ratio = [&](double zp) {  // χ²_ν quantile / ν, Wilson-Hilferty
-    const double c = 2 / (9 * nu);
-    const double r = 1 - c + zp * std::sqrt(c);
+    const double q = 2 / (9 * nu);
+    const double r = 1 - q + zp * std::sqrt(q);
     return r > 0 ? r * r * r : 0.0;
   };
   const double r_lo = chi2_ratio(-z), r_hi = chi2_ratio(z);
@@ -448,12 +454,13 @@ std::string std_text(double v) {
   return buf;
 }
 
-
 }  // namespace
 
 void CalibrationOptions::validate() const {
-  if (inputs < 2) throw InputError("calibration: inputs must be >= 2, found " + std::to_string(inputs));
-  if (repeats < 2) throw InputError("calibration: repeats must be >= 2, found " + std::to_string(repeats));
+  if (inputs < 2)
+    throw InputError("calibration: inputs must be >= 2, found " + std::to_string(inputs));
+  if (repeats < 2)
+    throw InputError("calibration: repeats must be >= 2, found " + std::to_string(repeats));
   if (bootstrap < 0) throw InputError("calibration: bootstrap must be >= 0");
   if (threads < 0) throw InputError("calibration: threads must be >= 0");
 }
@@ -462,7 +469,8 @@ NoiseModel Calibration::estimate() const {
   if (!per_layer) return pattern.scaled(scale.value);
   NoiseModel m = NoiseModel::none(layers.size());
   for (size_t l = 0; l < layers.size(); ++l) {
-    for (int s = 0; s < kNumNoiseSites; ++s) m.layers[l].at(static_cast<NoiseSite>(s)) = layers[l].site[s].value;
+    for (int s = 0; s < kNumNoiseSites; ++s)
+      m.layers[l].at(static_cast<NoiseSite>(s)) = layers[l].site[s].value;
   }
   return m;
 }
@@ -482,7 +490,8 @@ NoiseModel Calibration::bound(bool upper) const {
   NoiseModel m = NoiseModel::none(layers.size());
   for (size_t l = 0; l < layers.size(); ++l) {
     for (int s = 0; s < kNumNoiseSites; ++s) {
-      m.layers[l].at(static_cast<NoiseSite>(s)) = upper ? layers[l].site[s].high : layers[l].site[s].low;
+      m.layers[l].at(static_cast<NoiseSite>(s)) =
+          upper ? layers[l].site[s].high : layers[l].site[s].low;
     }
   }
   return m;
@@ -508,8 +517,8 @@ std::string Calibration::report() const {
         os << buf;
       }
       const Estimate& e = layers[l].static_weight;
-      std::snprintf(buf, sizeof buf, "%5zu  %-9s %s  [%s, %s]  (fixed relative weight error)\n",
-                    l, "static", std_text(e.value).c_str(), std_text(e.low).c_str(),
+      std::snprintf(buf, sizeof buf, "%5zu  %-9s %s  [%s, %s]  (fixed relative weight error)\n", l,
+                    "static", std_text(e.value).c_str(), std_text(e.low).c_str(),
                     std_text(e.high).c_str());
       os << buf;
     }
@@ -644,7 +653,8 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
     return cal;
   }
 
-  if (dev.sums.size() != L) throw InputError("calibration: device returned the wrong number of taps");
+  if (dev.sums.size() != L)
+    throw InputError("calibration: device returned the wrong number of taps");
   cal.layers.resize(L);
   MatD h = batch.cast<double>();  // nominal input of the current layer, K*R x I
   for (size_t l = 0; l < L; ++l) {

@@ -35,7 +35,7 @@ struct Case {
   Activation act = Activation::kRelu;
   NoiseModel truth;
   Imperfections imp;
-  double scale = 0;  // the case's largest std (zero sites are judged against it)
+  double scale = 0;              // the case's largest std (zero sites are judged against it)
   const Network* net = nullptr;  // a given network (else random ones by seed)
   const Mat* pool = nullptr;     // inputs drawn from these rows (else uniform random)
 };
@@ -96,7 +96,7 @@ double static_equivalent(const Network& net, const Network& programmed, const Ma
 struct SiteTally {
   int on = 0, covered = 0;  // true std > 0: intervals that cover it
   double ratio_sum = 0, width_sum = 0;
-  int off = 0, found = 0;   // true std 0: intervals that exclude 0
+  int off = 0, found = 0;                      // true std 0: intervals that exclude 0
   double off_value_sum = 0, off_high_sum = 0;  // relative to the case's scale
 
   void add(double truth, const Estimate& e, double scale) {
@@ -170,8 +170,8 @@ Tally run_case(const Case& c, int seeds, uint64_t first_seed, int K = 100, int R
         t.site[site].add(c.truth.layers[l].at(static_cast<NoiseSite>(site)),
                          cal.layers[l].site[site], scale);
       }
-      const double truth = c.imp.weight_bits > 0 ? static_equivalent(net, programmed, x, l)
-                                                 : c.imp.gain_std;
+      const double truth =
+          c.imp.weight_bits > 0 ? static_equivalent(net, programmed, x, l) : c.imp.gain_std;
       t.static_weight.add(truth, cal.layers[l].static_weight, 0.1);
     }
   }
@@ -219,7 +219,8 @@ std::vector<Case> site_cases(const std::string& widths, Activation act,
       c.act = act;
       c.truth = NoiseModel::uniform(L, static_cast<NoiseSite>(s), sd);
       c.scale = sd;
-      c.name = act_name(act) + " " + to_string(static_cast<NoiseSite>(s)) + " " + std::to_string(sd).substr(0, 4);
+      c.name = act_name(act) + " " + to_string(static_cast<NoiseSite>(s)) + " " +
+               std::to_string(sd).substr(0, 4);
       cases.push_back(c);
     }
     Case c;
@@ -237,7 +238,8 @@ std::vector<Case> site_cases(const std::string& widths, Activation act,
 std::vector<Case> static_cases(const std::string& widths, Activation act) {
   const size_t L = num_layers(widths);
   std::vector<Case> cases;
-  for (const auto& [gain, bits] : std::vector<std::pair<double, int>>{{0.0, 0}, {0.05, 0}, {0.1, 0}, {0.0, 6}}) {
+  for (const auto& [gain, bits] :
+       std::vector<std::pair<double, int>>{{0.0, 0}, {0.05, 0}, {0.1, 0}, {0.0, 6}}) {
     Case c;
     c.widths = widths;
     c.act = act;
@@ -245,7 +247,8 @@ std::vector<Case> static_cases(const std::string& widths, Activation act) {
     c.scale = 0.1;
     c.imp.gain_std = gain;
     c.imp.weight_bits = bits;
-    c.name = act_name(act) + (bits ? " static 6-bit weights" : " static gain " + std::to_string(gain).substr(0, 4));
+    c.name = act_name(act) +
+             (bits ? " static 6-bit weights" : " static gain " + std::to_string(gain).substr(0, 4));
     cases.push_back(c);
   }
   return cases;
@@ -277,10 +280,12 @@ TEST(CalibrationCoverage, EachSiteAloneAndMixedOverFortyDevices) {
     all.add(t);
     for (int s = 0; s < kNumNoiseSites; ++s) {
       // 80 intervals per case and site (2 layers): 0.8 is 6 binomial sigma below 0.95.
-      EXPECT_GE(t.site[s].coverage(), 0.8) << cases[i].name << " " << to_string(static_cast<NoiseSite>(s));
+      EXPECT_GE(t.site[s].coverage(), 0.8)
+          << cases[i].name << " " << to_string(static_cast<NoiseSite>(s));
     }
   }
-  if (std::getenv("GIFT_TEST_VERBOSE")) std::printf("%sALL\n%s", text.c_str(), describe(all).c_str());
+  if (std::getenv("GIFT_TEST_VERBOSE"))
+    std::printf("%sALL\n%s", text.c_str(), describe(all).c_str());
   for (int s = 0; s < kNumNoiseSites; ++s) {
     const SiteTally& x = all.site[s];
     const std::string what = std::string(to_string(static_cast<NoiseSite>(s))) + "\n" + text;
@@ -407,7 +412,8 @@ TEST(CalibrationCoverage, DISABLED_Study) {
   Mat pool;
   if (!ckpt.empty()) {
     trained = load_checkpoint(ckpt).net;
-    const data::Dataset d = data::load_mnist(env_string("GIFT_STUDY_DATA", "data/mnist"), data::Split::kTrain);
+    const data::Dataset d =
+        data::load_mnist(env_string("GIFT_STUDY_DATA", "data/mnist"), data::Split::kTrain);
     pool = d.images.topRows(std::min<Eigen::Index>(d.images.rows(), 10000));
     widths.clear();
     for (int w : trained.arch().sizes) widths += (widths.empty() ? "" : "-") + std::to_string(w);
@@ -466,10 +472,11 @@ TEST(CalibrationCoverage, DISABLED_StudyOutputOnly) {
       ratio += cal.scale.value / 2;
       width += (cal.scale.high - cal.scale.low) / 2;
     }
-    std::printf("%-22s output-only scale: coverage %3d/%3d = %.3f  mean est/true %.3f  "
-                "width/true %.3f\n",
-                c.name.c_str(), covered, seeds, static_cast<double>(covered) / seeds,
-                ratio / seeds, width / seeds);
+    std::printf(
+        "%-22s output-only scale: coverage %3d/%3d = %.3f  mean est/true %.3f  "
+        "width/true %.3f\n",
+        c.name.c_str(), covered, seeds, static_cast<double>(covered) / seeds, ratio / seeds,
+        width / seeds);
     std::fflush(stdout);
     all_n += seeds;
     all_covered += covered;

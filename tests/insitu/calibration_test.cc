@@ -34,7 +34,8 @@ Mat test_inputs(int n) {
   Mat x(n, 24);
   std::vector<uint32_t> bits(static_cast<size_t>(x.size()));
   fill_uint32(bits.data(), bits.size(), RngStream{3, Purpose::kTest, 0, 0, 0});
-  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = (bits[static_cast<size_t>(i)] >> 8) / 16777216.0f;
+  for (Eigen::Index i = 0; i < x.size(); ++i)
+    x.data()[i] = (bits[static_cast<size_t>(i)] >> 8) / 16777216.0f;
   return x;
 }
 
@@ -75,13 +76,17 @@ void expect_recovers(const NoiseModel& truth, const Calibration& c) {
 
 TEST(Calibration, RecoversEachSiteAlone) {
   for (int s = 0; s < kNumNoiseSites; ++s) {
-    const double std = s == static_cast<int>(NoiseSite::kSumAdd) || s == static_cast<int>(NoiseSite::kOutAdd) ? 0.2 : 0.15;
+    const double std =
+        s == static_cast<int>(NoiseSite::kSumAdd) || s == static_cast<int>(NoiseSite::kOutAdd)
+            ? 0.2
+            : 0.15;
     const NoiseModel truth = NoiseModel::uniform(3, static_cast<NoiseSite>(s), std);
     SCOPED_TRACE(to_string(static_cast<NoiseSite>(s)));
     const Calibration c = run(truth, 10 + s);
     expect_recovers(truth, c);
     // Alone, a site is well determined everywhere.
-    for (size_t l = 0; l < 3; ++l) EXPECT_NEAR(c.layers[l].site[s].value, std, 0.1 * std) << c.report();
+    for (size_t l = 0; l < 3; ++l)
+      EXPECT_NEAR(c.layers[l].site[s].value, std, 0.1 * std) << c.report();
   }
 }
 
@@ -173,7 +178,8 @@ TEST(Calibration, StaticWeightErrorIsEstimatedAndHandedToTheTwin) {
     }
   }
   const Calibration clean = run_static(Imperfections{}, 31);
-  for (const LayerCalibration& l : clean.layers) EXPECT_EQ(l.static_weight.value, 0) << clean.report();
+  for (const LayerCalibration& l : clean.layers)
+    EXPECT_EQ(l.static_weight.value, 0) << clean.report();
 }
 
 // 6-bit weights (quantised over each layer's range): reported as the relative error that

@@ -47,10 +47,10 @@
 namespace gift {
 
 struct CalibrationOptions {
-  int inputs = 100;      // K distinct inputs
-  int repeats = 16;      // R passes of each
-  int bootstrap = 400;   // bootstrap resamples for the output-only scale's interval
-  uint64_t seed = 1;     // bootstrap resampling, and the twin's draws (output-only)
+  int inputs = 100;     // K distinct inputs
+  int repeats = 16;     // R passes of each
+  int bootstrap = 400;  // bootstrap resamples for the output-only scale's interval
+  uint64_t seed = 1;    // bootstrap resampling, and the twin's draws (output-only)
   int threads = 0;
   void validate() const;
 };
@@ -73,12 +73,12 @@ struct LayerCalibration {
 };
 
 struct Calibration {
-  bool per_layer = true;            // false: only `scale` was fitted (no taps)
+  bool per_layer = true;  // false: only `scale` was fitted (no taps)
   std::vector<LayerCalibration> layers;
-  Estimate scale;                   // output-only: multiplier of `pattern`
-  NoiseModel pattern;               // output-only: the shape that was scaled
-  uint64_t device_passes = 0;       // samples sent for calibration
-  NoiseModel estimate() const;      // the per-pass point estimate as a noise model
+  Estimate scale;                      // output-only: multiplier of `pattern`
+  NoiseModel pattern;                  // output-only: the shape that was scaled
+  uint64_t device_passes = 0;          // samples sent for calibration
+  NoiseModel estimate() const;         // the per-pass point estimate as a noise model
   NoiseModel bound(bool upper) const;  // the intervals' low or high ends
   // The noise a digital twin should train under: estimate() with each layer's weight std
   // replaced by sqrt(s_w² + s_static²), so that the twin is robust to the chip's frozen
