@@ -244,6 +244,39 @@ TEST(Calibration, DeterministicWhateverTheThreadCount) {
   }
 }
 
+// Degenerate shapes (one neuron, two inputs, two repeats) give finite estimates with
+// low <= value <= high, or none of the refusals; never NaN.
+TEST(Calibration, TinyNetworksAndSamplesGiveFiniteEstimates) {
+  for (const char* widths : {"3-1-1", "2-2", "4-3-2"}) {
+    for (const auto& [K, R] : std::vector<std::pair<int, int>>{{2, 2}, {5, 3}}) {
+      Network net(Architecture::from_string(widths, Activation::kTanh, 1.0));
+      net.init(3);
+      SimulatedDeviceOptions so;
+      so.noise = NoiseModel::none(net.num_layers());
+      for (LayerNoise& l : so.noise.layers) l = {0.1, 0.1, 0.1, 0.1};
+      so.imperfections.gain_std = 0.1;
+      SimulatedDevice dev(net.arch(), so);
+      CalibrationOptions co;
+      co.inputs = K;
+      co.repeats = R;
+      co.bootstrap = 20;
+      Mat x = Mat::Constant(K, net.arch().inputs(), 0.5f);
+      for (int k = 0; k < K; ++k) x(k, 0) = 0.1f * static_cast<float>(k);
+      const Calibration c = calibrate(dev, net, x, co);
+      const std::string what = std::string(widths) + " K " + std::to_string(K) + "\n" + c.report();
+      for (const LayerCalibration& l : c.layers) {
+        for (const Estimate& e : {l.site[0], l.site[1], l.site[2], l.site[3], l.static_weight}) {
+          EXPECT_TRUE(std::isfinite(e.value) && std::isfinite(e.low) && std::isfinite(e.high))
+              << what;
+          EXPECT_LE(e.low, e.value) << what;
+          EXPECT_LE(e.value, e.high) << what;
+          EXPECT_GE(e.low, 0) << what;
+        }
+      }
+    }
+  }
+}
+
 // A chip whose readings pass through `edit` (a faulty detector, a buggy server).
 class EditedDevice : public Device {
  public:
