@@ -8,6 +8,7 @@
 
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
+#include "gift/core/stats.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/onn/forward.h"
 
@@ -17,14 +18,23 @@ namespace {
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
-// min |A x - b|² subject to x >= 0, for a handful of unknowns (given as normal equations
-// G = AᵀA, c = Aᵀb): every active set is tried and the feasible one with the least
-// residual kept. Exact, and cheap for n <= 4.
-VectorXd nnls_small(const MatrixXd& G, const VectorXd& c) {
+// Unknowns of one layer's variance fit, in this order: s_a², s_m², s_w², and the output
+// noise s_o² of the layer before (layers >= 1 only).
+constexpr int kUAdd = 0, kUMult = 1, kUWeight = 2, kUOut = 3;
+constexpr NoiseSite kSiteOf[3] = {NoiseSite::kSumAdd, NoiseSite::kSumMult, NoiseSite::kWeight};
+
+using Mat4 = Eigen::Matrix4d;
+using Vec4 = Eigen::Vector4d;
+
+// min xᵀGx - 2cᵀx over x >= 0 (n <= 4 unknowns); only unknowns in `allowed` (a bit mask)
+// may be non-zero. Every active set is tried and the feasible one with the least objective
+// kept: exact, and cheap for n <= 4.
+VectorXd nnls_small(const MatrixXd& G, const VectorXd& c, int allowed) {
   const int n = static_cast<int>(c.size());
   VectorXd best = VectorXd::Zero(n);
-  double best_obj = 0;  // objective relative to x = 0: xᵀGx - 2cᵀx
+  double best_obj = 0;  // objective relative to x = 0
   for (int mask = 1; mask < (1 << n); ++mask) {
+    if ((mask & allowed) != mask) continue;
     std::vector<int> idx;
     for (int i = 0; i < n; ++i) {
       if (mask & (1 << i)) idx.push_back(i);
@@ -50,30 +60,56 @@ VectorXd nnls_small(const MatrixXd& G, const VectorXd& c) {
   return best;
 }
 
-Estimate percentile_interval(double point, std::vector<double> samples) {
-  Estimate e;
-  e.value = point;
-  if (samples.empty()) {
-    e.low = e.high = point;
-    return e;
-  }
-  std::sort(samples.begin(), samples.end());
-  const auto at = [&](double q) {
-    const double pos = q * static_cast<double>(samples.size() - 1);
-    const size_t i = static_cast<size_t>(pos);
-    const double f = pos - static_cast<double>(i);
-    return i + 1 < samples.size() ? samples[i] * (1 - f) + samples[i + 1] * f : samples[i];
-  };
-  e.low = at(0.025);
-  e.high = at(0.975);
-  return e;
+// Column scaling that makes the leading n x n block of G unit-diagonal (zero for a column
+// that no observation informs).
+Vec4 unit_scaling(const Mat4& G, int n) {
+  Vec4 d = Vec4::Zero();
+  for (int i = 0; i < n; ++i) d[i] = G(i, i) > 0 ? 1 / std::sqrt(G(i, i)) : 0;
+  return d;
 }
 
-// Bootstrap index draws: resample b, draw k of K inputs.
-std::vector<std::vector<int>> bootstrap_indices(int K, int B, uint64_t seed) {
-  std::vector<std::vector<int>> out(static_cast<size_t>(B), std::vector<int>(static_cast<size_t>(K)));
+// x (first n entries) with G x = c, least squares and of minimum norm where G is singular:
+// an unknown that no observation informs stays 0.
+Vec4 solve_sym(const Mat4& G, const Vec4& c, int n) {
+  const Vec4 d = unit_scaling(G, n);
+  const MatrixXd Gs = (d.asDiagonal() * G * d.asDiagonal()).topLeftCorner(n, n);
+  const VectorXd cs = (d.asDiagonal() * c).head(n);
+  VectorXd y;
+  const Eigen::LDLT<MatrixXd> ldlt(Gs);
+  if (ldlt.info() == Eigen::Success && ldlt.isPositive() &&
+      ldlt.vectorD().minCoeff() > 1e-12 * std::max(ldlt.vectorD().maxCoeff(), 1e-300)) {
+    y = ldlt.solve(cs);
+  } else {
+    y = Gs.completeOrthogonalDecomposition().solve(cs);
+  }
+  Vec4 x = Vec4::Zero();
+  x.head(n) = y;
+  return d.asDiagonal() * x;
+}
+
+VectorXd nnls_scaled(const Mat4& G, const Vec4& c, int n, int allowed) {
+  const Vec4 d = unit_scaling(G, n);
+  const Mat4 Gs = d.asDiagonal() * G * d.asDiagonal();
+  const VectorXd y = nnls_small(Gs.topLeftCorner(n, n), (d.asDiagonal() * c).head(n), allowed);
+  return d.head(n).asDiagonal() * y;
+}
+
+double sqrt0(double v) { return std::sqrt(std::max(v, 0.0)); }
+
+// The q-quantile of sorted samples (linear interpolation).
+double quantile_sorted(const std::vector<double>& s, double q) {
+  const double pos = q * static_cast<double>(s.size() - 1);
+  const size_t i = static_cast<size_t>(pos);
+  const double f = pos - static_cast<double>(i);
+  return i + 1 < s.size() ? s[i] * (1 - f) + s[i + 1] * f : s[i];
+}
+
+// Bootstrap index draws: resample b, draw k of K units.
+std::vector<std::vector<int>> bootstrap_indices(int K, int B, uint64_t seed, uint32_t stream) {
+  std::vector<std::vector<int>> out(static_cast<size_t>(B),
+                                    std::vector<int>(static_cast<size_t>(K)));
   for (int b = 0; b < B; ++b) {
-    const RngStream s{seed, Purpose::kSample, static_cast<uint32_t>(b), 0xCA1u, 0};
+    const RngStream s{seed, Purpose::kSample, static_cast<uint32_t>(b), stream, 0};
     for (int k = 0; k < K; ++k) {
       out[static_cast<size_t>(b)][static_cast<size_t>(k)] =
           static_cast<int>(uniform_below(s, static_cast<uint64_t>(k), static_cast<uint32_t>(K)));
@@ -82,17 +118,305 @@ std::vector<std::vector<int>> bootstrap_indices(int K, int B, uint64_t seed) {
   return out;
 }
 
+// A variance estimate (possibly negative: unconstrained) and its 95% interval.
+struct VarianceInterval {
+  double low = 0, high = 0;
+};
+
 // Per-input sample statistics over R consecutive rows of `m` (K*R x O): means and
 // unbiased variances per (input, column).
 void repeat_stats(const MatD& m, int K, int R, MatD* mean, MatD* var) {
   const Eigen::Index O = m.cols();
   mean->setZero(K, O);
-  var->setZero(K, O);
+  if (var) var->setZero(K, O);
   for (int k = 0; k < K; ++k) {
     const auto block = m.middleRows(static_cast<Eigen::Index>(k) * R, R);
     mean->row(k) = block.colwise().mean();
-    var->row(k) = (block.rowwise() - mean->row(k)).array().square().colwise().sum() / (R - 1);
+    if (var) {
+      var->row(k) = (block.rowwise() - mean->row(k)).array().square().colwise().sum() / (R - 1);
+    }
   }
+}
+
+// What one layer's fit needs, per input k and neuron i (K x O unless said otherwise).
+struct LayerData {
+  int K = 0, R = 0, O = 0, n = 3;
+  MatD e;       // K*R x O residuals z - (W h̃ + b)
+  MatD e_mean;  // mean residual over the R repeats
+  MatD v;       // their sample variance
+  MatD M;       // mean over repeats of m², m = W h̃ + b (the device's mean sum)
+  MatD Q;       // mean over repeats of q = Σ_j W_ij² h̃_j²
+  MatD P;       // Σ_j W_ij² h̄_j², h̄ the mean input over repeats (static errors)
+  MatD S;       // Σ_j W_ij² Var_r(h̃_j): the static error's share of v per unit s_static²
+  VectorXd w2;  // O, Σ_j W_ij² (output noise of the layer before)
+  MatD WWt;     // O x O, W Wᵀ (layers >= 1)
+  MatD offset;  // K x O, subtracted from v (the static error's share), or empty
+};
+
+// The variance model of one residual and its gradient in the unknowns t = [a, b, c, d]:
+//   Var[e] = a + b m² + (1 + b) c q + (1 + b)(1 + c) d Σ W²
+// exact for Gaussian draws given the measured input, the products of the sites included.
+double model(const Vec4& t, double M, double Q, double w2, int n, double* J) {
+  const double a = t[0], b = t[1], c = t[2], d = n == 4 ? t[3] : 0.0;
+  J[0] = 1;
+  J[1] = M + c * Q + (1 + c) * d * w2;
+  J[2] = (1 + b) * (Q + d * w2);
+  J[3] = n == 4 ? (1 + b) * (1 + c) * w2 : 0.0;
+  return a + b * M + (1 + b) * c * Q + (1 + b) * (1 + c) * d * w2;
+}
+
+// One layer's normal equations, linearised at `at` with fixed weights, kept per cell
+// (input k, neuron i) so that the jackknife can leave out an input, a neuron or a cell:
+// the estimate from a set of cells is at + (Σ G)⁻¹ Σ g.
+struct Linearised {
+  int n = 3, K = 0, O = 0;
+  Vec4 at = Vec4::Zero();
+  std::vector<Mat4> G;  // K*O, cell k*O + i
+  std::vector<Vec4> g;
+  // Per cell, the other half of its covariances (only s_o² is concerned): leaving out a
+  // neuron or a cell leaves out every covariance it takes part in.
+  std::vector<double> pair_G, pair_g;
+  Mat4 G_all = Mat4::Zero();
+  Vec4 g_all = Vec4::Zero();
+  Vec4 solve() const { return at + solve_sym(G_all, g_all, n); }
+};
+
+// The variance fit's observations: each neuron's sample variance (weight 1 / (2 Var²), the
+// variance of a sample variance) and, for n == 4, the covariances between neurons (only the
+// output noise of the layer before correlates them: E[cov(e_i, e_j)] = s_o² (W Wᵀ)_ij; weight
+// 1 / (Var_i Var_j + cov²)). A covariance counts half to each of its two cells.
+Linearised linearise(const LayerData& D, const Vec4& at, const Vec4* weight_at, double floor,
+                     int allowed) {
+  const int n = D.n, K = D.K, O = D.O, R = D.R;
+  Linearised L;
+  L.n = n;
+  L.K = K;
+  L.O = O;
+  L.at = at;
+  L.G.assign(static_cast<size_t>(K) * O, Mat4::Zero());
+  L.g.assign(static_cast<size_t>(K) * O, Vec4::Zero());
+  L.pair_G.assign(static_cast<size_t>(K) * O, 0.0);
+  L.pair_g.assign(static_cast<size_t>(K) * O, 0.0);
+  double J[4], Jw[4];
+  std::vector<double> mu(static_cast<size_t>(O));
+  const bool pairs = n == 4 && O >= 2 && ((allowed >> kUOut) & 1);
+  MatD C;
+  for (int k = 0; k < K; ++k) {
+    for (int i = 0; i < O; ++i) {
+      const double w2 = n == 4 ? D.w2[i] : 0.0;
+      const double m_at = model(at, D.M(k, i), D.Q(k, i), w2, n, J);
+      double w = 1;
+      if (weight_at) {
+        mu[static_cast<size_t>(i)] =
+            std::max(model(*weight_at, D.M(k, i), D.Q(k, i), w2, n, Jw), floor);
+        w = 1 / (2 * mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(i)]);
+      }
+      Vec4 Jv = Vec4::Zero();
+      for (int a = 0; a < n; ++a) Jv[a] = (allowed >> a) & 1 ? J[a] : 0.0;
+      const double y = D.v(k, i) - (D.offset.size() ? D.offset(k, i) : 0.0);
+      const size_t c = static_cast<size_t>(k) * O + i;
+      L.G[c].noalias() += w * Jv * Jv.transpose();
+      L.g[c].noalias() += w * (y - m_at) * Jv;
+    }
+    if (pairs) {
+      const auto block = D.e.middleRows(static_cast<Eigen::Index>(k) * R, R);
+      const MatD centred = block.rowwise() - D.e_mean.row(k);
+      C.noalias() = centred.transpose() * centred / (R - 1);
+      const double d_at = at[kUOut];
+      const double d_w = weight_at ? (*weight_at)[kUOut] : 0.0;
+      for (int i = 0; i < O; ++i) {
+        for (int j = i + 1; j < O; ++j) {
+          const double p = D.WWt(i, j);
+          const double w = weight_at
+                               ? 1 / (mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(j)] +
+                                      d_w * d_w * p * p)
+                               : 1.0;
+          const double gg = 0.5 * w * p * p, gc = 0.5 * w * p * (C(i, j) - d_at * p);
+          for (int cell : {i, j}) {
+            const size_t c = static_cast<size_t>(k) * O + cell;
+            L.G[c](kUOut, kUOut) += gg;
+            L.g[c][kUOut] += gc;
+            L.pair_G[c] += gg;
+            L.pair_g[c] += gc;
+          }
+        }
+      }
+    }
+  }
+  for (size_t c = 0; c < L.G.size(); ++c) {
+    L.G_all += L.G[c];
+    L.g_all += L.g[c];
+  }
+  return L;
+}
+
+// Iteratively reweighted fit: returns the final linearisation, whose solve() is the
+// unconstrained estimate (unknowns outside `allowed` held at 0).
+Linearised fit_variances(const LayerData& D, int allowed) {
+  const double mean_v = std::max(D.v.mean(), 1e-300);
+  const double floor = 1e-3 * mean_v;
+  Vec4 t = Vec4::Zero();
+  Linearised L = linearise(D, t, nullptr, floor, allowed);
+  t = L.solve();
+  for (int it = 0; it < 10; ++it) {
+    Vec4 at = t.cwiseMax(0.0);
+    for (int j = 0; j < 4; ++j) {
+      if (!((allowed >> j) & 1)) at[j] = 0;
+    }
+    L = linearise(D, at, &at, floor, allowed);
+    const Vec4 next = L.solve();
+    const double change = (next - t).cwiseAbs().maxCoeff();
+    t = next;
+    if (change <= 1e-10 * std::max(t.cwiseAbs().maxCoeff(), mean_v)) break;
+  }
+  return L;
+}
+
+// 95% intervals of the unconstrained estimate by a two-way jackknife: inputs and neurons
+// are both units drawn at random (a chip's fixed errors make a neuron's residuals share a
+// part across inputs; the output noise of the layer before, an input's across neurons).
+// Variance V = V_inputs + max(V_neurons - V_cells, 0) (Cameron, Gelbach and Miller's
+// two-way form), with Student-t quantiles at Satterthwaite's degrees of freedom.
+std::vector<VarianceInterval> jackknife_intervals(const Linearised& L) {
+  const int n = L.n, K = L.K, O = L.O;
+  const Vec4 est = L.solve();
+  auto jk_var = [&](const std::vector<Mat4>& Gs, const std::vector<Vec4>& gs) {
+    const size_t m = Gs.size();
+    std::vector<Vec4> t(m);
+    Vec4 mean = Vec4::Zero();
+    for (size_t u = 0; u < m; ++u) {
+      t[u] = L.at + solve_sym(L.G_all - Gs[u], L.g_all - gs[u], n);
+      mean += t[u] / static_cast<double>(m);
+    }
+    Vec4 var = Vec4::Zero();
+    for (size_t u = 0; u < m; ++u) var += (t[u] - mean).cwiseAbs2();
+    return Vec4(var * (static_cast<double>(m) - 1) / static_cast<double>(m));
+  };
+  std::vector<Mat4> Gk(static_cast<size_t>(K), Mat4::Zero()),
+      Gi(static_cast<size_t>(O), Mat4::Zero());
+  std::vector<Vec4> gk(static_cast<size_t>(K), Vec4::Zero()),
+      gi(static_cast<size_t>(O), Vec4::Zero());
+  for (int k = 0; k < K; ++k) {
+    for (int i = 0; i < O; ++i) {
+      const size_t c = static_cast<size_t>(k) * O + i;
+      Gk[static_cast<size_t>(k)] += L.G[c];
+      gk[static_cast<size_t>(k)] += L.g[c];
+      Gi[static_cast<size_t>(i)] += L.G[c];
+      gi[static_cast<size_t>(i)] += L.g[c];
+    }
+  }
+  const Vec4 v_in = jk_var(Gk, gk);
+  Vec4 v_extra = Vec4::Zero();
+  if (O >= 2) {
+    std::vector<Mat4> Gc = L.G;
+    std::vector<Vec4> gc = L.g;
+    for (size_t c = 0; c < Gc.size(); ++c) {
+      Gc[c](kUOut, kUOut) += L.pair_G[c];
+      gc[c][kUOut] += L.pair_g[c];
+      const size_t i = c % static_cast<size_t>(O);
+      Gi[i](kUOut, kUOut) += L.pair_G[c];
+      gi[i][kUOut] += L.pair_g[c];
+    }
+    v_extra = (jk_var(Gi, gi) - jk_var(Gc, gc)).cwiseMax(0.0);
+  }
+  std::vector<VarianceInterval> iv(static_cast<size_t>(n));
+  for (int j = 0; j < n; ++j) {
+    const double v = v_in[j] + v_extra[j];
+    // Satterthwaite: df = V² / (V_in² / (K - 1) + V_extra² / (O - 1)).
+    double df = K - 1;
+    const double den =
+        v_in[j] * v_in[j] / (K - 1) + (O >= 2 ? v_extra[j] * v_extra[j] / (O - 1) : 0.0);
+    if (den > 0) df = std::clamp(v * v / den, 1.0, static_cast<double>(K - 1));
+    const double half = t_quantile_975(static_cast<int>(std::floor(df))) * std::sqrt(v);
+    iv[static_cast<size_t>(j)] = {est[j] - half, est[j] + half};
+  }
+  return iv;
+}
+
+// The static weight error of one layer from the mean residuals. A fixed relative error
+// W ⊙ (1 + δ), δ ~ N(0, s²), shifts neuron i's mean residual on input k by
+// Σ_j W_ij δ_ij h̄_kj, so with the sampling part (Var[e]/R, estimated by v/R) removed,
+// T_i = Σ_k (ē_ki² - v_ki/R) has mean s² Σ_k P_ki. Estimate: s² = Σ_i T_i / Σ_ki P_ki. Its
+// variance, for Gaussian δ and noise, is α s⁴ + β s² + γ with
+//   α = 2 Σ_i ||A_iᵀ A_i||_F² / (ΣP)²   (A_i = [W_ij h̄_kj], K x I; A_iᵀA_i = D_i H̄ᵀH̄ D_i)
+//   β = 4 Σ_ki (Var_ki / R) P_ki / (ΣP)²
+//   γ = 2 R/(R-1) Σ_k tr(C_k²) / (ΣP)²   (C_k: the covariance over neurons of the mean noise)
+// and the interval is the set of s² that the estimate does not reject at 5%.
+VarianceInterval static_fit(const LayerData& D, const MatD& W_sq, const MatD& h_mean,
+                            const MatD& abs_sum, const MatD& var_fit, double d_prev,
+                            double* s2_out) {
+  const int K = D.K, O = D.O, R = D.R;
+  const double sumP = D.P.sum();
+  // float32 readings: the device's own rounding of its sums (a dot product of I terms, about
+  // 2^-24 of their absolute sum per step) is fixed for a fixed input, so it reads like a
+  // static error; a generous bound of its square is taken off, and counted as noise.
+  const double ulp = 4.0 / 16777216.0;
+  double T = 0;
+  MatD f2(K, O);
+  for (int k = 0; k < K; ++k) {
+    for (int i = 0; i < O; ++i) {
+      f2(k, i) = ulp * ulp * abs_sum(k, i) * abs_sum(k, i);
+      T += D.e_mean(k, i) * D.e_mean(k, i) - D.v(k, i) / R - f2(k, i);
+    }
+  }
+  const double s2 = sumP > 0 ? T / sumP : 0;
+  *s2_out = s2;
+  if (!(sumP > 0)) return {0, 0};
+  const MatD Ghh = h_mean.transpose() * h_mean;  // I x I
+  const MatD G2 = Ghh.array().square().matrix();
+  double a = 0;
+  for (int i = 0; i < O; ++i) {
+    const VectorXd w = W_sq.row(i).transpose();
+    a += w.dot(G2 * w);
+  }
+  double b = 0, c = 0;
+  double offdiag2 = 0;
+  if (D.n == 4 && d_prev > 0) {
+    offdiag2 = (D.WWt.array().square().sum() - D.WWt.diagonal().array().square().sum()) *
+               (d_prev / R) * (d_prev / R);
+  }
+  for (int k = 0; k < K; ++k) {
+    double tr = offdiag2;
+    for (int i = 0; i < O; ++i) {
+      const double dk = var_fit(k, i) / R + f2(k, i);
+      b += dk * D.P(k, i);
+      tr += dk * dk;
+    }
+    c += tr;
+  }
+  const double alpha = 2 * a / (sumP * sumP), beta = 4 * b / (sumP * sumP),
+               gamma = 2.0 * R / (R - 1) * c / (sumP * sumP);
+  // The interval: the values x of s² that the estimate does not reject at 5%. Under x the
+  // estimate is about x χ²_ν/ν (ν = 2/α: the fixed errors of few neurons, or of inputs that
+  // share one direction, give few degrees of freedom and a skewed estimate) plus a normal
+  // part of variance β x + γ (the noise), the two deviations combined in quadrature.
+  const double z = 1.959963984540054;
+  const double nu = alpha > 0 ? 2 / alpha : 1e12;
+  const auto chi2_ratio = [&](double zp) {  // χ²_ν quantile / ν, Wilson-Hilferty
+    const double q = 2 / (9 * nu);
+    const double r = 1 - q + zp * std::sqrt(q);
+    return r > 0 ? r * r * r : 0.0;
+  };
+  const double r_lo = chi2_ratio(-z), r_hi = chi2_ratio(z);
+  const auto quantile = [&](double x, bool upper) {  // of the estimate under s² = x
+    const double noise = std::max(beta * x + gamma, 0.0);
+    const double dev = x * ((upper ? r_hi : r_lo) - 1);
+    const double spread = std::sqrt(dev * dev + z * z * noise);
+    return upper ? x + spread : x - spread;
+  };
+  // The smallest x whose upper quantile reaches the estimate, and the largest whose lower
+  // quantile stays below it (both quantiles increase with x).
+  const auto solve = [&](bool upper) {
+    double lo = 0, hi = std::max({std::fabs(s2), std::sqrt(gamma), 1e-300});
+    for (int i = 0; i < 200 && quantile(hi, upper) < s2; ++i) hi *= 2;
+    for (int i = 0; i < 100; ++i) {
+      const double mid = 0.5 * (lo + hi);
+      (quantile(mid, upper) < s2 ? lo : hi) = mid;
+    }
+    return hi;
+  };
+  if (quantile(0, false) > s2) return {0, 0};  // below what even s² = 0 allows: none
+  return {quantile(0, true) >= s2 ? 0.0 : solve(true), solve(false)};
 }
 
 // Refuses device output holding NaN or inf: a variance fitted from it is NaN, and NaN
@@ -109,11 +433,12 @@ void check_finite(const Mat& m, const std::string& what) {
 void check_result(const Calibration& cal) {
   bool ok = std::isfinite(cal.scale.value) && std::isfinite(cal.scale.low) &&
             std::isfinite(cal.scale.high);
+  const auto fin = [](const Estimate& e) {
+    return std::isfinite(e.value) && std::isfinite(e.low) && std::isfinite(e.high);
+  };
   for (const LayerCalibration& l : cal.layers) {
-    ok = ok && std::isfinite(l.static_error_index);
-    for (const Estimate& e : l.site) {
-      ok = ok && std::isfinite(e.value) && std::isfinite(e.low) && std::isfinite(e.high);
-    }
+    ok = ok && std::isfinite(l.static_error_index) && fin(l.static_weight);
+    for (const Estimate& e : l.site) ok = ok && fin(e);
   }
   if (!ok) {
     throw InputError(
@@ -132,8 +457,10 @@ std::string std_text(double v) {
 }  // namespace
 
 void CalibrationOptions::validate() const {
-  if (inputs < 2) throw InputError("calibration: inputs must be >= 2, found " + std::to_string(inputs));
-  if (repeats < 2) throw InputError("calibration: repeats must be >= 2, found " + std::to_string(repeats));
+  if (inputs < 2)
+    throw InputError("calibration: inputs must be >= 2, found " + std::to_string(inputs));
+  if (repeats < 2)
+    throw InputError("calibration: repeats must be >= 2, found " + std::to_string(repeats));
   if (bootstrap < 0) throw InputError("calibration: bootstrap must be >= 0");
   if (threads < 0) throw InputError("calibration: threads must be >= 0");
 }
@@ -142,7 +469,18 @@ NoiseModel Calibration::estimate() const {
   if (!per_layer) return pattern.scaled(scale.value);
   NoiseModel m = NoiseModel::none(layers.size());
   for (size_t l = 0; l < layers.size(); ++l) {
-    for (int s = 0; s < kNumNoiseSites; ++s) m.layers[l].at(static_cast<NoiseSite>(s)) = layers[l].site[s].value;
+    for (int s = 0; s < kNumNoiseSites; ++s)
+      m.layers[l].at(static_cast<NoiseSite>(s)) = layers[l].site[s].value;
+  }
+  return m;
+}
+
+NoiseModel Calibration::twin_noise() const {
+  NoiseModel m = estimate();
+  if (!per_layer) return m;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const double s = layers[l].static_weight.value;
+    m.layers[l].weight = std::sqrt(m.layers[l].weight * m.layers[l].weight + s * s);
   }
   return m;
 }
@@ -152,7 +490,8 @@ NoiseModel Calibration::bound(bool upper) const {
   NoiseModel m = NoiseModel::none(layers.size());
   for (size_t l = 0; l < layers.size(); ++l) {
     for (int s = 0; s < kNumNoiseSites; ++s) {
-      m.layers[l].at(static_cast<NoiseSite>(s)) = upper ? layers[l].site[s].high : layers[l].site[s].low;
+      m.layers[l].at(static_cast<NoiseSite>(s)) =
+          upper ? layers[l].site[s].high : layers[l].site[s].low;
     }
   }
   return m;
@@ -160,7 +499,7 @@ NoiseModel Calibration::bound(bool upper) const {
 
 std::string Calibration::report() const {
   std::ostringstream os;
-  char buf[160];
+  char buf[200];
   if (!per_layer) {
     std::snprintf(buf, sizeof buf, "output-only calibration: scale %.4g [%.4g, %.4g] of ",
                   scale.value, scale.low, scale.high);
@@ -177,6 +516,11 @@ std::string Calibration::report() const {
             s == 0 ? std::to_string(layers[l].static_error_index).substr(0, 6).c_str() : "");
         os << buf;
       }
+      const Estimate& e = layers[l].static_weight;
+      std::snprintf(buf, sizeof buf, "%5zu  %-9s %s  [%s, %s]  (fixed relative weight error)\n", l,
+                    "static", std_text(e.value).c_str(), std_text(e.low).c_str(),
+                    std_text(e.high).c_str());
+      os << buf;
     }
   }
   os << "device passes: " << device_passes << '\n';
@@ -190,16 +534,94 @@ nlohmann::json Calibration::to_json() const {
   j["estimate"] = noise_to_json(estimate());
   j["low"] = noise_to_json(bound(false));
   j["high"] = noise_to_json(bound(true));
+  j["twin_noise"] = noise_to_json(twin_noise());
   if (!per_layer) {
     j["scale"] = {scale.value, scale.low, scale.high};
     j["pattern"] = noise_to_json(pattern);
   } else {
     std::vector<double> idx;
-    for (const LayerCalibration& l : layers) idx.push_back(l.static_error_index);
+    nlohmann::json sw = {{"value", nlohmann::json::array()},
+                         {"low", nlohmann::json::array()},
+                         {"high", nlohmann::json::array()}};
+    for (const LayerCalibration& l : layers) {
+      idx.push_back(l.static_error_index);
+      sw["value"].push_back(l.static_weight.value);
+      sw["low"].push_back(l.static_weight.low);
+      sw["high"].push_back(l.static_weight.high);
+    }
     j["static_error_index"] = idx;
+    j["static_weight"] = sw;
   }
   return j;
 }
+
+namespace {
+
+// Output-only devices: one scale c of `pattern` such that the twin under c·pattern
+// reproduces the device's output variance.
+void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batch,
+                           const DeviceOutput& dev, const CalibrationOptions& o,
+                           const NoiseModel& pattern_in) {
+  const int K = o.inputs, R = o.repeats;
+  const size_t L = net.num_layers();
+  cal.per_layer = false;
+  cal.pattern = pattern_in.layers.empty() || !pattern_in.any()
+                    ? NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0)
+                    : pattern_in;
+  cal.pattern.output_clip = pattern_in.output_clip;
+  MatD mean, var;
+  repeat_stats(dev.out.cast<double>(), K, R, &mean, &var);
+  const VectorXd v_dev = var.rowwise().mean();  // K
+  // Twin variance on a grid of scales, with common random numbers across the grid.
+  std::vector<double> grid = {0.0};
+  for (int i = 0; i <= 60; ++i) grid.push_back(1e-3 * std::pow(10.0, 5.0 * i / 60));
+  MatD v_twin(K, static_cast<Eigen::Index>(grid.size()));
+  for (size_t g = 0; g < grid.size(); ++g) {
+    SimulatedDeviceOptions so;
+    so.noise = cal.pattern.scaled(grid[g]);
+    so.seed = o.seed ^ 0x7417ULL;
+    so.threads = o.threads;
+    SimulatedDevice twin(net.arch(), so);
+    twin.program(net);
+    MatD tm, tv;
+    repeat_stats(twin.forward(batch, false).out.cast<double>(), K, R, &tm, &tv);
+    v_twin.col(static_cast<Eigen::Index>(g)) = tv.rowwise().mean();
+  }
+  // The device and the twin ran the same inputs: an input is resampled with both of its
+  // variances, whose own sampling errors (device and twin draws) it then carries.
+  const auto boot = bootstrap_indices(K, o.bootstrap, o.seed, 0xCA1u);
+  auto solve = [&](const std::vector<int>* idx) {
+    double target = 0;
+    VectorXd curve = VectorXd::Zero(static_cast<Eigen::Index>(grid.size()));
+    for (int i = 0; i < K; ++i) {
+      const int k = idx ? (*idx)[static_cast<size_t>(i)] : i;
+      target += v_dev[k];
+      curve += v_twin.row(k).transpose();
+    }
+    // Interpolated in the std (sqrt of the variance), nearly linear in the scale.
+    const double ts = std::sqrt(target);
+    for (size_t g = 1; g < grid.size(); ++g) {
+      if (curve[static_cast<Eigen::Index>(g)] >= target) {
+        const double a = std::sqrt(curve[static_cast<Eigen::Index>(g - 1)]);
+        const double b = std::sqrt(curve[static_cast<Eigen::Index>(g)]);
+        const double f = b > a ? (ts - a) / (b - a) : 0;
+        return grid[g - 1] + std::clamp(f, 0.0, 1.0) * (grid[g] - grid[g - 1]);
+      }
+    }
+    return grid.back();
+  };
+  std::vector<double> samples;
+  for (const auto& idx : boot) samples.push_back(solve(&idx));
+  cal.scale.value = solve(nullptr);
+  cal.scale.low = cal.scale.high = cal.scale.value;
+  if (!samples.empty()) {
+    std::sort(samples.begin(), samples.end());
+    cal.scale.low = std::min(quantile_sorted(samples, 0.025), cal.scale.value);
+    cal.scale.high = std::max(quantile_sorted(samples, 0.975), cal.scale.value);
+  }
+}
+
+}  // namespace
 
 Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
                       const CalibrationOptions& o, const NoiseModel& pattern_in) {
@@ -224,164 +646,145 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
   check_finite(dev.out, "the final output");
   Calibration cal;
   cal.device_passes = device.counters().passes - passes_before;
-  const auto boot = bootstrap_indices(K, o.bootstrap, o.seed);
 
   if (!info.taps) {
-    cal.per_layer = false;
-    cal.pattern = pattern_in.layers.empty() || !pattern_in.any()
-                      ? NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0)
-                      : pattern_in;
-    cal.pattern.output_clip = pattern_in.output_clip;
-    MatD mean, var;
-    repeat_stats(dev.out.cast<double>(), K, R, &mean, &var);
-    const VectorXd v_dev = var.rowwise().mean();  // K
-    // Twin variance on a grid of scales, with common random numbers across the grid.
-    std::vector<double> grid = {0.0};
-    for (int i = 0; i <= 60; ++i) grid.push_back(1e-3 * std::pow(10.0, 5.0 * i / 60));
-    MatD v_twin(K, static_cast<Eigen::Index>(grid.size()));
-    for (size_t g = 0; g < grid.size(); ++g) {
-      SimulatedDeviceOptions so;
-      so.noise = cal.pattern.scaled(grid[g]);
-      so.seed = o.seed ^ 0x7417ULL;
-      so.threads = o.threads;
-      SimulatedDevice twin(net.arch(), so);
-      twin.program(net);
-      MatD tm, tv;
-      repeat_stats(twin.forward(batch, false).out.cast<double>(), K, R, &tm, &tv);
-      v_twin.col(static_cast<Eigen::Index>(g)) = tv.rowwise().mean();
-    }
-    // The device and the twin are resampled independently: both are Monte-Carlo estimates.
-    const auto boot_twin = bootstrap_indices(K, o.bootstrap, o.seed ^ 0x5EEDULL);
-    auto solve = [&](const std::vector<int>* idx, const std::vector<int>* idx_twin) {
-      double target = 0;
-      VectorXd curve = VectorXd::Zero(static_cast<Eigen::Index>(grid.size()));
-      for (int i = 0; i < K; ++i) {
-        target += v_dev[idx ? (*idx)[static_cast<size_t>(i)] : i];
-        curve += v_twin.row(idx_twin ? (*idx_twin)[static_cast<size_t>(i)] : i).transpose();
-      }
-      for (size_t g = 1; g < grid.size(); ++g) {
-        if (curve[static_cast<Eigen::Index>(g)] >= target) {
-          const double a = curve[static_cast<Eigen::Index>(g - 1)], b = curve[static_cast<Eigen::Index>(g)];
-          const double f = b > a ? (target - a) / (b - a) : 0;
-          return grid[g - 1] + std::clamp(f, 0.0, 1.0) * (grid[g] - grid[g - 1]);
-        }
-      }
-      return grid.back();
-    };
-    std::vector<double> samples;
-    for (size_t b = 0; b < boot.size(); ++b) samples.push_back(solve(&boot[b], &boot_twin[b]));
-    cal.scale = percentile_interval(solve(nullptr, nullptr), samples);
+    calibrate_output_only(cal, net, batch, dev, o, pattern_in);
     check_result(cal);
     return cal;
   }
 
-  if (dev.sums.size() != L) throw InputError("calibration: device returned the wrong number of taps");
+  if (dev.sums.size() != L)
+    throw InputError("calibration: device returned the wrong number of taps");
   cal.layers.resize(L);
-  Mat h = batch;  // nominal input of the current layer, K*R x I
+  MatD h = batch.cast<double>();  // nominal input of the current layer, K*R x I
   for (size_t l = 0; l < L; ++l) {
-    const auto W = net.weight(l);
-    const int O = static_cast<int>(W.rows());
-    const Mat& z = dev.sums[l];
-    MatD m = ((h * W.transpose()).rowwise() + net.bias(l)).cast<double>();
-    const Mat w_sq = W.array().square().matrix();
-    const MatD q = (h.array().square().matrix() * w_sq.transpose()).cast<double>();
-    const MatD e = z.cast<double>() - m;
-    const VectorXd w2sum = w_sq.rowwise().sum().cast<double>();
-    MatD e_mean, e_var;
-    repeat_stats(e, K, R, &e_mean, &e_var);
-    MatD m2 = m.array().square().matrix(), m2_mean, unused, q_mean;
-    repeat_stats(m2, K, R, &m2_mean, &unused);
-    repeat_stats(q, K, R, &q_mean, &unused);
-    const int n = l == 0 ? 3 : 4;  // [s_a², s_m², s_w², s_o(l-1)²]
-    auto features = [&](int k, int i) {
-      VectorXd f(n);
-      f[0] = 1;
-      f[1] = m2_mean(k, i);
-      f[2] = q_mean(k, i);
-      if (n == 4) f[3] = w2sum[i];
-      return f;
-    };
-    // Two passes: ordinary, then weighted by 1 / predicted variance² (the variance of a
-    // sample variance is proportional to the square of the variance).
-    VectorXd x = VectorXd::Zero(n);
-    std::vector<MatrixXd> Gk(static_cast<size_t>(K));
-    std::vector<VectorXd> ck(static_cast<size_t>(K));
-    for (int pass = 0; pass < 2; ++pass) {
-      MatrixXd G = MatrixXd::Zero(n, n);
-      VectorXd c = VectorXd::Zero(n);
-      double floor = 0;
-      if (pass == 1) floor = 1e-3 * std::max(e_var.mean(), 1e-30);
-      for (int k = 0; k < K; ++k) {
-        MatrixXd g = MatrixXd::Zero(n, n);
-        VectorXd cc = VectorXd::Zero(n);
-        for (int i = 0; i < O; ++i) {
-          const VectorXd f = features(k, i);
-          double w = 1;
-          if (pass == 1) {
-            const double p = std::max(f.dot(x), floor);
-            w = 1 / (p * p);
-          }
-          g.noalias() += w * f * f.transpose();
-          cc.noalias() += w * e_var(k, i) * f;
-        }
-        Gk[static_cast<size_t>(k)] = g;
-        ck[static_cast<size_t>(k)] = cc;
-        G += g;
-        c += cc;
-      }
-      // Scale columns so the normal equations are well conditioned.
-      VectorXd d = G.diagonal().cwiseMax(1e-300).cwiseSqrt().cwiseInverse();
-      x = d.asDiagonal() * nnls_small(d.asDiagonal() * G * d.asDiagonal(), d.asDiagonal() * c);
-    }
-    std::vector<std::vector<double>> samples(static_cast<size_t>(n));
-    for (const auto& idx : boot) {
-      MatrixXd G = MatrixXd::Zero(n, n);
-      VectorXd c = VectorXd::Zero(n);
-      for (int k : idx) {
-        G += Gk[static_cast<size_t>(k)];
-        c += ck[static_cast<size_t>(k)];
-      }
-      VectorXd d = G.diagonal().cwiseMax(1e-300).cwiseSqrt().cwiseInverse();
-      const VectorXd xb = d.asDiagonal() * nnls_small(d.asDiagonal() * G * d.asDiagonal(), d.asDiagonal() * c);
-      for (int j = 0; j < n; ++j) samples[static_cast<size_t>(j)].push_back(std::sqrt(std::max(xb[j], 0.0)));
-    }
-    auto est = [&](int j) {
-      return percentile_interval(std::sqrt(std::max(x[j], 0.0)), samples[static_cast<size_t>(j)]);
-    };
+    const MatD W = net.weight(l).cast<double>();
+    const MatD W_sq = W.array().square().matrix();
+    LayerData D;
+    D.K = K;
+    D.R = R;
+    D.O = static_cast<int>(W.rows());
+    D.n = l == 0 ? 3 : 4;
+    const int O = D.O, n = D.n, all = (1 << n) - 1;
+    MatD m = h * W.transpose();
+    m.rowwise() += net.bias(l).cast<double>();
+    D.e = dev.sums[l].cast<double>() - m;
+    repeat_stats(D.e, K, R, &D.e_mean, &D.v);
+    repeat_stats(m.array().square().matrix(), K, R, &D.M, nullptr);
+    repeat_stats(MatD(h.array().square().matrix() * W_sq.transpose()), K, R, &D.Q, nullptr);
+    MatD h_mean, h_var, m_mean;
+    repeat_stats(h, K, R, &h_mean, &h_var);
+    repeat_stats(m, K, R, &m_mean, nullptr);
+    D.P = h_mean.array().square().matrix() * W_sq.transpose();
+    D.S = h_var * W_sq.transpose();
+    D.w2 = W_sq.rowwise().sum();
+    if (n == 4) D.WWt = W * W.transpose();
     LayerCalibration& lc = cal.layers[l];
-    lc.site[static_cast<int>(NoiseSite::kSumAdd)] = est(0);
-    lc.site[static_cast<int>(NoiseSite::kSumMult)] = est(1);
-    lc.site[static_cast<int>(NoiseSite::kWeight)] = est(2);
-    if (n == 4) cal.layers[l - 1].site[static_cast<int>(NoiseSite::kOutAdd)] = est(3);
+
+    // A sum that never varies between repeats has no per-pass noise at all (nothing to fit,
+    // and the fit's weights 1 / Var² would be infinite).
+    const bool spread = D.v.maxCoeff() > 0;
+
+    // 1. Per-pass noise, as if the chip had no static errors.
+    Linearised fit = spread ? fit_variances(D, all) : Linearised{};
+    const double floor = 1e-3 * std::max(D.v.mean(), 1e-300);
+    auto fitted_variance = [&](const Linearised& f) {
+      const Vec4 at = f.solve().cwiseMax(0.0);
+      MatD mu(K, O);
+      double J[4];
+      for (int k = 0; k < K; ++k) {
+        for (int i = 0; i < O; ++i) {
+          mu(k, i) = std::max(model(at, D.M(k, i), D.Q(k, i), n == 4 ? D.w2[i] : 0.0, n, J), floor);
+        }
+      }
+      return mu;
+    };
+
+    // 2. Static weight error, from the mean residuals.
+    double s2 = 0;
+    const MatD abs_sum = (h_mean.cwiseAbs() * W.cwiseAbs().transpose()).rowwise() +
+                         net.bias(l).cast<double>().cwiseAbs();
+    const VarianceInterval siv =
+        static_fit(D, W_sq, h_mean, abs_sum, spread ? fitted_variance(fit) : MatD::Zero(K, O),
+                   spread && n == 4 ? std::max(fit.solve()[kUOut], 0.0) : 0.0, &s2);
+    const bool static_found = siv.low > 0;
+    lc.static_weight.value = static_found ? sqrt0(s2) : 0.0;
+    lc.static_weight.low = sqrt0(siv.low);
+    lc.static_weight.high = std::max(sqrt0(siv.high), lc.static_weight.value);
     double index = 0;
     int counted = 0;
-    const double tiny = 1e-10 * (1 + e_mean.cwiseAbs().maxCoeff());
+    const double tiny = 1e-10 * (1 + D.e_mean.cwiseAbs().maxCoeff());
     for (int k = 0; k < K; ++k) {
       for (int i = 0; i < O; ++i) {
-        if (e_var(k, i) / R <= tiny * tiny) continue;  // a noiseless sum says nothing here
-        index += e_mean(k, i) * e_mean(k, i) / (e_var(k, i) / R);
+        if (D.v(k, i) / R <= tiny * tiny) continue;  // a noiseless sum says nothing here
+        index += D.e_mean(k, i) * D.e_mean(k, i) / (D.v(k, i) / R);
         ++counted;
       }
     }
     lc.static_error_index = counted ? index / counted : 0;
-    // Nominal input of the next layer, from the measured sums.
+
+    // 3. With a static error found, the per-pass fit is redone on the chip's own mean sums
+    // (m + ē, less ē's sampling part in m²) and weights ((1 + s²) W² on average), and without
+    // the static error's share of the spread over repeats (layers >= 1: there the measured
+    // input varies between repeats, and the error with it).
+    if (spread && static_found) {
+      const double g = 1 + s2;
+      for (int k = 0; k < K; ++k) {
+        for (int i = 0; i < O; ++i) {
+          D.M(k, i) = std::max(D.M(k, i) + 2 * m_mean(k, i) * D.e_mean(k, i) +
+                                   D.e_mean(k, i) * D.e_mean(k, i) - D.v(k, i) / R,
+                               0.0);
+        }
+      }
+      D.Q *= g;
+      D.w2 *= g;
+      if (l > 0) D.offset = s2 * D.S;
+      fit = fit_variances(D, all);
+    }
+
+    // 4. Intervals from the full model, unconstrained (a site whose true variance is 0 has an
+    // estimate centred on 0). Point estimate: sites whose interval excludes 0 are kept, the
+    // others set to 0, and the kept ones refitted with non-negative variances.
+    const std::vector<VarianceInterval> iv =
+        spread ? jackknife_intervals(fit) : std::vector<VarianceInterval>(static_cast<size_t>(n));
+    int allowed = 0;
+    for (int j = 0; j < n; ++j) {
+      if (iv[static_cast<size_t>(j)].low > 0) allowed |= 1 << j;
+    }
+    VectorXd point = VectorXd::Zero(n);
+    if (allowed) {
+      const Linearised reduced = allowed == all ? fit : fit_variances(D, allowed);
+      point = nnls_scaled(reduced.G_all, reduced.g_all + reduced.G_all * reduced.at, n, allowed);
+    }
+    auto make = [&](int j) {
+      Estimate e;
+      e.value = sqrt0(point[j]);
+      e.low = std::min(sqrt0(iv[static_cast<size_t>(j)].low), e.value);
+      e.high = std::max(sqrt0(iv[static_cast<size_t>(j)].high), e.value);
+      return e;
+    };
+    for (int j = 0; j < 3; ++j) lc.site[static_cast<int>(kSiteOf[j])] = make(j);
+    if (n == 4) cal.layers[l - 1].site[static_cast<int>(NoiseSite::kOutAdd)] = make(kUOut);
+    // Nominal input of the next layer, from the measured sums (φ as the device computes it).
     if (l + 1 < L) {
-      apply_activation<float>(h, z, net.arch().activations[l]);
+      Mat a;
+      apply_activation<float>(a, dev.sums[l], net.arch().activations[l]);
+      h = a.cast<double>();
     }
   }
-  // Output noise of the last layer: out - z_L.
+  // Output noise of the last layer (linear, so out - z_L is that noise alone): the mean
+  // over inputs of each input's mean sample variance, with a Student-t interval over inputs.
   {
     MatD mean, var;
-    repeat_stats((dev.out - dev.sums[L - 1]).cast<double>(), K, R, &mean, &var);
+    repeat_stats((dev.out.cast<double>() - dev.sums[L - 1].cast<double>()), K, R, &mean, &var);
     const VectorXd per_input = var.rowwise().mean();
-    std::vector<double> samples;
-    for (const auto& idx : boot) {
-      double s = 0;
-      for (int k : idx) s += per_input[k];
-      samples.push_back(std::sqrt(s / K));
-    }
-    cal.layers[L - 1].site[static_cast<int>(NoiseSite::kOutAdd)] =
-        percentile_interval(std::sqrt(per_input.mean()), samples);
+    const double est = per_input.mean();
+    const double sd = std::sqrt((per_input.array() - est).square().sum() / (K - 1));
+    const double half = t_quantile_975(K - 1) * sd / std::sqrt(static_cast<double>(K));
+    Estimate& e = cal.layers[L - 1].site[static_cast<int>(NoiseSite::kOutAdd)];
+    e.value = sqrt0(est);
+    e.low = sqrt0(est - half);
+    e.high = sqrt0(est + half);
   }
   check_result(cal);
   return cal;

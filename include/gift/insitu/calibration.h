@@ -1,16 +1,38 @@
 // In situ noise calibration (SPEC §4.1). Sends each of K inputs R times through the
-// device and fits the per-pass noise from the spread of what it detects.
+// device and fits the per-pass noise from the spread of what it detects, and the chip's
+// static weight error from the mean of what it detects.
 //
 // With taps: for layer l and each pass, the nominal input is h̃ = x (l = 0) or
-// φ(z_{l-1}) from the measured sums, and the residual e = z_l - (W h̃ + b). Over the R
-// repeats of one input, Var[e_i] ≈ s_a² + s_m² m_i² + s_w² Σ_j W_ij² h̃_j² + s_o'² Σ_j W_ij²,
-// linear in the four variances (s_o' the output noise of layer l-1, which enters layer l's
-// input; the last layer's output noise is fitted from out - z_L). A non-negative least-squares
-// fit over inputs and neurons gives each layer's variances; 95% intervals come from a bootstrap
-// over inputs. The mean residual over repeats reveals static errors (fabrication, quantisation).
+// φ(z_{l-1}) from the measured sums, and the residual e = z - (W h̃ + b) (in float64).
+// Given h̃, for Gaussian draws exactly,
+//   Var[e_i] = a + b m_i² + (1 + b) c q_i + (1 + b)(1 + c) d Σ_j W_ij²,
+//   Cov[e_i, e_j] = d (W Wᵀ)_ij   (i ≠ j),
+// with a = s_a², b = s_m², c = s_w², d = s_o² of layer l-1 (layers >= 1), m = W h̃ + b and
+// q = Σ_j W_ij² h̃_j². Each layer's unknowns are fitted by iteratively reweighted least
+// squares to the sample variances over the R repeats (weights 1 / Var², the variance of a
+// sample variance) and, for d, to the sample covariances between neurons. The last layer's
+// output noise is the spread of out - z_L.
+//
+// Intervals (95%): from the unconstrained fit (so that a site whose true std is 0 has an
+// estimate centred on 0), by a two-way jackknife over inputs and neurons (both are units
+// drawn at random; a chip's fixed errors tie a neuron's residuals together across inputs),
+// with Student-t quantiles; a std interval is [sqrt(max(low, 0)), sqrt(high)]. The point
+// estimate keeps only the sites whose interval excludes 0 (the others are reported 0) and
+// refits those with non-negative variances.
+//
+// Static errors: a fixed relative weight error W ⊙ (1 + δ), δ ~ N(0, s_static²), shifts the
+// mean residual of neuron i on input k by Σ_j W_ij δ_ij h̄_kj, so over inputs and neurons
+// E[ē² - v/R] = s_static² Σ_j W_ij² h̄_kj² (v the sample variance). s_static is estimated per
+// layer from that moment, with an interval from its exact Gaussian variance; quantised
+// weights are reported as the relative error that acts alike. When found, the per-pass fit
+// is redone on the chip's own mean sums and without the error's share of the spread.
 //
 // Without taps: one scale c is fitted so that the digital twin under c·pattern reproduces
-// the device's output variance (pattern: the assumed noise, or unit additive sum noise).
+// the device's output variance (pattern: the assumed noise, or unit additive sum noise); its
+// interval is a bootstrap over inputs that resamples each input's device and twin variances
+// together.
+//
+// Deterministic for a given seed whatever the thread count.
 #pragma once
 
 #include <cstdint>
@@ -25,39 +47,54 @@
 namespace gift {
 
 struct CalibrationOptions {
-  int inputs = 100;      // K distinct inputs
-  int repeats = 16;      // R passes of each
-  int bootstrap = 400;   // bootstrap resamples for the intervals
-  uint64_t seed = 1;     // bootstrap resampling
+  int inputs = 100;     // K distinct inputs
+  int repeats = 16;     // R passes of each
+  int bootstrap = 400;  // bootstrap resamples for the output-only scale's interval
+  uint64_t seed = 1;    // bootstrap resampling, and the twin's draws (output-only)
   int threads = 0;
   void validate() const;
 };
 
 struct Estimate {
-  double value = 0, low = 0, high = 0;  // a std and its 95% interval
+  double value = 0, low = 0, high = 0;  // a std and its 95% interval (low <= value <= high)
 };
 
 struct LayerCalibration {
-  Estimate site[4];  // indexed by NoiseSite
+  // Per-pass noise stds, indexed by NoiseSite. A site whose interval reaches 0 is reported
+  // with value 0 (its interval still says how large it could be).
+  Estimate site[4];
   // Mean over (input, neuron) of ē² / (s²/R): about 1 when the residual has no
   // systematic part, larger when static errors shift the detected sums.
   double static_error_index = 0;
+  // s_static: the fixed relative weight error std (fabrication gain error; quantisation as
+  // the relative error that acts alike), from the mean residuals. 0 unless its interval
+  // excludes 0.
+  Estimate static_weight;
 };
 
 struct Calibration {
-  bool per_layer = true;            // false: only `scale` was fitted (no taps)
+  bool per_layer = true;  // false: only `scale` was fitted (no taps)
   std::vector<LayerCalibration> layers;
-  Estimate scale;                   // output-only: multiplier of `pattern`
-  NoiseModel pattern;               // output-only: the shape that was scaled
-  uint64_t device_passes = 0;       // samples sent for calibration
-  NoiseModel estimate() const;      // the point estimate as a noise model
-  NoiseModel bound(bool upper) const;  // the interval's low or high ends
+  Estimate scale;                      // output-only: multiplier of `pattern`
+  NoiseModel pattern;                  // output-only: the shape that was scaled
+  uint64_t device_passes = 0;          // samples sent for calibration
+  NoiseModel estimate() const;         // the per-pass point estimate as a noise model
+  NoiseModel bound(bool upper) const;  // the intervals' low or high ends
+  // The noise a digital twin should train under: estimate() with each layer's weight std
+  // replaced by sqrt(s_w² + s_static²), so that the twin is robust to the chip's frozen
+  // weight error, which it cannot see (a per-pass draw of the same size stands in for it).
+  // Equal to estimate() without taps.
+  NoiseModel twin_noise() const;
   std::string report() const;
+  // {"per_layer", "device_passes", "estimate", "low", "high", "twin_noise" (noise models),
+  //  and "static_error_index": [L], "static_weight": {"value", "low", "high"}: [L] each
+  //  (per layer), or "scale": [value, low, high] and "pattern" (output-only)}.
   nlohmann::json to_json() const;
 };
 
 // Programs `net` on `device` and calibrates with `inputs` (N x I_0, N >= options.inputs;
 // the first K rows are used). `pattern` is used only without taps (empty = unit sum_add).
+// Throws InputError on bad options, too few inputs, or device readings holding NaN or inf.
 Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
                       const CalibrationOptions& options, const NoiseModel& pattern = {});
 
