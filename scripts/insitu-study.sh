@@ -48,6 +48,7 @@ run sa0.1-mix base-sa0.1 oracle-mix "$METHODS" --device-noise-sum-add 0.5 \
   --device-noise-sum-mult 0.2 --device-noise-weight 0.2 --device-noise-out-add 0.2
 run fab-gain0.1-6bit base-sa0.1 "" "$METHODS" --device-noise-sum-add 0.1 --gain-std 0.1 \
   --weight-bits 6
+run fab-sa1 base-sa0.1 oracle-sa1 "$METHODS" --device-noise-sum-add 1 --gain-std 0.1 --weight-bits 6
 run output-only-sa1 base-sa0.1 oracle-sa1 gift,retrain --device-noise-sum-add 1 --no-taps
 run sigmoid-sa1 s-base-sa0.1 s-oracle-sa1 "$METHODS" --device-noise-sum-add 1
 run fashion-sa1 f-base-sa0.1 f-oracle-sa1 "$METHODS" --device-noise-sum-add 1

@@ -382,7 +382,7 @@ class MethodBase : public FinetuneMethod {
       if (o.calibrate) {
         r.calibration = calibrate(device, net, calib.images, o.calibration, o.assumed);
         r.calibrated = true;
-        r.noise_used = r.calibration.estimate();
+        r.noise_used = r.calibration.twin_noise();  // per-pass noise, plus the chip's static error
         r.noise_used.output_clip = o.assumed.output_clip;
       } else {
         r.noise_used = o.noise;
