@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,24 @@ class Progress {
   bool enabled_;
   std::chrono::steady_clock::time_point start_, last_;
 };
+
+// The callbacks of a run made of cells (a sweep, a frontier) on the terminal: each log line
+// ends the progress bar; progress shows "done/total cells, N s left".
+template <class Callbacks>
+Callbacks cell_callbacks(Progress& bar) {
+  Callbacks cb;
+  cb.log = [&bar](const std::string& line) {
+    bar.finish();
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  cb.progress = [&bar](size_t done, size_t total, double eta) {
+    char extra[64];
+    std::snprintf(extra, sizeof extra, "%zu/%zu cells, %.0f s left", done, total, eta);
+    bar.update(done, total, extra);
+  };
+  return cb;
+}
 
 // Registers each subcommand.
 void add_train(CLI::App& app);

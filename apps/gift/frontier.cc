@@ -170,17 +170,7 @@ void run_frontier_cli(FrontierFlags& f) {
       c.methods.size(), c.ladder.size(), c.seeds.size(), c.cells(), f.out.c_str());
   std::fflush(stdout);
   Progress bar("frontier");
-  experiment::FrontierCallbacks cb;
-  cb.log = [&](const std::string& line) {
-    bar.finish();
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-  };
-  cb.progress = [&](size_t done, size_t total, double eta) {
-    char extra[64];
-    std::snprintf(extra, sizeof extra, "%zu/%zu cells, %.0f s left", done, total, eta);
-    bar.update(done, total, extra);
-  };
+  const auto cb = cell_callbacks<experiment::FrontierCallbacks>(bar);
   const experiment::FrontierSummary s = experiment::run_frontier(c, f.out, cb);
   bar.finish();
   std::printf("frontier %s: %zu cells (%zu already done, %zu run now), %.0f s\n", f.out.c_str(),

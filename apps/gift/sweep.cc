@@ -22,17 +22,7 @@ struct SweepFlags {
 // Runs the sweep; returns whether every cell is finished (then the report is written).
 bool run(const experiment::SweepConfig& config, const SweepFlags& f) {
   Progress bar("sweep");
-  experiment::SweepCallbacks cb;
-  cb.log = [&](const std::string& line) {
-    bar.finish();
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-  };
-  cb.progress = [&](size_t done, size_t total, double eta) {
-    char extra[64];
-    std::snprintf(extra, sizeof extra, "%zu/%zu cells, %.0f s left", done, total, eta);
-    bar.update(done, total, extra);
-  };
+  const auto cb = cell_callbacks<experiment::SweepCallbacks>(bar);
   const experiment::SweepSummary s = experiment::run_sweep(config, f.out, f.jobs, cb, f.max_cells);
   bar.finish();
   std::printf("sweep %s: %zu cells (%zu already done, %zu run now), %.0f s\n", f.out.c_str(),
@@ -60,17 +50,7 @@ void run_study_frontier(const experiment::SweepConfig& config, const SweepFlags&
   experiment::FrontierConfig run_config = fc;
   run_config.threads = f.jobs;
   Progress bar("frontier");
-  experiment::FrontierCallbacks cb;
-  cb.log = [&](const std::string& line) {
-    bar.finish();
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-  };
-  cb.progress = [&](size_t done, size_t total, double eta) {
-    char extra[64];
-    std::snprintf(extra, sizeof extra, "%zu/%zu cells, %.0f s left", done, total, eta);
-    bar.update(done, total, extra);
-  };
+  const auto cb = cell_callbacks<experiment::FrontierCallbacks>(bar);
   const experiment::FrontierSummary s = experiment::run_frontier(run_config, dir, cb);
   bar.finish();
   std::printf("frontier %s: %zu cells (%zu already done, %zu run now), %.0f s\n", dir.c_str(),
