@@ -1,21 +1,22 @@
 // In situ fine-tuning methods (SPEC §4), one interface chosen by name:
-//   gift     twin gradients under the calibrated noise, Adam over the calibration set; the
-//            device only measures (calibration) and scores (after every epoch); the best
-//            point is kept and accepted only if it beats the start by more than its error.
-//   diff     as gift, but the step is grad R(θ; s_est) - grad R(θ; s_hat) with common random
-//            numbers: only the noise-induced part of the gradient.
-//   hil      hardware in the loop: forward on the device (taps), backward through the twin
-//            using the measured per-layer sums; reprograms the device every step.
-//   retrain  noise-aware retraining from θ̂ at s_est on the full training set.
+//   gift     a rescale step (each layer scaled towards the weight range as far as the twin's
+//            error rate under the calibrated noise prefers), then Adam on twin gradients under
+//            the calibrated noise; the device only calibrates and scores.
+//   diff     as gift without the rescale step, stepping along grad R(θ; s_est) - grad R(θ;
+//            s_hat) with common random numbers: only the noise-induced part of the gradient.
+//   hil      hardware in the loop: forward on the device (taps), backward through the measured
+//            sums with the calibrated noise's draws inferred from them; reprograms every step.
+//   retrain  noise-aware retraining from θ̂ at s_est on the training set (batch 128, cosine).
 //   none     the baseline.
-// Every method reports device passes, programmings and digital compute time.
+// Every method reports device passes, programmings, per-sample gradients and digital time.
 //
-// Every method but none runs under one plan and one guard: the calibration set is split into
-// images to fit and held-out images to score; the images fitted are those of the fit part
-// (FitData::kCalibration) or the whole training set less the held-out ones
-// (FitData::kTraining); the device scores the start, `checks` points along the way and the
-// best of them afresh; the best is kept only if it beats the start by accept_z errors on the
-// held-out images. Steps, checks and calibration are planned within the two budgets.
+// Every method but none runs under one plan and one guard: the calibration set (the lab's
+// labelled images) is scored and, with FitData::kCalibration, split into images to fit and a
+// held-out part to score; with FitData::kTraining the training set less the scored images is
+// fitted. The device scores the start and `checks` points along the way; the best check that
+// beats the start is kept only if its paired per-image gain exceeds accept_z errors (measured
+// afresh, or pooled with a fresh measurement when it was the only one checked). Steps, checks
+// and calibration are planned within the two budgets.
 #pragma once
 
 #include <memory>
