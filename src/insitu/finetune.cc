@@ -587,7 +587,7 @@ class TwinMethod : public MethodBase {
         step_opts.lr *= 0.5 * (1 + std::cos(3.141592653589793 * static_cast<double>(i) /
                                                 static_cast<double>(steps.size())));
       }
-      optimizer_step(net.params(), g, state, step_opts);
+      optimizer_step(net.params(), g, state, step_opts, engine.threads());
       net.project();
     };
     const Candidate best = run_plan(net, c, steps, checks, start, step, [&](const Network& n) {

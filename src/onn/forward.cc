@@ -45,8 +45,21 @@ void draw(MatT<T>& xi, const NoiseDraws& d, size_t layer, int site, int rows, in
 }  // namespace
 
 template <class T>
+void weight_squares(std::vector<MatT<T>>& w_sq, const NetworkT<T>& net, const NoiseModel& noise) {
+  w_sq.resize(net.num_layers());
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    if (noise.layers[l].weight > 0) {
+      w_sq[l] = net.weight(l).array().square().matrix();
+    } else {
+      w_sq[l].resize(0, 0);
+    }
+  }
+}
+
+template <class T>
 void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
-                     const NoiseModel& noise, const NoiseDraws* draws) {
+                     const NoiseModel& noise, const NoiseDraws* draws,
+                     const std::vector<MatT<T>>* w_sq) {
   const size_t L = net.num_layers();
   const int B = static_cast<int>(x.rows());
   if (x.cols() != net.arch().inputs()) {
@@ -78,10 +91,11 @@ void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<con
     t.z.noalias() = h * W.transpose();
     t.z.rowwise() += net.bias(l);
     if (n.weight > 0) {
-      t.w_sq = W.array().square().matrix();
+      if (!w_sq) t.w_sq = W.array().square().matrix();
+      const MatT<T>& wsq = w_sq ? (*w_sq)[l] : t.w_sq;
       t.x_sq = h.array().square().matrix();
       t.sd.resize(B, O);
-      t.sd.noalias() = t.x_sq * t.w_sq.transpose();
+      t.sd.noalias() = t.x_sq * wsq.transpose();
       t.sd = (t.sd.array().sqrt() * static_cast<T>(n.weight)).matrix();
       t.z.array() += t.sd.array() * t.xi[0].array();
     }
@@ -148,10 +162,11 @@ void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>&
 
 template <class T>
 void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& noise,
-                      const MatT<T>& dlogits, MatT<T>* dx) {
+                      const MatT<T>& dlogits, MatT<T>* dx, const std::vector<MatT<T>>* w_sq) {
   const size_t L = net.num_layers();
   const T clip = static_cast<T>(noise.output_clip);
-  MatT<T> da = dlogits;
+  MatT<T>& da = tape.da;
+  da = dlogits;
   for (size_t l = L; l-- > 0;) {
     LayerTape<T>& t = tape.layers[l];
     const LayerNoise& n = noise.layers[l];
@@ -172,9 +187,27 @@ void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& n
     next.resize(t.du.rows(), W.cols());
     next.noalias() = t.du * W;
     if (n.weight > 0) {
-      MatT<T> g = t.dq * t.w_sq;
-      next.array() += T(2) * tape.input(l).array() * g.array();
+      tape.g.noalias() = t.dq * (w_sq ? (*w_sq)[l] : t.w_sq);
+      next.array() += T(2) * tape.input(l).array() * tape.g.array();
     }
+  }
+}
+
+template <class T>
+void layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseModel& noise, size_t l,
+                int o_begin, int o_end, const Eigen::Ref<const MatT<T>>& du,
+                const Eigen::Ref<const MatT<T>>& input, const MatT<T>* dq, const MatT<T>* x_sq) {
+  const int I = net.arch().sizes[l];
+  const int n_rows = o_end - o_begin;
+  if (n_rows <= 0) return;
+  Eigen::Map<MatT<T>> dW(grad.data() + net.weight_offset(l) + static_cast<size_t>(o_begin) * I,
+                         n_rows, I);
+  Eigen::Map<RowVecT<T>> db(grad.data() + net.bias_offset(l) + o_begin, n_rows);
+  dW.noalias() += du.middleCols(o_begin, n_rows).transpose() * input;
+  db += du.middleCols(o_begin, n_rows).colwise().sum();
+  if (noise.layers[l].weight > 0) {
+    const MatT<T> var_term = dq->middleCols(o_begin, n_rows).transpose() * *x_sq;
+    dW.array() += T(2) * net.weight(l).middleRows(o_begin, n_rows).array() * var_term.array();
   }
 }
 
@@ -182,38 +215,26 @@ template <class T>
 void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseModel& noise,
                            const std::vector<const Tape<T>*>& tapes, size_t l, int o_begin,
                            int o_end) {
-  const int I = net.arch().sizes[l];
-  const int n_rows = o_end - o_begin;
-  if (n_rows <= 0) return;
-  Eigen::Map<MatT<T>> dW(grad.data() + net.weight_offset(l) + static_cast<size_t>(o_begin) * I,
-                         n_rows, I);
-  Eigen::Map<RowVecT<T>> db(grad.data() + net.bias_offset(l) + o_begin, n_rows);
-  const bool weight_noise = noise.layers[l].weight > 0;
-  MatT<T> var_term;
-  if (weight_noise) var_term = MatT<T>::Zero(n_rows, I);
   for (const Tape<T>* tape : tapes) {
     const LayerTape<T>& t = tape->layers[l];
-    const auto du = t.du.middleCols(o_begin, n_rows);
-    dW.noalias() += du.transpose() * tape->input(l);
-    db += du.colwise().sum();
-    if (weight_noise) var_term.noalias() += t.dq.middleCols(o_begin, n_rows).transpose() * t.x_sq;
-  }
-  if (weight_noise) {
-    const auto W = net.weight(l).middleRows(o_begin, n_rows);
-    dW.array() += T(2) * W.array() * var_term.array();
+    layer_grad<T>(grad, net, noise, l, o_begin, o_end, t.du, tape->input(l), &t.dq, &t.x_sq);
   }
 }
 
 #define GIFT_INSTANTIATE(T)                                                                      \
   template void apply_activation<T>(MatT<T>&, const MatT<T>&, Activation);                      \
+  template void weight_squares<T>(std::vector<MatT<T>>&, const NetworkT<T>&, const NoiseModel&); \
   template void network_forward<T>(Tape<T>&, const NetworkT<T>&,                                 \
                                    const Eigen::Ref<const MatT<T>>&, const NoiseModel&,          \
-                                   const NoiseDraws*);                                           \
+                                   const NoiseDraws*, const std::vector<MatT<T>>*);              \
   template void tape_from_measurement<T>(Tape<T>&, const NetworkT<T>&, const MatT<T>&,         \
                                          const std::vector<MatT<T>>&, const MatT<T>&,           \
                                          const NoiseModel&);                                     \
   template void network_backward<T>(Tape<T>&, const NetworkT<T>&, const NoiseModel&,            \
-                                    const MatT<T>&, MatT<T>*);                                   \
+                                    const MatT<T>&, MatT<T>*, const std::vector<MatT<T>>*);     \
+  template void layer_grad<T>(VecT<T>&, const NetworkT<T>&, const NoiseModel&, size_t, int, int, \
+                              const Eigen::Ref<const MatT<T>>&, const Eigen::Ref<const MatT<T>>&, \
+                              const MatT<T>*, const MatT<T>*);                                   \
   template void accumulate_layer_grad<T>(VecT<T>&, const NetworkT<T>&, const NoiseModel&,       \
                                          const std::vector<const Tape<T>*>&, size_t, int, int);
 GIFT_INSTANTIATE(float)

@@ -39,46 +39,92 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
                                       const NoiseDraws& draws, VecT<T>& grad) {
   const int B = static_cast<int>(x.rows());
   if (B == 0) throw InputError("loss_and_grad: empty batch");
+  const size_t L = net.num_layers();
   const int blocks = (B + kRowBlock - 1) / kRowBlock;
   if (static_cast<int>(tapes_.size()) < blocks) tapes_.resize(static_cast<size_t>(blocks));
+  if (dlogits_.size() < tapes_.size()) dlogits_.resize(tapes_.size());
   std::vector<double> losses(static_cast<size_t>(blocks), 0.0);
   std::vector<int> corrects(static_cast<size_t>(blocks), 0);
   const T scale = T(1) / static_cast<T>(B);
+  weight_squares(w_sq_, net, noise);
+  grad.setZero(net.params().size());
+  struct Task { size_t layer; int o_begin, o_end; };
+  std::vector<Task> tasks;
+  for (size_t l = 0; l < L; ++l) {
+    const int O = net.arch().sizes[l + 1];
+    for (int o = 0; o < O; o += kGradRows) tasks.push_back({l, o, std::min(O, o + kGradRows)});
+  }
+  // The batch's du, dq, layer inputs and their squares, stacked from the row blocks so that
+  // each weight gradient is one product over all B rows (layer 0's input is x itself).
+  stacked_.resize(4 * L);
+  const auto stack = [&](size_t l, int what) {
+    MatT<T>& out = stacked_[4 * l + static_cast<size_t>(what)];
+    const auto part = [&](const Tape<T>& t) -> const MatT<T>& {
+      const LayerTape<T>& lt = t.layers[l];
+      return what == 0 ? lt.du : what == 1 ? lt.dq : what == 2 ? t.input(l) : lt.x_sq;
+    };
+    out.resize(B, part(tapes_[0]).cols());
+    for (int k = 0; k < blocks; ++k) {
+      const MatT<T>& p = part(tapes_[static_cast<size_t>(k)]);
+      out.middleRows(k * kRowBlock, p.rows()) = p;
+    }
+  };
+  std::vector<std::pair<size_t, int>> stacks;
+  for (size_t l = 0; l < L; ++l) {
+    stacks.push_back({l, 0});
+    if (l > 0) stacks.push_back({l, 2});
+    if (noise.layers[l].weight > 0) {
+      stacks.push_back({l, 1});
+      stacks.push_back({l, 3});
+    }
+  }
   std::exception_ptr error;
-#pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
-  for (int k = 0; k < blocks; ++k) {
+  const auto guard = [&](auto&& f) {
     try {
-      const FlushSubnormals ftz;  // restored when the task ends (the caller runs tasks too)
-      const int r0 = k * kRowBlock, n = std::min(kRowBlock, B - r0);
-      NoiseDraws d = draws;
-      d.first_sample += static_cast<uint64_t>(r0);
-      Tape<T>& tape = tapes_[static_cast<size_t>(k)];
-      network_forward<T>(tape, net, x.middleRows(r0, n), noise, &d);
-      MatT<T> dlogits;
-      losses[static_cast<size_t>(k)] =
-          softmax_xent(tape.logits(), labels + r0, &dlogits, scale, &corrects[static_cast<size_t>(k)]);
-      network_backward<T>(tape, net, noise, dlogits, nullptr);
+      f();
     } catch (...) {
 #pragma omp critical
       error = std::current_exception();
     }
+  };
+#pragma omp parallel num_threads(threads_)
+  {
+    const FlushSubnormals ftz;  // per thread, restored when the region ends
+#pragma omp for schedule(dynamic, 1)
+    for (int k = 0; k < blocks; ++k) {
+      guard([&] {
+        const int r0 = k * kRowBlock, n = std::min(kRowBlock, B - r0);
+        NoiseDraws d = draws;
+        d.first_sample += static_cast<uint64_t>(r0);
+        Tape<T>& tape = tapes_[static_cast<size_t>(k)];
+        MatT<T>& dlogits = dlogits_[static_cast<size_t>(k)];
+        network_forward<T>(tape, net, x.middleRows(r0, n), noise, &d, &w_sq_);
+        losses[static_cast<size_t>(k)] = softmax_xent(tape.logits(), labels + r0, &dlogits, scale,
+                                                      &corrects[static_cast<size_t>(k)]);
+        network_backward<T>(tape, net, noise, dlogits, nullptr, &w_sq_);
+      });
+    }
+    if (!error) {
+#pragma omp for schedule(dynamic, 1)
+      for (size_t i = 0; i < stacks.size(); ++i) guard([&] { stack(stacks[i].first, stacks[i].second); });
+#pragma omp for schedule(dynamic, 1)
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        guard([&] {
+          const size_t l = tasks[i].layer;
+          const MatT<T>* s = &stacked_[4 * l];
+          const bool wn = noise.layers[l].weight > 0;
+          if (l == 0) {
+            layer_grad<T>(grad, net, noise, l, tasks[i].o_begin, tasks[i].o_end, s[0], x,
+                          wn ? &s[1] : nullptr, wn ? &s[3] : nullptr);
+          } else {
+            layer_grad<T>(grad, net, noise, l, tasks[i].o_begin, tasks[i].o_end, s[0], s[2],
+                          wn ? &s[1] : nullptr, wn ? &s[3] : nullptr);
+          }
+        });
+      }
+    }
   }
   if (error) std::rethrow_exception(error);
-
-  grad.setZero(net.params().size());
-  std::vector<const Tape<T>*> used;
-  for (int k = 0; k < blocks; ++k) used.push_back(&tapes_[static_cast<size_t>(k)]);
-  struct Task { size_t layer; int o_begin, o_end; };
-  std::vector<Task> tasks;
-  for (size_t l = 0; l < net.num_layers(); ++l) {
-    const int O = net.arch().sizes[l + 1];
-    for (int o = 0; o < O; o += kGradRows) tasks.push_back({l, o, std::min(O, o + kGradRows)});
-  }
-#pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    const FlushSubnormals ftz;
-    accumulate_layer_grad(grad, net, noise, used, tasks[i].layer, tasks[i].o_begin, tasks[i].o_end);
-  }
   BatchResult result;
   for (int k = 0; k < blocks; ++k) {
     result.loss += losses[static_cast<size_t>(k)];

@@ -1,5 +1,6 @@
 #include "gift/train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -32,7 +33,39 @@ void OptimizerOptions::validate() const {
   check("weight_decay", weight_decay, 0, 1e3, false);
 }
 
-void optimizer_step(Vec& params, const Vec& grad, OptimizerState& s, const OptimizerOptions& o) {
+namespace {
+
+// Elements per task: large enough to amortise a task, small enough to balance two threads.
+constexpr Eigen::Index kStepChunk = 16384;
+
+// One optimizer update of elements [b, b + n). Elementwise, so the result does not depend on
+// how the buffer is split; Eigen vectorises it with the same correctly rounded operations.
+void step_chunk(float* p_, const float* g_, float* m_, float* v_, Eigen::Index n,
+                const OptimizerOptions& o, float step, float eps) {
+  Eigen::Map<Eigen::ArrayXf> p(p_, n), m(m_, n);
+  const Eigen::Map<const Eigen::ArrayXf> grad(g_, n);
+  const float wd = static_cast<float>(o.weight_decay);
+  if (o.kind == OptimizerKind::kSgd) {
+    const float mu = static_cast<float>(o.momentum), lr = static_cast<float>(o.lr);
+    m = mu * m + (grad + wd * p);
+    p -= lr * m;
+    return;
+  }
+  Eigen::Map<Eigen::ArrayXf> v(v_, n);
+  const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
+  for (Eigen::Index i = 0; i < n; i += 1024) {  // one pass over L1-sized pieces
+    const Eigen::Index k = std::min<Eigen::Index>(1024, n - i);
+    const auto g = grad.segment(i, k) + wd * p.segment(i, k);
+    m.segment(i, k) = b1 * m.segment(i, k) + (1 - b1) * g;
+    v.segment(i, k) = b2 * v.segment(i, k) + (1 - b2) * g * g;
+    p.segment(i, k) -= step * m.segment(i, k) / (v.segment(i, k).sqrt() + eps);
+  }
+}
+
+}  // namespace
+
+void optimizer_step(Vec& params, const Vec& grad, OptimizerState& s, const OptimizerOptions& o,
+                    int threads) {
   const Eigen::Index n = params.size();
   if (grad.size() != n) throw InternalError("optimizer_step: gradient size mismatch");
   if (s.m.size() != n) {
@@ -41,26 +74,20 @@ void optimizer_step(Vec& params, const Vec& grad, OptimizerState& s, const Optim
     s.step = 0;
   }
   ++s.step;
-  const float wd = static_cast<float>(o.weight_decay);
-  if (o.kind == OptimizerKind::kSgd) {
-    const float mu = static_cast<float>(o.momentum), lr = static_cast<float>(o.lr);
-    for (Eigen::Index i = 0; i < n; ++i) {
-      const float g = grad[i] + wd * params[i];
-      s.m[i] = mu * s.m[i] + g;
-      params[i] -= lr * s.m[i];
-    }
-    return;
+  float step = 0, eps = 0;
+  if (o.kind == OptimizerKind::kAdam) {
+    const double c1 = 1 - std::pow(o.beta1, static_cast<double>(s.step));
+    const double c2 = 1 - std::pow(o.beta2, static_cast<double>(s.step));
+    step = static_cast<float>(o.lr * std::sqrt(c2) / c1);
+    eps = static_cast<float>(o.eps * std::sqrt(c2));
   }
-  const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
-  const double c1 = 1 - std::pow(o.beta1, static_cast<double>(s.step));
-  const double c2 = 1 - std::pow(o.beta2, static_cast<double>(s.step));
-  const float step = static_cast<float>(o.lr * std::sqrt(c2) / c1);
-  const float eps = static_cast<float>(o.eps * std::sqrt(c2));
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const float g = grad[i] + wd * params[i];
-    s.m[i] = b1 * s.m[i] + (1 - b1) * g;
-    s.v[i] = b2 * s.v[i] + (1 - b2) * g * g;
-    params[i] -= step * s.m[i] / (std::sqrt(s.v[i]) + eps);
+  float* v = o.kind == OptimizerKind::kAdam ? s.v.data() : nullptr;
+  const Eigen::Index chunks = (n + kStepChunk - 1) / kStepChunk;
+#pragma omp parallel for num_threads(std::max(1, threads)) schedule(static) if (threads > 1 && chunks > 1)
+  for (Eigen::Index c = 0; c < chunks; ++c) {
+    const Eigen::Index b = c * kStepChunk, k = std::min(kStepChunk, n - b);
+    step_chunk(params.data() + b, grad.data() + b, s.m.data() + b, v ? v + b : nullptr, k, o,
+               step, eps);
   }
 }
 

@@ -100,7 +100,7 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
         const double T = static_cast<double>(static_cast<size_t>(o.epochs) * steps_per_epoch);
         step_opts.lr *= 0.5 * (1 + std::cos(3.141592653589793 * t / T));
       }
-      optimizer_step(net.params(), grad, state.optimizer, step_opts);
+      optimizer_step(net.params(), grad, state.optimizer, step_opts, engine.threads());
       net.project();
       loss_sum += res.loss * static_cast<double>(n);
       correct += static_cast<size_t>(res.correct);

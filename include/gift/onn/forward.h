@@ -48,6 +48,7 @@ template <class T>
 struct Tape {
   MatT<T> x;  // B x I_0, the batch
   std::vector<LayerTape<T>> layers;
+  MatT<T> da, g;  // backward's scratch, kept to reuse its memory
   const MatT<T>& logits() const { return layers.back().a; }
   // Input of layer l (the batch for l = 0).
   const MatT<T>& input(size_t l) const { return l == 0 ? x : layers[l - 1].a; }
@@ -57,13 +58,20 @@ struct Tape {
 template <class T>
 void apply_activation(MatT<T>& a, const MatT<T>& z, Activation act);
 
+// w_sq[l] = W_l ⊙ W_l for every layer with weight noise (empty otherwise): computed once
+// per step and shared by the row blocks that run forward and backward with the same weights.
+template <class T>
+void weight_squares(std::vector<MatT<T>>& w_sq, const NetworkT<T>& net, const NoiseModel& noise);
+
 // Runs `x` (B x I_0) through `net` under `noise` (validated by the caller). With
 // `draws` null, the caller has already sized and filled tape.layers[l].xi[site]
 // (B x O_l) for every site whose std is non-zero on layer l (tests, golden fixtures).
+// `w_sq` (from weight_squares, or null to compute them into the tape) must stay alive and
+// unchanged until network_backward of this tape has run.
 template <class T>
 void network_forward(Tape<T>& tape, const NetworkT<T>& net,
                      const Eigen::Ref<const MatT<T>>& x, const NoiseModel& noise,
-                     const NoiseDraws* draws);
+                     const NoiseDraws* draws, const std::vector<MatT<T>>* w_sq = nullptr);
 
 // The tape of a pass measured on a device (hardware in the loop): the batch `x`, every
 // layer's detected sums `sums[l]` (B x O_l) and the final output `out` (B x O_L, taken as
@@ -80,13 +88,23 @@ void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>&
                            const NoiseModel& noise);
 
 // Backpropagates `dlogits` (B x O_L) through the recorded tape: fills du and dq of
-// every layer, and dx (B x I_0) if non-null.
+// every layer, and dx (B x I_0) if non-null. `w_sq` as given to network_forward.
 template <class T>
 void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& noise,
-                      const MatT<T>& dlogits, MatT<T>* dx);
+                      const MatT<T>& dlogits, MatT<T>* dx,
+                      const std::vector<MatT<T>>* w_sq = nullptr);
 
-// Adds to `grad` (laid out like net.params()) the gradient of layer `l` rows
-// [o_begin, o_end) of W and b, summed over `tapes` in order. Deterministic for a
+// Adds to `grad` (laid out like net.params()) the gradient of layer `l` rows [o_begin,
+// o_end) of W and b from one batch: du (B x O_l) and dq (weight noise only, B x O_l) as
+// network_backward leaves them, `input` the layer's input (B x I_l) and x_sq its square
+// (weight noise only). One product over all B rows, so a batch stacked from row blocks
+// gives the same sum whatever the thread count.
+template <class T>
+void layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseModel& noise, size_t l,
+                int o_begin, int o_end, const Eigen::Ref<const MatT<T>>& du,
+                const Eigen::Ref<const MatT<T>>& input, const MatT<T>* dq, const MatT<T>* x_sq);
+
+// layer_grad of each of `tapes` in order (hardware in the loop, tests). Deterministic for a
 // fixed list of tapes; disjoint row ranges may run in parallel.
 template <class T>
 void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseModel& noise,

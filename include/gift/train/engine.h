@@ -63,7 +63,10 @@ class EngineT {
 
  private:
   int threads_;
-  std::vector<Tape<T>> tapes_;
+  std::vector<Tape<T>> tapes_;      // one per row block
+  std::vector<MatT<T>> dlogits_;    // one per row block
+  std::vector<MatT<T>> w_sq_;       // weight_squares of this step
+  std::vector<MatT<T>> stacked_;    // per layer: du, dq, input, input squared (B rows)
 };
 
 using Engine = EngineT<float>;

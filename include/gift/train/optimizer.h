@@ -28,8 +28,9 @@ struct OptimizerState {
   int64_t step = 0;
 };
 
-// One step: params -= update(grad). Resizes an empty state on first use.
+// One step: params -= update(grad). Resizes an empty state on first use. Elementwise, so
+// `threads` (>= 1; the engine's count) changes the speed, never the result.
 void optimizer_step(Vec& params, const Vec& grad, OptimizerState& state,
-                    const OptimizerOptions& opts);
+                    const OptimizerOptions& opts, int threads = 1);
 
 }  // namespace gift
