@@ -56,26 +56,39 @@ void weight_squares(std::vector<MatT<T>>& w_sq, const NetworkT<T>& net, const No
   }
 }
 
+namespace {
+
+// Layer l's noiseless sum m = h Wᵀ + b into t.z and, under weight noise, its std
+// sd = s_w sqrt((h⊙h)(W⊙W)ᵀ) into t.sd (with h⊙h kept in t.x_sq for backward).
 template <class T>
-void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
-                     const NoiseModel& noise, const NoiseDraws* draws,
-                     const std::vector<MatT<T>>* w_sq) {
-  const size_t L = net.num_layers();
-  const int B = static_cast<int>(x.rows());
-  if (x.cols() != net.arch().inputs()) {
-    throw InputError("forward: input has " + std::to_string(x.cols()) + " columns, network expects " +
-                     std::to_string(net.arch().inputs()));
+void layer_mean(LayerTape<T>& t, const NetworkT<T>& net, size_t l,
+                const Eigen::Ref<const MatT<T>>& h, const LayerNoise& n,
+                const std::vector<MatT<T>>* w_sq) {
+  const auto W = net.weight(l);
+  const int B = static_cast<int>(h.rows()), O = static_cast<int>(W.rows());
+  t.z.resize(B, O);
+  t.z.noalias() = h * W.transpose();
+  t.z.rowwise() += net.bias(l);
+  if (n.weight > 0) {
+    if (!w_sq) t.w_sq = W.array().square().matrix();
+    const MatT<T>& wsq = w_sq ? (*w_sq)[l] : t.w_sq;
+    t.x_sq = h.array().square().matrix();
+    t.sd.resize(B, O);
+    t.sd.noalias() = t.x_sq * wsq.transpose();
+    t.sd = (t.sd.array().sqrt() * static_cast<T>(n.weight)).matrix();
   }
-  if (noise.layers.size() != L) throw InternalError("forward: noise model has wrong layer count");
-  tape.layers.resize(L);
-  tape.x = x;
+}
+
+// The forward of every layer after the means of layer 0 are in tape.layers[0] (z, sd).
+template <class T>
+void forward_layers(Tape<T>& tape, const NetworkT<T>& net, int B, const NoiseModel& noise,
+                    const NoiseDraws* draws, const std::vector<MatT<T>>* w_sq) {
+  const size_t L = net.num_layers();
   const T clip = static_cast<T>(noise.output_clip);
   for (size_t l = 0; l < L; ++l) {
     LayerTape<T>& t = tape.layers[l];
     const LayerNoise& n = noise.layers[l];
-    const MatT<T>& h = tape.input(l);
-    const auto W = net.weight(l);
-    const int O = static_cast<int>(W.rows());
+    const int O = net.arch().sizes[l + 1];
     const double stds[kNumNoiseSites] = {n.weight, n.sum_mult, n.sum_add, n.out_add};
     for (int s = 0; s < kNumNoiseSites; ++s) {
       if (stds[s] <= 0) {
@@ -87,24 +100,63 @@ void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<con
       }
     }
     // u = h Wᵀ + b (+ sd ⊙ ξ_w), held in z.
-    t.z.resize(B, O);
-    t.z.noalias() = h * W.transpose();
-    t.z.rowwise() += net.bias(l);
-    if (n.weight > 0) {
-      if (!w_sq) t.w_sq = W.array().square().matrix();
-      const MatT<T>& wsq = w_sq ? (*w_sq)[l] : t.w_sq;
-      t.x_sq = h.array().square().matrix();
-      t.sd.resize(B, O);
-      t.sd.noalias() = t.x_sq * wsq.transpose();
-      t.sd = (t.sd.array().sqrt() * static_cast<T>(n.weight)).matrix();
-      t.z.array() += t.sd.array() * t.xi[0].array();
-    }
+    if (l > 0) layer_mean<T>(t, net, l, tape.layers[l - 1].a, n, w_sq);
+    if (n.weight > 0) t.z.array() += t.sd.array() * t.xi[0].array();
     if (n.sum_mult > 0) t.z.array() *= T(1) + static_cast<T>(n.sum_mult) * t.xi[1].array();
     if (n.sum_add > 0) t.z.array() += static_cast<T>(n.sum_add) * t.xi[2].array();
     apply_activation(t.a, t.z, net.arch().activations[l]);
     if (n.out_add > 0) t.a.array() += static_cast<T>(n.out_add) * t.xi[3].array();
     if (clip > 0) t.a = t.a.cwiseMax(-clip).cwiseMin(clip);
   }
+}
+
+template <class T>
+void check_forward(const NetworkT<T>& net, Eigen::Index cols, const NoiseModel& noise) {
+  if (cols != net.arch().inputs()) {
+    throw InputError("forward: input has " + std::to_string(cols) + " columns, network expects " +
+                     std::to_string(net.arch().inputs()));
+  }
+  if (noise.layers.size() != net.num_layers()) {
+    throw InternalError("forward: noise model has wrong layer count");
+  }
+}
+
+}  // namespace
+
+template <class T>
+void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                     const NoiseModel& noise, const NoiseDraws* draws,
+                     const std::vector<MatT<T>>* w_sq) {
+  check_forward(net, x.cols(), noise);
+  tape.layers.resize(net.num_layers());
+  tape.x = x;
+  layer_mean<T>(tape.layers[0], net, 0, tape.x, noise.layers[0], w_sq);
+  forward_layers(tape, net, static_cast<int>(x.rows()), noise, draws, w_sq);
+}
+
+template <class T>
+void first_layer(FirstLayer<T>& first, const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                 const NoiseModel& noise, const std::vector<MatT<T>>* w_sq) {
+  check_forward(net, x.cols(), noise);
+  LayerTape<T> t;
+  layer_mean<T>(t, net, 0, x, noise.layers[0], w_sq);
+  first.m.swap(t.z);
+  first.sd.swap(t.sd);
+}
+
+template <class T>
+void network_forward_from(Tape<T>& tape, const NetworkT<T>& net, const FirstLayer<T>& first,
+                          const NoiseModel& noise, const NoiseDraws& draws,
+                          const std::vector<MatT<T>>* w_sq) {
+  if (noise.layers.size() != net.num_layers()) {
+    throw InternalError("forward: noise model has wrong layer count");
+  }
+  tape.layers.resize(net.num_layers());
+  tape.x.resize(0, 0);
+  LayerTape<T>& t0 = tape.layers[0];
+  t0.z = first.m;
+  if (noise.layers[0].weight > 0) t0.sd = first.sd;
+  forward_layers(tape, net, static_cast<int>(first.m.rows()), noise, &draws, w_sq);
 }
 
 template <class T>
@@ -227,6 +279,12 @@ void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseMod
   template void network_forward<T>(Tape<T>&, const NetworkT<T>&,                                 \
                                    const Eigen::Ref<const MatT<T>>&, const NoiseModel&,          \
                                    const NoiseDraws*, const std::vector<MatT<T>>*);              \
+  template void first_layer<T>(FirstLayer<T>&, const NetworkT<T>&,                               \
+                               const Eigen::Ref<const MatT<T>>&, const NoiseModel&,              \
+                               const std::vector<MatT<T>>*);                                     \
+  template void network_forward_from<T>(Tape<T>&, const NetworkT<T>&, const FirstLayer<T>&,      \
+                                        const NoiseModel&, const NoiseDraws&,                    \
+                                        const std::vector<MatT<T>>*);                            \
   template void tape_from_measurement<T>(Tape<T>&, const NetworkT<T>&, const MatT<T>&,         \
                                          const std::vector<MatT<T>>&, const MatT<T>&,           \
                                          const NoiseModel&);                                     \

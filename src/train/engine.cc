@@ -138,26 +138,44 @@ template <class T>
 double EngineT<T>::predict(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
                            const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
                            int* pred) {
-  const int B = static_cast<int>(x.rows());
+  double loss = 0;
+  predict_passes(net, x, labels, noise, draws, 1, pred, labels ? &loss : nullptr);
+  return loss;
+}
+
+template <class T>
+void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                                const int* labels, const NoiseModel& noise,
+                                const NoiseDraws& draws, int passes, int* pred, double* losses) {
+  const Eigen::Index N = x.rows();
   constexpr int kPredictBlock = 256;
-  const int blocks = (B + kPredictBlock - 1) / kPredictBlock;
-  std::vector<double> losses(static_cast<size_t>(std::max(blocks, 0)), 0.0);
+  const int blocks = static_cast<int>((N + kPredictBlock - 1) / kPredictBlock);
+  // Loss of (pass, block), summed per pass in block order.
+  std::vector<double> block_loss(static_cast<size_t>(std::max(blocks, 0)) *
+                                 static_cast<size_t>(passes), 0.0);
+  weight_squares(w_sq_, net, noise);
   std::exception_ptr error;
 #pragma omp parallel num_threads(threads_)
   {
     Tape<T> tape;
+    FirstLayer<T> first;
     const FlushSubnormals ftz;
 #pragma omp for schedule(dynamic, 1)
     for (int k = 0; k < blocks; ++k) {
       try {
-        const int r0 = k * kPredictBlock, n = std::min(kPredictBlock, B - r0);
-        NoiseDraws d = draws;
-        d.first_sample += static_cast<uint64_t>(r0);
-        network_forward<T>(tape, net, x.middleRows(r0, n), noise, &d);
-        argmax_rows(tape.logits(), pred + r0);
-        if (labels) {
-          losses[static_cast<size_t>(k)] =
-              softmax_xent<T>(tape.logits(), labels + r0, nullptr, T(1), nullptr);
+        const int r0 = k * kPredictBlock;
+        const int n = static_cast<int>(std::min<Eigen::Index>(kPredictBlock, N - r0));
+        first_layer<T>(first, net, x.middleRows(r0, n), noise, &w_sq_);
+        for (int p = 0; p < passes; ++p) {
+          NoiseDraws d = draws;
+          d.pass += static_cast<uint32_t>(p);
+          d.first_sample += static_cast<uint64_t>(r0);
+          network_forward_from<T>(tape, net, first, noise, d, &w_sq_);
+          argmax_rows(tape.logits(), pred + static_cast<size_t>(p) * static_cast<size_t>(N) + r0);
+          if (labels && losses) {
+            block_loss[static_cast<size_t>(p) * static_cast<size_t>(blocks) + static_cast<size_t>(k)] =
+                softmax_xent<T>(tape.logits(), labels + r0, nullptr, T(1), nullptr);
+          }
         }
       } catch (...) {
 #pragma omp critical
@@ -166,9 +184,14 @@ double EngineT<T>::predict(const NetworkT<T>& net, const Eigen::Ref<const MatT<T
     }
   }
   if (error) std::rethrow_exception(error);
-  double total = 0;
-  for (double v : losses) total += v;
-  return total;
+  if (!losses) return;
+  for (int p = 0; p < passes; ++p) {
+    double total = 0;
+    for (int k = 0; k < blocks; ++k) {
+      total += block_loss[static_cast<size_t>(p) * static_cast<size_t>(blocks) + static_cast<size_t>(k)];
+    }
+    losses[p] = total;
+  }
 }
 
 template class EngineT<float>;

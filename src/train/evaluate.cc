@@ -31,15 +31,24 @@ EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int
   const size_t N = static_cast<size_t>(images.rows());
   const int repeats = o.noise.any() ? o.repeats : 1;
   Engine engine(o.threads);
-  std::vector<int> pred(N);
+  // Passes run in groups that share layer 0's product; a group's predictions are held at once.
+  constexpr int kGroup = 32;
+  std::vector<int> pred(N * static_cast<size_t>(std::min(repeats, kGroup)));
+  std::vector<double> losses(static_cast<size_t>(kGroup));
   EvalResult r;
   double loss = 0;
-  for (int k = 0; k < repeats; ++k) {
-    NoiseDraws draws{o.seed, Purpose::kEvalNoise, static_cast<uint32_t>(k), 0};
-    loss += engine.predict(net, images, labels.data(), o.noise, draws, pred.data());
-    size_t correct = 0;
-    for (size_t i = 0; i < N; ++i) correct += pred[i] == labels[i];
-    r.accuracies.push_back(static_cast<double>(correct) / static_cast<double>(N));
+  for (int k0 = 0; k0 < repeats; k0 += kGroup) {
+    const int passes = std::min(kGroup, repeats - k0);
+    const NoiseDraws draws{o.seed, Purpose::kEvalNoise, static_cast<uint32_t>(k0), 0};
+    engine.predict_passes(net, images, labels.data(), o.noise, draws, passes, pred.data(),
+                          losses.data());
+    for (int k = 0; k < passes; ++k) {
+      loss += losses[static_cast<size_t>(k)];
+      size_t correct = 0;
+      const int* p = pred.data() + static_cast<size_t>(k) * N;
+      for (size_t i = 0; i < N; ++i) correct += p[i] == labels[i];
+      r.accuracies.push_back(static_cast<double>(correct) / static_cast<double>(N));
+    }
   }
   const MeanCI ci = mean_ci95(r.accuracies);
   r.mean = ci.mean;

@@ -73,6 +73,26 @@ void network_forward(Tape<T>& tape, const NetworkT<T>& net,
                      const Eigen::Ref<const MatT<T>>& x, const NoiseModel& noise,
                      const NoiseDraws* draws, const std::vector<MatT<T>>* w_sq = nullptr);
 
+// Layer 0's noiseless part for a fixed batch and weights: m = x W_0ᵀ + b_0 (B x O_0) and,
+// under weight noise, sd (B x O_0). It is the same in every Monte-Carlo pass over that batch,
+// so passes compute it once (first_layer) and start from it (network_forward_from), with the
+// same result, bit for bit, as network_forward on the batch.
+template <class T>
+struct FirstLayer {
+  MatT<T> m, sd;
+};
+
+template <class T>
+void first_layer(FirstLayer<T>& first, const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                 const NoiseModel& noise, const std::vector<MatT<T>>* w_sq = nullptr);
+
+// network_forward of the batch that `first` was computed on, for inference only: the tape
+// holds no batch (tape.x is empty), so network_backward must not be called on it.
+template <class T>
+void network_forward_from(Tape<T>& tape, const NetworkT<T>& net, const FirstLayer<T>& first,
+                          const NoiseModel& noise, const NoiseDraws& draws,
+                          const std::vector<MatT<T>>* w_sq = nullptr);
+
 // The tape of a pass measured on a device (hardware in the loop): the batch `x`, every
 // layer's detected sums `sums[l]` (B x O_l) and the final output `out` (B x O_L, taken as
 // the logits). Layer inputs are φ of the measured sums. The draws that backward needs under
