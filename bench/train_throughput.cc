@@ -1,6 +1,8 @@
 // Training throughput of the default network (784-256-128-64-32-10 relu, Adam,
-// batch 128) on synthetic MNIST-shaped data, in samples per second.
-// Usage: train_throughput [threads] [steps] [noise: none|sum_add|weight|all]
+// batch 128) on synthetic MNIST-shaped data, in samples per second and GFLOP/s (1.06 MFLOP
+// per sample, bench/common.h).
+// Usage: train_throughput [threads] [steps] [noise: none|weight|sum_mult|sum_add|out_add|all]
+// (one site at std 0.1 on every layer; all: every site at once).
 // Before timing, checks the float gradient of one batch against the double one.
 #include <chrono>
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
 #include "gift/core/rng.h"
 #include "gift/train/engine.h"
 #include "gift/train/optimizer.h"
@@ -22,17 +25,16 @@ int main(int argc, char** argv) {
   const int B = 128;
   Network net(Architecture::default_mnist());
   net.init(1);
-  NoiseModel noise = NoiseModel::none(net.num_layers());
-  if (mode == "sum_add" || mode == "all") noise = NoiseModel::uniform(5, NoiseSite::kSumAdd, 0.1);
-  if (mode == "weight" || mode == "all") {
-    for (LayerNoise& l : noise.layers) l.weight = 0.1;
+  NoiseModel noise;
+  if (!bench::site_noise(mode, net.num_layers(), &noise)) {
+    std::fprintf(stderr,
+                 "train_throughput: unknown noise '%s' (expected none, weight, sum_mult, "
+                 "sum_add, out_add or all)\n",
+                 mode.c_str());
+    return 1;
   }
-  Mat x(B * 8, 784);
-  std::vector<int> y(static_cast<size_t>(x.rows()));
-  std::vector<uint32_t> bits(static_cast<size_t>(x.size()));
-  fill_uint32(bits.data(), bits.size(), RngStream{1, Purpose::kTest, 0, 0, 0});
-  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = (bits[static_cast<size_t>(i)] >> 24) / 255.0f;
-  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<int>(i % 10);
+  const Mat x = bench::synthetic_images(B * 8, 784);
+  const std::vector<int> y = bench::synthetic_labels(static_cast<size_t>(x.rows()));
 
   // Check: float gradient vs double gradient of the same batch and draws.
   Engine engine(threads);
@@ -66,7 +68,11 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   run(steps);
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("gift  threads=%d noise=%-7s batch=%d steps=%d  %.0f samples/s  (grad check rel %.1e)\n",
-              engine.threads(), mode.c_str(), B, steps, steps * B / sec, rel);
+  const double rate = steps * B / sec;
+  std::printf(
+      "gift  threads=%d noise=%-8s batch=%d steps=%d  %.0f samples/s  %.1f GFLOP/s  "
+      "(grad check rel %.1e)\n",
+      engine.threads(), mode.c_str(), B, steps, rate, rate * bench::train_flop(net.arch()) * 1e-9,
+      rel);
   return 0;
 }

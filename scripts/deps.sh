@@ -22,3 +22,7 @@ GIFT_BUILD_PACKAGES=(cmake make g++ libeigen3-dev librandom123-dev nlohmann-json
 # another way would conflict with Debian's npm package).
 GIFT_RUN_PACKAGES=(dataset-fashion-mnist gnuplot-nox)
 command -v npm >/dev/null 2>&1 || GIFT_RUN_PACKAGES+=(npm)
+# What bench/run.sh needs on top: PyTorch and OpenBLAS (without it Debian's torch uses the
+# reference BLAS, which would flatter gift), Google Benchmark (bench/kernels), GNU time (peak
+# memory) and perf (profiles).
+GIFT_BENCH_PACKAGES=(python3-torch libopenblas0-pthread libbenchmark-dev time linux-perf)
