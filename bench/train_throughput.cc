@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
       const Eigen::Index r0 = (s % 8) * B;
       const NoiseDraws d{1, Purpose::kTrainNoise, static_cast<uint32_t>(s), 0};
       engine.loss_and_grad(net, x.middleRows(r0, B), y.data() + r0, noise, d, g);
-      optimizer_step(net.params(), g, state, opts);
+      optimizer_step(net.params(), g, state, opts, engine.threads());
       net.project();
     }
   };

@@ -34,7 +34,7 @@ Architecture small_arch() { return Architecture::from_string("8-16-12-3", Activa
 TrainOptions options(int threads) {
   TrainOptions o;
   o.epochs = 3;
-  o.batch_size = 50;  // not a multiple of the 32-row block: exercises partial blocks
+  o.batch_size = 90;  // not a multiple of the 64-row block: exercises partial blocks
   o.seed = 9;
   o.schedule = LrSchedule::kConstant;
   o.threads = threads;
@@ -107,6 +107,7 @@ TEST(Trainer, LearnsAndRespectsWeightRange) {
   net.init(1);
   TrainOptions o = options(2);
   o.epochs = 15;
+  o.batch_size = 50;
   o.optimizer.lr = 3e-3;
   TrainState s;
   const TrainSummary sum = train(net, x, y, o, s);

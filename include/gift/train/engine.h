@@ -14,7 +14,7 @@
 
 namespace gift {
 
-constexpr int kRowBlock = 32;
+constexpr int kRowBlock = 64;
 constexpr int kGradRows = 32;
 
 // The most threads (or parallel jobs) gift starts; more would only exhaust the machine.
