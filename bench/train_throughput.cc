@@ -2,7 +2,9 @@
 // batch 128) on synthetic MNIST-shaped data, in samples per second and GFLOP/s (1.06 MFLOP
 // per sample, bench/common.h).
 // Usage: train_throughput [threads] [steps] [noise: none|weight|sum_mult|sum_add|out_add|all]
-// (one site at std 0.1 on every layer; all: every site at once).
+//                         [arch (default 784-256-128-64-32-10)] [batch (default 128)]
+// (one site at std 0.1 on every layer; all: every site at once). bench/scaling.sh varies the
+// architecture and the batch.
 // Before timing, checks the float gradient of one batch against the double one.
 #include <chrono>
 #include <cmath>
@@ -22,8 +24,14 @@ int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 0;
   const int steps = argc > 2 ? std::atoi(argv[2]) : 300;
   const std::string mode = argc > 3 ? argv[3] : "none";
-  const int B = 128;
-  Network net(Architecture::default_mnist());
+  const Architecture arch = argc > 4 ? Architecture::from_string(argv[4], Activation::kRelu, 1.0)
+                                     : Architecture::default_mnist();
+  const int B = argc > 5 ? std::atoi(argv[5]) : 128;
+  if (B < 1 || steps < 1) {
+    std::fprintf(stderr, "train_throughput: batch and steps must be >= 1\n");
+    return 1;
+  }
+  Network net(arch);
   net.init(1);
   NoiseModel noise;
   if (!bench::site_noise(mode, net.num_layers(), &noise)) {
@@ -33,7 +41,7 @@ int main(int argc, char** argv) {
                  mode.c_str());
     return 1;
   }
-  const Mat x = bench::synthetic_images(B * 8, 784);
+  const Mat x = bench::synthetic_images(B * 8, arch.inputs());
   const std::vector<int> y = bench::synthetic_labels(static_cast<size_t>(x.rows()));
 
   // Check: float gradient vs double gradient of the same batch and draws.
@@ -71,8 +79,8 @@ int main(int argc, char** argv) {
   const double rate = steps * B / sec;
   std::printf(
       "gift  threads=%d noise=%-8s batch=%d steps=%d  %.0f samples/s  %.1f GFLOP/s  "
-      "(grad check rel %.1e)\n",
+      "(grad check rel %.1e)%s%s\n",
       engine.threads(), mode.c_str(), B, steps, rate, rate * bench::train_flop(net.arch()) * 1e-9,
-      rel);
+      rel, argc > 4 ? "  arch " : "", argc > 4 ? argv[4] : "");
   return 0;
 }

@@ -827,11 +827,13 @@ DeviceAccuracy device_accuracy(Device& device, const Network& net, const Labelle
   DeviceAccuracy a;
   const size_t N = data.labels.size();
   double loss = 0;
-  for (int r = 0; r < repeats; ++r) {
-    const DeviceOutput out = device.forward(data.images, false);
-    int correct = 0;
-    loss += softmax_xent<float>(out.out, data.labels.data(), nullptr, 1.0f, &correct);
-    a.per_pass.push_back(static_cast<double>(correct) / static_cast<double>(N));
+  constexpr int kGroup = 16;  // passes whose outputs are held at once
+  for (int r0 = 0; r0 < repeats; r0 += kGroup) {
+    for (const Mat& out : device.forward_passes(data.images, std::min(kGroup, repeats - r0))) {
+      int correct = 0;
+      loss += softmax_xent<float>(out, data.labels.data(), nullptr, 1.0f, &correct);
+      a.per_pass.push_back(static_cast<double>(correct) / static_cast<double>(N));
+    }
   }
   const MeanCI ci = mean_ci95(a.per_pass);
   a.mean = ci.mean;

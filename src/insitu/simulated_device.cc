@@ -33,11 +33,24 @@ void SimulatedDevice::program(const Network& net) {
   }
   if (!net.all_finite()) throw InputError("device: refusing to program weights holding NaN or inf");
   programmed_ = apply_imperfections(net, opts_.imperfections, opts_.seed);
+  weight_squares(w_sq_, programmed_, opts_.noise);
   has_weights_ = true;
   ++counters_.programmings;
 }
 
 DeviceOutput SimulatedDevice::forward(const Mat& x, bool taps) {
+  std::vector<DeviceOutput> outs = run(x, 1, taps);
+  return std::move(outs[0]);
+}
+
+std::vector<Mat> SimulatedDevice::forward_passes(const Mat& x, int passes) {
+  std::vector<DeviceOutput> outs = run(x, passes, false);
+  std::vector<Mat> out;
+  for (DeviceOutput& o : outs) out.push_back(std::move(o.out));
+  return out;
+}
+
+std::vector<DeviceOutput> SimulatedDevice::run(const Mat& x, int passes, bool taps) {
   if (!has_weights_) throw InputError("device: forward before any weights were programmed");
   if (!x.allFinite()) throw InputError("device: refusing to run inputs holding NaN or inf");
   if (taps && !opts_.taps) throw InputError("device: this device exposes only its final output");
@@ -45,45 +58,54 @@ DeviceOutput SimulatedDevice::forward(const Mat& x, bool taps) {
     throw InputError("device: input has " + std::to_string(x.cols()) + " columns, the chip has " +
                      std::to_string(arch_.inputs()) + " inputs");
   }
+  if (passes < 1) throw InputError("device: passes must be >= 1");
   const int B = static_cast<int>(x.rows());
-  const NoiseDraws draws{opts_.seed, Purpose::kDeviceNoise,
-                         static_cast<uint32_t>(counters_.forwards), 0};
-  DeviceOutput out;
   const size_t L = arch_.num_layers();
-  if (taps) out.sums.assign(L, Mat());
-  out.out.resize(B, arch_.outputs());
+  std::vector<DeviceOutput> outs(static_cast<size_t>(passes));
+  for (DeviceOutput& out : outs) {
+    out.out.resize(B, arch_.outputs());
+    if (taps) {
+      out.sums.assign(L, Mat());
+      for (size_t l = 0; l < L; ++l) out.sums[l].resize(B, arch_.sizes[l + 1]);
+    }
+  }
   constexpr int kBlock = 64;
   const int blocks = (B + kBlock - 1) / kBlock;
   const int threads = resolve_threads(opts_.threads);
   std::exception_ptr error;
   // The first non-finite value, as 2 * layer (its detected sum) or 2 * layer + 1 (its output).
   int first_bad = std::numeric_limits<int>::max();
-  if (taps) {
-    for (size_t l = 0; l < L; ++l) out.sums[l].resize(B, arch_.sizes[l + 1]);
-  }
 #pragma omp parallel num_threads(threads)
   {
     Tape<float> tape;
+    FirstLayer<float> first;
     const FlushSubnormals ftz;
 #pragma omp for schedule(dynamic, 1)
     for (int k = 0; k < blocks; ++k) {
       try {
         const int r0 = k * kBlock, n = std::min(kBlock, B - r0);
-        NoiseDraws d = draws;
-        d.first_sample = static_cast<uint64_t>(r0);
-        network_forward<float>(tape, programmed_, x.middleRows(r0, n), opts_.noise, &d);
-        for (size_t l = 0; l < L; ++l) {
-          const int bad = !tape.layers[l].z.allFinite()   ? static_cast<int>(2 * l)
-                          : !tape.layers[l].a.allFinite() ? static_cast<int>(2 * l + 1)
-                                                          : -1;
-          if (bad < 0) continue;
+        // Pass p draws the noise of forward call number counters_.forwards + p; layer 0's
+        // noiseless product is the same in every pass.
+        first_layer<float>(first, programmed_, x.middleRows(r0, n), opts_.noise, &w_sq_);
+        for (int p = 0; p < passes; ++p) {
+          const NoiseDraws d{opts_.seed, Purpose::kDeviceNoise,
+                             static_cast<uint32_t>(counters_.forwards + static_cast<uint64_t>(p)),
+                             static_cast<uint64_t>(r0)};
+          network_forward_from<float>(tape, programmed_, first, opts_.noise, d, &w_sq_);
+          for (size_t l = 0; l < L; ++l) {
+            const int bad = !tape.layers[l].z.allFinite()   ? static_cast<int>(2 * l)
+                            : !tape.layers[l].a.allFinite() ? static_cast<int>(2 * l + 1)
+                                                            : -1;
+            if (bad < 0) continue;
 #pragma omp critical
-          first_bad = std::min(first_bad, bad);
-          break;
-        }
-        out.out.middleRows(r0, n) = tape.logits();
-        if (taps) {
-          for (size_t l = 0; l < L; ++l) out.sums[l].middleRows(r0, n) = tape.layers[l].z;
+            first_bad = std::min(first_bad, bad);
+            break;
+          }
+          DeviceOutput& out = outs[static_cast<size_t>(p)];
+          out.out.middleRows(r0, n) = tape.logits();
+          if (taps) {
+            for (size_t l = 0; l < L; ++l) out.sums[l].middleRows(r0, n) = tape.layers[l].z;
+          }
         }
       } catch (...) {
 #pragma omp critical
@@ -102,9 +124,9 @@ DeviceOutput SimulatedDevice::forward(const Mat& x, bool taps) {
                      "noise stds are too large for this network: " +
                      opts_.noise.describe() + ")");
   }
-  ++counters_.forwards;
-  counters_.passes += static_cast<uint64_t>(B);
-  return out;
+  counters_.forwards += static_cast<uint64_t>(passes);
+  counters_.passes += static_cast<uint64_t>(B) * static_cast<uint64_t>(passes);
+  return outs;
 }
 
 }  // namespace gift

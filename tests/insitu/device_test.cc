@@ -176,6 +176,24 @@ TEST_P(DeviceConformance, IdealChipGivesIdenticalOutputs) {
   for (size_t l = 0; l < a.sums.size(); ++l) test::expect_bitwise(a.sums[l], b.sums[l], "sum");
 }
 
+TEST_P(DeviceConformance, ForwardPassesEqualTheCallsOneByOne) {
+  const SimulatedDeviceOptions o = all_imperfect(8, 2);
+  MAKE_OR_SKIP(a, small_arch(), o);
+  MAKE_OR_SKIP(b, small_arch(), o);
+  const Network net = make_net(small_arch(), 8);
+  a->program(net);
+  b->program(net);
+  const Mat x = make_inputs(130, 6, 8);  // three 64-row blocks, the last ragged
+  a->forward(x, false);  // passes continue the call count
+  b->forward(x, false);
+  const std::vector<Mat> outs = a->forward_passes(x, 3);
+  ASSERT_EQ(outs.size(), 3u);
+  for (const Mat& out : outs) test::expect_bitwise(out, b->forward(x, false).out, "pass output");
+  EXPECT_GT((outs[0] - outs[1]).cwiseAbs().maxCoeff(), 0.0f);  // fresh noise per pass
+  EXPECT_EQ(a->counters().passes, b->counters().passes);
+  EXPECT_EQ(a->counters().forwards, b->counters().forwards);
+}
+
 TEST_P(DeviceConformance, CountersAreExact) {
   MAKE_OR_SKIP(dev, small_arch(), SimulatedDeviceOptions{});
   EXPECT_THROW(dev->forward(make_inputs(9, 6, 6), false), InputError);  // not counted

@@ -46,6 +46,15 @@ class Device {
   // Throws InputError before any program call, on a width mismatch, or when taps
   // are requested from a device without them.
   virtual DeviceOutput forward(const Mat& x, bool taps) = 0;
+  // `passes` forward calls of the same x without taps, their final outputs in order: what a
+  // Monte-Carlo accuracy needs. Counted as `passes` calls. A device may do it faster (the
+  // simulated one computes its first layer's noiseless product once) but must give the same
+  // outputs as the calls one by one.
+  virtual std::vector<Mat> forward_passes(const Mat& x, int passes) {
+    std::vector<Mat> outs;
+    for (int p = 0; p < passes; ++p) outs.push_back(forward(x, false).out);
+    return outs;
+  }
   virtual DeviceCounters counters() const = 0;
 };
 

@@ -25,12 +25,15 @@ class SimulatedDevice : public Device {
   DeviceInfo info() const override;
   void program(const Network& net) override;
   DeviceOutput forward(const Mat& x, bool taps) override;
+  std::vector<Mat> forward_passes(const Mat& x, int passes) override;
   DeviceCounters counters() const override { return counters_; }
 
  private:
+  std::vector<DeviceOutput> run(const Mat& x, int passes, bool taps);
   Architecture arch_;
   SimulatedDeviceOptions opts_;
   Network programmed_;
+  std::vector<Mat> w_sq_;  // weight_squares of programmed_ under the device's noise
   bool has_weights_ = false;
   DeviceCounters counters_;
 };
