@@ -492,7 +492,11 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
       return sweep_model_path(dir, cfg.grids[k.grid].name, k.level, k.seed);
     };
     std::atomic<size_t> trained{0};
-    parallel_for(models.size(), jobs, [&](size_t i) {
+    // Networks train one per job, one thread each; the last n mod jobs share the jobs' threads
+    // so that no core idles at the end (results do not depend on the thread count).
+    const size_t full = models.size() / static_cast<size_t>(jobs) * static_cast<size_t>(jobs);
+    const size_t rest = models.size() - full;
+    const auto train_model = [&](size_t i, int threads) {
       const ModelKey& k = models[i];
       const std::string path = model_path(k);
       Checkpoint ck;
@@ -509,7 +513,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
           ck.train.noise = cfg.grids[k.grid].pattern.scaled(k.level);
           ck.dataset = cfg.dataset;
         }
-        ck.train.threads = 1;
+        ck.train.threads = threads;
         TrainCallbacks tcb;
         tcb.epoch_end = [&](const EpochLog&, const TrainState& s) {
           ck.state = s;
@@ -524,6 +528,10 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
                       ck.train.noise.describe().c_str(), cfg.train_epochs, ts.seconds);
         log(buf);
       }
+    };
+    parallel_for(full, jobs, [&](size_t i) { train_model(i, 1); });
+    parallel_for(rest, static_cast<int>(rest), [&](size_t i) {
+      train_model(full + i, std::max(1, jobs / static_cast<int>(std::max<size_t>(rest, 1))));
     });
     summary.models_needed = models.size();
     summary.models_trained = trained;
