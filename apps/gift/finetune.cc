@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <utility>
 
 #include "common.h"
 #include "gift/core/error.h"
@@ -220,7 +221,7 @@ void run_finetune(FinetuneFlags& f) {
     throw InputError("--oracle: " + f.oracle + " is a " + oracle_ckpt.net.arch().describe() +
                      " network, the checkpoint a " + ckpt.net.arch().describe());
   }
-  const data::Dataset train = f.data.load(data::Split::kTrain);
+  data::Dataset train = f.data.load(data::Split::kTrain);
   const data::Dataset test = f.data.load(data::Split::kTest);
   check_labelled_data(ckpt.net.arch(), train.images, train.labels, "training set");
   check_labelled_data(ckpt.net.arch(), test.images, test.labels, "test set");
@@ -231,7 +232,7 @@ void run_finetune(FinetuneFlags& f) {
     throw InputError(std::string("--calib-size: ") + e.what());
   }
   const LabelledSet& calib = lab.calib;
-  const LabelledSet train_set = to_set(train);
+  const LabelledSet train_set{std::move(train.images), std::move(train.labels)};  // no copy
   const LabelledSet& test_set = lab.eval;
   f.device.threads = f.threads;
   FinetuneOptions o;

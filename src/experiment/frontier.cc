@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 #include "experiment_util.h"
 #include "gift/core/error.h"
@@ -862,8 +863,8 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
                      (cfg.test_limit > 0 ? " (test_limit)" : "") + " of " + data_dir +
                      " to measure accuracy on (the lab's images are drawn from the test split)");
   }
-  const LabelledSet train{train_set.images, train_set.labels};
-  const LabelledSet test{test_set.images, test_set.labels};
+  const LabelledSet train{std::move(train_set.images), std::move(train_set.labels)};  // no copy
+  const LabelledSet test{std::move(test_set.images), std::move(test_set.labels)};
   // Per seed, as gift finetune and the sweep split it: the lab's labelled images and the images
   // every accuracy is measured on. Made for one seed at a time (cells run seed by seed).
   std::pair<uint64_t, LabSplit> lab{cfg.seeds.front(),

@@ -466,7 +466,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
                      (cfg.test_limit > 0 ? " (test_limit)" : "") + " of " + data_dir +
                      " to measure accuracy on (the lab's images are drawn from the test split)");
   }
-  const LabelledSet train{train_set.images, train_set.labels};
+  const LabelledSet train{std::move(train_set.images), std::move(train_set.labels)};  // no copy
   // Per seed: the lab's labelled images and the images every accuracy is measured on.
   std::map<uint64_t, LabSplit> labs;
   for (uint64_t seed : cfg.seeds) labs[seed] = lab_split({test_set.images, test_set.labels}, cfg.calib_size, seed);
