@@ -153,7 +153,8 @@ void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const M
   // Loss of (pass, block), summed per pass in block order.
   std::vector<double> block_loss(static_cast<size_t>(std::max(blocks, 0)) *
                                  static_cast<size_t>(passes), 0.0);
-  weight_squares(w_sq_, net, noise);
+  std::vector<MatT<T>> w_sq;  // local: predict keeps no state, so calls may run concurrently
+  weight_squares(w_sq, net, noise);
   std::exception_ptr error;
 #pragma omp parallel num_threads(threads_)
   {
@@ -165,12 +166,12 @@ void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const M
       try {
         const int r0 = k * kPredictBlock;
         const int n = static_cast<int>(std::min<Eigen::Index>(kPredictBlock, N - r0));
-        first_layer<T>(first, net, x.middleRows(r0, n), noise, &w_sq_);
+        first_layer<T>(first, net, x.middleRows(r0, n), noise, &w_sq);
         for (int p = 0; p < passes; ++p) {
           NoiseDraws d = draws;
           d.pass += static_cast<uint32_t>(p);
           d.first_sample += static_cast<uint64_t>(r0);
-          network_forward_from<T>(tape, net, first, noise, d, &w_sq_);
+          network_forward_from<T>(tape, net, first, noise, d, &w_sq);
           argmax_rows(tape.logits(), pred + static_cast<size_t>(p) * static_cast<size_t>(N) + r0);
           if (labels && losses) {
             block_loss[static_cast<size_t>(p) * static_cast<size_t>(blocks) + static_cast<size_t>(k)] =
