@@ -26,3 +26,10 @@ command -v npm >/dev/null 2>&1 || GIFT_RUN_PACKAGES+=(npm)
 # reference BLAS, which would flatter gift), Google Benchmark (bench/kernels), GNU time (peak
 # memory) and perf (profiles).
 GIFT_BENCH_PACKAGES=(python3-torch libopenblas0-pthread libbenchmark-dev time linux-perf)
+# What bench/gemm_compare.sh needs: the small-GEMM libraries it compares with Eigen, on one
+# thread each (gift's own threads each multiply a block): OpenBLAS (pthread and serial builds),
+# serial BLIS, libxsmm, oneDNN. Torch's libblas.so.3 stays on openblas-pthread, whose
+# alternative has the highest priority.
+GIFT_GEMM_PACKAGES=(libopenblas-pthread-dev libopenblas0-serial libblis-serial-dev libxsmm-dev
+  libdnnl-dev)
+GIFT_BENCH_PACKAGES+=("${GIFT_GEMM_PACKAGES[@]}")
