@@ -50,7 +50,7 @@ ROWS="$OUT/rows.tsv"
 : >"$ROWS"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-echo "threads $THREADS, steps $STEPS, draws $DRAWS, parts: $PARTS$([ "$QUICK" = 1 ] && echo ' (quick)')"
+echo "threads $THREADS, steps $STEPS, draws $DRAWS, parts: $PARTS$([ "$QUICK" = 1 ] && echo ' (quick)' || true)"
 echo "logs and summary in $OUT"
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -235,7 +235,7 @@ EOF
   ft_torch="$TORCH_BEST"
 
   labels=("gift train --epochs $EPOCHS" "gift calibrate" "gift finetune (gift)" "sweep-small, one case (4 cells)"
-    "gift reproduce --quick$([ "$QUICK" = 1 ] && echo ', 2 cells')")
+    "gift reproduce --quick$([ "$QUICK" = 1 ] && echo ', 2 cells' || true)")
   for i in "${!NAMES[@]}"; do
     name=${NAMES[$i]} torch=- note=""
     if [ "$name" = finetune ]; then
