@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,8 @@
 
 using namespace gift;
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 0;
   const int steps = argc > 2 ? std::atoi(argv[2]) : 300;
   const std::string mode = argc > 3 ? argv[3] : "none";
@@ -83,4 +85,14 @@ int main(int argc, char** argv) {
       engine.threads(), mode.c_str(), B, steps, rate, rate * bench::train_flop(net.arch()) * 1e-9,
       rel, argc > 4 ? "  arch " : "", argc > 4 ? argv[4] : "");
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // a bad architecture string, out of memory
+    std::fprintf(stderr, "train_throughput: error: %s\n", e.what());
+    return 1;
+  }
 }
