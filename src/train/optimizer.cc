@@ -39,7 +39,9 @@ namespace {
 constexpr Eigen::Index kStepChunk = 16384;
 
 // One optimizer update of elements [b, b + n). Elementwise, so the result does not depend on
-// how the buffer is split; Eigen vectorises it with the same correctly rounded operations.
+// how the buffer is split. Eigen vectorises it; its vectorised sqrt (EIGEN_FAST_MATH) is within
+// an ulp or so of the correctly rounded one, so this is the textbook update to rounding, not bit
+// for bit (tests/train/optimizer_test.cc).
 void step_chunk(float* p_, const float* g_, float* m_, float* v_, Eigen::Index n,
                 const OptimizerOptions& o, float step, float eps) {
   Eigen::Map<Eigen::ArrayXf> p(p_, n), m(m_, n);
