@@ -10,7 +10,8 @@ namespace gift::cli {
 
 void NoiseFlags::add(CLI::App& app, const std::string& prefix, const std::string& role) {
   const std::string p = prefix.empty() ? "--noise-" : "--" + prefix + "-noise-";
-  const std::string per = " (" + role + "; one std for every layer, or a comma-separated list, one per layer)";
+  const std::string per =
+      " (" + role + "; one std for every layer, or a comma-separated list, one per layer)";
   app.add_option(p + "weight", weight, "multiplicative weight noise std s_w" + per);
   app.add_option(p + "sum-mult", sum_mult, "multiplicative sum noise std s_m" + per);
   app.add_option(p + "sum-add", sum_add, "additive sum (detector) noise std s_a" + per);

@@ -25,7 +25,7 @@ struct NoiseFlags {
 // --dataset, --data-dir, --train-limit, --test-limit.
 struct DataFlags {
   std::string dataset = "mnist";
-  std::string dir;  // default data/<dataset>
+  std::string dir;                         // default data/<dataset>
   size_t train_limit = 0, test_limit = 0;  // 0 = all
   void add(CLI::App& app);
   data::Dataset load(data::Split split) const;

@@ -34,7 +34,8 @@ std::vector<std::string> split_command(const std::string& command) {
 void DeviceFlags::add(CLI::App& app) {
   noise.add(app, "device", "the device's TRUE per-pass noise, hidden from the methods");
   app.add_option("--gain-std", gain_std, "device: static weight gain error std");
-  app.add_option("--weight-bits", weight_bits, "device: weight resolution in bits (0 = continuous)");
+  app.add_option("--weight-bits", weight_bits,
+                 "device: weight resolution in bits (0 = continuous)");
   app.add_option("--device-seed", seed, "device: seed of its fixed errors and noise draws");
   app.add_flag("--no-taps", no_taps, "device: expose only the final output, not each layer's sums");
   app.add_option("--device-command", command,
@@ -62,11 +63,13 @@ void DeviceFlags::add(CLI::App& app) {
 
 std::unique_ptr<Device> DeviceFlags::make(const Architecture& arch) const {
   if (!command.empty()) {
-    for (const char* opt : {"--device-noise-weight", "--device-noise-sum-mult", "--device-noise-sum-add",
-                            "--device-noise-out-add", "--device-output-clip", "--gain-std",
-                            "--weight-bits", "--device-seed", "--no-taps"}) {
+    for (const char* opt :
+         {"--device-noise-weight", "--device-noise-sum-mult", "--device-noise-sum-add",
+          "--device-noise-out-add", "--device-output-clip", "--gain-std", "--weight-bits",
+          "--device-seed", "--no-taps"}) {
       if (app_ && app_->count(opt) > 0) {
-        throw InputError(std::string(opt) + " describes a simulated device; with --device-command "
+        throw InputError(std::string(opt) +
+                         " describes a simulated device; with --device-command "
                          "the external server decides it");
       }
     }

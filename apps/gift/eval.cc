@@ -40,7 +40,8 @@ void run_eval(EvalFlags& f) {
 
   std::vector<std::pair<std::string, NoiseModel>> rows;
   rows.emplace_back("noiseless", NoiseModel::none(L));
-  if (ckpt.train.noise.any()) rows.emplace_back("trained: " + ckpt.train.noise.describe(), ckpt.train.noise);
+  if (ckpt.train.noise.any())
+    rows.emplace_back("trained: " + ckpt.train.noise.describe(), ckpt.train.noise);
   if (f.noise_given) {
     NoiseModel m = f.noise.build(L, "");
     rows.emplace_back("given: " + m.describe(), m);
@@ -110,11 +111,13 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--seed", f->seed, "seed of the evaluation noise");
   cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
   cmd->add_option("--gain-std", f->gain_std, "static weight gain error std of the device");
-  cmd->add_option("--weight-bits", f->weight_bits, "weight resolution of the device in bits (0 = continuous)");
+  cmd->add_option("--weight-bits", f->weight_bits,
+                  "weight resolution of the device in bits (0 = continuous)");
   cmd->add_option("--device-seed", f->device_seed, "seed of the device's static errors");
   cmd->add_option("--json", f->json_out, "also write the table as JSON to this file");
   cmd->callback([f, cmd] {
-    for (const char* o : {"--noise-weight", "--noise-sum-mult", "--noise-sum-add", "--noise-out-add"}) {
+    for (const char* o :
+         {"--noise-weight", "--noise-sum-mult", "--noise-sum-add", "--noise-out-add"}) {
       if (cmd->count(o) > 0) f->noise_given = true;
     }
     run_eval(*f);

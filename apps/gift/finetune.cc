@@ -96,8 +96,8 @@ struct FinetuneFlags {
   CalibFlags calib;
   size_t calib_size = 1000;
   int epochs = kDefaults.epochs, retrain_epochs = kDefaults.retrain_epochs,
-      batch_size = kDefaults.batch_size, score_repeats = kDefaults.score_repeats,
-      eval_repeats = 5, threads = 0;
+      batch_size = kDefaults.batch_size, score_repeats = kDefaults.score_repeats, eval_repeats = 5,
+      threads = 0;
   double lr = kDefaults.optimizer.lr, accept_z = kDefaults.accept_z;
   std::string optimizer = to_string(kDefaults.optimizer.kind),
               score_by = to_string(kDefaults.score_by), fit_data = to_string(kDefaults.fit_data);

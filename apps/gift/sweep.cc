@@ -1,11 +1,12 @@
 // gift sweep / gift reproduce: the misspecification study, resumable, with a report.
+#include "gift/experiment/sweep.h"
+
 #include <cstdio>
 #include <memory>
 
 #include "common.h"
 #include "gift/core/error.h"
 #include "gift/experiment/frontier.h"
-#include "gift/experiment/sweep.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/json.h"
 
@@ -42,10 +43,11 @@ void run_study_frontier(const experiment::SweepConfig& config, const SweepFlags&
   const experiment::FrontierConfig fc =
       experiment::frontier_of_sweep(config, f.out, 0, config.seeds.front(), f.quick);
   const std::string dir = f.out + "/frontier";
-  std::printf("\ncost-recovery frontier: %s on a device at %s, oracle %s; %zu rungs x %zu methods "
-              "x %zu seed(s), in %s\n",
-              fc.checkpoint.c_str(), fc.device_noise.describe().c_str(), fc.oracle.c_str(),
-              fc.ladder.size(), fc.methods.size(), fc.seeds.size(), dir.c_str());
+  std::printf(
+      "\ncost-recovery frontier: %s on a device at %s, oracle %s; %zu rungs x %zu methods "
+      "x %zu seed(s), in %s\n",
+      fc.checkpoint.c_str(), fc.device_noise.describe().c_str(), fc.oracle.c_str(),
+      fc.ladder.size(), fc.methods.size(), fc.seeds.size(), dir.c_str());
   std::fflush(stdout);
   experiment::FrontierConfig run_config = fc;
   run_config.threads = f.jobs;
@@ -62,11 +64,16 @@ void run_study_frontier(const experiment::SweepConfig& config, const SweepFlags&
 
 void add_sweep(CLI::App& app) {
   auto f = std::make_shared<SweepFlags>();
-  CLI::App* cmd = app.add_subcommand("sweep", "run a misspecification grid from a config file (resumable)");
-  cmd->add_option("--config", f->config, "sweep configuration (JSON; see docs/results.md)")->required();
-  cmd->add_option("--out", f->out, "sweep directory (results.jsonl, models/, tables, figures)")->required();
-  cmd->add_option("--jobs", f->jobs, "cells run in parallel (0 = cores); results do not depend on it");
-  cmd->add_option("--max-cells", f->max_cells, "stop after this many new cells (0 = all); resume later");
+  CLI::App* cmd =
+      app.add_subcommand("sweep", "run a misspecification grid from a config file (resumable)");
+  cmd->add_option("--config", f->config, "sweep configuration (JSON; see docs/results.md)")
+      ->required();
+  cmd->add_option("--out", f->out, "sweep directory (results.jsonl, models/, tables, figures)")
+      ->required();
+  cmd->add_option("--jobs", f->jobs,
+                  "cells run in parallel (0 = cores); results do not depend on it");
+  cmd->add_option("--max-cells", f->max_cells,
+                  "stop after this many new cells (0 = all); resume later");
   cmd->add_flag("--no-figures", f->no_figures, "write tables only");
   cmd->callback([f] {
     // A sweep config is a few hundred bytes; 16 MiB is far beyond any real one.
@@ -86,7 +93,8 @@ void add_reproduce(CLI::App& app) {
                 "reduced scale (about five minutes on two cores; a 3-rung frontier on 1 seed)");
   cmd->add_option("--dataset", f->dataset, "mnist or fashion-mnist")
       ->check(CLI::IsMember({"mnist", "fashion-mnist"}));
-  cmd->add_option("--data-dir", f->data_dir, "directory holding the IDX files (default data/<dataset>)");
+  cmd->add_option("--data-dir", f->data_dir,
+                  "directory holding the IDX files (default data/<dataset>)");
   cmd->add_option("--out", f->out, "sweep directory (default out/reproduce-<dataset>[-quick])");
   cmd->add_option("--jobs", f->jobs, "cells run in parallel (0 = cores)");
   cmd->add_option("--max-cells", f->max_cells, "stop after this many new cells (0 = all)");

@@ -45,7 +45,8 @@ void run_train(const TrainFlags& f) {
                 ckpt.state.epochs_done, f.epochs, ckpt.net.arch().describe().c_str(),
                 ckpt.train.noise.describe().c_str());
   } else {
-    const Architecture arch = Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max);
+    const Architecture arch =
+        Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max);
     ckpt.net = Network(arch);
     ckpt.net.init(f.seed);
     TrainOptions& t = ckpt.train;
@@ -73,16 +74,20 @@ void run_train(const TrainFlags& f) {
   // Everything checkable is checked before the first epoch, so a bad input never costs a
   // training run or leaves a checkpoint behind (train() checks the training set itself).
   check_labelled_data(ckpt.net.arch(), test_set.images, test_set.labels, "test set");
-  std::printf("train %s on %s (%zu train, %zu test images), noise %s, %d epochs, batch %d, %s lr %g, seed %llu\n",
-              ckpt.net.arch().describe().c_str(), f.data.dataset.c_str(), train_set.size(),
-              test_set.size(), ckpt.train.noise.describe().c_str(), ckpt.train.epochs,
-              ckpt.train.batch_size, to_string(ckpt.train.optimizer.kind), ckpt.train.optimizer.lr,
-              static_cast<unsigned long long>(ckpt.train.seed));
+  std::printf(
+      "train %s on %s (%zu train, %zu test images), noise %s, %d epochs, batch %d, %s lr %g, seed "
+      "%llu\n",
+      ckpt.net.arch().describe().c_str(), f.data.dataset.c_str(), train_set.size(), test_set.size(),
+      ckpt.train.noise.describe().c_str(), ckpt.train.epochs, ckpt.train.batch_size,
+      to_string(ckpt.train.optimizer.kind), ckpt.train.optimizer.lr,
+      static_cast<unsigned long long>(ckpt.train.seed));
   std::unique_ptr<Progress> bar;
   int epoch_shown = ckpt.state.epochs_done;
   TrainCallbacks cb;
   cb.progress = [&](size_t done, size_t total, double loss) {
-    if (!bar) bar = std::make_unique<Progress>("epoch " + std::to_string(epoch_shown + 1) + "/" + std::to_string(ckpt.train.epochs));
+    if (!bar)
+      bar = std::make_unique<Progress>("epoch " + std::to_string(epoch_shown + 1) + "/" +
+                                       std::to_string(ckpt.train.epochs));
     char extra[48];
     std::snprintf(extra, sizeof extra, "loss %.4f", loss);
     bar->update(done, total, extra);
@@ -100,7 +105,8 @@ void run_train(const TrainFlags& f) {
   if (ckpt.state.epochs_done >= ckpt.train.epochs) {
     std::printf("already trained for %d epochs: nothing to do\n", ckpt.state.epochs_done);
   } else {
-    const TrainSummary s = train(ckpt.net, train_set.images, train_set.labels, ckpt.train, ckpt.state, cb);
+    const TrainSummary s =
+        train(ckpt.net, train_set.images, train_set.labels, ckpt.train, ckpt.state, cb);
     if (bar) bar->finish();
     std::printf("trained in %.1f s (%.0f samples/s)\n", s.seconds, s.samples_per_second);
     if (s.diverged) throw InputError("training diverged: " + s.message);
@@ -127,7 +133,8 @@ void add_train(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "train a photonic network noise-aware (resumable)");
   f->data.add(*cmd);
   cmd->add_option("--arch", f->arch, "layer widths, input to classes, e.g. 784-256-128-64-32-10");
-  cmd->add_option("--activation", f->activation, "hidden activation: relu, sigmoid, tanh or linear");
+  cmd->add_option("--activation", f->activation,
+                  "hidden activation: relu, sigmoid, tanh or linear");
   cmd->add_option("--w-max", f->w_max, "programmable weight range [-w_max, w_max]");
   f->noise.add(*cmd, "", "assumed during training");
   cmd->add_option("--epochs", f->epochs, "epochs (in total, also when resuming)");

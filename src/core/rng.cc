@@ -1,9 +1,9 @@
 #include "gift/core/rng.h"
 
 #include <Random123/philox.h>
-#include <Random123/uniform.hpp>
 
 #include <Eigen/Core>
+#include <Random123/uniform.hpp>
 #include <algorithm>
 
 namespace gift {
@@ -85,10 +85,10 @@ void fill_normal_impl(T* out, size_t n, const RngStream& s) {
     const size_t nb = std::min(kBlocks, (n - i + 3) / 4);
     philox_blocks(key, s, static_cast<uint32_t>(i / 4), nb, words);
     for (size_t b = 0; b < nb; ++b) {
-      angle[2 * b] = kPi * (static_cast<float>(static_cast<int32_t>(words.w[0][b])) * kNeg11 +
-                            0.5f * kNeg11);
-      angle[2 * b + 1] = kPi * (static_cast<float>(static_cast<int32_t>(words.w[2][b])) * kNeg11 +
-                                0.5f * kNeg11);
+      angle[2 * b] =
+          kPi * (static_cast<float>(static_cast<int32_t>(words.w[0][b])) * kNeg11 + 0.5f * kNeg11);
+      angle[2 * b + 1] =
+          kPi * (static_cast<float>(static_cast<int32_t>(words.w[2][b])) * kNeg11 + 0.5f * kNeg11);
       radius[2 * b] = static_cast<float>(words.w[1][b]) * kU01 + 0.5f * kU01;
       radius[2 * b + 1] = static_cast<float>(words.w[3][b]) * kU01 + 0.5f * kU01;
     }

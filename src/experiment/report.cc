@@ -84,10 +84,10 @@ std::string gp_lines(const std::vector<std::string>& lines) {
 
 MethodStyle method_style(const std::string& method) {
   static const MethodStyle known[] = {{"#6e6e6e", 5},    // none: grey squares
-                                {"#0072B2", 7},    // gift: blue circles
-                                {"#E69F00", 9},    // diff: orange triangles
-                                {"#009E73", 13},   // hil: green diamonds
-                                {"#CC79A7", 11}};  // retrain: purple triangles down
+                                      {"#0072B2", 7},    // gift: blue circles
+                                      {"#E69F00", 9},    // diff: orange triangles
+                                      {"#009E73", 13},   // hil: green diamonds
+                                      {"#CC79A7", 11}};  // retrain: purple triangles down
   static const MethodStyle extra[] = {{"#D55E00", 15}, {"#56B4E9", 3}, {"#F0E442", 2}};
   const int rank = method_rank(method);
   if (rank < 5) return known[rank];
@@ -965,8 +965,11 @@ std::vector<std::string> render_figures(const std::string& dir, const std::vecto
   // The script: a terminal for each format, then per figure its settings and plot, rendered to
   // name + tmp (tmp is set on the command line; empty when the script is run by hand).
   std::string script =
-      "# " + comment + " Re-render with:\n"
-      "#   cd <this directory> && gnuplot " + script_name + "\n"
+      "# " + comment +
+      " Re-render with:\n"
+      "#   cd <this directory> && gnuplot " +
+      script_name +
+      "\n"
       "if (exists(\"dir\")) cd dir\n"
       "if (!exists(\"tmp\")) tmp = ''\n"
       "set encoding utf8\n"

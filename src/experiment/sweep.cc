@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "experiment_util.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
 #include "gift/experiment/report.h"
@@ -29,7 +30,6 @@
 #include "gift/io/checkpoint.h"
 #include "gift/train/engine.h"
 #include "gift/train/trainer.h"
-#include "experiment_util.h"
 
 namespace gift::experiment {
 namespace {
@@ -469,7 +469,8 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
   const LabelledSet train{std::move(train_set.images), std::move(train_set.labels)};  // no copy
   // Per seed: the lab's labelled images and the images every accuracy is measured on.
   std::map<uint64_t, LabSplit> labs;
-  for (uint64_t seed : cfg.seeds) labs[seed] = lab_split({test_set.images, test_set.labels}, cfg.calib_size, seed);
+  for (uint64_t seed : cfg.seeds)
+    labs[seed] = lab_split({test_set.images, test_set.labels}, cfg.calib_size, seed);
 
   CreatedPaths created;
   try {

@@ -198,9 +198,9 @@ struct Context {
   const FinetuneOptions* o = nullptr;
   FinetuneReport* r = nullptr;
   RowSet fit;
-  LabelledSet score;         // held-out images, never fitted
-  uint64_t score_cost = 0;   // device passes of one score
-  uint64_t passes0 = 0;      // the device's pass counter at the start
+  LabelledSet score;        // held-out images, never fitted
+  uint64_t score_cost = 0;  // device passes of one score
+  uint64_t passes0 = 0;     // the device's pass counter at the start
   uint64_t passes_spent() const { return device->counters().passes - passes0; }
   uint64_t passes_left() const {
     if (o->budget_passes == 0) return kNoLimit;
@@ -209,7 +209,8 @@ struct Context {
   }
   uint64_t gradients_left() const {
     if (o->budget_gradients == 0) return kNoLimit;
-    return o->budget_gradients > r->sample_gradients ? o->budget_gradients - r->sample_gradients : 0;
+    return o->budget_gradients > r->sample_gradients ? o->budget_gradients - r->sample_gradients
+                                                     : 0;
   }
 };
 
@@ -264,7 +265,7 @@ Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, i
   for (size_t i = 1; i <= S; ++i) {
     step(i - 1, steps[i - 1]);
     const bool due = checks > 0 && i >= (static_cast<size_t>(done + 1) * S + checks - 1) /
-                                             static_cast<size_t>(checks);
+                                            static_cast<size_t>(checks);
     if (!due) continue;
     ++done;
     EpochScore e;
@@ -310,9 +311,9 @@ Score pooled(const Score& a, const Score& b) {
 // How many checks fit in `passes` (the pass allowance left for checks).
 int affordable_checks(const Context& c, uint64_t passes) {
   if (passes == kNoLimit) return c.o->checks;
-  return static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(c.o->checks), passes / c.score_cost));
+  return static_cast<int>(
+      std::min<uint64_t>(static_cast<uint64_t>(c.o->checks), passes / c.score_cost));
 }
-
 
 class MethodBase : public FinetuneMethod {
  public:
@@ -321,7 +322,8 @@ class MethodBase : public FinetuneMethod {
     FinetuneOptions o = opts_in;
     o.validate(net.arch());
     check_labelled_data(net.arch(), calib.images, calib.labels, "fine-tuning: the calibration set");
-    if (!train.labels.empty()) check_labelled_data(net.arch(), train.images, train.labels, "fine-tuning: the training set");
+    if (!train.labels.empty())
+      check_labelled_data(net.arch(), train.images, train.labels, "fine-tuning: the training set");
     const auto t0 = Clock::now();
     TimedDevice device(raw_device);
     const DeviceCounters c0 = device.counters();
@@ -436,7 +438,8 @@ class MethodBase : public FinetuneMethod {
     if (cand.measured) {
       measured = cand.score;
       if (c.passes_left() >= c.score_cost) {
-        measured = pooled(cand.score, device_score(*c.device, cand.net, c.score, c.o->score_repeats));
+        measured =
+            pooled(cand.score, device_score(*c.device, cand.net, c.score, c.o->score_repeats));
       }
     } else {
       measured = device_score(*c.device, cand.net, c.score, c.o->score_repeats);
@@ -585,14 +588,15 @@ class TwinMethod : public MethodBase {
       OptimizerOptions step_opts = o.optimizer;
       if (kind_ == kRetrain || o.schedule == LrSchedule::kCosine) {  // cosine over the plan
         step_opts.lr *= 0.5 * (1 + std::cos(3.141592653589793 * static_cast<double>(i) /
-                                                static_cast<double>(steps.size())));
+                                            static_cast<double>(steps.size())));
       }
       optimizer_step(net.params(), g, state, step_opts, engine.threads());
       net.project();
     };
-    const Candidate best = run_plan(net, c, steps, checks, start, step, [&](const Network& n) {
-      return twin_loss(engine, n, c.score, r.noise_used, o.seed);
-    }, start_moved);
+    const Candidate best = run_plan(
+        net, c, steps, checks, start, step,
+        [&](const Network& n) { return twin_loss(engine, n, c.score, r.noise_used, o.seed); },
+        start_moved);
     finish_alignment(r, start_twin);
     return best;
   }
@@ -680,14 +684,16 @@ void FinetuneOptions::validate(const Architecture& arch) {
   if (score_repeats < 1) throw InputError("fine-tuning: score repeats must be >= 1");
   if (checks < 0) throw InputError("fine-tuning: checks must be >= 0");
   if (!(holdout > 0 && holdout < 1)) throw InputError("fine-tuning: holdout must be in (0, 1)");
-  if (!(accept_z >= 0) || !std::isfinite(accept_z)) throw InputError("fine-tuning: accept_z must be >= 0");
+  if (!(accept_z >= 0) || !std::isfinite(accept_z))
+    throw InputError("fine-tuning: accept_z must be >= 0");
   if (threads < 0) throw InputError("fine-tuning: threads must be >= 0");
   optimizer.validate();
   calibration.validate();
   if (assumed.layers.empty()) assumed = NoiseModel::none(arch.num_layers());
   assumed.validate(arch.num_layers(), "assumed noise");
   if (!calibrate) {
-    if (noise.layers.empty()) throw InputError("fine-tuning without calibration needs a noise model");
+    if (noise.layers.empty())
+      throw InputError("fine-tuning without calibration needs a noise model");
     noise.validate(arch.num_layers(), "fine-tuning noise");
   }
 }
@@ -756,7 +762,8 @@ std::unique_ptr<FinetuneMethod> make_method(const std::string& name) {
   if (name == "hil") return std::make_unique<HilMethod>();
   if (name == "retrain") return std::make_unique<TwinMethod>(TwinMethod::kRetrain);
   if (name == "none") return std::make_unique<NoneMethod>();
-  throw InputError("unknown fine-tuning method '" + name + "': expected gift, diff, hil, retrain or none");
+  throw InputError("unknown fine-tuning method '" + name +
+                   "': expected gift, diff, hil, retrain or none");
 }
 
 std::string FinetuneReport::summary() const {
@@ -766,8 +773,8 @@ std::string FinetuneReport::summary() const {
                 "best epoch %d, %s; "
                 "device passes %llu, programmings %llu, sample gradients %llu, digital %.2f s",
                 method.c_str(), start_loss, start_se, final_loss, final_se, 100 * start_accuracy,
-                100 * final_accuracy, best_epoch,
-                accepted ? "accepted" : "start kept", static_cast<unsigned long long>(device_passes),
+                100 * final_accuracy, best_epoch, accepted ? "accepted" : "start kept",
+                static_cast<unsigned long long>(device_passes),
                 static_cast<unsigned long long>(device_programmings),
                 static_cast<unsigned long long>(sample_gradients), digital_seconds);
   std::string s = buf;
@@ -790,31 +797,32 @@ nlohmann::json FinetuneReport::to_json() const {
                   {"device_accuracy", e.device_accuracy},
                   {"twin_loss", e.twin_loss}});
   }
-  nlohmann::json j = {{"method", method},
-                      {"fit_images", fit_images},
-                      {"score_images", score_images},
-                      {"noise_used", noise_to_json(noise_used)},
-                      {"start_loss", start_loss},
-                      {"start_se", start_se},
-                      {"final_loss", final_loss},
-                      {"final_se", final_se},
-                      {"start_accuracy", start_accuracy},
-                      {"final_accuracy", final_accuracy},
-                      {"epochs", ep},
-                      {"best_epoch", best_epoch},
-                      {"accepted", accepted},
-                      {"alignment", {{"sign_agreement", sign_agreement}, {"correlation", correlation}}},
-                      {"fit_data", to_string(fit_data)},
-                      {"budget_gradients", budget_gradients},
-                      {"budget_passes", budget_passes},
-                      {"budget_limited", budget_limited},
-                      {"twin_forwards", twin_forwards},
-                      {"rescale", rescale},
-                      {"device_passes", device_passes},
-                      {"device_programmings", device_programmings},
-                      {"sample_gradients", sample_gradients},
-                      {"digital_seconds", digital_seconds},
-                      {"device_seconds", device_seconds}};
+  nlohmann::json j = {
+      {"method", method},
+      {"fit_images", fit_images},
+      {"score_images", score_images},
+      {"noise_used", noise_to_json(noise_used)},
+      {"start_loss", start_loss},
+      {"start_se", start_se},
+      {"final_loss", final_loss},
+      {"final_se", final_se},
+      {"start_accuracy", start_accuracy},
+      {"final_accuracy", final_accuracy},
+      {"epochs", ep},
+      {"best_epoch", best_epoch},
+      {"accepted", accepted},
+      {"alignment", {{"sign_agreement", sign_agreement}, {"correlation", correlation}}},
+      {"fit_data", to_string(fit_data)},
+      {"budget_gradients", budget_gradients},
+      {"budget_passes", budget_passes},
+      {"budget_limited", budget_limited},
+      {"twin_forwards", twin_forwards},
+      {"rescale", rescale},
+      {"device_passes", device_passes},
+      {"device_programmings", device_programmings},
+      {"sample_gradients", sample_gradients},
+      {"digital_seconds", digital_seconds},
+      {"device_seconds", device_seconds}};
   if (calibrated) j["calibration"] = calibration.to_json();
   return j;
 }

@@ -6,8 +6,8 @@
 #include <type_traits>
 
 #include "gift/core/error.h"
-#include "gift/io/json.h"
 #include "gift/core/version.h"
+#include "gift/io/json.h"
 #include "gift/io/safetensors.h"
 
 namespace gift {
@@ -223,7 +223,8 @@ Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path
   c.net = Network(arch);
   const size_t L = c.net.num_layers();
   c.train = train_from_json(parse_json_meta(f, "train", path), path);
-  c.train.noise = noise_from_json(parse_json_meta(f, "noise", path), L, path + ": metadata 'noise'");
+  c.train.noise =
+      noise_from_json(parse_json_meta(f, "noise", path), L, path + ": metadata 'noise'");
   if (f.metadata.count("dataset")) c.dataset = f.metadata.at("dataset");
   const long long epochs_done = parse_int_meta(f, "epochs_done", path);
   if (epochs_done > std::numeric_limits<int>::max()) {
@@ -261,14 +262,13 @@ Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path
     c.state.optimizer.step = parse_int_meta(f, "optimizer_step", path);
   }
   if (f.tensors.size() != expected_tensors) {
-    throw InputError(path + ": holds " + std::to_string(f.tensors.size()) +
-                     " tensors, expected " + std::to_string(expected_tensors) +
-                     " for the architecture in its metadata");
+    throw InputError(path + ": holds " + std::to_string(f.tensors.size()) + " tensors, expected " +
+                     std::to_string(expected_tensors) + " for the architecture in its metadata");
   }
   for (const auto& [k, v] : f.metadata) {
-    static const char* known[] = {"format", "format_version", "gift_version", "architecture",
-                                  "noise", "train", "seed", "epochs_done", "optimizer_step",
-                                  "dataset"};
+    static const char* known[] = {
+        "format", "format_version", "gift_version", "architecture",   "noise",
+        "train",  "seed",           "epochs_done",  "optimizer_step", "dataset"};
     bool is_known = false;
     for (const char* kk : known) is_known = is_known || k == kk;
     if (!is_known) c.extra[k] = v;
@@ -297,7 +297,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   }
   const OptimizerState& o = c.state.optimizer;
   if (o.m.size() == net.params().size()) {
-    f.tensors["optimizer.m"] = flat_tensor(o.m.data(), static_cast<size_t>(o.m.size()), {o.m.size()});
+    f.tensors["optimizer.m"] =
+        flat_tensor(o.m.data(), static_cast<size_t>(o.m.size()), {o.m.size()});
     if (o.v.size() == o.m.size()) {
       f.tensors["optimizer.v"] =
           flat_tensor(o.v.data(), static_cast<size_t>(o.v.size()), {o.v.size()});

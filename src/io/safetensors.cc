@@ -11,8 +11,8 @@
 #include <utility>
 
 #include "gift/core/error.h"
-#include "gift/io/json.h"
 #include "gift/io/atomic_file.h"
+#include "gift/io/json.h"
 
 namespace gift::io {
 namespace {
@@ -138,7 +138,8 @@ json parse_header(const uint8_t* begin, const uint8_t* end, const std::string& n
   json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
     if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
         depth >= kMaxJsonDepth) {
-      throw InputError(name + ": expected a flat safetensors header, found JSON nested deeper than " +
+      throw InputError(name +
+                       ": expected a flat safetensors header, found JSON nested deeper than " +
                        std::to_string(kMaxJsonDepth) + " levels");
     }
     switch (event) {

@@ -8,10 +8,18 @@ namespace gift {
 template <class T>
 void apply_activation(MatT<T>& a, const MatT<T>& z, Activation act) {
   switch (act) {
-    case Activation::kLinear: a = z; break;
-    case Activation::kRelu: a = z.cwiseMax(T(0)); break;
-    case Activation::kSigmoid: a = (T(1) / (T(1) + (-z.array()).exp())).matrix(); break;
-    case Activation::kTanh: a = z.array().tanh().matrix(); break;
+    case Activation::kLinear:
+      a = z;
+      break;
+    case Activation::kRelu:
+      a = z.cwiseMax(T(0));
+      break;
+    case Activation::kSigmoid:
+      a = (T(1) / (T(1) + (-z.array()).exp())).matrix();
+      break;
+    case Activation::kTanh:
+      a = z.array().tanh().matrix();
+      break;
   }
 }
 
@@ -21,14 +29,19 @@ namespace {
 template <class T>
 void activation_backward(MatT<T>& da, const MatT<T>& z, Activation act) {
   switch (act) {
-    case Activation::kLinear: break;
-    case Activation::kRelu: da.array() *= (z.array() > T(0)).template cast<T>(); break;
+    case Activation::kLinear:
+      break;
+    case Activation::kRelu:
+      da.array() *= (z.array() > T(0)).template cast<T>();
+      break;
     case Activation::kSigmoid: {
       const auto s = T(1) / (T(1) + (-z.array()).exp());
       da.array() *= s * (T(1) - s);
       break;
     }
-    case Activation::kTanh: da.array() *= T(1) - z.array().tanh().square(); break;
+    case Activation::kTanh:
+      da.array() *= T(1) - z.array().tanh().square();
+      break;
   }
 }
 
@@ -273,27 +286,27 @@ void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseMod
   }
 }
 
-#define GIFT_INSTANTIATE(T)                                                                      \
-  template void apply_activation<T>(MatT<T>&, const MatT<T>&, Activation);                      \
-  template void weight_squares<T>(std::vector<MatT<T>>&, const NetworkT<T>&, const NoiseModel&); \
-  template void network_forward<T>(Tape<T>&, const NetworkT<T>&,                                 \
-                                   const Eigen::Ref<const MatT<T>>&, const NoiseModel&,          \
-                                   const NoiseDraws*, const std::vector<MatT<T>>*);              \
-  template void first_layer<T>(FirstLayer<T>&, const NetworkT<T>&,                               \
-                               const Eigen::Ref<const MatT<T>>&, const NoiseModel&,              \
-                               const std::vector<MatT<T>>*);                                     \
-  template void network_forward_from<T>(Tape<T>&, const NetworkT<T>&, const FirstLayer<T>&,      \
-                                        const NoiseModel&, const NoiseDraws&,                    \
-                                        const std::vector<MatT<T>>*);                            \
-  template void tape_from_measurement<T>(Tape<T>&, const NetworkT<T>&, const MatT<T>&,         \
-                                         const std::vector<MatT<T>>&, const MatT<T>&,           \
-                                         const NoiseModel&);                                     \
-  template void network_backward<T>(Tape<T>&, const NetworkT<T>&, const NoiseModel&,            \
-                                    const MatT<T>&, MatT<T>*, const std::vector<MatT<T>>*);     \
-  template void layer_grad<T>(VecT<T>&, const NetworkT<T>&, const NoiseModel&, size_t, int, int, \
-                              const Eigen::Ref<const MatT<T>>&, const Eigen::Ref<const MatT<T>>&, \
-                              const MatT<T>*, const MatT<T>*);                                   \
-  template void accumulate_layer_grad<T>(VecT<T>&, const NetworkT<T>&, const NoiseModel&,       \
+#define GIFT_INSTANTIATE(T)                                                                        \
+  template void apply_activation<T>(MatT<T>&, const MatT<T>&, Activation);                         \
+  template void weight_squares<T>(std::vector<MatT<T>>&, const NetworkT<T>&, const NoiseModel&);   \
+  template void network_forward<T>(Tape<T>&, const NetworkT<T>&, const Eigen::Ref<const MatT<T>>&, \
+                                   const NoiseModel&, const NoiseDraws*,                           \
+                                   const std::vector<MatT<T>>*);                                   \
+  template void first_layer<T>(FirstLayer<T>&, const NetworkT<T>&,                                 \
+                               const Eigen::Ref<const MatT<T>>&, const NoiseModel&,                \
+                               const std::vector<MatT<T>>*);                                       \
+  template void network_forward_from<T>(Tape<T>&, const NetworkT<T>&, const FirstLayer<T>&,        \
+                                        const NoiseModel&, const NoiseDraws&,                      \
+                                        const std::vector<MatT<T>>*);                              \
+  template void tape_from_measurement<T>(Tape<T>&, const NetworkT<T>&, const MatT<T>&,             \
+                                         const std::vector<MatT<T>>&, const MatT<T>&,              \
+                                         const NoiseModel&);                                       \
+  template void network_backward<T>(Tape<T>&, const NetworkT<T>&, const NoiseModel&,               \
+                                    const MatT<T>&, MatT<T>*, const std::vector<MatT<T>>*);        \
+  template void layer_grad<T>(VecT<T>&, const NetworkT<T>&, const NoiseModel&, size_t, int, int,   \
+                              const Eigen::Ref<const MatT<T>>&, const Eigen::Ref<const MatT<T>>&,  \
+                              const MatT<T>*, const MatT<T>*);                                     \
+  template void accumulate_layer_grad<T>(VecT<T>&, const NetworkT<T>&, const NoiseModel&,          \
                                          const std::vector<const Tape<T>*>&, size_t, int, int);
 GIFT_INSTANTIATE(float)
 GIFT_INSTANTIATE(double)

@@ -12,17 +12,21 @@ namespace gift {
 
 const char* to_string(Activation a) {
   switch (a) {
-    case Activation::kLinear: return "linear";
-    case Activation::kRelu: return "relu";
-    case Activation::kSigmoid: return "sigmoid";
-    case Activation::kTanh: return "tanh";
+    case Activation::kLinear:
+      return "linear";
+    case Activation::kRelu:
+      return "relu";
+    case Activation::kSigmoid:
+      return "sigmoid";
+    case Activation::kTanh:
+      return "tanh";
   }
   throw InternalError("unknown activation");
 }
 
 Activation parse_activation(const std::string& name) {
-  for (Activation a : {Activation::kLinear, Activation::kRelu, Activation::kSigmoid,
-                       Activation::kTanh}) {
+  for (Activation a :
+       {Activation::kLinear, Activation::kRelu, Activation::kSigmoid, Activation::kTanh}) {
     if (name == to_string(a)) return a;
   }
   throw InputError("unknown activation '" + name + "': expected linear, relu, sigmoid or tanh");
@@ -73,8 +77,7 @@ Architecture Architecture::default_mnist() {
   return from_string("784-256-128-64-32-10", Activation::kRelu, 1.0);
 }
 
-Architecture Architecture::from_string(const std::string& widths, Activation hidden,
-                                       double w_max) {
+Architecture Architecture::from_string(const std::string& widths, Activation hidden, double w_max) {
   Architecture a;
   std::string item;
   for (size_t i = 0; i <= widths.size(); ++i) {

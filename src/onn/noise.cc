@@ -9,10 +9,14 @@ namespace gift {
 
 const char* to_string(NoiseSite site) {
   switch (site) {
-    case NoiseSite::kWeight: return "weight";
-    case NoiseSite::kSumMult: return "sum_mult";
-    case NoiseSite::kSumAdd: return "sum_add";
-    case NoiseSite::kOutAdd: return "out_add";
+    case NoiseSite::kWeight:
+      return "weight";
+    case NoiseSite::kSumMult:
+      return "sum_mult";
+    case NoiseSite::kSumAdd:
+      return "sum_add";
+    case NoiseSite::kOutAdd:
+      return "out_add";
   }
   throw InternalError("unknown noise site");
 }
@@ -27,10 +31,14 @@ NoiseSite parse_noise_site(const std::string& name) {
 
 double& LayerNoise::at(NoiseSite site) {
   switch (site) {
-    case NoiseSite::kWeight: return weight;
-    case NoiseSite::kSumMult: return sum_mult;
-    case NoiseSite::kSumAdd: return sum_add;
-    case NoiseSite::kOutAdd: return out_add;
+    case NoiseSite::kWeight:
+      return weight;
+    case NoiseSite::kSumMult:
+      return sum_mult;
+    case NoiseSite::kSumAdd:
+      return sum_add;
+    case NoiseSite::kOutAdd:
+      return out_add;
   }
   throw InternalError("unknown noise site");
 }
@@ -186,7 +194,8 @@ std::vector<double> parse_per_layer(const std::string& text, size_t num_layers,
   if (values.size() == 1) values.assign(num_layers, values[0]);
   if (values.size() != num_layers) {
     throw InputError(option + ": expected " +
-                     (num_layers == 1 ? std::string("1 value") : "1 or " + std::to_string(num_layers) + " values") +
+                     (num_layers == 1 ? std::string("1 value")
+                                      : "1 or " + std::to_string(num_layers) + " values") +
                      " (one per layer), found " + std::to_string(values.size()));
   }
   return values;

@@ -48,7 +48,10 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
   const T scale = T(1) / static_cast<T>(B);
   weight_squares(w_sq_, net, noise);
   grad.setZero(net.params().size());
-  struct Task { size_t layer; int o_begin, o_end; };
+  struct Task {
+    size_t layer;
+    int o_begin, o_end;
+  };
   std::vector<Task> tasks;
   for (size_t l = 0; l < L; ++l) {
     const int O = net.arch().sizes[l + 1];
@@ -106,7 +109,8 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
     }
     if (!error) {
 #pragma omp for schedule(dynamic, 1)
-      for (size_t i = 0; i < stacks.size(); ++i) guard([&] { stack(stacks[i].first, stacks[i].second); });
+      for (size_t i = 0; i < stacks.size(); ++i)
+        guard([&] { stack(stacks[i].first, stacks[i].second); });
 #pragma omp for schedule(dynamic, 1)
       for (size_t i = 0; i < tasks.size(); ++i) {
         guard([&] {
@@ -145,14 +149,14 @@ double EngineT<T>::predict(const NetworkT<T>& net, const Eigen::Ref<const MatT<T
 
 template <class T>
 void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
-                                const int* labels, const NoiseModel& noise,
-                                const NoiseDraws& draws, int passes, int* pred, double* losses) {
+                                const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
+                                int passes, int* pred, double* losses) {
   const Eigen::Index N = x.rows();
   constexpr int kPredictBlock = 256;
   const int blocks = static_cast<int>((N + kPredictBlock - 1) / kPredictBlock);
   // Loss of (pass, block), summed per pass in block order.
-  std::vector<double> block_loss(static_cast<size_t>(std::max(blocks, 0)) *
-                                 static_cast<size_t>(passes), 0.0);
+  std::vector<double> block_loss(
+      static_cast<size_t>(std::max(blocks, 0)) * static_cast<size_t>(passes), 0.0);
   std::vector<MatT<T>> w_sq;  // local: predict keeps no state, so calls may run concurrently
   weight_squares(w_sq, net, noise);
   std::exception_ptr error;
@@ -174,7 +178,8 @@ void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const M
           network_forward_from<T>(tape, net, first, noise, d, &w_sq);
           argmax_rows(tape.logits(), pred + static_cast<size_t>(p) * static_cast<size_t>(N) + r0);
           if (labels && losses) {
-            block_loss[static_cast<size_t>(p) * static_cast<size_t>(blocks) + static_cast<size_t>(k)] =
+            block_loss[static_cast<size_t>(p) * static_cast<size_t>(blocks) +
+                       static_cast<size_t>(k)] =
                 softmax_xent<T>(tape.logits(), labels + r0, nullptr, T(1), nullptr);
           }
         }
@@ -189,7 +194,8 @@ void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const M
   for (int p = 0; p < passes; ++p) {
     double total = 0;
     for (int k = 0; k < blocks; ++k) {
-      total += block_loss[static_cast<size_t>(p) * static_cast<size_t>(blocks) + static_cast<size_t>(k)];
+      total +=
+          block_loss[static_cast<size_t>(p) * static_cast<size_t>(blocks) + static_cast<size_t>(k)];
     }
     losses[p] = total;
   }

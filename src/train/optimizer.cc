@@ -85,11 +85,12 @@ void optimizer_step(Vec& params, const Vec& grad, OptimizerState& s, const Optim
   }
   float* v = o.kind == OptimizerKind::kAdam ? s.v.data() : nullptr;
   const Eigen::Index chunks = (n + kStepChunk - 1) / kStepChunk;
-#pragma omp parallel for num_threads(std::max(1, threads)) schedule(static) if (threads > 1 && chunks > 1)
+#pragma omp parallel for num_threads(std::max(1, threads)) \
+    schedule(static) if (threads > 1 && chunks > 1)
   for (Eigen::Index c = 0; c < chunks; ++c) {
     const Eigen::Index b = c * kStepChunk, k = std::min(kStepChunk, n - b);
-    step_chunk(params.data() + b, grad.data() + b, s.m.data() + b, v ? v + b : nullptr, k, o,
-               step, eps);
+    step_chunk(params.data() + b, grad.data() + b, s.m.data() + b, v ? v + b : nullptr, k, o, step,
+               eps);
   }
 }
 

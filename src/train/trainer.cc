@@ -47,8 +47,8 @@ std::string TrainSummary::report() const {
   os.setf(std::ios::fixed);
   os.precision(4);
   for (const EpochLog& e : epochs) {
-    os << "epoch " << e.epoch << "  loss " << e.loss << "  train acc " << 100 * e.accuracy
-       << "%  " << e.seconds << " s\n";
+    os << "epoch " << e.epoch << "  loss " << e.loss << "  train acc " << 100 * e.accuracy << "%  "
+       << e.seconds << " s\n";
   }
   if (diverged) os << "diverged: " << message << '\n';
   os.precision(1);
@@ -56,8 +56,8 @@ std::string TrainSummary::report() const {
   return os.str();
 }
 
-TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labels,
-                   TrainOptions o, TrainState& state, const TrainCallbacks& cb) {
+TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labels, TrainOptions o,
+                   TrainState& state, const TrainCallbacks& cb) {
   o.validate(net.arch());
   check_labelled_data(net.arch(), images, labels, "training set");
   const size_t N = static_cast<size_t>(images.rows());
@@ -84,8 +84,8 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
       }
       NoiseDraws draws{o.seed, Purpose::kTrainNoise,
                        static_cast<uint32_t>(static_cast<size_t>(epoch) * steps_per_epoch + k), 0};
-      const BatchResult res = engine.loss_and_grad(
-          net, xb.topRows(static_cast<Eigen::Index>(n)), yb.data(), o.noise, draws, grad);
+      const BatchResult res = engine.loss_and_grad(net, xb.topRows(static_cast<Eigen::Index>(n)),
+                                                   yb.data(), o.noise, draws, grad);
       if (!std::isfinite(res.loss) || !grad.allFinite()) {
         summary.diverged = true;
         std::ostringstream os;

@@ -119,7 +119,8 @@ class Cli : public ::testing::Test {
       pid_ = fork();
       if (pid_ == 0) {
         const std::string cmd = "cd " + quote(cli.run_dir()) + " && exec " + quote(GIFT_BINARY) +
-                                " " + args + " >" + quote(out_) + " 2>" + quote(err_) + " </dev/null";
+                                " " + args + " >" + quote(out_) + " 2>" + quote(err_) +
+                                " </dev/null";
         execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
         _exit(127);
       }
@@ -461,7 +462,8 @@ class CliInsitu : public Cli {
 };
 
 TEST_F(CliInsitu, CalibratePrintsAndSavesTheEstimate) {
-  const Outcome r = gift("calibrate" + common() + " --device-noise-sum-add 0.5 --calib-inputs 100 --json cal.json");
+  const Outcome r = gift("calibrate" + common() +
+                         " --device-noise-sum-add 0.5 --calib-inputs 100 --json cal.json");
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("estimate:"), std::string::npos) << r.out;
   const nlohmann::json j = nlohmann::json::parse(read_text(in_run("cal.json")));
@@ -471,8 +473,9 @@ TEST_F(CliInsitu, CalibratePrintsAndSavesTheEstimate) {
 }
 
 TEST_F(CliInsitu, FinetuneWritesCheckpointAndReport) {
-  const Outcome r = gift(finetune_args() +
-                         " --method gift --device-noise-sum-add 1 --out tuned.safetensors --report rep.json");
+  const Outcome r =
+      gift(finetune_args() +
+           " --method gift --device-noise-sum-add 1 --out tuned.safetensors --report rep.json");
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   const nlohmann::json j = nlohmann::json::parse(read_text(in_run("rep.json")));
   ASSERT_EQ(j.at("methods").size(), 1u);
@@ -482,17 +485,20 @@ TEST_F(CliInsitu, FinetuneWritesCheckpointAndReport) {
   EXPECT_TRUE(m.contains("calibration"));
   EXPECT_TRUE(m.contains("alignment"));
   // The fine-tuned checkpoint loads and carries the report.
-  const Outcome e = gift("eval --checkpoint tuned.safetensors --data-dir " + quote(data_dir()) + " --repeats 2");
+  const Outcome e =
+      gift("eval --checkpoint tuned.safetensors --data-dir " + quote(data_dir()) + " --repeats 2");
   EXPECT_EQ(e.status, 0) << e.err;
   const io::TensorFile f = io::read_safetensors(in_run("tuned.safetensors"));
   EXPECT_EQ(f.metadata.count("finetune"), 1u);
 }
 
 TEST_F(CliInsitu, ExternalDeviceGivesTheSameResultsAsTheSimulatedOne) {
-  const std::string sim = finetune_args() + " --method none,gift,hil --device-noise-sum-add 1 --device-seed 4";
-  const std::string ext = finetune_args() + " --method none,gift,hil --device-command " +
-                          quote(std::string(GIFT_BINARY) + " device-server --checkpoint " +
-                                in_run("model.safetensors") + " --noise-sum-add 1 --device-seed 4 --threads 1");
+  const std::string sim =
+      finetune_args() + " --method none,gift,hil --device-noise-sum-add 1 --device-seed 4";
+  const std::string ext =
+      finetune_args() + " --method none,gift,hil --device-command " +
+      quote(std::string(GIFT_BINARY) + " device-server --checkpoint " +
+            in_run("model.safetensors") + " --noise-sum-add 1 --device-seed 4 --threads 1");
   const Outcome a = gift(sim + " --report a.json"), b = gift(ext + " --report b.json");
   ASSERT_EQ(a.status, 0) << a.err;
   ASSERT_EQ(b.status, 0) << b.err;
@@ -512,7 +518,8 @@ TEST_F(CliInsitu, Errors) {
   expect_error(finetune_args() + " --method gift,hil --out x.safetensors", {"--out"});
   expect_error(finetune_args() + " --calib-size 0", {"--calib-size"});
   expect_error(finetune_args() + " --device-noise-sum-add -1", {"--device-noise-sum-add"});
-  expect_error(finetune_args() + " --device-command 'true' --device-noise-sum-add 1", {"--device-command"});
+  expect_error(finetune_args() + " --device-command 'true' --device-noise-sum-add 1",
+               {"--device-command"});
   expect_error(finetune_args() + " --device-command '/nonexistent/server'", {"device"});
   expect_error("calibrate" + common() + " --calib-repeats 1", {"repeats"});
 }
@@ -581,8 +588,9 @@ TEST_F(Cli, FewerOutputsThanClassesIsRefusedBeforeWork) {
   save_checkpoint(in_run("small.safetensors"), small);
   const std::string common = " --checkpoint small.safetensors --data-dir " + quote(data_dir());
   expect_error("eval" + common + " --repeats 2", {"label", "has 5"});
-  expect_error("finetune" + common + " --method gift --calib-size 50 --calib-inputs 20 --report r.json",
-               {"has 5"});
+  expect_error(
+      "finetune" + common + " --method gift --calib-size 50 --calib-inputs 20 --report r.json",
+      {"has 5"});
 }
 
 TEST_F(Cli, TestImagesOfAnotherShapeAreRefusedBeforeTraining) {
@@ -604,7 +612,8 @@ TEST_F(Cli, OutOfMemoryIsAOneLineError) {
   // for its weights and more for the optimizer's moments and gradients.
   for (const std::string arch : {"16-1000000-1000000-10", "16-100000-1000-10"}) {
     SCOPED_TRACE(arch);
-    const Outcome r = gift_prefixed("ulimit -v 1048576; ", train_args(in_run("m.safetensors"), 1, arch));
+    const Outcome r =
+        gift_prefixed("ulimit -v 1048576; ", train_args(in_run("m.safetensors"), 1, arch));
     EXPECT_EQ(r.status, 1) << r.err;
     EXPECT_EQ(r.err.rfind("gift: error: ", 0), 0u) << r.err;
     EXPECT_NE(r.err.find("out of memory"), std::string::npos) << r.err;
@@ -617,9 +626,11 @@ TEST_F(Cli, OutOfMemoryIsAOneLineError) {
 TEST_F(Cli, ConfigFileMustBeARegularFile) {
   ASSERT_EQ(mkfifo(in_run("fifo").c_str(), 0600), 0);
   for (const std::string& config : {std::string("fifo"), std::string("/dev/zero")}) {
-    const Outcome r = gift_with_timeout("--config " + config + " " + train_args("m.safetensors", 1), 20);
+    const Outcome r =
+        gift_with_timeout("--config " + config + " " + train_args("m.safetensors", 1), 20);
     EXPECT_EQ(r.status, 2) << r.err;
-    EXPECT_NE(r.err.find("--config: '" + config + "' is not a regular file"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--config: '" + config + "' is not a regular file"), std::string::npos)
+        << r.err;
   }
   std::ofstream(in_run("big.toml")) << std::string((1 << 20) + 1, '#');
   expect_error("--config=big.toml " + train_args("m.safetensors", 1), {"big.toml", "1 MiB"});
@@ -664,8 +675,8 @@ TEST_F(Cli, SignalsStopTrainingCleanlyAndItResumes) {
     ASSERT_TRUE(run.wait_for_output("epoch   3", 60)) << run.out();
     kill(run.pid(), sig);
     const int status = run.wait(30);
-    ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping: status " << status
-                                   << " " << run.err();
+    ASSERT_TRUE(WIFEXITED(status))
+        << "killed by the signal instead of stopping: status " << status << " " << run.err();
     EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
     const std::string err = run.err();
     EXPECT_EQ(err.find("gift: stopped by SIG"), 1u) << err;  // after the "\n" that ends a bar
@@ -726,8 +737,9 @@ TEST_F(CliInsitu, FinetuneSavesEachMethodAndResumes) {
   }());
   expect_error(args + " --method none,gift,hil --resume", {"rep.json", "'gift'", "incomplete"});
   // A resume with other options refuses to mix results.
-  expect_error(finetune_args() + " --device-noise-sum-add 2 --report rep.json --method none --resume",
-               {"rep.json", "other options"});
+  expect_error(
+      finetune_args() + " --device-noise-sum-add 2 --report rep.json --method none --resume",
+      {"rep.json", "other options"});
   expect_error(finetune_args() + " --method none --resume", {"--resume", "--report"});
   expect_error(finetune_args() + " --method gift,gift", {"gift", "twice"});
 }

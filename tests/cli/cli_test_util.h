@@ -66,8 +66,9 @@ inline void write_synthetic_split(const std::string& dir, const std::string& pre
     }
   }
   const uint32_t un = static_cast<uint32_t>(n);
-  data::test_util::write_bytes(dir + "/" + prefix + "-images-idx3-ubyte",
-                               data::test_util::make_idx(data::kIdxUbyte, {un, side, side}, pixels));
+  data::test_util::write_bytes(
+      dir + "/" + prefix + "-images-idx3-ubyte",
+      data::test_util::make_idx(data::kIdxUbyte, {un, side, side}, pixels));
   data::test_util::write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte",
                                data::test_util::make_idx(data::kIdxUbyte, {un}, labels));
 }

@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "../experiment/sweep_test_util.h"
 #include "../data/idx_test_util.h"
+#include "../experiment/sweep_test_util.h"
 #include "cli_test_util.h"
 
 namespace gift {

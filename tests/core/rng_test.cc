@@ -2,10 +2,10 @@
 // prefixes, stream separation and moments.
 #include "gift/core/rng.h"
 
-#include <Random123/boxmuller.hpp>
 #include <Random123/philox.h>
 #include <gtest/gtest.h>
 
+#include <Random123/boxmuller.hpp>
 #include <cmath>
 #include <vector>
 

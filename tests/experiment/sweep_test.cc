@@ -3,8 +3,6 @@
 // uninterrupted run with another number of jobs.
 #include "gift/experiment/sweep.h"
 
-#include "sweep_test_util.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -27,6 +25,7 @@
 #include "gift/data/idx.h"
 #include "gift/experiment/report.h"
 #include "report_test_util.h"
+#include "sweep_test_util.h"
 
 namespace gift::experiment {
 namespace {

@@ -184,7 +184,7 @@ TEST_P(DeviceConformance, ForwardPassesEqualTheCallsOneByOne) {
   a->program(net);
   b->program(net);
   const Mat x = make_inputs(130, 6, 8);  // three 64-row blocks, the last ragged
-  a->forward(x, false);  // passes continue the call count
+  a->forward(x, false);                  // passes continue the call count
   b->forward(x, false);
   const std::vector<Mat> outs = a->forward_passes(x, 3);
   ASSERT_EQ(outs.size(), 3u);

@@ -92,7 +92,8 @@ TEST(Finetune, GiftRepairsMisspecifiedNoise) {
   const DeviceAccuracy after = device_accuracy(dev, net, f.test, 10);
   EXPECT_TRUE(r.accepted) << r.summary();
   EXPECT_GT(after.mean - before.mean, 3 * combined_se(before, after))
-      << "before " << before.mean << " after " << after.mean << "\n" << r.summary();
+      << "before " << before.mean << " after " << after.mean << "\n"
+      << r.summary();
   EXPECT_GT(r.final_accuracy, r.start_accuracy);
   // The calibrated estimate found the true noise.
   EXPECT_NEAR(r.noise_used.layers[1].sum_add, 1.0, 0.15);
@@ -159,7 +160,8 @@ TEST(Finetune, HilAndRetrainImproveToo) {
     if (std::string(name) == "retrain") o.retrain_epochs = 10;
     const FinetuneReport r = make_method(name)->run(net, dev, f.calib, f.train, o);
     const DeviceAccuracy after = device_accuracy(dev, net, f.test, 10);
-    EXPECT_GT(after.mean - before.mean, 3 * combined_se(before, after)) << name << ": " << r.summary();
+    EXPECT_GT(after.mean - before.mean, 3 * combined_se(before, after))
+        << name << ": " << r.summary();
   }
 }
 
@@ -270,7 +272,8 @@ TEST(Finetune, LabSplitIsDisjointAndSeeded) {
   for (Eigen::Index i = 0; i < test.images.rows(); ++i) {
     int found = 0;
     for (const LabelledSet* s : {&a.calib, &a.eval}) {
-      for (Eigen::Index j = 0; j < s->images.rows(); ++j) found += s->images.row(j) == test.images.row(i);
+      for (Eigen::Index j = 0; j < s->images.rows(); ++j)
+        found += s->images.row(j) == test.images.row(i);
     }
     EXPECT_EQ(found, 1) << i;
   }

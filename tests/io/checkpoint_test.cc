@@ -563,8 +563,8 @@ TEST_F(CheckpointBad, EpochsDoneMissing) {
 // behaviour) convert arbitrarily (fuzz regressions).
 TEST_F(CheckpointBad, TrainIntegersOutOfRangeOrFractional) {
   const std::vector<std::pair<const char*, json>> cases = {
-      {"epochs", 1e300}, {"epochs", 2.5}, {"batch_size", 4294967328ull}, {"seed", -5.5},
-      {"seed", -1},      {"seed", 1e30}};
+      {"epochs", 1e300}, {"epochs", 2.5}, {"batch_size", 4294967328ull},
+      {"seed", -5.5},    {"seed", -1},    {"seed", 1e30}};
   for (const auto& [key, value] : cases) {
     SCOPED_TRACE(std::string(key) + " = " + value.dump());
     write_edited(path_, [&, key = key, value = value](io::TensorFile& f) {
@@ -578,9 +578,9 @@ TEST_F(CheckpointBad, TrainIntegersOutOfRangeOrFractional) {
 
 TEST_F(CheckpointBad, ArchitectureWidthBeyondInt) {  // was read as 2^32 + 5 -> 5
   write_edited(path_, [](io::TensorFile& f) {
-    set_arch(f, {{"sizes", {(1ll << 32) + 5, 4, 3}},
-                 {"activations", {"relu", "linear"}},
-                 {"w_max", 0.8}});
+    set_arch(
+        f,
+        {{"sizes", {(1ll << 32) + 5, 4, 3}}, {"activations", {"relu", "linear"}}, {"w_max", 0.8}});
   });
   EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "architecture", "4294967301");
 }

@@ -126,7 +126,8 @@ TEST(Forward, ShapesAndDeterminism) {
 VecD tape_gradient(Tape<double>& tape, const NetworkD& net, const NoiseModel& noise,
                    const std::vector<int>& y) {
   MatD dlogits;
-  softmax_xent<double>(tape.logits(), y.data(), &dlogits, 1.0 / static_cast<double>(y.size()), nullptr);
+  softmax_xent<double>(tape.logits(), y.data(), &dlogits, 1.0 / static_cast<double>(y.size()),
+                       nullptr);
   network_backward<double>(tape, net, noise, dlogits, nullptr);
   VecD g = VecD::Zero(static_cast<Eigen::Index>(net.params().size()));
   const std::vector<const Tape<double>*> tapes = {&tape};

@@ -16,7 +16,8 @@ using nlohmann::json;
 
 MatD to_mat(const io::Tensor& t) {
   const Eigen::Index rows = t.shape.size() == 2 ? t.shape[0] : 1;
-  const Eigen::Index cols = t.shape.size() == 2 ? t.shape[1] : static_cast<Eigen::Index>(t.values.size());
+  const Eigen::Index cols =
+      t.shape.size() == 2 ? t.shape[1] : static_cast<Eigen::Index>(t.values.size());
   MatD m(rows, cols);
   for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = t.values[static_cast<size_t>(i)];
   return m;
@@ -55,7 +56,8 @@ TEST_P(Golden, MatchesPyTorch) {
   const char* xi_names[kNumNoiseSites] = {"xi_w", "xi_m", "xi_a", "xi_o"};
   for (int s = 0; s < kNumNoiseSites; ++s) {
     const json v = meta(keys[s]);
-    for (size_t l = 0; l < L; ++l) noise.layers[l].at(static_cast<NoiseSite>(s)) = v[l].get<double>();
+    for (size_t l = 0; l < L; ++l)
+      noise.layers[l].at(static_cast<NoiseSite>(s)) = v[l].get<double>();
   }
   noise.output_clip = std::stod(io::get_metadata(f, "output_clip", path));
   Tape<double> tape;
@@ -70,21 +72,26 @@ TEST_P(Golden, MatchesPyTorch) {
     }
   }
   network_forward<double>(tape, net, x, noise, nullptr);
-  for (size_t l = 0; l < L; ++l) expect_close(tape.layers[l].a, get("h" + std::to_string(l)), "h" + std::to_string(l));
+  for (size_t l = 0; l < L; ++l)
+    expect_close(tape.layers[l].a, get("h" + std::to_string(l)), "h" + std::to_string(l));
   expect_close(tape.logits(), get("logits"), "logits");
 
   const MatD labels_d = get("labels");
   std::vector<int> labels;
-  for (Eigen::Index i = 0; i < labels_d.size(); ++i) labels.push_back(static_cast<int>(labels_d.data()[i]));
+  for (Eigen::Index i = 0; i < labels_d.size(); ++i)
+    labels.push_back(static_cast<int>(labels_d.data()[i]));
   MatD dlogits, dx;
-  const double loss = softmax_xent<double>(tape.logits(), labels.data(), &dlogits, 1.0 / x.rows(), nullptr) / x.rows();
+  const double loss =
+      softmax_xent<double>(tape.logits(), labels.data(), &dlogits, 1.0 / x.rows(), nullptr) /
+      x.rows();
   const double want_loss = io::get_tensor(f, "loss", path).values.at(0);
   EXPECT_NEAR(loss, want_loss, 1e-5 * std::abs(want_loss));
 
   network_backward<double>(tape, net, noise, dlogits, &dx);
   VecD grad = VecD::Zero(net.params().size());
   const std::vector<const Tape<double>*> tapes = {&tape};
-  for (size_t l = 0; l < L; ++l) accumulate_layer_grad<double>(grad, net, noise, tapes, l, 0, arch.sizes[l + 1]);
+  for (size_t l = 0; l < L; ++l)
+    accumulate_layer_grad<double>(grad, net, noise, tapes, l, 0, arch.sizes[l + 1]);
   for (size_t l = 0; l < L; ++l) {
     const int O = arch.sizes[l + 1], I = arch.sizes[l];
     const MatD gW = Eigen::Map<const MatD>(grad.data() + net.weight_offset(l), O, I);

@@ -148,7 +148,8 @@ TEST(NoiseModel, ValidatesAndParses) {
   EXPECT_THROW(parse_per_layer("-1", 3, "--x"), InputError);
   EXPECT_THROW(parse_per_layer("abc", 3, "--x"), InputError);
   EXPECT_THROW(parse_per_layer("nan", 3, "--x"), InputError);
-  const NoiseModel back = noise_from_json(noise_to_json(NoiseModel::uniform(2, NoiseSite::kOutAdd, 0.3)), 2, "t");
+  const NoiseModel back =
+      noise_from_json(noise_to_json(NoiseModel::uniform(2, NoiseSite::kOutAdd, 0.3)), 2, "t");
   EXPECT_EQ(back.layers[1].out_add, 0.3);
   try {
     noise_from_json(nlohmann::json{{"sum_add", {0.1, -1.0}}}, 2, "file.json");

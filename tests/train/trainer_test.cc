@@ -55,7 +55,8 @@ TEST(Trainer, BitwiseSameWithOneAndTwoThreads) {
   train(a, x, y, options(1), sa);
   train(b, x, y, options(2), sb);
   ASSERT_EQ(a.params().size(), b.params().size());
-  EXPECT_EQ(0, std::memcmp(a.params().data(), b.params().data(), sizeof(float) * a.params().size()));
+  EXPECT_EQ(0,
+            std::memcmp(a.params().data(), b.params().data(), sizeof(float) * a.params().size()));
 }
 
 TEST(Engine, GradientBitwiseSameForAnyThreadCount) {
@@ -113,7 +114,8 @@ TEST(Trainer, LearnsAndRespectsWeightRange) {
   const TrainSummary sum = train(net, x, y, o, s);
   ASSERT_FALSE(sum.diverged);
   EXPECT_LT(sum.epochs.back().loss, sum.epochs.front().loss);
-  for (size_t l = 0; l < net.num_layers(); ++l) EXPECT_LE(net.weight(l).cwiseAbs().maxCoeff(), 0.3f);
+  for (size_t l = 0; l < net.num_layers(); ++l)
+    EXPECT_LE(net.weight(l).cwiseAbs().maxCoeff(), 0.3f);
   Mat xt;
   std::vector<int> yt;
   blobs(300, 5, &xt, &yt);

@@ -17,9 +17,9 @@ namespace gift {
 template <class T>
 using MatT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
-using VecT = Eigen::Matrix<T, Eigen::Dynamic, 1>;       // column vector
+using VecT = Eigen::Matrix<T, Eigen::Dynamic, 1>;  // column vector
 template <class T>
-using RowVecT = Eigen::Matrix<T, 1, Eigen::Dynamic>;   // one sample / a bias
+using RowVecT = Eigen::Matrix<T, 1, Eigen::Dynamic>;  // one sample / a bias
 
 using Mat = MatT<float>;
 using MatD = MatT<double>;

@@ -189,7 +189,6 @@ struct Figure {
 // found: install Debian's gnuplot-nox") if gnuplot is not on the PATH, and InputError with
 // gnuplot's message if it fails (then no figure is replaced).
 std::vector<std::string> render_figures(const std::string& dir, const std::vector<Figure>& figures,
-                                        const std::string& script_name,
-                                        const std::string& comment);
+                                        const std::string& script_name, const std::string& comment);
 
 }  // namespace gift::experiment

@@ -54,31 +54,33 @@ FitData parse_fit_data(const std::string& name);  // "calib" | "train"
 // Defaults chosen by measurement (scripts/method-grid.sh, docs/method.md).
 struct FinetuneOptions {
   FinetuneOptions() { optimizer.lr = 3e-3; }
-  int epochs = 30;          // over the images fitted (gift, diff, hil), unless a budget ends it
-  int retrain_epochs = 5;   // retrain: over the training set, batch 128, cosine schedule
+  int epochs = 30;         // over the images fitted (gift, diff, hil), unless a budget ends it
+  int retrain_epochs = 5;  // retrain: over the training set, batch 128, cosine schedule
   int batch_size = 64;
-  OptimizerOptions optimizer;  // Adam, lr 3e-3
+  OptimizerOptions optimizer;                 // Adam, lr 3e-3
   LrSchedule schedule = LrSchedule::kCosine;  // over the planned steps
   // gift's structured first step: scale each layer towards the weight range by the fraction
   // the twin prefers under the calibrated noise (rescale_step in finetune.cc).
   bool rescale = true;
-  int checks = 1;           // device scores along the way, the last at the end (fewer if passes run short)
-  int score_repeats = 1;    // device passes of each scoring image per score
+  int checks = 1;  // device scores along the way, the last at the end (fewer if passes run short)
+  int score_repeats = 1;  // device passes of each scoring image per score
   // Fraction of the calibration set held out for scoring (device loss after each epoch and
   // the acceptance test); gift and diff fit only the rest. Scoring on the images being fitted
   // accepts over-fitting (docs/method.md has the numbers).
   double holdout = 0.3;
   ScoreBy score_by = ScoreBy::kAccuracy;  // the device criterion for the best epoch and acceptance
-  double accept_z = 1.645;  // accept only if the gain exceeds accept_z standard errors (one-sided 5%)
-  bool calibrate = true;    // false: use `noise` as the estimate (ablations, tests)
-  NoiseModel noise;         // the estimate when calibrate is false
-  NoiseModel assumed;       // s_hat: the noise the network was trained under
+  double accept_z =
+      1.645;              // accept only if the gain exceeds accept_z standard errors (one-sided 5%)
+  bool calibrate = true;  // false: use `noise` as the estimate (ablations, tests)
+  NoiseModel noise;       // the estimate when calibrate is false
+  NoiseModel assumed;     // s_hat: the noise the network was trained under
   CalibrationOptions calibration;
   FitData fit_data = FitData::kTraining;
-  // Budgets, 0 = none; the defaults are the envelope docs/method.md targets. Per-sample gradients (digital cost) and device passes (samples sent
-  // through the chip, calibration and scoring included). A method plans within both and
-  // stops before it would exceed either; a budget too small for the method's fixed costs
-  // (calibration, the start and final scores) is an InputError naming what it needs.
+  // Budgets, 0 = none; the defaults are the envelope docs/method.md targets. Per-sample gradients
+  // (digital cost) and device passes (samples sent through the chip, calibration and scoring
+  // included). A method plans within both and stops before it would exceed either; a budget too
+  // small for the method's fixed costs (calibration, the start and final scores) is an InputError
+  // naming what it needs.
   uint64_t budget_gradients = 30000;
   uint64_t budget_passes = 5000;
   uint64_t seed = 1;
@@ -88,9 +90,9 @@ struct FinetuneOptions {
 
 // One device score along the way ("epochs" in reports, for history).
 struct EpochScore {
-  int epoch = 0;                          // 1-based index of the check
+  int epoch = 0;                            // 1-based index of the check
   uint64_t step = 0, sample_gradients = 0;  // where it was taken
-  double device_loss = 0, device_se = 0;  // mean CE on the calibration set and its error
+  double device_loss = 0, device_se = 0;    // mean CE on the calibration set and its error
   double device_accuracy = 0;
   double twin_loss = 0;  // the twin's loss on the scoring images under the estimated noise
 };
@@ -99,16 +101,16 @@ struct FinetuneReport {
   std::string method;
   bool calibrated = false;
   Calibration calibration;
-  NoiseModel noise_used;                // s_est
+  NoiseModel noise_used;                    // s_est
   size_t fit_images = 0, score_images = 0;  // the split of the calibration set
-  double start_loss = 0, start_se = 0;  // device loss on the held-out scoring images before
-  double final_loss = 0, final_se = 0;  // ... of what is returned (re-measured)
+  double start_loss = 0, start_se = 0;      // device loss on the held-out scoring images before
+  double final_loss = 0, final_se = 0;      // ... of what is returned (re-measured)
   double start_accuracy = 0, final_accuracy = 0;  // held-out device accuracy, same passes
   std::vector<EpochScore> epochs;
-  int best_epoch = 0;                   // 0: the start
-  bool budget_limited = false;          // a budget cut the method's plan short
-  uint64_t twin_forwards = 0;           // forward-only twin evaluations (gift's rescale step)
-  std::vector<double> rescale;          // gift: the per-layer scale of its first step
+  int best_epoch = 0;           // 0: the start
+  bool budget_limited = false;  // a budget cut the method's plan short
+  uint64_t twin_forwards = 0;   // forward-only twin evaluations (gift's rescale step)
+  std::vector<double> rescale;  // gift: the per-layer scale of its first step
   bool accepted = false;
   // Alignment: over epochs, the fraction of steps where the twin's predicted loss change
   // and the device's measured one have the same sign, and their correlation.
@@ -142,8 +144,9 @@ LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed
 // `n` images chosen by `seed` (a seeded permutation) and the rest, disjoint. Throws InputError
 // unless 1 <= n < test size.
 struct LabSplit {
-  LabelledSet calib;  // n images: calibration inputs, scoring hold-out, fitting (FitData::kCalibration)
-  LabelledSet eval;   // the other test images: the reported accuracies
+  LabelledSet
+      calib;  // n images: calibration inputs, scoring hold-out, fitting (FitData::kCalibration)
+  LabelledSet eval;  // the other test images: the reported accuracies
 };
 LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed);
 

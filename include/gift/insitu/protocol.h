@@ -26,9 +26,9 @@
 
 namespace gift::protocol {
 
-constexpr uint32_t kVersion = 1;                     // the "protocol" field of INFO
-constexpr size_t kHeaderSize = 16;                   // magic + type + length
-constexpr uint64_t kMaxPayload = uint64_t{1} << 30;  // 1 GiB, enforced on both sides
+constexpr uint32_t kVersion = 1;                       // the "protocol" field of INFO
+constexpr size_t kHeaderSize = 16;                     // magic + type + length
+constexpr uint64_t kMaxPayload = uint64_t{1} << 30;    // 1 GiB, enforced on both sides
 constexpr uint64_t kMaxInfoBytes = uint64_t{1} << 20;  // INFO's JSON text: 1 MiB
 constexpr size_t kMaxNameBytes = 256;                  // INFO's "name" is cut to this
 

@@ -11,10 +11,10 @@
 namespace gift {
 
 struct SimulatedDeviceOptions {
-  NoiseModel noise;     // the true per-pass noise
+  NoiseModel noise;  // the true per-pass noise
   Imperfections imperfections;
-  uint64_t seed = 1;    // fixed errors and noise draws
-  bool taps = true;     // expose every layer's detected sum
+  uint64_t seed = 1;  // fixed errors and noise draws
+  bool taps = true;   // expose every layer's detected sum
   int threads = 0;
 };
 

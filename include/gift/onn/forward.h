@@ -69,9 +69,9 @@ void weight_squares(std::vector<MatT<T>>& w_sq, const NetworkT<T>& net, const No
 // `w_sq` (from weight_squares, or null to compute them into the tape) must stay alive and
 // unchanged until network_backward of this tape has run.
 template <class T>
-void network_forward(Tape<T>& tape, const NetworkT<T>& net,
-                     const Eigen::Ref<const MatT<T>>& x, const NoiseModel& noise,
-                     const NoiseDraws* draws, const std::vector<MatT<T>>* w_sq = nullptr);
+void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                     const NoiseModel& noise, const NoiseDraws* draws,
+                     const std::vector<MatT<T>>* w_sq = nullptr);
 
 // Layer 0's noiseless part for a fixed batch and weights: m = x W_0ᵀ + b_0 (B x O_0) and,
 // under weight noise, sd (B x O_0). It is the same in every Monte-Carlo pass over that batch,

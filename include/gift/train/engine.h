@@ -65,16 +65,16 @@ class EngineT {
   // predictions to pred[p * N .. (p + 1) * N) and, if labels and losses are non-null, its
   // summed loss to losses[p]. Bit for bit the same as `passes` calls of predict, but layer 0's
   // noiseless product is computed once per row block instead of once per pass.
-  void predict_passes(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
-                      const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
-                      int passes, int* pred, double* losses);
+  void predict_passes(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x, const int* labels,
+                      const NoiseModel& noise, const NoiseDraws& draws, int passes, int* pred,
+                      double* losses);
 
  private:
   int threads_;
-  std::vector<Tape<T>> tapes_;      // one per row block
-  std::vector<MatT<T>> dlogits_;    // one per row block
-  std::vector<MatT<T>> w_sq_;       // weight_squares of this step
-  std::vector<MatT<T>> stacked_;    // per layer: du, dq, input, input squared (B rows)
+  std::vector<Tape<T>> tapes_;    // one per row block
+  std::vector<MatT<T>> dlogits_;  // one per row block
+  std::vector<MatT<T>> w_sq_;     // weight_squares of this step
+  std::vector<MatT<T>> stacked_;  // per layer: du, dq, input, input squared (B rows)
 };
 
 using Engine = EngineT<float>;

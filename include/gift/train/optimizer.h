@@ -15,10 +15,10 @@ OptimizerKind parse_optimizer(const std::string& name);  // "adam" | "sgd"
 struct OptimizerOptions {
   OptimizerKind kind = OptimizerKind::kAdam;
   double lr = 1e-3;
-  double momentum = 0.9;  // SGD
+  double momentum = 0.9;                          // SGD
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam
-  double weight_decay = 0;  // L2, added to the gradient
-  void validate() const;    // InputError naming the option on a bad value
+  double weight_decay = 0;                        // L2, added to the gradient
+  void validate() const;                          // InputError naming the option on a bad value
 };
 
 // State that must survive a resume: moments and the step count.

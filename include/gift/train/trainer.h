@@ -33,9 +33,9 @@ struct TrainOptions {
 };
 
 struct EpochLog {
-  int epoch = 0;          // 1-based
-  double loss = 0;        // mean training loss over the epoch (under the assumed noise)
-  double accuracy = 0;    // training accuracy over the epoch (under the assumed noise)
+  int epoch = 0;        // 1-based
+  double loss = 0;      // mean training loss over the epoch (under the assumed noise)
+  double accuracy = 0;  // training accuracy over the epoch (under the assumed noise)
   double seconds = 0;
 };
 
