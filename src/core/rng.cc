@@ -127,4 +127,20 @@ uint32_t uniform_below(const RngStream& s, uint64_t index, uint32_t bound) {
   return static_cast<uint32_t>((static_cast<uint64_t>(r[0]) * bound) >> 32);
 }
 
+std::vector<uint32_t> permutation(size_t n, const RngStream& s) {
+  std::vector<uint32_t> p(n);
+  for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint32_t>(i);
+  for (size_t i = n; i > 1; --i) {
+    const uint32_t j = uniform_below(s, i, static_cast<uint32_t>(i));
+    std::swap(p[i - 1], p[j]);
+  }
+  return p;
+}
+
+uint64_t derive_seed(const RngStream& s) {
+  uint32_t w[2];
+  fill_uint32(w, 2, s);
+  return (static_cast<uint64_t>(w[0]) << 32) | w[1];
+}
+
 }  // namespace gift

@@ -579,7 +579,7 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
   for (size_t g = 0; g < grid.size(); ++g) {
     SimulatedDeviceOptions so;
     so.noise = cal.pattern.scaled(grid[g]);
-    so.seed = o.seed ^ 0x7417ULL;
+    so.seed = derive_seed(RngStream{o.seed, Purpose::kCalibTwin});
     so.threads = o.threads;
     SimulatedDevice twin(net.arch(), so);
     twin.program(net);

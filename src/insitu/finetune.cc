@@ -106,7 +106,7 @@ void paired_gain(const Score& a, const Score& b, ScoreBy by, double* mean, doubl
 double twin_loss(Engine& engine, const Network& net, const LabelledSet& set,
                  const NoiseModel& noise, uint64_t seed) {
   std::vector<int> pred(set.labels.size());
-  const NoiseDraws d{seed, Purpose::kEvalNoise, 0xF17u, 0};
+  const NoiseDraws d{seed, Purpose::kTwinNoise, 0, 0};
   return engine.predict(net, set.images, set.labels.data(), noise, d, pred.data()) /
          static_cast<double>(set.labels.size());
 }
@@ -344,7 +344,7 @@ class MethodBase : public FinetuneMethod {
       throw InputError("fine-tuning: the hold-out leaves no image to fit");
     }
     const size_t n_fit = N > n_score ? N - n_score : 0;
-    const std::vector<uint32_t> perm = epoch_permutation(N, o.seed ^ 0x401DULL, 0);
+    const std::vector<uint32_t> perm = permutation(N, RngStream{o.seed, Purpose::kScoreSplit});
     Context c;
     c.device = &device;
     c.o = &o;
@@ -485,7 +485,8 @@ uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const Noi
     cap[l] = m > 0 ? std::max(1.0, net.arch().w_max / m) : 1.0;
   }
   const size_t n = std::min<size_t>(fit.size(), 1024);
-  const std::vector<uint32_t> perm = epoch_permutation(fit.size(), seed ^ 0x5CA1EULL, 0);
+  const std::vector<uint32_t> perm =
+      permutation(fit.size(), RngStream{seed, Purpose::kRescaleSubset});
   Mat x;
   std::vector<int> y;
   fit.gather(perm, 0, n, x, y);
@@ -497,7 +498,7 @@ uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const Noi
     std::vector<double> err(n, 0.0);
     std::vector<int> pred(n);
     for (uint32_t rep = 0; rep < kReps; ++rep) {
-      const NoiseDraws d{seed, Purpose::kEvalNoise, 0x5CA1Eu + rep, 0};
+      const NoiseDraws d{seed, Purpose::kTwinNoise, 1 + rep, 0};
       engine.predict(candidate, x, nullptr, noise, d, pred.data());
       for (size_t i = 0; i < n; ++i) err[i] += pred[i] != y[i] ? 1.0 / kReps : 0.0;
     }
@@ -527,6 +528,9 @@ uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const Noi
   if (best_t > 0) net = rescaled(net, *chosen);
   return forwards;
 }
+
+// Word b of Purpose::kFitShuffle: TwinMethod::Kind (0-2) for gift, diff and retrain, this for hil.
+constexpr uint32_t kHilStream = 3;
 
 // gift, diff and retrain: twin gradients under the calibrated noise; the device only
 // calibrates and scores.
@@ -569,10 +573,11 @@ class TwinMethod : public MethodBase {
     std::vector<uint32_t> perm;
     size_t pos = N;
     int epoch = -1;
-    const uint64_t shuffle_key = kind_ == kRetrain ? o.seed : o.seed ^ 0x9F7ULL;
     const auto step = [&](size_t i, size_t n) {
       if (pos >= N) {
-        perm = epoch_permutation(N, shuffle_key, ++epoch);
+        perm =
+            permutation(N, RngStream{o.seed, Purpose::kFitShuffle, static_cast<uint32_t>(++epoch),
+                                     static_cast<uint32_t>(kind_)});
         pos = 0;
       }
       c.fit.gather(perm, pos, n, xb, yb);
@@ -643,7 +648,8 @@ class HilMethod : public MethodBase {
     int epoch = -1;
     const auto step = [&](size_t, size_t n) {
       if (pos >= N) {
-        perm = epoch_permutation(N, o.seed ^ 0x411ULL, ++epoch);
+        perm = permutation(
+            N, RngStream{o.seed, Purpose::kFitShuffle, static_cast<uint32_t>(++epoch), kHilStream});
         pos = 0;
       }
       c.fit.gather(perm, pos, n, xb, yb);
@@ -704,7 +710,7 @@ LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed
     throw InputError("calibration set size must be in [1, " + std::to_string(N) + "], found " +
                      std::to_string(n));
   }
-  const std::vector<uint32_t> perm = epoch_permutation(N, seed ^ 0xCA11BULL, 0);
+  const std::vector<uint32_t> perm = permutation(N, RngStream{seed, Purpose::kCalibSubset});
   LabelledSet s;
   s.images.resize(static_cast<Eigen::Index>(n), train.images.cols());
   s.labels.resize(n);
@@ -722,7 +728,7 @@ LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed) {
                      ") (the test images, less at least one to judge the result on), found " +
                      std::to_string(n));
   }
-  const std::vector<uint32_t> perm = epoch_permutation(N, seed ^ 0x1AB5ULL, 0);
+  const std::vector<uint32_t> perm = permutation(N, RngStream{seed, Purpose::kLabSplit});
   LabSplit s;
   for (LabelledSet* d : {&s.calib, &s.eval}) {
     const size_t rows = d == &s.calib ? n : N - n;

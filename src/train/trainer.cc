@@ -32,14 +32,7 @@ void TrainOptions::validate(const Architecture& arch) {
 }
 
 std::vector<uint32_t> epoch_permutation(size_t n, uint64_t seed, int epoch) {
-  std::vector<uint32_t> p(n);
-  std::iota(p.begin(), p.end(), 0u);
-  const RngStream s{seed, Purpose::kShuffle, static_cast<uint32_t>(epoch), 0, 0};
-  for (size_t i = n; i > 1; --i) {
-    const uint32_t j = uniform_below(s, i, static_cast<uint32_t>(i));
-    std::swap(p[i - 1], p[j]);
-  }
-  return p;
+  return permutation(n, RngStream{seed, Purpose::kShuffle, static_cast<uint32_t>(epoch), 0, 0});
 }
 
 std::string TrainSummary::report() const {

@@ -6,19 +6,29 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace gift {
 
-// What a stream of random numbers is for. Distinct purposes never share draws.
+// What a stream of random numbers is for: the one registry of named streams. Distinct purposes
+// never share draws (the purpose is part of the key), so adding a purpose never shifts the draws
+// of an existing one. Values are part of every seeded result: never renumber, only append.
 enum class Purpose : uint32_t {
-  kInit = 1,         // weight initialisation
-  kShuffle = 2,      // epoch shuffling (a = epoch)
-  kTrainNoise = 3,   // per-pass noise while training (a = step)
-  kEvalNoise = 4,    // Monte-Carlo evaluation (a = repeat)
-  kDeviceNoise = 5,  // a simulated device's per-pass noise (a = pass)
-  kFabrication = 6,  // a simulated device's static errors
-  kSample = 7,       // choosing subsets (calibration sets, ...)
-  kTest = 100,       // tests
+  kInit = 1,            // weight initialisation (a = layer)
+  kShuffle = 2,         // training's epoch shuffling (a = epoch)
+  kTrainNoise = 3,      // per-pass noise while training or fine-tuning (a = step)
+  kEvalNoise = 4,       // Monte-Carlo evaluation (a = repeat)
+  kDeviceNoise = 5,     // a simulated device's per-pass noise (a = pass)
+  kFabrication = 6,     // a simulated device's static errors (a = layer)
+  kSample = 7,          // calibration's bootstrap resampling (a = replicate, b = statistic)
+  kCalibSubset = 8,     // calibration_subset: the lab's images drawn from a training set
+  kLabSplit = 9,        // lab_split: the lab's images and the judged rest of a test set
+  kScoreSplit = 10,     // fine-tuning: the calibration set's scoring hold-out and fitted part
+  kFitShuffle = 11,     // fine-tuning: order of the fitted images (a = epoch, b = method)
+  kRescaleSubset = 12,  // gift's rescale step: the images it judges scales on
+  kTwinNoise = 13,      // fine-tuning's twin scores, common random numbers (a = use, b = repeat)
+  kCalibTwin = 14,      // calibration's simulated twin (its device seed, derive_seed)
+  kTest = 100,          // tests
 };
 
 // One stream: (seed, purpose) select the key, (a, b, c) the stream inside it.
@@ -35,6 +45,12 @@ void fill_normal(double* out, size_t n, const RngStream& stream);
 
 // Writes out[0..n) = uniform 32-bit words number [0, n) of `stream`.
 void fill_uint32(uint32_t* out, size_t n, const RngStream& stream);
+
+// A uniform permutation of [0, n) (Fisher-Yates; swap i-1 with uniform_below(stream, i, i)).
+std::vector<uint32_t> permutation(size_t n, const RngStream& stream);
+
+// A 64-bit seed for another seeded object (a simulated device, ...): words 0 and 1 of `stream`.
+uint64_t derive_seed(const RngStream& stream);
 
 // A uniform integer in [0, bound) (bound >= 1) for draw `index` of `stream`
 // (Lemire's multiply-shift, with negligible bias for bound << 2^32).
