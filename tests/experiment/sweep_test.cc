@@ -21,6 +21,7 @@
 
 #include "../cli/cli_test_util.h"
 #include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/data/idx.h"
 #include "gift/experiment/report.h"
@@ -31,9 +32,9 @@ namespace gift::experiment {
 namespace {
 
 using data::test_util::make_idx;
-using data::test_util::TempDir;
-using data::test_util::write_bytes;
 using nlohmann::json;
+using test::TempDir;
+using test::write_bytes;
 
 json small_config(const std::string& data_dir) {
   return ::gift::test_util::small_sweep_config(data_dir, 2);
@@ -307,14 +308,7 @@ TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
   const std::string dir = out + "/sweep";
   const auto refused = [&](const SweepConfig& c, std::initializer_list<std::string> parts) {
     SCOPED_TRACE(c.to_json().dump());
-    try {
-      run_sweep(c, dir, 1);
-      ADD_FAILURE() << "accepted";
-    } catch (const InputError& e) {
-      const std::string msg = e.what();
-      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-      for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << msg;
-    }
+    test::expect_input_error([&] { run_sweep(c, dir, 1); }, parts);
     EXPECT_FALSE(fs::exists(out)) << "a refused sweep created " << out;
   };
   SweepConfig c = config();
@@ -347,7 +341,7 @@ TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
   std::ofstream(file) << "x";
   EXPECT_INPUT_ERROR(run_sweep(config(), file + "/sweep", 1), file);
   EXPECT_INPUT_ERROR(run_sweep(config(), file, 1), file, "not a directory");
-  EXPECT_EQ(gift::test_util::read_text(file), "x");
+  EXPECT_EQ(test::read_text(file), "x");
 }
 
 // A path too long for the model files: the first failure after the directory is created.
@@ -387,12 +381,12 @@ TEST_F(SweepRun, ResumeReadsResultsLikeTheReport) {
   const std::vector<std::string> rows = lines_of(results);
   ASSERT_EQ(rows.size(), 2u);
   const std::string cut = rows[1].substr(0, rows[1].size() / 2);
-  gift::experiment::test_util::write_text(results, rows[0] + "\n \t\r\n" + rows[1] + "\n" + cut);
+  test::write_text(results, rows[0] + "\n \t\r\n" + rows[1] + "\n" + cut);
   EXPECT_EQ(read_results(results).size(), 2u);
   const SweepSummary s = run_sweep(config(), dir, 1, {}, 1);
   EXPECT_EQ(s.cells_skipped, 2u);
   EXPECT_EQ(s.cells_run, 1u);
-  const std::string text = gift::test_util::read_text(results);
+  const std::string text = test::read_text(results);
   EXPECT_EQ(text.find(cut + "{"), std::string::npos) << "the partial line was not dropped";
   const std::vector<SweepRow> got = read_results(results);
   ASSERT_EQ(got.size(), 3u);
@@ -400,18 +394,9 @@ TEST_F(SweepRun, ResumeReadsResultsLikeTheReport) {
   EXPECT_EQ(got[1].key, json::parse(rows[1])["key"]);
 
   // A malformed middle line: both refuse it with the same message.
-  gift::experiment::test_util::write_text(results, rows[0] + "\n{\"key\": 1}\n" + rows[1] + "\n");
-  std::string by_sweep, by_report;
-  try {
-    run_sweep(config(), dir, 1);
-  } catch (const InputError& e) {
-    by_sweep = e.what();
-  }
-  try {
-    read_results(results);
-  } catch (const InputError& e) {
-    by_report = e.what();
-  }
+  test::write_text(results, rows[0] + "\n{\"key\": 1}\n" + rows[1] + "\n");
+  const std::string by_sweep = test::input_error_message([&] { run_sweep(config(), dir, 1); });
+  const std::string by_report = test::input_error_message([&] { read_results(results); });
   EXPECT_NE(by_sweep.find("results.jsonl' line 2"), std::string::npos) << by_sweep;
   EXPECT_EQ(by_sweep, by_report);
 }

@@ -3,22 +3,25 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <future>
 #include <string>
+#include <thread>
 
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 
 namespace gift::io {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::TempDir;
+using test::TempDir;
 
 // The pid of a process that has exited and been reaped (so no process has it, barring reuse).
 pid_t dead_pid() {
@@ -70,14 +73,8 @@ TEST(ReadFile, RefusesWhatIsNotARegularFile) {
   // A FIFO without a writer would block open() and read() for ever.
   const std::string fifo = tmp.path("fifo");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  auto done = std::async(std::launch::async, [&] {
-    try {
-      read_file(fifo);
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  });
+  auto done = std::async(std::launch::async,
+                         [&] { return test::input_error_message([&] { read_file(fifo); }); });
   ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready)
       << "read_file hangs on a FIFO";
   EXPECT_NE(done.get().find("not a regular file"), std::string::npos);

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
 #include "gift/onn/forward.h"
@@ -151,12 +152,8 @@ TEST(NoiseModel, ValidatesAndParses) {
   const NoiseModel back =
       noise_from_json(noise_to_json(NoiseModel::uniform(2, NoiseSite::kOutAdd, 0.3)), 2, "t");
   EXPECT_EQ(back.layers[1].out_add, 0.3);
-  try {
-    noise_from_json(nlohmann::json{{"sum_add", {0.1, -1.0}}}, 2, "file.json");
-    FAIL();
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("file.json"), std::string::npos);
-  }
+  EXPECT_INPUT_ERROR(noise_from_json(nlohmann::json{{"sum_add", {0.1, -1.0}}}, 2, "file.json"),
+                     "file.json");
 }
 
 }  // namespace
