@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -349,8 +350,24 @@ TEST(ExternalDevice, ServerThatIgnoresByeIsKilled) {
   const std::string path = canned("ignores_bye", {{MessageType::kInfo, small_info()}});
   ExternalDeviceOptions o;
   o.exit_timeout_s = 0.2;
-  { ExternalDevice dev({"/bin/sh", "-c", "cat '" + path + "'; trap '' TERM; exec sleep 30"}, o); }
-  SUCCEED();  // the destructor returned: the server was killed and reaped
+  // The server writes its pid (kept by exec) before the handshake, and ignores SIGTERM.
+  const std::string pidfile = ::testing::TempDir() + "/gift_ext_ignores_bye.pid";
+  pid_t pid = 0;
+  {
+    ExternalDevice dev(
+        {"/bin/sh", "-c",
+         "echo $$ > '" + pidfile + "'; cat '" + path + "'; trap '' TERM; exec sleep 30"},
+        o);
+    std::ifstream in(pidfile);
+    in >> pid;
+    ASSERT_GT(pid, 0) << "no pid in " << pidfile;
+    ASSERT_EQ(kill(pid, 0), 0) << "the server is not running";
+  }
+  // The destructor killed it and reaped it: no such process, not even a zombie.
+  errno = 0;
+  EXPECT_EQ(kill(pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+  EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), -1);
 }
 
 // Open descriptors of this process.
