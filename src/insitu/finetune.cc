@@ -11,6 +11,7 @@
 
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
+#include "gift/io/model_json.h"
 #include "gift/onn/forward.h"
 #include "gift/train/engine.h"
 #include "gift/train/loss.h"
@@ -807,7 +808,7 @@ nlohmann::json FinetuneReport::to_json() const {
       {"method", method},
       {"fit_images", fit_images},
       {"score_images", score_images},
-      {"noise_used", noise_to_json(noise_used)},
+      {"noise_used", io::noise_to_json(noise_used)},
       {"start_loss", start_loss},
       {"start_se", start_se},
       {"final_loss", final_loss},
