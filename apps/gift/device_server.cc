@@ -19,7 +19,7 @@ namespace gift::cli {
 namespace {
 
 struct DeviceServerFlags {
-  std::string arch = "784-256-128-64-32-10";
+  std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
   double w_max = 1.0;
   std::string checkpoint;

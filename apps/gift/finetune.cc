@@ -217,7 +217,7 @@ void run_finetune(FinetuneFlags& f) {
     std::printf("resuming: %zu method(s) already finished in %s\n", done.size(), f.report.c_str());
   }
   const Checkpoint oracle_ckpt = f.oracle.empty() ? Checkpoint{} : load_checkpoint(f.oracle);
-  if (!f.oracle.empty() && oracle_ckpt.net.arch().sizes != ckpt.net.arch().sizes) {
+  if (!f.oracle.empty() && oracle_ckpt.net.arch() != ckpt.net.arch()) {
     throw InputError("--oracle: " + f.oracle + " is a " + oracle_ckpt.net.arch().describe() +
                      " network, the checkpoint a " + ckpt.net.arch().describe());
   }

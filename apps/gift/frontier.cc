@@ -146,8 +146,7 @@ void run_frontier_cli(FrontierFlags& f) {
   io::prepare_output(f.out + "/frontier.jsonl");
   const Checkpoint start = load_checkpoint(f.checkpoint);
   const Checkpoint oracle = load_checkpoint(f.oracle);
-  if (oracle.net.arch().sizes != start.net.arch().sizes ||
-      oracle.net.arch().activations != start.net.arch().activations) {
+  if (oracle.net.arch() != start.net.arch()) {
     throw InputError("--oracle: " + f.oracle + " is a " + oracle.net.arch().describe() +
                      " network, the checkpoint a " + start.net.arch().describe());
   }

@@ -18,7 +18,7 @@ namespace {
 struct TrainFlags {
   DataFlags data;
   NoiseFlags noise;
-  std::string arch = "784-256-128-64-32-10";
+  std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
   double w_max = 1.0;
   int epochs = 10, batch_size = 128, threads = 0, eval_repeats = 5;

@@ -761,7 +761,7 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
 
   // The case: the networks and the device against each other.
   const Architecture& arch = start.arch();
-  if (oracle.arch().sizes != arch.sizes || oracle.arch().activations != arch.activations) {
+  if (oracle.arch() != arch) {
     throw InputError("frontier: the oracle is a " + oracle.arch().describe() +
                      " network, the start a " + arch.describe());
   }
