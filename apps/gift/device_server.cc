@@ -42,7 +42,7 @@ void run_device_server(const DeviceServerFlags& f) {
   const Architecture arch =
       f.checkpoint.empty()
           ? Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max)
-          : load_checkpoint(f.checkpoint).net.arch();
+          : io::load_checkpoint(f.checkpoint).net.arch();
   SimulatedDeviceOptions o;
   o.noise = f.noise.build(arch.num_layers(), "");
   o.imperfections = {f.gain_std, f.weight_bits};

@@ -4,8 +4,8 @@
 #include <limits>
 
 #include "gift/core/error.h"
+#include "gift/core/threads.h"
 #include "gift/onn/forward.h"
-#include "gift/train/engine.h"
 
 namespace gift {
 

@@ -11,7 +11,7 @@
 #include "gift/io/model_json.h"
 #include "gift/io/safetensors.h"
 
-namespace gift {
+namespace gift::io {
 namespace {
 
 using nlohmann::json;
@@ -293,4 +293,4 @@ Checkpoint parse_checkpoint(const uint8_t* bytes, size_t size, const std::string
   return checkpoint_from_file(io::parse_safetensors(bytes, size, name), name);
 }
 
-}  // namespace gift
+}  // namespace gift::io
