@@ -501,8 +501,8 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
     const auto train_model = [&](size_t i, int threads) {
       const ModelKey& k = models[i];
       const std::string path = model_path(k);
-      Checkpoint ck;
-      if (path_exists(path)) ck = load_checkpoint(path);
+      io::Checkpoint ck;
+      if (path_exists(path)) ck = io::load_checkpoint(path);
       if (ck.state.epochs_done < cfg.train_epochs) {
         const bool fresh = ck.net.params().size() == 0;
         if (fresh) {
@@ -519,7 +519,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
         TrainCallbacks tcb;
         tcb.epoch_end = [&](const EpochLog&, const TrainState& s) {
           ck.state = s;
-          save_checkpoint(path, ck);
+          io::save_checkpoint(path, ck);
         };
         const TrainSummary ts =
             gift::train(ck.net, train.images, train.labels, ck.train, ck.state, tcb);
@@ -540,7 +540,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
 
     // Phase 2: the cells.
     std::map<ModelKey, Network> nets;
-    for (const ModelKey& k : models) nets[k] = load_checkpoint(model_path(k)).net;
+    for (const ModelKey& k : models) nets[k] = io::load_checkpoint(model_path(k)).net;
     size_t finished = 0;  // guarded by cb_mu
     const auto t_cells = Clock::now();
     parallel_for(todo.size(), jobs, [&](size_t i) {

@@ -377,12 +377,12 @@ TEST_F(FrontierRun, AFailedFirstRunRemovesWhatItCreated) {
 // and its data set the default.
 TEST_F(FrontierRun, ReadsTheCaseFromCheckpoints) {
   for (const char* name : {"a", "o"}) {
-    Checkpoint ck;
+    io::Checkpoint ck;
     ck.net = name[0] == 'a' ? case_->start : case_->oracle;
     ck.train.noise =
         name[0] == 'a' ? case_->assumed : NoiseModel::uniform(2, NoiseSite::kSumAdd, 1.0);
     ck.dataset = "mnist";
-    save_checkpoint(dir(std::string(name) + ".safetensors"), ck);
+    io::save_checkpoint(dir(std::string(name) + ".safetensors"), ck);
   }
   FrontierConfig c = config();
   c.checkpoint = dir("a.safetensors");

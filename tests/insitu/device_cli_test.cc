@@ -71,11 +71,11 @@ class DeviceCli : public ::testing::Test {
     mkdir(tmp_.path("data").c_str(), 0755);
     test_util::write_synthetic_split(tmp_.path("data"), "train", 60, 1, 4);
     test_util::write_synthetic_split(tmp_.path("data"), "t10k", 1100, 2, 4);
-    Checkpoint c;
+    io::Checkpoint c;
     c.net = test::make_net(cli_arch(), 1);
     c.train.validate(c.net.arch());
     c.dataset = "mnist";
-    save_checkpoint(tmp_.path("model.safetensors"), c);
+    io::save_checkpoint(tmp_.path("model.safetensors"), c);
   }
 
   // The arguments of a small calibration on the synthetic data.

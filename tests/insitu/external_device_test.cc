@@ -437,12 +437,12 @@ TEST(ExternalDevice, ErrorRepliesKeepTheDeviceUsable) {
 }
 
 TEST(ExternalDevice, ReferenceServerTakesTheArchitectureFromACheckpoint) {
-  Checkpoint c;
+  io::Checkpoint c;
   c.net = make_net(Architecture::from_string("6-5-3", Activation::kTanh, 0.75), 1);
   c.train.validate(c.net.arch());
   c.dataset = "mnist";
   const std::string path = ::testing::TempDir() + "/gift_ext_device.safetensors";
-  save_checkpoint(path, c);
+  io::save_checkpoint(path, c);
   ExternalDevice dev({GIFT_BINARY, "device-server", "--checkpoint", path, "--no-taps"});
   EXPECT_EQ(dev.info().arch.describe(), c.net.arch().describe());
   EXPECT_FALSE(dev.info().taps);

@@ -20,7 +20,7 @@
 #include "gift/core/error.h"
 #include "gift/io/safetensors.h"
 
-namespace gift {
+namespace gift::io {
 namespace {
 
 namespace fs = std::filesystem;
@@ -609,4 +609,4 @@ TEST_F(CheckpointBad, TrainOptionsMalformed) {
 }
 
 }  // namespace
-}  // namespace gift
+}  // namespace gift::io
