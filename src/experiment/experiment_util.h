@@ -1,6 +1,7 @@
 // Pieces shared by the experiment drivers (sweep.cc, frontier.cc); internal to the library, not
-// installed: strict readers of config values, the "finetune" block of their configs, the
-// append-only results file, and the bookkeeping that removes what a failed first run created.
+// installed: strict readers of config values, the "finetune" block of their configs, and the
+// bookkeeping that removes what a failed first run created. Their results files are
+// results_file.h's.
 #pragma once
 
 #include <dirent.h>
@@ -11,7 +12,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -97,65 +97,6 @@ std::string errno_text(int err);
 // Whether `path` exists (as anything). Throws InputError if it cannot tell (EACCES, ENOTDIR
 // below a file, ...).
 bool path_exists(const std::string& path);
-
-// Appends rows to a results file (results.jsonl, frontier.jsonl): each row is one write() of a
-// whole line, then fsync, so a stopped sweep leaves finished rows and at most one partial last line
-// (without its newline).
-class ResultsFile {
- public:
-  // Opens `path` for appending (creating it if missing), first dropping whatever follows its
-  // first `keep` bytes (a partial last line; parse_results ignores it).
-  ResultsFile(const std::string& path, size_t keep) : path_(path) {
-    // O_NONBLOCK: a FIFO put there since must not block the open.
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
-    if (fd_ < 0) throw InputError("cannot open '" + path + "' for appending: " + errno_text(errno));
-    struct stat st;
-    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd_);
-      throw InputError("cannot append to '" + path + "': not a regular file");
-    }
-    if (static_cast<uint64_t>(st.st_size) > keep &&
-        ::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
-      const int err = errno;
-      ::close(fd_);
-      throw InputError("cannot drop the partial last line of '" + path + "': " + errno_text(err));
-    }
-  }
-  ~ResultsFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ResultsFile(const ResultsFile&) = delete;
-  ResultsFile& operator=(const ResultsFile&) = delete;
-
-  void append(const json& row) {
-    const std::string line = row.dump() + "\n";
-    std::lock_guard<std::mutex> lock(mu_);
-    if (broken_) throw InputError("cannot append to '" + path_ + "': an earlier append failed");
-    const off_t end = ::lseek(fd_, 0, SEEK_END);
-    const ssize_t n = ::write(fd_, line.data(), line.size());
-    if (n != static_cast<ssize_t>(line.size())) {
-      const int err = n < 0 ? errno : ENOSPC;
-      // A partial line would be a malformed middle line once another row follows it: cut it
-      // off (or, if that fails, leave it last, where the next run drops it) and append no more.
-      broken_ = true;
-      const bool cut = end >= 0 && ::ftruncate(fd_, end) == 0;
-      (void)cut;
-      throw InputError("cannot append a result to '" + path_ + "': " + errno_text(err));
-    }
-    if (::fsync(fd_) != 0) {
-      throw InputError("cannot flush a result to '" + path_ + "': " + errno_text(errno));
-    }
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  bool broken_ = false;
-  std::mutex mu_;
-};
-
-// Runs tasks 0..n-1 on min(jobs, n) threads (one job: in the calling thread, in order); the
-// first exception is rethrown after all stop. If a thread cannot be started, the ones started
 
 // What this run created for the sweep directory: the directory and any missing parents,
 // models/, config.json, results.jsonl. If the run fails while the directory holds no finished

@@ -17,12 +17,14 @@
 #include "experiment_util.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
+#include "gift/experiment/number_text.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
 #include "gift/io/json.h"
 #include "gift/train/engine.h"
 #include "gift/train/loss.h"
+#include "results_file.h"
 
 namespace gift::experiment {
 
@@ -490,27 +492,7 @@ FrontierRow frontier_row_from_json(const json& j) {
 }
 
 std::vector<FrontierRow> parse_frontier_rows(const std::string& text, const std::string& path) {
-  std::vector<FrontierRow> rows;
-  std::set<std::string> keys;
-  size_t pos = 0;
-  for (size_t line_no = 1;; ++line_no) {
-    const size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) break;  // a last line without its newline: cut mid-write
-    const std::string_view line(text.data() + pos, nl - pos);
-    pos = nl + 1;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    const std::string where = "'" + path + "' line " + std::to_string(line_no);
-    FrontierRow row;
-    try {
-      row = frontier_row_from_json(io::parse_json(line, where));
-    } catch (const InputError& e) {
-      const std::string msg = e.what();
-      if (msg.rfind(where, 0) == 0) throw;
-      throw InputError(where + ": " + msg);
-    }
-    if (keys.insert(row.key).second) rows.push_back(std::move(row));
-  }
-  return rows;
+  return parse_rows<FrontierRow>(text, path, frontier_row_from_json);
 }
 
 // ------------------------------------------------------------------ aggregation and table
@@ -806,12 +788,10 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
     throw InputError(dir + " holds a frontier with another configuration or other networks (" +
                      config_path + "); use another output directory");
   }
-  const std::string rows_text = path_exists(rows_path) ? io::read_file(rows_path) : "";
+  const ExistingResults existing = read_existing_results(rows_path);
   std::map<std::string, FrontierRow> done;
-  for (FrontierRow& r : parse_frontier_rows(rows_text, rows_path))
+  for (FrontierRow& r : parse_frontier_rows(existing.text, rows_path))
     done.emplace(r.key, std::move(r));
-  const size_t complete_bytes =
-      rows_text.rfind('\n') == std::string::npos ? 0 : rows_text.rfind('\n') + 1;
 
   struct Cell {
     uint64_t seed;
@@ -909,7 +889,7 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
       io::write_file_atomic(config_path, record_text);
     }
     created.will_create(rows_path);
-    ResultsFile results(rows_path, complete_bytes);
+    ResultsFile results(rows_path, existing.complete_bytes);
     size_t finished = 0;
     const auto t_cells = Clock::now();
     for (const Cell& c : cells) {

@@ -24,12 +24,14 @@
 #include "experiment_util.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
-#include "gift/experiment/report.h"
+#include "gift/experiment/number_text.h"
+#include "gift/experiment/results.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
 #include "gift/train/engine.h"
 #include "gift/train/trainer.h"
+#include "results_file.h"
 
 namespace gift::experiment {
 namespace {
@@ -395,11 +397,9 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
     throw InputError(dir + " holds a sweep with another configuration (" + config_path +
                      "); use another output directory");
   }
-  const std::string results_text = path_exists(results_path) ? io::read_file(results_path) : "";
+  const ExistingResults existing = read_existing_results(results_path);
   std::set<std::string> done;
-  for (const SweepRow& row : parse_results(results_text, results_path)) done.insert(row.key);
-  const size_t complete_bytes =
-      results_text.rfind('\n') == std::string::npos ? 0 : results_text.rfind('\n') + 1;
+  for (const SweepRow& row : parse_results(existing.text, results_path)) done.insert(row.key);
 
   // Every cell, in a fixed order.
   struct Cell {
@@ -480,7 +480,7 @@ SweepSummary run_sweep(const SweepConfig& cfg, const std::string& dir, int jobs_
       io::write_file_atomic(config_path, config_text);
     }
     created.will_create(results_path);
-    ResultsFile results(results_path, complete_bytes);
+    ResultsFile results(results_path, existing.complete_bytes);
 
     // Phase 1: the networks the remaining cells need (trained at each needed level).
     std::set<ModelKey> needed;
