@@ -358,9 +358,8 @@ void add_finetune(CLI::App& app) {
   auto f = std::make_shared<FinetuneFlags>();
   CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a trained network in situ on a device");
   cmd->add_option("--checkpoint", f->checkpoint, "the network trained in silico")->required();
-  cmd->add_option(
-      "--method", f->methods,
-      "gift, diff, hil, retrain or none (a comma-separated list runs each from the same start)");
+  cmd->add_option("--method", f->methods,
+                  method_list() + " (a comma-separated list runs each from the same start)");
   f->data.add(*cmd);
   f->data.dataset.clear();
   f->device.add(*cmd);

@@ -11,6 +11,7 @@
 #include "common.h"
 #include "gift/core/error.h"
 #include "gift/experiment/report.h"
+#include "gift/insitu/methods.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
 
@@ -43,10 +44,10 @@ std::vector<std::string> split(const std::string& text) {
 std::vector<std::string> parse_methods(const std::string& text) {
   std::vector<std::string> methods;
   for (const std::string& m : split(text)) {
-    if (m == "none") {
-      throw InputError(
-          "--method: none is not needed: the start (none) is measured on every seed; give gift, "
-          "diff, hil or retrain");
+    const MethodInfo* info = find_method(m);
+    if (info && info->baseline) {
+      throw InputError("--method: " + m + " is not needed: the start (" + m +
+                       ") is measured on every seed; give " + method_list(false));
     }
     try {
       make_method(m);
@@ -210,9 +211,9 @@ void add_frontier(CLI::App& app) {
                   "frontier directory (config.json, frontier.jsonl, frontier.md, figures); the "
                   "same command resumes it")
       ->required();
-  cmd->add_option("--method", f->methods,
-                  "methods, comma-separated: gift, diff, hil, retrain (the start is always "
-                  "measured)");
+  cmd->add_option(
+      "--method", f->methods,
+      "methods, comma-separated: " + method_list(false) + " (the start is always measured)");
   cmd->add_option("--ladder", f->ladder,
                   "rungs GRADIENTS:PASSES, comma-separated: each method's per-sample gradient and "
                   "device pass budgets");

@@ -11,10 +11,12 @@
 
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
+#include "gift/io/model_json.h"
 #include "gift/onn/forward.h"
 #include "gift/train/engine.h"
 #include "gift/train/loss.h"
 #include "gift/train/trainer.h"
+#include "method_base.h"
 
 namespace gift {
 namespace {
@@ -337,7 +339,8 @@ class MethodBase : public FinetuneMethod {
     // Fitting the training set, every calibration image scores; fitting the calibration set,
     // the hold-out fraction does.
     const size_t N = calib.labels.size();
-    const bool fits_calib = r.fit_data == FitData::kCalibration && name() != "none";
+    const bool baseline = method_info(name()).baseline;  // fits nothing, spends nothing
+    const bool fits_calib = r.fit_data == FitData::kCalibration && !baseline;
     const size_t n_score =
         fits_calib ? std::max<size_t>(1, static_cast<size_t>(std::lround(o.holdout * N))) : N;
     if (n_score >= N && fits_calib) {
@@ -356,7 +359,7 @@ class MethodBase : public FinetuneMethod {
       c.score.labels.push_back(calib.labels[perm[i]]);
     }
     c.score_cost = static_cast<uint64_t>(n_score) * static_cast<uint64_t>(o.score_repeats);
-    if (name() != "none") {
+    if (!baseline) {
       if (r.fit_data == FitData::kTraining) {
         if (train.labels.empty()) {
           throw InputError("method " + name() + " fits the training set, but none was given");
@@ -397,7 +400,7 @@ class MethodBase : public FinetuneMethod {
     r.start_se = start.se;
     r.start_accuracy = start.accuracy;
     Score final_score = start;
-    if (name() != "none") {
+    if (!baseline) {
       const Network start_net = net;
       const FlushSubnormals ftz;
       const Candidate cand = tune(net, c, start);
@@ -760,17 +763,17 @@ ScoreBy parse_score_by(const std::string& name) {
   throw InputError("unknown score '" + name + "': expected accuracy or loss");
 }
 
-std::vector<std::string> method_names() { return {"gift", "diff", "hil", "retrain", "none"}; }
-
-std::unique_ptr<FinetuneMethod> make_method(const std::string& name) {
-  if (name == "gift") return std::make_unique<TwinMethod>(TwinMethod::kGift);
-  if (name == "diff") return std::make_unique<TwinMethod>(TwinMethod::kDiff);
-  if (name == "hil") return std::make_unique<HilMethod>();
-  if (name == "retrain") return std::make_unique<TwinMethod>(TwinMethod::kRetrain);
-  if (name == "none") return std::make_unique<NoneMethod>();
-  throw InputError("unknown fine-tuning method '" + name +
-                   "': expected gift, diff, hil, retrain or none");
+std::unique_ptr<FinetuneMethod> make_gift_method() {
+  return std::make_unique<TwinMethod>(TwinMethod::kGift);
 }
+std::unique_ptr<FinetuneMethod> make_diff_method() {
+  return std::make_unique<TwinMethod>(TwinMethod::kDiff);
+}
+std::unique_ptr<FinetuneMethod> make_retrain_method() {
+  return std::make_unique<TwinMethod>(TwinMethod::kRetrain);
+}
+std::unique_ptr<FinetuneMethod> make_hil_method() { return std::make_unique<HilMethod>(); }
+std::unique_ptr<FinetuneMethod> make_none_method() { return std::make_unique<NoneMethod>(); }
 
 std::string FinetuneReport::summary() const {
   char buf[512];
@@ -784,7 +787,8 @@ std::string FinetuneReport::summary() const {
                 static_cast<unsigned long long>(device_programmings),
                 static_cast<unsigned long long>(sample_gradients), digital_seconds);
   std::string s = buf;
-  if (!epochs.empty() && (method == "gift" || method == "diff")) {
+  const MethodInfo* info = find_method(method);
+  if (!epochs.empty() && info && info->alignment) {
     std::snprintf(buf, sizeof buf, "; alignment: sign agreement %.2f, correlation %.2f",
                   sign_agreement, correlation);
     s += buf;
@@ -807,7 +811,7 @@ nlohmann::json FinetuneReport::to_json() const {
       {"method", method},
       {"fit_images", fit_images},
       {"score_images", score_images},
-      {"noise_used", noise_to_json(noise_used)},
+      {"noise_used", io::noise_to_json(noise_used)},
       {"start_loss", start_loss},
       {"start_se", start_se},
       {"final_loss", final_loss},

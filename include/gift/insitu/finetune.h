@@ -27,6 +27,7 @@
 #include "gift/core/matrix.h"
 #include "gift/insitu/calibration.h"
 #include "gift/insitu/device.h"
+#include "gift/insitu/methods.h"  // the registry: make_method, method_names
 #include "gift/onn/network.h"
 #include "gift/onn/noise.h"
 #include "gift/train/optimizer.h"
@@ -149,10 +150,6 @@ struct LabSplit {
   LabelledSet eval;  // the other test images: the reported accuracies
 };
 LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed);
-
-// "gift", "diff", "hil", "retrain" or "none"; throws InputError on another name.
-std::unique_ptr<FinetuneMethod> make_method(const std::string& name);
-std::vector<std::string> method_names();
 
 struct DeviceAccuracy {
   double mean = 0, low = 0, high = 0;  // accuracy, 95% interval over passes
