@@ -9,7 +9,6 @@
 
 #include "gift/core/error.h"
 #include "gift/experiment/number_text.h"
-#include "gift/insitu/finetune.h"
 
 namespace gift::experiment {
 namespace {
@@ -74,19 +73,6 @@ double mean_of(const std::vector<const SweepRow*>& rows, double (*get)(const Swe
 }
 
 }  // namespace
-
-int method_rank(const std::string& method) {
-  // "none" (the start) first, then the fine-tuning methods in the order of method_names().
-  if (method == "none") return 0;
-  static const std::vector<std::string> names = method_names();
-  int rank = 1;
-  for (const std::string& m : names) {
-    if (m == "none") continue;
-    if (method == m) return rank;
-    ++rank;
-  }
-  return rank;
-}
 
 std::vector<AggregateRow> aggregate(const std::vector<SweepRow>& rows) {
   std::map<Cell, std::vector<const SweepRow*>> cells;

@@ -153,6 +153,46 @@ bool path_exists(const std::string& path) {
   throw InputError("cannot access '" + path + "': " + errno_text(errno));
 }
 
+// ------------------------------------------------------------------ runs
+
+void check_run_dir(const std::string& dir, const std::string& what) {
+  if (!path_exists(dir)) return;
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw InputError("cannot use '" + dir + "' as the " + what +
+                     " directory: it is not a directory");
+  }
+}
+
+std::string resume_line(size_t skipped, size_t total, const std::string& path) {
+  return "resuming: " + std::to_string(skipped) + " of " + std::to_string(total) +
+         " cells already finished in " + path;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double eta_seconds(std::chrono::steady_clock::time_point start, size_t finished, size_t remaining) {
+  return seconds_since(start) / static_cast<double>(finished) * static_cast<double>(remaining);
+}
+
+data::Dataset load_limited(const std::string& dataset, const std::string& data_dir,
+                           data::Split split, size_t limit) {
+  data::Dataset d = data::load_dataset(dataset, data_dir, split);
+  if (limit > 0 && limit < d.size()) d = data::subset(d, 0, limit);
+  return d;
+}
+
+void check_lab_size(const std::string& what, size_t calib_size, size_t test_size, bool test_limited,
+                    const std::string& data_dir) {
+  if (calib_size < test_size) return;
+  throw InputError(what + " " + std::to_string(calib_size) + " leaves none of the " +
+                   std::to_string(test_size) + " test images" +
+                   (test_limited ? " (test_limit)" : "") + " of " + data_dir +
+                   " to measure accuracy on (the lab's images are drawn from the test split)");
+}
+
 // ------------------------------------------------------------------ the "finetune" block
 
 void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, bool budgets,

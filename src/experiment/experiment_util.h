@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "gift/core/error.h"
+#include "gift/data/dataset.h"
 #include "gift/insitu/finetune.h"
 #include "gift/io/atomic_file.h"
 #include "gift/onn/noise.h"
@@ -97,6 +99,31 @@ std::string errno_text(int err);
 // Whether `path` exists (as anything). Throws InputError if it cannot tell (EACCES, ENOTDIR
 // below a file, ...).
 bool path_exists(const std::string& path);
+
+// ------------------------------------------------------------------ runs
+// What the sweep and the frontier do alike around their cells.
+
+// Throws InputError("cannot use '<dir>' as the <what> directory: it is not a directory") if
+// `dir` exists and is not a directory.
+void check_run_dir(const std::string& dir, const std::string& what);
+
+// "resuming: <skipped> of <total> cells already finished in <path>".
+std::string resume_line(size_t skipped, size_t total, const std::string& path);
+
+// Seconds since `start`, and the expected seconds left after `finished` cells (finished > 0)
+// when `remaining` are left, at the pace since `start`.
+double seconds_since(std::chrono::steady_clock::time_point start);
+double eta_seconds(std::chrono::steady_clock::time_point start, size_t finished, size_t remaining);
+
+// The split of a data set, its first `limit` samples only if 0 < limit < its size.
+data::Dataset load_limited(const std::string& dataset, const std::string& data_dir,
+                           data::Split split, size_t limit);
+
+// Throws InputError("<what> <calib_size> leaves none of the <test_size> test images ...") unless
+// calib_size < test_size: the lab's images are drawn from the test split, and the rest measure
+// accuracy. `test_limited` says that test_limit cut the split.
+void check_lab_size(const std::string& what, size_t calib_size, size_t test_size, bool test_limited,
+                    const std::string& data_dir);
 
 // What this run created for the sweep directory: the directory and any missing parents,
 // models/, config.json, results.jsonl. If the run fails while the directory holds no finished

@@ -17,7 +17,6 @@
 #include "../data/idx_test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
-#include "gift/insitu/finetune.h"
 #include "report_test_util.h"
 
 namespace gift::experiment {
@@ -363,18 +362,6 @@ TEST(Report, AggregateOrder) {
   EXPECT_EQ(three[0].method, "diff");
   EXPECT_EQ(three[1].method, "retrain");
   EXPECT_EQ(three[2].method, "zeta");
-}
-
-// The report's order of methods is the registry's (method_names()), after "none": a method added
-// there is ranked in its place, not lumped with unknown names.
-TEST(Report, MethodRankFollowsTheMethodRegistry) {
-  int expected = 1;
-  for (const std::string& m : method_names()) {
-    if (m == "none") continue;
-    EXPECT_EQ(method_rank(m), expected++) << m;
-  }
-  EXPECT_EQ(method_rank("none"), 0);
-  EXPECT_EQ(method_rank("not-a-method"), expected);
 }
 
 TEST(Report, AggregateKeepsTheFirstRowOfACellAndSeed) {

@@ -7,13 +7,9 @@
 
 #include "gift/core/stats.h"
 #include "gift/experiment/results.h"
+#include "gift/insitu/methods.h"  // method_rank: the order of methods in reports
 
 namespace gift::experiment {
-
-// Rank of a method in tables and legends: "none" (the start) 0, then the fine-tuning methods in
-// the order of method_names() (gift/insitu/finetune.h: gift, diff, hil, retrain = 1..4); any
-// other name ranks after all of them.
-int method_rank(const std::string& method);
 
 // One (grid, assumed, true, method) cell, over its seeds. Each MeanCI is the mean and t-based 95%
 // interval over seeds (mean_ci95). With one seed, the accuracies carry that row's Monte-Carlo
@@ -35,8 +31,8 @@ struct AggregateRow {
 };
 
 // Groups rows by (grid, assumed, true, method), sorted by grid (by name), assumed, true (by value)
-// and method (method_rank, then name). Of rows with the same cell and seed, the first is kept.
-// Throws InputError if the rows of one cell come from different data sets.
+// and method (method_rank of gift/insitu/methods.h, then name). Of rows with the same cell and
+// seed, the first is kept. Throws InputError if the rows of one cell come from different data sets.
 std::vector<AggregateRow> aggregate(const std::vector<SweepRow>& rows);
 
 }  // namespace gift::experiment
