@@ -9,6 +9,7 @@
 
 #include "gift/core/error.h"
 #include "gift/experiment/sweep.h"
+#include "gift/io/model_json.h"
 
 namespace gift::experiment::detail {
 
@@ -151,6 +152,34 @@ bool path_exists(const std::string& path) {
   if (::stat(path.c_str(), &st) == 0) return true;
   if (errno == ENOENT) return false;
   throw InputError("cannot access '" + path + "': " + errno_text(errno));
+}
+
+// A noise model in the JSON form of noise_to_json, its number of layers taken from its lists
+// (all of one length; none: no layers, an ideal device).
+NoiseModel noise_of_json(const json& j, const std::string& what) {
+  std::set<std::string> known = {"output_clip"};
+  for (int s = 0; s < kNumNoiseSites; ++s) known.insert(to_string(static_cast<NoiseSite>(s)));
+  reject_unknown(j, known, what);
+  size_t layers = 0;
+  bool found = false;
+  for (int s = 0; s < kNumNoiseSites; ++s) {
+    const char* site = to_string(static_cast<NoiseSite>(s));
+    if (!j.contains(site)) continue;
+    if (!j.at(site).is_array()) bad_value(what, site, "a list of one std per layer", j.at(site));
+    if (found && j.at(site).size() != layers) {
+      const std::string expected =
+          "a list of " + std::to_string(layers) + " numbers (one per layer, as the other sites)";
+      bad_value(what, site, expected, j.at(site));
+    }
+    layers = j.at(site).size();
+    found = true;
+  }
+  NoiseModel m = io::noise_from_json(j, layers, what);
+  if (j.contains("output_clip")) {
+    m.output_clip = get_number(j, "output_clip", 0, 0, std::numeric_limits<double>::max(),
+                               "a number >= 0 (0 = none)", what);
+  }
+  return m;
 }
 
 // ------------------------------------------------------------------ runs

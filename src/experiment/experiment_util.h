@@ -72,6 +72,10 @@ void reject_unknown(const json& j, const std::set<std::string>& known, const std
 // A noise pattern {site: std or one std per layer, "output_clip": c} for `layers` layers.
 NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& what);
 
+// A noise model in the JSON form of io::noise_to_json, its number of layers taken from its lists
+// (all of one length; none: no layers, an ideal device); the frontier's device and assumed noise.
+NoiseModel noise_of_json(const json& j, const std::string& what);
+
 // x * y and x + y, or max() if that overflows.
 uint64_t saturating_mul(uint64_t x, uint64_t y);
 uint64_t saturating_add(uint64_t x, uint64_t y);
