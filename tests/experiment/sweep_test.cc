@@ -23,8 +23,10 @@
 #include "../data/idx_test_util.h"
 #include "../test_util.h"
 #include "gift/core/error.h"
+#include "gift/data/dataset.h"
 #include "gift/data/idx.h"
 #include "gift/experiment/report.h"
+#include "gift/io/checkpoint.h"
 #include "report_test_util.h"
 #include "sweep_test_util.h"
 
@@ -399,6 +401,36 @@ TEST_F(SweepRun, ResumeReadsResultsLikeTheReport) {
   const std::string by_report = test::input_error_message([&] { read_results(results); });
   EXPECT_NE(by_sweep.find("results.jsonl' line 2"), std::string::npos) << by_sweep;
   EXPECT_EQ(by_sweep, by_report);
+}
+
+// plan_cells and run_cell are what a distributed backend needs: the cells in the order the sweep
+// runs them, and for one cell, given its networks and data, the row the sweep writes for it
+// (wall time aside).
+TEST_F(SweepRun, RunCellReturnsTheRowTheSweepWrites) {
+  const SweepConfig c = config();
+  const std::vector<SweepCell> cells = plan_cells(c);
+  ASSERT_EQ(cells.size(), 36u);  // 2 assumed x 3 true x 2 seeds x 3 methods
+  EXPECT_EQ(cells[0].key, cell_key("sum_add", 0.05, 0.05, 1, "none"));
+  EXPECT_EQ(cells[1].key, cell_key("sum_add", 0.05, 0.05, 1, "gift"));
+  EXPECT_EQ(cells[3].key, cell_key("sum_add", 0.05, 0.05, 2, "none"));
+  EXPECT_EQ(cells[6].key, cell_key("sum_add", 0.05, 0.5, 1, "none"));
+  const std::string dir = tmp_.path("s");
+  run_sweep(c, dir, 1, {}, 2);
+  const std::vector<SweepRow> rows = read_results(dir + "/results.jsonl");
+  ASSERT_EQ(rows.size(), 2u);
+  const SweepCell& cell = cells[1];
+  const data::Dataset train = data::load_dataset("mnist", data_, data::Split::kTrain);
+  const data::Dataset test = data::load_dataset("mnist", data_, data::Split::kTest);
+  const LabSplit lab = lab_split({test.images, test.labels}, c.calib_size, cell.seed);
+  const Network start =
+      load_checkpoint(sweep_model_path(dir, "sum_add", cell.assumed, cell.seed)).net;
+  const Network oracle =
+      load_checkpoint(sweep_model_path(dir, "sum_add", cell.truth, cell.seed)).net;
+  json got = row_to_json(run_cell(c, cell, start, oracle, lab, {train.images, train.labels}));
+  json want = row_to_json(rows[1]);
+  got.erase("digital_seconds");
+  want.erase("digital_seconds");
+  EXPECT_EQ(got, want);
 }
 
 TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
