@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "gift/core/error.h"
+#include "gift/core/parse.h"
 
 namespace gift::cli {
 

@@ -5,8 +5,10 @@
 
 #include "common.h"
 #include "gift/core/error.h"
+#include "gift/core/parse.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
+#include "gift/io/model_json.h"
 #include "gift/onn/imperfections.h"
 #include "gift/train/evaluate.h"
 
@@ -75,7 +77,7 @@ void run_eval(EvalFlags& f) {
     std::printf("%-36s %8.2f%%  [%6.2f, %6.2f]     %+8.2f\n", rows[i].first.c_str(), 100 * r.mean,
                 100 * r.low, 100 * r.high, 100 * (r.mean - clean));
     std::fflush(stdout);
-    out.push_back({{"noise", noise_to_json(rows[i].second)},
+    out.push_back({{"noise", io::noise_to_json(rows[i].second)},
                    {"label", rows[i].first},
                    {"accuracy", r.mean},
                    {"ci95", {r.low, r.high}},
@@ -87,7 +89,7 @@ void run_eval(EvalFlags& f) {
     nlohmann::json doc = {{"checkpoint", f.checkpoint},
                           {"dataset", f.data.dataset},
                           {"test_images", test.size()},
-                          {"imperfections", imperfections_to_json(imp)},
+                          {"imperfections", io::imperfections_to_json(imp)},
                           {"device_seed", f.device_seed},
                           {"seed", f.seed},
                           {"rows", out}};

@@ -21,6 +21,7 @@
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
 #include "gift/io/json.h"
+#include "gift/io/model_json.h"
 #include "gift/train/engine.h"
 #include "gift/train/loss.h"
 
@@ -67,7 +68,7 @@ NoiseModel noise_of_json(const json& j, const std::string& what) {
     layers = j.at(site).size();
     found = true;
   }
-  NoiseModel m = noise_from_json(j, layers, what);
+  NoiseModel m = io::noise_from_json(j, layers, what);
   if (j.contains("output_clip")) {
     m.output_clip = get_number(j, "output_clip", 0, 0, std::numeric_limits<double>::max(),
                                "a number >= 0 (0 = none)", what);
@@ -89,7 +90,7 @@ std::string fingerprint(const Network& net) {
 json record_of(const FrontierConfig& c, const NoiseModel& assumed, const Network& start,
                const Network& oracle) {
   return {{"frontier", c.to_json()},
-          {"assumed", noise_to_json(assumed)},
+          {"assumed", io::noise_to_json(assumed)},
           {"start", fingerprint(start)},
           {"oracle", fingerprint(oracle)}};
 }
@@ -288,7 +289,7 @@ json FrontierConfig::to_json() const {
           {"train_limit", train_limit},
           {"test_limit", test_limit},
           {"device",
-           {{"noise", noise_to_json(device_noise)},
+           {{"noise", io::noise_to_json(device_noise)},
             {"gain_std", imperfections.gain_std},
             {"weight_bits", imperfections.weight_bits},
             {"seed", device_seed},

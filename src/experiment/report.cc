@@ -1,9 +1,6 @@
 #include "gift/experiment/report.h"
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,10 +18,9 @@
 #include <utility>
 
 #include "gift/core/error.h"
+#include "gift/core/process.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/json.h"
-
-extern char** environ;
 
 namespace gift::experiment {
 
@@ -317,62 +313,7 @@ std::string legend_of(const std::string& method) {
   return method == "none" ? "none (baseline, trained at assumed)" : method;
 }
 
-std::string find_gnuplot() {
-  const char* env = std::getenv("PATH");
-  const std::string path = env != nullptr ? env : "/usr/bin:/bin";
-  size_t start = 0;
-  for (;;) {
-    const size_t colon = path.find(':', start);
-    std::string dir = path.substr(start, colon == std::string::npos ? colon : colon - start);
-    if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/gnuplot";
-    struct stat st;
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-    if (colon == std::string::npos) return "";
-    start = colon + 1;
-  }
-}
-
-// Runs `argv` with stdin from /dev/null and stdout + stderr captured; returns (status, output).
-// status is the exit code, or -1 if the process did not exit normally.
-std::pair<int, std::string> run_captured(const std::vector<std::string>& argv) {
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) {
-    throw InputError("cannot run " + argv[0] + ": pipe failed: " + std::strerror(errno));
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-  if (rc != 0) {
-    ::close(out[0]);
-    throw InputError("cannot run " + argv[0] + ": " + std::strerror(rc));
-  }
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(out[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
-}
+std::string find_gnuplot() { return find_in_path("gnuplot"); }
 
 // The non-empty lines of `text`, joined with " | " on one line, at most ~600 characters.
 std::string one_line(const std::string& text) {
@@ -1007,7 +948,8 @@ std::vector<std::string> render_figures(const std::string& dir, const std::vecto
     for (const auto& o : outputs) ::unlink(o.first.c_str());
   };
   const auto [status, output] = run_captured(
-      {gnuplot, "-e", "dir = " + gp_quote(dir) + "; tmp = " + gp_quote(tmp), script_path});
+      {gnuplot, "-e", "dir = " + gp_quote(dir) + "; tmp = " + gp_quote(tmp), script_path},
+      "gnuplot");
   if (status != 0) {
     remove_temporaries();
     throw InputError("gnuplot failed on '" + script_path + "' (exit status " +

@@ -28,6 +28,7 @@
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
+#include "gift/io/model_json.h"
 #include "gift/train/engine.h"
 #include "gift/train/trainer.h"
 
@@ -167,7 +168,7 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
     if (d.is_object() && d.contains("weight_bits") && d.at("weight_bits").is_number_integer()) {
       integer_value(d.at("weight_bits"), "weight_bits", 0, 24, what + ": device");
     }
-    c.imperfections = imperfections_from_json(d, what + ": device");
+    c.imperfections = io::imperfections_from_json(d, what + ": device");
   }
   if (j.contains("seeds")) {
     const std::string expected = "a non-empty list of seeds (non-negative integers)";
@@ -217,7 +218,7 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
 json SweepConfig::to_json() const {
   json grids_j = json::array();
   for (const GridSpec& g : grids) {
-    json p = noise_to_json(g.pattern);
+    json p = io::noise_to_json(g.pattern);
     grids_j.push_back(
         {{"name", g.name}, {"pattern", p}, {"assumed", g.assumed}, {"true", g.truth}});
   }
@@ -238,7 +239,7 @@ json SweepConfig::to_json() const {
           {"methods", methods},
           {"finetune", finetune_to_json(finetune, calib_size, true)},
           {"eval_repeats", eval_repeats},
-          {"device", imperfections_to_json(imperfections)}};
+          {"device", io::imperfections_to_json(imperfections)}};
 }
 
 Architecture SweepConfig::architecture() const {

@@ -10,6 +10,7 @@
 #include "gift/core/rng.h"
 #include "gift/core/stats.h"
 #include "gift/insitu/simulated_device.h"
+#include "gift/io/model_json.h"
 #include "gift/onn/forward.h"
 
 namespace gift {
@@ -531,13 +532,13 @@ nlohmann::json Calibration::to_json() const {
   nlohmann::json j;
   j["per_layer"] = per_layer;
   j["device_passes"] = device_passes;
-  j["estimate"] = noise_to_json(estimate());
-  j["low"] = noise_to_json(bound(false));
-  j["high"] = noise_to_json(bound(true));
-  j["twin_noise"] = noise_to_json(twin_noise());
+  j["estimate"] = io::noise_to_json(estimate());
+  j["low"] = io::noise_to_json(bound(false));
+  j["high"] = io::noise_to_json(bound(true));
+  j["twin_noise"] = io::noise_to_json(twin_noise());
   if (!per_layer) {
     j["scale"] = {scale.value, scale.low, scale.high};
-    j["pattern"] = noise_to_json(pattern);
+    j["pattern"] = io::noise_to_json(pattern);
   } else {
     std::vector<double> idx;
     nlohmann::json sw = {{"value", nlohmann::json::array()},

@@ -2,25 +2,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <thread>
 
 #include "gift/core/error.h"
 #include "gift/core/interrupt.h"
-
-extern char** environ;
+#include "gift/core/process.h"
 
 namespace gift {
 
@@ -56,54 +51,9 @@ std::string cut(const std::string& text) {
   return text.size() <= 100 ? text : text.substr(0, 100) + "...";
 }
 
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
-           strsignal(WTERMSIG(status)) + ")";
-  }
-  return "ended";
-}
-
-// Moves `fd` to a descriptor >= 3 (close-on-exec), so that dup2 onto 0 or 1 in the child
-// always changes it; returns the new descriptor.
-int above_stdio(int fd) {
-  if (fd > 2) return fd;
-  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  const int saved = errno;
-  close(fd);
-  if (moved < 0) throw InputError(std::string("external device: fcntl: ") + std::strerror(saved));
-  return moved;
-}
-
 void close_fd(int& fd) {
   if (fd >= 0) close(fd);
   fd = -1;
-}
-
-bool executable_file(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
-
-// The file execvp would run for `name`: `name` itself if it holds a '/', else the first
-// executable regular file of that name in PATH (default "/bin:/usr/bin"). "" and *error =
-// ENOENT or EACCES when there is none.
-std::string find_program(const std::string& name, int* error) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* env = std::getenv("PATH");
-  const std::string dirs = env && *env ? env : "/bin:/usr/bin";
-  *error = ENOENT;
-  size_t begin = 0;
-  for (;;) {
-    const size_t end = std::min(dirs.find(':', begin), dirs.size());
-    const std::string dir = dirs.substr(begin, end - begin);
-    const std::string candidate = dir.empty() ? name : dir + "/" + name;
-    if (executable_file(candidate)) return candidate;
-    if (access(candidate.c_str(), F_OK) == 0) *error = EACCES;
-    if (end == dirs.size()) return "";
-    begin = end + 1;
-  }
 }
 
 }  // namespace
@@ -147,112 +97,16 @@ ExternalDevice::ExternalDevice(std::vector<std::string> argv, ExternalDeviceOpti
 ExternalDevice::~ExternalDevice() { shut_down(); }
 
 void ExternalDevice::start() {
-  // Resolved here, before fork: the child may only make async-signal-safe calls.
-  int find_error = 0;
-  const std::string path = find_program(argv_[0], &find_error);
-  if (path.empty()) throw InputError("cannot start " + label_ + ": " + std::strerror(find_error));
-  std::vector<char*> args, sh_args;
-  for (std::string& a : argv_) args.push_back(a.data());
-  args.push_back(nullptr);
-  std::string sh = "/bin/sh", script = path;  // for a script without "#!", as execvp does
-  sh_args = {sh.data(), script.data()};
-  sh_args.insert(sh_args.end(), args.begin() + 1, args.end());
-
-  // Pipes: the child reads requests from `req` and writes replies to `rep`; `err` carries
-  // the errno of a failed exec. Close-on-exec, so no other child ever holds an end (which
-  // would hide the end of the stream).
-  int fds[6] = {-1, -1, -1, -1, -1, -1};
-  const auto close_all = [&] {
-    for (int& fd : fds) close_fd(fd);
-  };
-  try {
-    for (int i = 0; i < 6; i += 2) {
-      if (pipe2(fds + i, O_CLOEXEC) != 0) {
-        throw InputError("external device: pipe: " + std::string(std::strerror(errno)));
-      }
-      for (int k = i; k < i + 2; ++k) {
-        const int fd = fds[k];
-        fds[k] = -1;  // above_stdio closes it, also when it throws
-        fds[k] = above_stdio(fd);
-      }
-    }
-  } catch (...) {
-    close_all();
-    throw;
-  }
-  int &req_r = fds[0], &req_w = fds[1], &rep_r = fds[2], &rep_w = fds[3], &err_r = fds[4],
-      &err_w = fds[5];
-
-  // All signals stay blocked across fork, so that neither process runs a handler in between
-  // (in the child, gift's handlers would stop gift's other children).
-  const pid_t parent = getpid();
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // The child: async-signal-safe calls only, up to exec.
-    for (int sig = 1; sig < NSIG; ++sig) {
-      struct sigaction sa;
-      if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, nullptr, &sa) != 0) continue;
-      if (sa.sa_handler != SIG_DFL &&
-          (sa.sa_handler != SIG_IGN || sig == SIGPIPE || sig == SIGTERM)) {
-        sa.sa_handler = SIG_DFL;  // handlers are gift's; SIGPIPE and SIGTERM at their default
-        sa.sa_flags = 0;
-        sigaction(sig, &sa, nullptr);
-      }
-    }
-    // Stop when gift does, however it ends; if gift is already gone, stop now.
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
-    if (dup2(req_r, STDIN_FILENO) < 0 || dup2(rep_w, STDOUT_FILENO) < 0) {
-      const int e = errno;
-      (void)!write(err_w, &e, sizeof e);
-      _exit(127);
-    }
-    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // nothing else of gift's leaks into the server
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execve(path.c_str(), args.data(), environ);
-    if (errno == ENOEXEC) execve(sh.c_str(), sh_args.data(), environ);
-    const int e = errno;
-    (void)!write(err_w, &e, sizeof e);
-    _exit(127);
-  }
-  const int fork_errno = errno;
-  if (pid > 0) {
-    pid_ = pid;
-    child_slot_ = register_child(pid);  // before any signal can be handled
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  close_fd(req_r);
-  close_fd(rep_w);
-  close_fd(err_w);
-  if (pid < 0) {
-    close_all();
-    throw InputError("cannot start " + label_ + ": fork: " + std::strerror(fork_errno));
-  }
-  // The error pipe closes on a successful exec, or carries the errno of a failed one.
-  int exec_errno = 0;
-  size_t got = 0;
-  while (got < sizeof exec_errno) {
-    const ssize_t r =
-        read(err_r, reinterpret_cast<char*>(&exec_errno) + got, sizeof exec_errno - got);
-    if (r > 0) {
-      got += static_cast<size_t>(r);
-    } else if (r == 0 || errno != EINTR) {
-      break;
-    }
-  }
-  close_fd(err_r);
-  if (got == sizeof exec_errno) {
-    close_all();
-    kill_and_reap();
-    throw InputError("cannot start " + label_ + ": " + std::strerror(exec_errno));
-  }
-  to_server_ = req_w;
-  from_server_ = rep_r;
-  req_w = rep_r = -1;  // owned by the members now
+  // The child reads requests from its stdin and writes replies to its stdout; its stderr stays
+  // ours. It never outlives gift (stop_with_parent).
+  SpawnOptions o;
+  o.pipe_stdin = true;
+  o.stop_with_parent = true;
+  const ChildProcess child = spawn(argv_, o, label_);
+  pid_ = child.pid;
+  child_slot_ = child.interrupt_slot;
+  to_server_ = child.to_child;
+  from_server_ = child.from_child;
   for (int fd : {to_server_, from_server_}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
@@ -414,11 +268,9 @@ std::string ExternalDevice::try_reap() {
     pid_ = -1;  // not our child any more (reaped elsewhere)
     return "ended";
   }
-  int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = wait_status(pid_);
   pid_ = -1;
-  return describe_status(status);
+  return describe_exit(status);
 }
 
 std::string ExternalDevice::wait_for_exit(double seconds) {
@@ -435,11 +287,9 @@ std::string ExternalDevice::wait_for_exit(double seconds) {
 void ExternalDevice::kill_and_reap() noexcept {
   if (pid_ <= 0) return;
   kill(pid_, SIGKILL);
-  unregister_child(child_slot_);  // the pid stays ours (a zombie) until waitpid below
+  unregister_child(child_slot_);  // the pid stays ours (a zombie) until wait_status below
   child_slot_ = -1;
-  int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
+  wait_status(pid_);
   pid_ = -1;
 }
 

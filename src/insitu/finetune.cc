@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "gift/core/error.h"
+#include "gift/io/model_json.h"
 
 namespace gift {
 
@@ -79,7 +80,7 @@ nlohmann::json FinetuneReport::to_json() const {
       {"method", method},
       {"fit_images", fit_images},
       {"score_images", score_images},
-      {"noise_used", noise_to_json(noise_used)},
+      {"noise_used", io::noise_to_json(noise_used)},
       {"start_loss", start_loss},
       {"start_se", start_se},
       {"final_loss", final_loss},

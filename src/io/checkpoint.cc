@@ -8,6 +8,7 @@
 #include "gift/core/error.h"
 #include "gift/core/version.h"
 #include "gift/io/json.h"
+#include "gift/io/model_json.h"
 #include "gift/io/safetensors.h"
 
 namespace gift {
@@ -224,7 +225,7 @@ Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path
   const size_t L = c.net.num_layers();
   c.train = train_from_json(parse_json_meta(f, "train", path), path);
   c.train.noise =
-      noise_from_json(parse_json_meta(f, "noise", path), L, path + ": metadata 'noise'");
+      io::noise_from_json(parse_json_meta(f, "noise", path), L, path + ": metadata 'noise'");
   if (f.metadata.count("dataset")) c.dataset = f.metadata.at("dataset");
   const long long epochs_done = parse_int_meta(f, "epochs_done", path);
   if (epochs_done > std::numeric_limits<int>::max()) {
@@ -311,7 +312,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   f.metadata["architecture"] = arch_to_json(net.arch()).dump();
   NoiseModel noise = c.train.noise;
   if (noise.layers.empty()) noise = NoiseModel::none(net.num_layers());
-  f.metadata["noise"] = noise_to_json(noise).dump();
+  f.metadata["noise"] = io::noise_to_json(noise).dump();
   f.metadata["train"] = train_to_json(c.train).dump();
   f.metadata["seed"] = std::to_string(c.train.seed);
   f.metadata["epochs_done"] = std::to_string(c.state.epochs_done);

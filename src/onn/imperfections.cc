@@ -23,41 +23,6 @@ void Imperfections::validate(const std::string& what) const {
   }
 }
 
-nlohmann::json imperfections_to_json(const Imperfections& imp) {
-  return {{"gain_std", imp.gain_std}, {"weight_bits", imp.weight_bits}};
-}
-
-Imperfections imperfections_from_json(const nlohmann::json& j, const std::string& what) {
-  Imperfections imp;
-  if (!j.is_object()) throw InputError(what + ": expected a JSON object");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() != "gain_std" && it.key() != "weight_bits") {
-      throw InputError(what + ": unknown key '" + it.key() + "' (expected gain_std, weight_bits)");
-    }
-  }
-  if (j.contains("gain_std")) {
-    if (!j["gain_std"].is_number()) throw InputError(what + ": gain_std must be a number");
-    imp.gain_std = j["gain_std"].get<double>();
-  }
-  if (j.contains("weight_bits")) {
-    if (!j["weight_bits"].is_number_integer()) {
-      throw InputError(what + ": weight_bits must be an integer");
-    }
-    // Read wide first: get<int>() would wrap 2^32 + 3 to 3.
-    const int64_t bits =
-        j["weight_bits"].is_number_unsigned()
-            ? static_cast<int64_t>(std::min<uint64_t>(j["weight_bits"].get<uint64_t>(), INT64_MAX))
-            : j["weight_bits"].get<int64_t>();
-    if (bits < 0 || bits > 24) {
-      throw InputError(what + ": weight_bits must be 0 (continuous) or in [1, 24], found " +
-                       std::to_string(bits));
-    }
-    imp.weight_bits = static_cast<int>(bits);
-  }
-  imp.validate(what);
-  return imp;
-}
-
 Network apply_imperfections(const Network& net, const Imperfections& imp, uint64_t seed) {
   imp.validate();
   Network out = net;

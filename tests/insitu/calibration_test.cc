@@ -14,6 +14,7 @@
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
 #include "gift/insitu/simulated_device.h"
+#include "gift/io/model_json.h"
 
 namespace gift {
 namespace {
@@ -207,7 +208,7 @@ TEST(Calibration, ReportAndJsonCarryTheStaticErrorAndTheTwinNoise) {
   }
   EXPECT_DOUBLE_EQ(j.at("static_weight").at("value")[1].get<double>(),
                    c.layers[1].static_weight.value);
-  const NoiseModel twin = noise_from_json(j.at("twin_noise"), 3, "twin_noise");
+  const NoiseModel twin = io::noise_from_json(j.at("twin_noise"), 3, "twin_noise");
   for (size_t l = 0; l < 3; ++l) {
     EXPECT_DOUBLE_EQ(twin.layers[l].weight, c.twin_noise().layers[l].weight);
   }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "gift/io/safetensors.h"
 #include "gift/onn/forward.h"

@@ -142,21 +142,6 @@ TEST(NoiseModel, ValidatesAndParses) {
   EXPECT_THROW(m.validate(2), InputError);
   m.layers[1].sum_add = std::nan("");
   EXPECT_THROW(m.validate(2), InputError);
-  EXPECT_EQ(parse_per_layer("0.5", 3, "--x"), (std::vector<double>{0.5, 0.5, 0.5}));
-  EXPECT_EQ(parse_per_layer("0,1,2", 3, "--x"), (std::vector<double>{0, 1, 2}));
-  EXPECT_THROW(parse_per_layer("0,1", 3, "--x"), InputError);
-  EXPECT_THROW(parse_per_layer("-1", 3, "--x"), InputError);
-  EXPECT_THROW(parse_per_layer("abc", 3, "--x"), InputError);
-  EXPECT_THROW(parse_per_layer("nan", 3, "--x"), InputError);
-  const NoiseModel back =
-      noise_from_json(noise_to_json(NoiseModel::uniform(2, NoiseSite::kOutAdd, 0.3)), 2, "t");
-  EXPECT_EQ(back.layers[1].out_add, 0.3);
-  try {
-    noise_from_json(nlohmann::json{{"sum_add", {0.1, -1.0}}}, 2, "file.json");
-    FAIL();
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("file.json"), std::string::npos);
-  }
 }
 
 }  // namespace

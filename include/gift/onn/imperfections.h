@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 
 #include "gift/onn/network.h"
 
@@ -19,9 +18,6 @@ struct Imperfections {
   // InputError unless gain_std is finite and >= 0 and weight_bits is 0 or in [1, 24].
   void validate(const std::string& what = "imperfections") const;
 };
-
-nlohmann::json imperfections_to_json(const Imperfections& imp);
-Imperfections imperfections_from_json(const nlohmann::json& j, const std::string& what);
 
 // The weights a device with these imperfections and `seed` holds after programming
 // `net` (biases are set exactly). Deterministic in (net, imp, seed).

@@ -10,7 +10,6 @@
 // device (true noise), the oracle (trained at the true noise).
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -55,19 +54,5 @@ struct NoiseModel {
   // A short human-readable form, e.g. "sum_add=0.1" or "sum_add=[0.1,0.2,...]".
   std::string describe() const;
 };
-
-// JSON form: {"weight":[...],"sum_mult":[...],"sum_add":[...],"out_add":[...],"output_clip":c}
-nlohmann::json noise_to_json(const NoiseModel& noise);
-// Throws InputError naming `what` on a malformed object; validates against num_layers.
-NoiseModel noise_from_json(const nlohmann::json& j, size_t num_layers, const std::string& what);
-
-// Parses "0.1" or "0.1,0.2,3" into numbers, each finite and >= 0; throws InputError naming
-// `option` on anything else.
-std::vector<double> parse_number_list(const std::string& text, const std::string& option);
-
-// Parses a per-layer list "0.1" (same for every layer) or "0.1,0.2,0,0,0" (one per
-// layer) for `num_layers` layers; throws InputError naming `option` on bad input.
-std::vector<double> parse_per_layer(const std::string& text, size_t num_layers,
-                                    const std::string& option);
 
 }  // namespace gift

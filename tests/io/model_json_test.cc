@@ -1,11 +1,11 @@
-// Static imperfections of a device read from JSON (sweep configs, device options).
-#include "gift/onn/imperfections.h"
+// The JSON forms of the model's value types: round trips and refusals.
+#include "gift/io/model_json.h"
 
 #include <gtest/gtest.h>
 
 #include "../data/idx_test_util.h"
 
-namespace gift {
+namespace gift::io {
 namespace {
 
 TEST(ImperfectionsFromJson, ReadsBothKeys) {
@@ -29,5 +29,16 @@ TEST(ImperfectionsFromJson, RefusesValuesThatWouldWrap) {
   EXPECT_INPUT_ERROR(imperfections_from_json(nlohmann::json::array(), "dev"), "JSON object");
 }
 
+TEST(NoiseJson, RoundTripsAndNamesTheFile) {
+  const NoiseModel back =
+      noise_from_json(noise_to_json(NoiseModel::uniform(2, NoiseSite::kOutAdd, 0.3)), 2, "t");
+  EXPECT_EQ(back.layers[1].out_add, 0.3);
+  EXPECT_EQ(back.layers[0].sum_add, 0);
+  EXPECT_INPUT_ERROR(noise_from_json(nlohmann::json{{"sum_add", {0.1, -1.0}}}, 2, "file.json"),
+                     "file.json", "sum_add");
+  EXPECT_INPUT_ERROR(noise_from_json(nlohmann::json{{"sum_add", {0.1}}}, 2, "file.json"),
+                     "list of 2 numbers");
+}
+
 }  // namespace
-}  // namespace gift
+}  // namespace gift::io

@@ -1,0 +1,84 @@
+#include "gift/io/model_json.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "gift/core/error.h"
+
+namespace gift::io {
+
+nlohmann::json noise_to_json(const NoiseModel& noise) {
+  nlohmann::json j;
+  for (int s = 0; s < kNumNoiseSites; ++s) {
+    std::vector<double> v;
+    for (const LayerNoise& l : noise.layers) v.push_back(l.at(static_cast<NoiseSite>(s)));
+    j[to_string(static_cast<NoiseSite>(s))] = v;
+  }
+  j["output_clip"] = noise.output_clip;
+  return j;
+}
+
+NoiseModel noise_from_json(const nlohmann::json& j, size_t num_layers, const std::string& what) {
+  if (!j.is_object()) throw InputError(what + ": expected a JSON object for the noise model");
+  NoiseModel m = NoiseModel::none(num_layers);
+  for (int s = 0; s < kNumNoiseSites; ++s) {
+    const NoiseSite site = static_cast<NoiseSite>(s);
+    const char* key = to_string(site);
+    if (!j.contains(key)) continue;
+    const nlohmann::json& v = j.at(key);
+    if (!v.is_array() || v.size() != num_layers) {
+      throw InputError(what + ": '" + key + "' must be a list of " + std::to_string(num_layers) +
+                       " numbers, found " + v.dump());
+    }
+    for (size_t l = 0; l < num_layers; ++l) {
+      if (!v[l].is_number()) {
+        throw InputError(what + ": '" + key + "' holds a non-number: " + v[l].dump());
+      }
+      m.layers[l].at(site) = v[l].get<double>();
+    }
+  }
+  if (j.contains("output_clip")) {
+    if (!j.at("output_clip").is_number()) throw InputError(what + ": output_clip must be a number");
+    m.output_clip = j.at("output_clip").get<double>();
+  }
+  m.validate(num_layers, what);
+  return m;
+}
+
+nlohmann::json imperfections_to_json(const Imperfections& imp) {
+  return {{"gain_std", imp.gain_std}, {"weight_bits", imp.weight_bits}};
+}
+
+Imperfections imperfections_from_json(const nlohmann::json& j, const std::string& what) {
+  Imperfections imp;
+  if (!j.is_object()) throw InputError(what + ": expected a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "gain_std" && it.key() != "weight_bits") {
+      throw InputError(what + ": unknown key '" + it.key() + "' (expected gain_std, weight_bits)");
+    }
+  }
+  if (j.contains("gain_std")) {
+    if (!j["gain_std"].is_number()) throw InputError(what + ": gain_std must be a number");
+    imp.gain_std = j["gain_std"].get<double>();
+  }
+  if (j.contains("weight_bits")) {
+    if (!j["weight_bits"].is_number_integer()) {
+      throw InputError(what + ": weight_bits must be an integer");
+    }
+    // Read wide first: get<int>() would wrap 2^32 + 3 to 3.
+    const int64_t bits =
+        j["weight_bits"].is_number_unsigned()
+            ? static_cast<int64_t>(std::min<uint64_t>(j["weight_bits"].get<uint64_t>(), INT64_MAX))
+            : j["weight_bits"].get<int64_t>();
+    if (bits < 0 || bits > 24) {
+      throw InputError(what + ": weight_bits must be 0 (continuous) or in [1, 24], found " +
+                       std::to_string(bits));
+    }
+    imp.weight_bits = static_cast<int>(bits);
+  }
+  imp.validate(what);
+  return imp;
+}
+
+}  // namespace gift::io
