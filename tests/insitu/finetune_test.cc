@@ -269,26 +269,6 @@ TEST(Finetune, FitDataChoosesTheImagesAndNeverTheHeldOutOnes) {
   EXPECT_THROW(make_method("gift")->run(net, dev, calib, LabelledSet{}, o), InputError);
 }
 
-TEST(Finetune, LabSplitIsDisjointAndSeeded) {
-  const LabelledSet test = blobs(50, 9);
-  const LabSplit a = lab_split(test, 20, 3), b = lab_split(test, 20, 3), c = lab_split(test, 20, 4);
-  ASSERT_EQ(a.calib.labels.size(), 20u);
-  ASSERT_EQ(a.eval.labels.size(), 30u);
-  EXPECT_TRUE(a.calib.images == b.calib.images);
-  EXPECT_FALSE(a.calib.images == c.calib.images);
-  // Every test image is in exactly one part (the blobs are distinct).
-  for (Eigen::Index i = 0; i < test.images.rows(); ++i) {
-    int found = 0;
-    for (const LabelledSet* s : {&a.calib, &a.eval}) {
-      for (Eigen::Index j = 0; j < s->images.rows(); ++j)
-        found += s->images.row(j) == test.images.row(i);
-    }
-    EXPECT_EQ(found, 1) << i;
-  }
-  EXPECT_THROW(lab_split(test, 0, 1), InputError);
-  EXPECT_THROW(lab_split(test, 50, 1), InputError);
-}
-
 TEST(Finetune, GiftRescaleKeepsTheNoiselessDecisions) {
   // Under heavy additive noise gift's first step scales the layers towards the weight range;
   // for relu that leaves every noiseless decision as it was. The fixture's network on a chip
