@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "cli_test_util.h"
 #include "gift/core/version.h"
 #include "gift/data/idx.h"
@@ -31,12 +32,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using data::test_util::make_idx;
-using data::test_util::read_bytes;
-using data::test_util::TempDir;
-using data::test_util::write_bytes;
+using test::read_bytes;
+using test::read_text;
+using test::TempDir;
+using test::write_bytes;
 using test_util::Outcome;
 using test_util::quote;
-using test_util::read_text;
 
 constexpr int kSide = 4;  // 4 x 4 images, 16 inputs
 constexpr int kTrain = 200, kTest = 200;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../cli/cli_test_util.h"
+#include "../test_util.h"
 #include "device_test_util.h"
 #include "gift/insitu/protocol.h"
 #include "gift/io/checkpoint.h"
@@ -29,11 +30,11 @@ extern char** environ;
 namespace gift {
 namespace {
 
-using data::test_util::TempDir;
 using protocol::Bytes;
 using protocol::MessageType;
+using test::read_text;
+using test::TempDir;
 using test_util::quote;
-using test_util::read_text;
 using Clock = std::chrono::steady_clock;
 
 const Architecture& cli_arch() {
