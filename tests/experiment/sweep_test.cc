@@ -423,9 +423,9 @@ TEST_F(SweepRun, RunCellReturnsTheRowTheSweepWrites) {
   const data::Dataset test = data::load_dataset("mnist", data_, data::Split::kTest);
   const LabSplit lab = lab_split({test.images, test.labels}, c.calib_size, cell.seed);
   const Network start =
-      load_checkpoint(sweep_model_path(dir, "sum_add", cell.assumed, cell.seed)).net;
+      io::load_checkpoint(sweep_model_path(dir, "sum_add", cell.assumed, cell.seed)).net;
   const Network oracle =
-      load_checkpoint(sweep_model_path(dir, "sum_add", cell.truth, cell.seed)).net;
+      io::load_checkpoint(sweep_model_path(dir, "sum_add", cell.truth, cell.seed)).net;
   json got = row_to_json(run_cell(c, cell, start, oracle, lab, {train.images, train.labels}));
   json want = row_to_json(rows[1]);
   got.erase("digital_seconds");
