@@ -11,7 +11,7 @@
 #include <string>
 
 #include "../data/idx_test_util.h"
-#include "../experiment/report_test_util.h"
+#include "../experiment/experiment_test_util.h"
 #include "cli_test_util.h"
 #include "gift/experiment/report.h"
 

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "../data/idx_test_util.h"
-#include "../experiment/sweep_test_util.h"
+#include "../experiment/experiment_test_util.h"
 #include "cli_test_util.h"
 
 namespace gift {
@@ -31,6 +31,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using data::test_util::TempDir;
+using experiment::test_util::files_under;
+using experiment::test_util::lines_of;
 using nlohmann::json;
 using test_util::Outcome;
 using test_util::quote;
@@ -38,29 +40,9 @@ using test_util::read_text;
 
 // 2 assumed x 3 true x 2 seeds x 3 methods = 36 cells, 6 networks.
 json small_config(const std::string& data_dir) {
-  return ::gift::test_util::small_sweep_config(data_dir, 8);
+  return experiment::test_util::small_sweep_config(data_dir, 8);
 }
 constexpr size_t kCells = 36;
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-// Every file under `dir` (relative paths); safe while a sweep writes there.
-std::set<std::string> files_under(const std::string& dir) {
-  std::set<std::string> names;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    names.insert(it->path().string().substr(dir.size() + 1));
-  }
-  return names;
-}
 
 // The temporary files (*.tmp.<pid>) under `dir`.
 std::vector<std::string> temporaries(const std::string& dir) {
@@ -74,10 +56,8 @@ std::vector<std::string> temporaries(const std::string& dir) {
 class SweepCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    fs::create_directory(data_dir());
     fs::create_directory(run_dir());
-    test_util::write_synthetic_split(data_dir(), "train", 300, 1);
-    test_util::write_synthetic_split(data_dir(), "t10k", 200, 2);
+    experiment::test_util::write_tiny_data(data_dir());
   }
   std::string data_dir() const { return tmp_.path("data"); }
   std::string run_dir() const { return tmp_.path("run"); }

@@ -21,13 +21,12 @@
 
 #include "../cli/cli_test_util.h"
 #include "../data/idx_test_util.h"
+#include "experiment_test_util.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
 #include "gift/data/idx.h"
 #include "gift/experiment/report.h"
 #include "gift/io/checkpoint.h"
-#include "report_test_util.h"
-#include "sweep_test_util.h"
 
 namespace gift::experiment {
 namespace {
@@ -36,19 +35,12 @@ using data::test_util::make_idx;
 using data::test_util::TempDir;
 using data::test_util::write_bytes;
 using nlohmann::json;
+using test_util::files_under;
+using test_util::lines_of;
+using test_util::write_tiny_data;
 
 json small_config(const std::string& data_dir) {
-  return ::gift::test_util::small_sweep_config(data_dir, 2);
-}
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
+  return test_util::small_sweep_config(data_dir, 2);
 }
 
 // Runs `gift args` to completion; returns its stdout.
@@ -274,21 +266,12 @@ class SweepRun : public ::testing::Test {
  protected:
   void SetUp() override {
     data_ = tmp_.path("data");
-    mkdir(data_.c_str(), 0755);
-    gift::test_util::write_synthetic_split(data_, "train", 300, 1);
-    gift::test_util::write_synthetic_split(data_, "t10k", 200, 2);
+    write_tiny_data(data_);
   }
   SweepConfig config(const char* patch = "{}") const {
     json j = small_config(data_);
     j.merge_patch(json::parse(patch));
     return SweepConfig::from_json(j, "c.json");
-  }
-  std::set<std::string> files_under(const std::string& dir) const {
-    std::set<std::string> names;
-    for (const auto& e : fs::recursive_directory_iterator(dir)) {
-      names.insert(e.path().string().substr(dir.size() + 1));
-    }
-    return names;
   }
   TempDir tmp_;
   std::string data_;
@@ -324,9 +307,7 @@ TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
   refused(c, {"nowhere"});
 
   const std::string wide = tmp_.path("wide");
-  mkdir(wide.c_str(), 0755);
-  gift::test_util::write_synthetic_split(wide, "train", 300, 1, 5);
-  gift::test_util::write_synthetic_split(wide, "t10k", 200, 2, 5);
+  write_tiny_data(wide, 5);
   c = config();
   c.data_dir = wide;
   refused(c, {"16 inputs", "25 pixels", "5x5"});
@@ -451,9 +432,7 @@ TEST_F(SweepRun, RunCellReturnsTheRowTheSweepWrites) {
 TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
   TempDir tmp;
   const std::string data = tmp.path("data");
-  mkdir(data.c_str(), 0755);
-  gift::test_util::write_synthetic_split(data, "train", 300, 1);
-  gift::test_util::write_synthetic_split(data, "t10k", 200, 2);
+  write_tiny_data(data);
   const std::string config = tmp.path("c.json");
   std::ofstream(config) << small_config(data).dump();
   const std::string a = tmp.path("a"), b = tmp.path("b");
