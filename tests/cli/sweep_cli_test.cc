@@ -92,7 +92,7 @@ class SweepCli : public ::testing::Test {
       const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
-      execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--config", config.c_str(), "--out", out.c_str(),
+      execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--study", config.c_str(), "--out", out.c_str(),
             "--jobs", jobs, "--no-figures", static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -121,7 +121,7 @@ TEST_F(SweepCli, ReproduceCreatesOutOnAFreshClone) {
 TEST_F(SweepCli, ConfigErrorsAreOneLineAndCreateNothing) {
   const std::string out = quote(run_dir() + "/new/sweep");
   const auto args = [&](const std::string& config) {
-    return "sweep --config " + quote(config) + " --out " + out;
+    return "sweep --study " + quote(config) + " --out " + out;
   };
   std::ofstream(tmp_.path("deep.json")) << std::string(100000, '[') << std::string(100000, ']');
   expect_error(args(tmp_.path("deep.json")), "nested deeper");
@@ -177,7 +177,7 @@ TEST_F(SweepCli, AThreadThatCannotStartIsAnError) {
     const rlimit stack{rlim_t{1} << 30, rlim_t{1} << 30}, as{rlim_t{4} << 30, rlim_t{4} << 30};
     setrlimit(RLIMIT_STACK, &stack);
     setrlimit(RLIMIT_AS, &as);
-    execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--config", config.c_str(), "--out", out.c_str(),
+    execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--study", config.c_str(), "--out", out.c_str(),
           "--jobs", "40", "--no-figures", static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -235,7 +235,7 @@ TEST_F(SweepCli, StoppedBySignalsResumesWithoutLosingOrRecomputing) {
   // 3: the same command finishes the sweep. Every network was finished once cells ran (all
   // are trained before the first cell), so none is trained again.
   const Outcome r =
-      gift("sweep --config " + quote(config) + " --out " + quote(a) + " --jobs 2 --no-figures");
+      gift("sweep --study " + quote(config) + " --out " + quote(a) + " --jobs 2 --no-figures");
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   if (!after_int.empty()) {
     EXPECT_NE(r.out.find("resuming: " + std::to_string(after_int.size()) + " of " +
@@ -252,7 +252,7 @@ TEST_F(SweepCli, StoppedBySignalsResumesWithoutLosingOrRecomputing) {
   // The same rows as an uninterrupted run (wall time is the one field allowed to differ).
   const std::string b = tmp_.path("b");
   const Outcome fresh =
-      gift("sweep --config " + quote(config) + " --out " + quote(b) + " --jobs 1 --no-figures");
+      gift("sweep --study " + quote(config) + " --out " + quote(b) + " --jobs 1 --no-figures");
   ASSERT_EQ(fresh.status, 0) << fresh.out << fresh.err;
   const auto by_key = [](const std::vector<std::string>& lines) {
     std::map<std::string, json> rows;

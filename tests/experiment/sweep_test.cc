@@ -446,7 +446,7 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
     const int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
     dup2(devnull, 2);
-    execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--config", config.c_str(), "--out", a.c_str(),
+    execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--study", config.c_str(), "--out", a.c_str(),
           "--jobs", "1", "--no-figures", static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -468,7 +468,7 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
   // Run 2: the same command resumes and finishes.
   int status = 0;
   const std::string out =
-      run_gift("sweep --config " + config + " --out " + a + " --jobs 1 --no-figures", &status);
+      run_gift("sweep --study " + config + " --out " + a + " --jobs 1 --no-figures", &status);
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(
       out.find("resuming: " + std::to_string(before_kill.size()) + " of " + std::to_string(total)),
@@ -481,13 +481,13 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
 
   // A third run has nothing left to do.
   const std::string again =
-      run_gift("sweep --config " + config + " --out " + a + " --jobs 1 --no-figures", &status);
+      run_gift("sweep --study " + config + " --out " + a + " --jobs 1 --no-figures", &status);
   EXPECT_EQ(status, 0) << again;
   EXPECT_EQ(lines_of(results).size(), total);
 
   // An uninterrupted run with two jobs gives the same rows.
   const std::string fresh =
-      run_gift("sweep --config " + config + " --out " + b + " --jobs 2 --no-figures", &status);
+      run_gift("sweep --study " + config + " --out " + b + " --jobs 2 --no-figures", &status);
   ASSERT_EQ(status, 0) << fresh;
   EXPECT_EQ(rows_by_key(results), rows_by_key(b + "/results.jsonl"));
 
@@ -496,7 +496,7 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
   other["seeds"] = {7};
   std::ofstream(tmp.path("other.json")) << other.dump();
   const std::string refused =
-      run_gift("sweep --config " + tmp.path("other.json") + " --out " + a, &status);
+      run_gift("sweep --study " + tmp.path("other.json") + " --out " + a, &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(refused.find("another configuration"), std::string::npos) << refused;
 }
