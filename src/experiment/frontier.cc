@@ -91,7 +91,7 @@ struct CheckedCase {
 CheckedCase check_case(const FrontierConfig& cfg, const Network& start, const NoiseModel& assumed,
                        const Network& oracle) {
   const Architecture& arch = start.arch();
-  if (oracle.arch().sizes != arch.sizes || oracle.arch().activations != arch.activations) {
+  if (oracle.arch() != arch) {
     throw InputError("frontier: the oracle is a " + oracle.arch().describe() +
                      " network, the start a " + arch.describe());
   }
@@ -371,8 +371,8 @@ FrontierSummary run_frontier(const FrontierConfig& config, const std::string& di
   config.validate();
   if (config.checkpoint.empty()) throw InputError("frontier: the start checkpoint is not given");
   if (config.oracle.empty()) throw InputError("frontier: the oracle checkpoint is not given");
-  const Checkpoint start = load_checkpoint(config.checkpoint);
-  const Checkpoint oracle = load_checkpoint(config.oracle);
+  const io::Checkpoint start = io::load_checkpoint(config.checkpoint);
+  const io::Checkpoint oracle = io::load_checkpoint(config.oracle);
   return run_case(config, start.net, start.train.noise, oracle.net, start.dataset, dir, callbacks);
 }
 

@@ -12,6 +12,7 @@
 
 #include "experiment_util.h"
 #include "gift/core/error.h"
+#include "gift/core/threads.h"
 #include "gift/experiment/number_text.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/atomic_file.h"
@@ -100,8 +101,8 @@ std::vector<ModelKey> needed_models(const std::vector<const SweepCell*>& todo) {
 bool train_model(const SweepConfig& cfg, const ModelKey& k, const std::string& path,
                  const LabelledSet& train, int threads,
                  const std::function<void(const std::string&)>& log) {
-  Checkpoint ck;
-  if (path_exists(path)) ck = load_checkpoint(path);
+  io::Checkpoint ck;
+  if (path_exists(path)) ck = io::load_checkpoint(path);
   if (ck.state.epochs_done >= cfg.train_epochs) return false;
   const bool fresh = ck.net.params().size() == 0;
   if (fresh) {
@@ -118,7 +119,7 @@ bool train_model(const SweepConfig& cfg, const ModelKey& k, const std::string& p
   TrainCallbacks tcb;
   tcb.epoch_end = [&](const EpochLog&, const TrainState& s) {
     ck.state = s;
-    save_checkpoint(path, ck);
+    io::save_checkpoint(path, ck);
   };
   const TrainSummary ts = gift::train(ck.net, train.images, train.labels, ck.train, ck.state, tcb);
   if (ts.diverged) throw InputError("sweep: training " + path + " diverged: " + ts.message);
@@ -281,7 +282,7 @@ size_t run_cells(const SweepConfig& cfg, const std::string& dir,
                  size_t total, const SweepCallbacks& cb, std::mutex& cb_mu) {
   std::map<ModelKey, Network> nets;
   for (const ModelKey& k : models) {
-    nets[k] = load_checkpoint(sweep_model_path(dir, cfg.grids[k.grid].name, k.level, k.seed)).net;
+    nets[k] = io::load_checkpoint(sweep_model_path(dir, cfg.grids[k.grid].name, k.level, k.seed)).net;
   }
   size_t finished = 0;  // guarded by cb_mu
   const auto t_cells = Clock::now();

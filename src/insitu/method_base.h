@@ -1,10 +1,20 @@
-// Internal to src/insitu: the factories of the fine-tuning methods, which the registry
-// (methods.cc) lists; each is defined in its method's own source file.
+// Internal to src/insitu: what every fine-tuning method shares. The plan and the guard
+// (MethodBase::run: the calibration set split into images to fit and a scoring hold-out, the
+// budgets, calibration, the device's score of the start, the checks along the way and the
+// acceptance test), the pieces the methods' tune() steps use, and the methods' factories, which
+// the registry (methods.cc) lists; each factory is defined in its method's own source file.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "gift/insitu/finetune.h"
+#include "gift/train/engine.h"
 
 namespace gift {
 
@@ -14,4 +24,109 @@ std::unique_ptr<FinetuneMethod> make_retrain_method();
 std::unique_ptr<FinetuneMethod> make_hil_method();
 std::unique_ptr<FinetuneMethod> make_none_method();
 
+namespace finetune_detail {
+
+// Word b of Purpose::kFitShuffle, one per method that shuffles the images it fits.
+enum FitShuffleStream : uint32_t {
+  kGiftStream = 0,
+  kDiffStream = 1,
+  kRetrainStream = 2,
+  kHilStream = 3
+};
+
+constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
+
+struct Score {
+  double loss = 0, se = 0, accuracy = 0;
+  std::vector<double> per_image;      // mean loss of each image over the passes
+  std::vector<double> per_image_err;  // fraction of the passes that misclassified each image
+  // The number that scoring minimises: the mean loss, or the error rate.
+  double objective(ScoreBy by) const { return by == ScoreBy::kLoss ? loss : 1 - accuracy; }
+  const std::vector<double>& per_image_objective(ScoreBy by) const {
+    return by == ScoreBy::kLoss ? per_image : per_image_err;
+  }
+};
+
+// Programs `net` and measures its loss on `set` over `repeats` device passes.
+Score device_score(Device& device, const Network& net, const LabelledSet& set, int repeats);
+
+// The twin's mean loss on `set` under `noise`, with fixed draws (common random numbers
+// across calls, so differences between weights are not swamped by draw noise).
+double twin_loss(Engine& engine, const Network& net, const LabelledSet& set,
+                 const NoiseModel& noise, uint64_t seed);
+
+// Rows of a labelled matrix, chosen by index: the images a method fits.
+struct RowSet {
+  const Mat* images = nullptr;
+  const std::vector<int>* labels = nullptr;
+  std::vector<uint32_t> rows;
+  size_t size() const { return rows.size(); }
+  // xb, yb = rows[perm[b0 .. b0 + n)].
+  void gather(const std::vector<uint32_t>& perm, size_t b0, size_t n, Mat& xb,
+              std::vector<int>& yb) const;
+};
+
+// What a run may still spend, and the device's score of the candidates along the way.
+struct Context {
+  Device* device = nullptr;
+  const FinetuneOptions* o = nullptr;
+  FinetuneReport* r = nullptr;
+  RowSet fit;
+  LabelledSet score;        // held-out images, never fitted
+  uint64_t score_cost = 0;  // device passes of one score
+  uint64_t passes0 = 0;     // the device's pass counter at the start
+  uint64_t passes_spent() const { return device->counters().passes - passes0; }
+  uint64_t passes_left() const;
+  uint64_t gradients_left() const;
+};
+
+// The batch sizes of at most `epochs` epochs of `n` images in batches of `batch`, each
+// batch costing `grads_per_image` gradients and `passes_per_image` device passes, within
+// the given allowances. Sets *limited when an allowance cut the plan.
+std::vector<size_t> plan_steps(size_t n, size_t batch, int epochs, uint64_t grads_per_image,
+                               uint64_t grad_allowance, uint64_t passes_per_image,
+                               uint64_t pass_allowance, bool* limited);
+
+// How many checks fit in `passes` (the pass allowance left for checks).
+int affordable_checks(const Context& c, uint64_t passes);
+
+// What a plan hands to the acceptance test: the best network and, when it was the only one
+// the device scored (no selection among several), that unbiased score.
+struct Candidate {
+  Network net;
+  bool moved = false;     // differs from the start
+  bool measured = false;  // `score` is an unselected measurement of `net`
+  Score score;
+};
+
+// Runs the planned steps (`step(i, n)` changes `net` with a batch of n images), scoring the
+// device at `checks` evenly spaced steps (the last at the end) and keeping the best that
+// beats the start; with no check, the end is the candidate (if it moved: steps were taken,
+// or `start_moved`, a structured first step changed it).
+Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, int checks,
+                   const Score& start, const std::function<void(size_t, size_t)>& step,
+                   const std::function<double(const Network&)>& twin_score,
+                   bool start_moved = false);
+
+// The sign agreement and correlation of the twin's and the device's loss changes over the
+// checks (from `start_twin` and the start's device loss).
+void finish_alignment(FinetuneReport& r, double start_twin);
+
+// The plan and the guard every method runs under; a method supplies only tune().
+class MethodBase : public FinetuneMethod {
+ public:
+  FinetuneReport run(Network& net, Device& device, const LabelledSet& calib,
+                     const LabelledSet& train, const FinetuneOptions& options) override;
+
+ protected:
+  // Whether the method fits the training set whatever FitData says (retrain).
+  virtual bool fits_training() const { return false; }
+  // Runs the method's plan from `net` (left at the last step); returns the best candidate.
+  virtual Candidate tune(Network& net, Context& c, const Score& start) = 0;
+
+ private:
+  void prepare(Context& c, Network& net, const LabelledSet& calib, const LabelledSet& train);
+};
+
+}  // namespace finetune_detail
 }  // namespace gift

@@ -312,4 +312,25 @@ GIFT_INSTANTIATE(float)
 GIFT_INSTANTIATE(double)
 #undef GIFT_INSTANTIATE
 
+template <class T>
+void measured_gradient(VecT<T>& grad, const NetworkT<T>& net, const MatT<T>& x,
+                       const std::vector<MatT<T>>& sums, const MatT<T>& out,
+                       const NoiseModel& noise, const MatT<T>& dlogits) {
+  Tape<T> tape;
+  tape_from_measurement<T>(tape, net, x, sums, out, noise);
+  network_backward<T>(tape, net, noise, dlogits, nullptr);
+  grad.setZero(net.params().size());
+  const std::vector<const Tape<T>*> tapes = {&tape};
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    accumulate_layer_grad<T>(grad, net, noise, tapes, l, 0, net.arch().sizes[l + 1]);
+  }
+}
+
+template void measured_gradient<float>(VecT<float>&, const NetworkT<float>&, const MatT<float>&,
+                                       const std::vector<MatT<float>>&, const MatT<float>&,
+                                       const NoiseModel&, const MatT<float>&);
+template void measured_gradient<double>(VecT<double>&, const NetworkT<double>&, const MatT<double>&,
+                                        const std::vector<MatT<double>>&, const MatT<double>&,
+                                        const NoiseModel&, const MatT<double>&);
+
 }  // namespace gift

@@ -10,20 +10,20 @@
 #include <string>
 #include <vector>
 
-#include "../data/idx_test_util.h"
 #include "../experiment/experiment_test_util.h"
+#include "../test_util.h"
 #include "cli_test_util.h"
 
 namespace gift {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::TempDir;
 using experiment::test_util::lines_of;
 using nlohmann::json;
+using test::read_text;
+using test::TempDir;
 using test_util::Outcome;
 using test_util::quote;
-using test_util::read_text;
 
 // Two checkpoints trained once for every test: the start at additive noise 0.05, the oracle at
 // 1.0, a 16-12-10 network on 4 x 4 synthetic images.

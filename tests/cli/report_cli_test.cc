@@ -10,8 +10,8 @@
 #include <set>
 #include <string>
 
-#include "../data/idx_test_util.h"
 #include "../experiment/experiment_test_util.h"
+#include "../test_util.h"
 #include "cli_test_util.h"
 #include "gift/experiment/report.h"
 
@@ -19,13 +19,13 @@ namespace gift {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::TempDir;
 using experiment::test_util::make_sweep;
 using experiment::test_util::to_jsonl;
-using experiment::test_util::write_text;
+using test::read_text;
+using test::TempDir;
+using test::write_text;
 using test_util::Outcome;
 using test_util::quote;
-using test_util::read_text;
 
 class ReportCli : public ::testing::Test {
  protected:
@@ -67,7 +67,7 @@ TEST_F(ReportCli, Figures) {
   write_text(sweep() + "/results.jsonl", to_jsonl(make_sweep(1)));
   const Outcome r = gift("report --sweep " + quote(sweep()));
   ASSERT_EQ(r.status, 0) << r.out << r.err;
-  for (const std::string& name :
+  for (const std::string name :
        {"table.csv", "table.json", "figures.gp", "fig-accuracy-sum_add-a0.1.png",
         "fig-accuracy-weight-a1.svg", "fig-heatmap-sum_add.png", "fig-heatmap-weight.svg",
         "fig-cost.png", "fig-cost.svg"}) {

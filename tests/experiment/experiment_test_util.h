@@ -1,6 +1,7 @@
 // What the experiment tests (tests/experiment/) and the CLI tests of sweep, frontier and report
 // (tests/cli/) share: a tiny synthetic data set, the small sweep config, reading a results file
-// back, and hand-made sweep rows with known numbers.
+// back, and hand-made sweep rows with known numbers. (TempDir, read_text, write_text and the
+// error matchers are tests/test_util.h's.)
 #pragma once
 
 #include <cstdint>
@@ -65,11 +66,6 @@ inline std::set<std::string> files_under(const std::string& dir) {
     names.insert(it->path().string().substr(dir.size() + 1));
   }
   return names;
-}
-
-inline void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
 }
 
 // ------------------------------------------------------------------ made-up sweep rows

@@ -50,7 +50,7 @@ struct GridSpec {
 struct SweepConfig {
   std::string dataset = "mnist";
   std::string data_dir;  // default data/<dataset>
-  std::string arch = "784-256-128-64-32-10";
+  std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
   double w_max = 1.0;
   int train_epochs = 20, train_batch = 128;

@@ -27,7 +27,8 @@
 #include "gift/core/matrix.h"
 #include "gift/insitu/calibration.h"
 #include "gift/insitu/device.h"
-#include "gift/insitu/methods.h"  // the registry: make_method, method_names
+#include "gift/insitu/lab_data.h"  // LabelledSet, lab_split, device_accuracy
+#include "gift/insitu/methods.h"   // the registry: make_method, method_names
 #include "gift/onn/network.h"
 #include "gift/onn/noise.h"
 #include "gift/train/optimizer.h"
@@ -39,11 +40,6 @@ namespace gift {
 enum class ScoreBy { kAccuracy, kLoss };
 const char* to_string(ScoreBy s);
 ScoreBy parse_score_by(const std::string& name);  // "accuracy" | "loss"
-
-struct LabelledSet {
-  Mat images;               // N x I_0
-  std::vector<int> labels;  // N
-};
 
 // Where the labelled images a method fits come from: only the lab's calibration set, or the
 // in silico training set (wherever the network was trained, that data exists). Either way
@@ -134,31 +130,5 @@ class FinetuneMethod {
   virtual FinetuneReport run(Network& net, Device& device, const LabelledSet& calib,
                              const LabelledSet& train, const FinetuneOptions& options) = 0;
 };
-
-// The labelled calibration set of a lab: `n` images of `train` chosen by `seed` (a seeded
-// permutation, so the CLI and sweeps pick the same images). Throws InputError unless
-// 1 <= n <= train size.
-LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed);
-
-// The lab's labelled images and the images a result is judged on, both from `test` (images the
-// network never saw in training, so that scoring on them is not biased towards the start):
-// `n` images chosen by `seed` (a seeded permutation) and the rest, disjoint. Throws InputError
-// unless 1 <= n < test size.
-struct LabSplit {
-  LabelledSet
-      calib;  // n images: calibration inputs, scoring hold-out, fitting (FitData::kCalibration)
-  LabelledSet eval;  // the other test images: the reported accuracies
-};
-LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed);
-
-struct DeviceAccuracy {
-  double mean = 0, low = 0, high = 0;  // accuracy, 95% interval over passes
-  double loss = 0;
-  std::vector<double> per_pass;
-};
-
-// Accuracy of `net` on `device` over `repeats` passes of `data` (programs it first).
-DeviceAccuracy device_accuracy(Device& device, const Network& net, const LabelledSet& data,
-                               int repeats);
 
 }  // namespace gift

@@ -131,4 +131,14 @@ void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseMod
                            const std::vector<const Tape<T>*>& tapes, size_t l, int o_begin,
                            int o_end);
 
+// Hardware in the loop: grad (laid out like net.params(), overwritten) = the gradient, in
+// every layer's W and b, of a loss whose gradient in the logits is `dlogits` (B x O_L),
+// backpropagated through the pass measured on a device (x, sums, out as for
+// tape_from_measurement, the draws inferred under `noise`). The same arithmetic as
+// tape_from_measurement, network_backward and accumulate_layer_grad of every layer in turn.
+template <class T>
+void measured_gradient(VecT<T>& grad, const NetworkT<T>& net, const MatT<T>& x,
+                       const std::vector<MatT<T>>& sums, const MatT<T>& out,
+                       const NoiseModel& noise, const MatT<T>& dlogits);
+
 }  // namespace gift

@@ -1,0 +1,78 @@
+// hil, hardware in the loop: every step runs its batch on the device with taps and
+// backpropagates through the measured sums, with the calibrated noise's draws inferred
+// from them (measured_gradient, onn/forward.h); reprograms the device every step.
+#include "gift/core/error.h"
+#include "gift/core/rng.h"
+#include "gift/onn/forward.h"
+#include "gift/train/loss.h"
+#include "gift/train/optimizer.h"
+#include "method_base.h"
+
+namespace gift {
+namespace finetune_detail {
+namespace {
+
+class HilMethod : public MethodBase {
+ public:
+  std::string name() const override { return "hil"; }
+
+ protected:
+  Candidate tune(Network& net, Context& c, const Score& start) override;
+};
+
+Candidate HilMethod::tune(Network& net, Context& c, const Score& start) {
+  const FinetuneOptions& o = *c.o;
+  FinetuneReport& r = *c.r;
+  if (!c.device->info().taps) {
+    throw InputError("method hil needs a device that exposes every layer's detected sums");
+  }
+  const size_t N = c.fit.size(), B = static_cast<size_t>(o.batch_size);
+  // Passes: the candidate's fresh score first, then up to half of the rest for checks,
+  // the remainder for steps.
+  const uint64_t left = c.passes_left();
+  int checks = o.checks;
+  uint64_t step_passes = kNoLimit;
+  if (left != kNoLimit) {
+    const uint64_t avail = left - c.score_cost;
+    checks = affordable_checks(c, avail / 2);
+    step_passes = avail - static_cast<uint64_t>(checks) * c.score_cost;
+  }
+  bool limited = false;
+  const std::vector<size_t> steps =
+      plan_steps(N, B, o.epochs, 1, c.gradients_left(), 1, step_passes, &limited);
+  r.budget_limited = limited;
+  OptimizerState state;
+  Mat xb;
+  std::vector<int> yb;
+  Vec g;
+  std::vector<uint32_t> perm;
+  size_t pos = N;
+  int epoch = -1;
+  const auto step = [&](size_t, size_t n) {
+    if (pos >= N) {
+      perm = permutation(
+          N, RngStream{o.seed, Purpose::kFitShuffle, static_cast<uint32_t>(++epoch), kHilStream});
+      pos = 0;
+    }
+    c.fit.gather(perm, pos, n, xb, yb);
+    pos += n;
+    c.device->program(net);
+    const DeviceOutput out = c.device->forward(xb, true);
+    Mat dlogits;
+    softmax_xent<float>(out.out, yb.data(), &dlogits, 1.0f / static_cast<float>(n), nullptr);
+    measured_gradient<float>(g, net, xb, out.sums, out.out, r.noise_used, dlogits);
+    r.sample_gradients += n;
+    optimizer_step(net.params(), g, state, o.optimizer);
+    net.project();
+  };
+  return run_plan(net, c, steps, checks, start, step, nullptr);
+}
+
+}  // namespace
+}  // namespace finetune_detail
+
+std::unique_ptr<FinetuneMethod> make_hil_method() {
+  return std::make_unique<finetune_detail::HilMethod>();
+}
+
+}  // namespace gift

@@ -1,0 +1,419 @@
+#include "method_base.h"
+
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "gift/core/error.h"
+#include "gift/core/rng.h"
+#include "gift/core/stats.h"
+#include "gift/insitu/calibration.h"
+#include "gift/train/loss.h"
+
+namespace gift {
+namespace finetune_detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Wraps a device and adds up the wall time spent inside it.
+class TimedDevice : public Device {
+ public:
+  explicit TimedDevice(Device& d) : d_(d) {}
+  DeviceInfo info() const override { return d_.info(); }
+  void program(const Network& net) override {
+    const auto t0 = Clock::now();
+    d_.program(net);
+    seconds += seconds_since(t0);
+  }
+  DeviceOutput forward(const Mat& x, bool taps) override {
+    const auto t0 = Clock::now();
+    DeviceOutput out = d_.forward(x, taps);
+    seconds += seconds_since(t0);
+    return out;
+  }
+  DeviceCounters counters() const override { return d_.counters(); }
+  double seconds = 0;
+
+ private:
+  Device& d_;
+};
+
+// Paired comparison of two scores on the same images: mean of (a - b) and its error.
+void paired_gain(const Score& a, const Score& b, ScoreBy by, double* mean, double* se) {
+  const std::vector<double>& pa = a.per_image_objective(by);
+  const std::vector<double>& pb = b.per_image_objective(by);
+  const size_t n = pa.size();
+  std::vector<double> d(n);
+  for (size_t i = 0; i < n; ++i) d[i] = pa[i] - pb[i];
+  const MeanCI ci = mean_ci95(d);
+  *mean = ci.mean;
+  *se = n > 1 ? ci.stddev / std::sqrt(static_cast<double>(n)) : 0;
+}
+
+// The rows of `train` that are not among `held_out`'s images (compared by content, so the
+// caller need not say where its calibration set came from).
+std::vector<uint32_t> rows_without(const LabelledSet& train, const LabelledSet& held_out) {
+  const auto hash_row = [](const auto& row) {
+    uint64_t h = 1469598103934665603ULL;
+    for (Eigen::Index j = 0; j < row.size(); ++j) {
+      uint32_t bits;
+      const float v = row[j];
+      std::memcpy(&bits, &v, sizeof bits);
+      h = (h ^ bits) * 1099511628211ULL;
+    }
+    return h;
+  };
+  std::unordered_multimap<uint64_t, Eigen::Index> held;
+  for (Eigen::Index i = 0; i < held_out.images.rows(); ++i) {
+    held.emplace(hash_row(held_out.images.row(i)), i);
+  }
+  std::vector<uint32_t> rows;
+  rows.reserve(train.labels.size());
+  for (Eigen::Index i = 0; i < train.images.rows(); ++i) {
+    const auto range = held.equal_range(hash_row(train.images.row(i)));
+    bool found = false;
+    for (auto it = range.first; it != range.second && !found; ++it) {
+      found = held_out.images.row(it->second) == train.images.row(i);
+    }
+    if (!found) rows.push_back(static_cast<uint32_t>(i));
+  }
+  return rows;
+}
+
+// The per-image average of two measurements of the same network on the same images.
+Score pooled(const Score& a, const Score& b) {
+  Score s = a;
+  for (size_t i = 0; i < s.per_image.size(); ++i) {
+    s.per_image[i] = 0.5 * (a.per_image[i] + b.per_image[i]);
+    s.per_image_err[i] = 0.5 * (a.per_image_err[i] + b.per_image_err[i]);
+  }
+  s.loss = 0.5 * (a.loss + b.loss);
+  s.se = 0.5 * std::sqrt(a.se * a.se + b.se * b.se);
+  s.accuracy = 0.5 * (a.accuracy + b.accuracy);
+  return s;
+}
+
+// Keeps the candidate only if it beats the start by accept_z errors on the held-out images,
+// paired per image: measured afresh (a candidate selected among several checks) or, when
+// it was the only one checked, on that check pooled with a fresh measurement if the pass
+// budget still allows one.
+void accept_or_revert(Network& net, const Network& start_net, const Candidate& cand, Context& c,
+                      const Score& start, Score* final) {
+  FinetuneReport& r = *c.r;
+  if (!cand.moved) {
+    net = start_net;
+    r.accepted = false;
+    r.best_epoch = 0;
+    return;
+  }
+  Score measured;
+  if (cand.measured) {
+    measured = cand.score;
+    if (c.passes_left() >= c.score_cost) {
+      measured = pooled(cand.score, device_score(*c.device, cand.net, c.score, c.o->score_repeats));
+    }
+  } else {
+    measured = device_score(*c.device, cand.net, c.score, c.o->score_repeats);
+  }
+  double gain = 0, se = 0;
+  paired_gain(start, measured, c.o->score_by, &gain, &se);
+  r.accepted = gain > c.o->accept_z * se && gain > 0;
+  if (r.accepted) {
+    net = cand.net;
+    *final = measured;
+  } else {
+    net = start_net;
+    r.best_epoch = 0;
+  }
+}
+
+// Fails unless the pass budget covers the fixed device cost: calibration, the start's score
+// and the candidate's fresh one.
+void check_fixed_cost(const Context& c, const std::string& method) {
+  const FinetuneOptions& o = *c.o;
+  const uint64_t calib_cost = o.calibrate ? static_cast<uint64_t>(o.calibration.inputs) *
+                                                static_cast<uint64_t>(o.calibration.repeats)
+                                          : 0;
+  const uint64_t fixed = calib_cost + 2 * c.score_cost;
+  if (o.budget_passes > 0 && o.budget_passes < fixed) {
+    throw InputError("fine-tuning: a budget of " + std::to_string(o.budget_passes) +
+                     " device passes is below the fixed cost of method " + method + ": " +
+                     std::to_string(fixed) + " (calibration " + std::to_string(calib_cost) +
+                     ", two scores of " + std::to_string(c.score.labels.size()) + " images x " +
+                     std::to_string(o.score_repeats) + ")");
+  }
+}
+
+}  // namespace
+
+Score device_score(Device& device, const Network& net, const LabelledSet& set, int repeats) {
+  device.program(net);
+  const size_t N = set.labels.size();
+  Score s;
+  s.per_image.assign(N, 0.0);
+  s.per_image_err.assign(N, 0.0);
+  std::vector<double> pass_loss;
+  size_t correct = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const DeviceOutput out = device.forward(set.images, false);
+    double total = 0;
+    for (size_t i = 0; i < N; ++i) {
+      int c = 0;
+      const Mat row = out.out.row(static_cast<Eigen::Index>(i));
+      const double li = softmax_xent<float>(row, &set.labels[i], nullptr, 1.0f, &c);
+      s.per_image[i] += li / repeats;
+      s.per_image_err[i] += (1.0 - c) / repeats;
+      total += li;
+      correct += static_cast<size_t>(c);
+    }
+    pass_loss.push_back(total / static_cast<double>(N));
+  }
+  const MeanCI ci = mean_ci95(pass_loss);
+  s.loss = ci.mean;
+  s.se = repeats > 1 ? ci.stddev / std::sqrt(static_cast<double>(repeats)) : 0;
+  s.accuracy = static_cast<double>(correct) / static_cast<double>(N * static_cast<size_t>(repeats));
+  return s;
+}
+
+double twin_loss(Engine& engine, const Network& net, const LabelledSet& set,
+                 const NoiseModel& noise, uint64_t seed) {
+  std::vector<int> pred(set.labels.size());
+  const NoiseDraws d{seed, Purpose::kTwinNoise, 0, 0};
+  return engine.predict(net, set.images, set.labels.data(), noise, d, pred.data()) /
+         static_cast<double>(set.labels.size());
+}
+
+void finish_alignment(FinetuneReport& r, double start_twin) {
+  // Predicted change: the twin's loss change; measured: the device's.
+  std::vector<double> p, m;
+  double prev_twin = start_twin, prev_dev = r.start_loss;
+  for (const EpochScore& e : r.epochs) {
+    p.push_back(e.twin_loss - prev_twin);
+    m.push_back(e.device_loss - prev_dev);
+    prev_twin = e.twin_loss;
+    prev_dev = e.device_loss;
+  }
+  if (p.empty()) return;
+  int agree = 0;
+  double mp = 0, mm = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    agree += (p[i] > 0) == (m[i] > 0);
+    mp += p[i];
+    mm += m[i];
+  }
+  mp /= p.size();
+  mm /= m.size();
+  double spp = 0, smm = 0, spm = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    spp += (p[i] - mp) * (p[i] - mp);
+    smm += (m[i] - mm) * (m[i] - mm);
+    spm += (p[i] - mp) * (m[i] - mm);
+  }
+  r.sign_agreement = static_cast<double>(agree) / p.size();
+  r.correlation = spp > 0 && smm > 0 ? spm / std::sqrt(spp * smm) : 0;
+}
+
+void RowSet::gather(const std::vector<uint32_t>& perm, size_t b0, size_t n, Mat& xb,
+                    std::vector<int>& yb) const {
+  std::vector<uint32_t> picked(n);
+  for (size_t i = 0; i < n; ++i) picked[i] = rows[perm[b0 + i]];
+  gather_rows(*images, *labels, picked.data(), n, xb, yb);
+}
+
+uint64_t Context::passes_left() const {
+  if (o->budget_passes == 0) return kNoLimit;
+  const uint64_t spent = passes_spent();
+  return o->budget_passes > spent ? o->budget_passes - spent : 0;
+}
+
+uint64_t Context::gradients_left() const {
+  if (o->budget_gradients == 0) return kNoLimit;
+  return o->budget_gradients > r->sample_gradients ? o->budget_gradients - r->sample_gradients : 0;
+}
+
+std::vector<size_t> plan_steps(size_t n, size_t batch, int epochs, uint64_t grads_per_image,
+                               uint64_t grad_allowance, uint64_t passes_per_image,
+                               uint64_t pass_allowance, bool* limited) {
+  std::vector<size_t> steps;
+  uint64_t grads = 0, passes = 0;
+  *limited = false;
+  for (int e = 0; e < epochs; ++e) {
+    for (size_t b0 = 0; b0 < n; b0 += batch) {
+      const size_t k = std::min(batch, n - b0);
+      if ((grad_allowance != kNoLimit && grads + k * grads_per_image > grad_allowance) ||
+          (pass_allowance != kNoLimit && passes + k * passes_per_image > pass_allowance)) {
+        *limited = true;
+        return steps;
+      }
+      grads += k * grads_per_image;
+      passes += k * passes_per_image;
+      steps.push_back(k);
+    }
+  }
+  return steps;
+}
+
+int affordable_checks(const Context& c, uint64_t passes) {
+  if (passes == kNoLimit) return c.o->checks;
+  return static_cast<int>(
+      std::min<uint64_t>(static_cast<uint64_t>(c.o->checks), passes / c.score_cost));
+}
+
+Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, int checks,
+                   const Score& start, const std::function<void(size_t, size_t)>& step,
+                   const std::function<double(const Network&)>& twin_score, bool start_moved) {
+  const FinetuneOptions& o = *c.o;
+  FinetuneReport& r = *c.r;
+  Candidate best;
+  double best_score = start.objective(o.score_by);
+  const size_t S = steps.size();
+  int done = 0;
+  for (size_t i = 1; i <= S; ++i) {
+    step(i - 1, steps[i - 1]);
+    const bool due = checks > 0 && i >= (static_cast<size_t>(done + 1) * S + checks - 1) /
+                                            static_cast<size_t>(checks);
+    if (!due) continue;
+    ++done;
+    EpochScore e;
+    e.epoch = done;
+    e.step = i;
+    e.sample_gradients = r.sample_gradients;
+    if (twin_score) e.twin_loss = twin_score(net);
+    const Score s = device_score(*c.device, net, c.score, o.score_repeats);
+    e.device_loss = s.loss;
+    e.device_se = s.se;
+    e.device_accuracy = s.accuracy;
+    r.epochs.push_back(e);
+    if (s.objective(o.score_by) < best_score) {
+      best_score = s.objective(o.score_by);
+      best.net = net;
+      best.moved = true;
+      best.score = s;
+      r.best_epoch = e.epoch;
+    }
+  }
+  best.measured = best.moved && done == 1;
+  if (done == 0 && (S > 0 || start_moved)) {  // no check: the end is the candidate
+    best.net = net;
+    best.moved = true;
+    r.best_epoch = 1;
+  }
+  return best;
+}
+
+// The scoring hold-out (seeded split of the calibration set) and the rows to fit, the fixed
+// cost check, and the noise the twin runs under (calibrated, or given). Fitting the training
+// set, every calibration image scores; fitting the calibration set, the hold-out fraction does.
+void MethodBase::prepare(Context& c, Network& net, const LabelledSet& calib,
+                         const LabelledSet& train) {
+  const FinetuneOptions& o = *c.o;
+  FinetuneReport& r = *c.r;
+  const bool baseline = method_info(name()).baseline;  // fits nothing, spends nothing
+  const size_t N = calib.labels.size();
+  const bool fits_calib = r.fit_data == FitData::kCalibration && !baseline;
+  const size_t n_score =
+      fits_calib ? std::max<size_t>(1, static_cast<size_t>(std::lround(o.holdout * N))) : N;
+  if (n_score >= N && fits_calib) {
+    throw InputError("fine-tuning: the hold-out leaves no image to fit");
+  }
+  const size_t n_fit = N > n_score ? N - n_score : 0;
+  const std::vector<uint32_t> perm = permutation(N, RngStream{o.seed, Purpose::kScoreSplit});
+  gather_rows(calib.images, calib.labels, perm.data() + n_fit, n_score, c.score.images,
+              c.score.labels);
+  c.score_cost = static_cast<uint64_t>(n_score) * static_cast<uint64_t>(o.score_repeats);
+  if (!baseline) {
+    if (r.fit_data == FitData::kTraining) {
+      if (train.labels.empty()) {
+        throw InputError("method " + name() + " fits the training set, but none was given");
+      }
+      c.fit.images = &train.images;
+      c.fit.labels = &train.labels;
+      c.fit.rows = rows_without(train, c.score);
+    } else {
+      c.fit.images = &calib.images;
+      c.fit.labels = &calib.labels;
+      c.fit.rows.assign(perm.begin(), perm.begin() + static_cast<std::ptrdiff_t>(n_fit));
+    }
+    check_fixed_cost(c, name());
+    if (o.calibrate) {
+      r.calibration = calibrate(*c.device, net, calib.images, o.calibration, o.assumed);
+      r.calibrated = true;
+      r.noise_used = r.calibration.twin_noise();  // per-pass noise, plus the chip's static error
+      r.noise_used.output_clip = o.assumed.output_clip;
+    } else {
+      r.noise_used = o.noise;
+    }
+  }
+  r.fit_images = c.fit.size();
+  r.score_images = n_score;
+}
+
+FinetuneReport MethodBase::run(Network& net, Device& raw_device, const LabelledSet& calib,
+                               const LabelledSet& train, const FinetuneOptions& opts_in) {
+  FinetuneOptions o = opts_in;
+  o.validate(net.arch());
+  check_labelled_data(net.arch(), calib.images, calib.labels, "fine-tuning: the calibration set");
+  if (!train.labels.empty())
+    check_labelled_data(net.arch(), train.images, train.labels, "fine-tuning: the training set");
+  const auto t0 = Clock::now();
+  TimedDevice device(raw_device);
+  const DeviceCounters c0 = device.counters();
+  FinetuneReport r;
+  r.method = name();
+  r.noise_used = o.assumed;
+  r.budget_gradients = o.budget_gradients;
+  r.budget_passes = o.budget_passes;
+  r.fit_data = fits_training() ? FitData::kTraining : o.fit_data;
+  Context c;
+  c.device = &device;
+  c.o = &o;
+  c.r = &r;
+  c.passes0 = c0.passes;
+  prepare(c, net, calib, train);
+  const Score start = device_score(device, net, c.score, o.score_repeats);
+  r.start_loss = start.loss;
+  r.start_se = start.se;
+  r.start_accuracy = start.accuracy;
+  Score final_score = start;
+  if (!method_info(name()).baseline) {
+    const Network start_net = net;
+    const FlushSubnormals ftz;
+    const Candidate cand = tune(net, c, start);
+    accept_or_revert(net, start_net, cand, c, start, &final_score);
+  }
+  r.final_loss = final_score.loss;
+  r.final_se = final_score.se;
+  r.final_accuracy = final_score.accuracy;
+  device.program(net);
+  const DeviceCounters c1 = device.counters();
+  r.device_passes = c1.passes - c0.passes;
+  r.device_programmings = c1.programmings - c0.programmings;
+  r.device_seconds = device.seconds;
+  r.digital_seconds = seconds_since(t0) - device.seconds;
+  return r;
+}
+
+namespace {
+
+// The baseline: the start, scored like a method.
+class NoneMethod : public MethodBase {
+ public:
+  std::string name() const override { return "none"; }
+
+ protected:
+  Candidate tune(Network&, Context&, const Score&) override { return {}; }
+};
+
+}  // namespace
+}  // namespace finetune_detail
+
+std::unique_ptr<FinetuneMethod> make_none_method() {
+  return std::make_unique<finetune_detail::NoneMethod>();
+}
+
+}  // namespace gift
