@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "../experiment/report_test_util.h"
+#include "../experiment/experiment_test_util.h"
 #include "../test_util.h"
 #include "cli_test_util.h"
 #include "gift/experiment/report.h"

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "experiment_test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
-#include "report_test_util.h"
 
 namespace gift::experiment {
 namespace {
