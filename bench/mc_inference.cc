@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     if (checkpoint.empty()) {
       net.init(1);
     } else {
-      net = load_checkpoint(checkpoint).net;
+      net = io::load_checkpoint(checkpoint).net;
     }
     NoiseModel noise;
     if (!bench::site_noise(site, net.num_layers(), &noise) || draws < 1) {

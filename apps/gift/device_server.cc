@@ -19,7 +19,7 @@ namespace gift::cli {
 namespace {
 
 struct DeviceServerFlags {
-  std::string arch = "784-256-128-64-32-10";
+  std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
   double w_max = 1.0;
   std::string checkpoint;
@@ -42,7 +42,7 @@ void run_device_server(const DeviceServerFlags& f) {
   const Architecture arch =
       f.checkpoint.empty()
           ? Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max)
-          : load_checkpoint(f.checkpoint).net.arch();
+          : io::load_checkpoint(f.checkpoint).net.arch();
   SimulatedDeviceOptions o;
   o.noise = f.noise.build(arch.num_layers(), "");
   o.imperfections = {f.gain_std, f.weight_bits};

@@ -32,7 +32,7 @@ struct EvalFlags {
 void run_eval(EvalFlags& f) {
   if (f.repeats < 1) throw InputError("--repeats must be >= 1, found " + std::to_string(f.repeats));
   if (!f.json_out.empty()) io::prepare_output(f.json_out);
-  const Checkpoint ckpt = load_checkpoint(f.checkpoint);
+  const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
   const size_t L = ckpt.net.num_layers();
   Imperfections imp{f.gain_std, f.weight_bits};
   imp.validate("--gain-std/--weight-bits");

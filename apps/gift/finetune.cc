@@ -68,7 +68,7 @@ struct CalibrateFlags {
 
 void run_calibrate(CalibrateFlags& f) {
   if (!f.json_out.empty()) io::prepare_output(f.json_out);
-  const Checkpoint ckpt = load_checkpoint(f.checkpoint);
+  const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
   if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
   const data::Dataset train = f.data.load(data::Split::kTrain);
   f.device.threads = f.threads;
@@ -191,7 +191,7 @@ void run_finetune(FinetuneFlags& f) {
     throw InputError("--resume needs --report (where finished methods are kept)");
   if (f.eval_repeats < 1)
     throw InputError("--eval-repeats must be >= 1, found " + std::to_string(f.eval_repeats));
-  const Checkpoint ckpt = load_checkpoint(f.checkpoint);
+  const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
   std::vector<std::string> methods;
   {
     std::stringstream ss(f.methods);
@@ -216,8 +216,9 @@ void run_finetune(FinetuneFlags& f) {
   if (!done.empty()) {
     std::printf("resuming: %zu method(s) already finished in %s\n", done.size(), f.report.c_str());
   }
-  const Checkpoint oracle_ckpt = f.oracle.empty() ? Checkpoint{} : load_checkpoint(f.oracle);
-  if (!f.oracle.empty() && oracle_ckpt.net.arch().sizes != ckpt.net.arch().sizes) {
+  const io::Checkpoint oracle_ckpt =
+      f.oracle.empty() ? io::Checkpoint{} : io::load_checkpoint(f.oracle);
+  if (!f.oracle.empty() && oracle_ckpt.net.arch() != ckpt.net.arch()) {
     throw InputError("--oracle: " + f.oracle + " is a " + oracle_ckpt.net.arch().describe() +
                      " network, the checkpoint a " + ckpt.net.arch().describe());
   }
@@ -317,13 +318,13 @@ void run_finetune(FinetuneFlags& f) {
     print_row(j);
     all.push_back(j);
     if (!f.out.empty()) {
-      Checkpoint out = ckpt;
+      io::Checkpoint out = ckpt;
       out.net = net;
       out.state = TrainState{};
       out.extra["finetune"] = j.dump();
       struct stat st;
       const bool existed = ::stat(f.out.c_str(), &st) == 0;
-      save_checkpoint(f.out, out);
+      io::save_checkpoint(f.out, out);
       try {
         write_report();
       } catch (...) {

@@ -145,10 +145,9 @@ void run_frontier_cli(FrontierFlags& f) {
   }
   check_options(f);
   io::prepare_output(f.out + "/frontier.jsonl");
-  const Checkpoint start = load_checkpoint(f.checkpoint);
-  const Checkpoint oracle = load_checkpoint(f.oracle);
-  if (oracle.net.arch().sizes != start.net.arch().sizes ||
-      oracle.net.arch().activations != start.net.arch().activations) {
+  const io::Checkpoint start = io::load_checkpoint(f.checkpoint);
+  const io::Checkpoint oracle = io::load_checkpoint(f.oracle);
+  if (oracle.net.arch() != start.net.arch()) {
     throw InputError("--oracle: " + f.oracle + " is a " + oracle.net.arch().describe() +
                      " network, the checkpoint a " + start.net.arch().describe());
   }

@@ -8,8 +8,8 @@
 #include "common.h"
 #include "gift/core/error.h"
 #include "gift/core/interrupt.h"
+#include "gift/core/threads.h"
 #include "gift/core/version.h"
-#include "gift/train/engine.h"
 
 namespace {
 

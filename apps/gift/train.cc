@@ -18,7 +18,7 @@ namespace {
 struct TrainFlags {
   DataFlags data;
   NoiseFlags noise;
-  std::string arch = "784-256-128-64-32-10";
+  std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
   double w_max = 1.0;
   int epochs = 10, batch_size = 128, threads = 0, eval_repeats = 5;
@@ -36,9 +36,9 @@ bool file_exists(const std::string& path) {
 
 void run_train(const TrainFlags& f) {
   io::prepare_output(f.out);
-  Checkpoint ckpt;
+  io::Checkpoint ckpt;
   if (f.resume && file_exists(f.out)) {
-    ckpt = load_checkpoint(f.out);
+    ckpt = io::load_checkpoint(f.out);
     ckpt.train.epochs = f.epochs;
     ckpt.train.threads = f.threads;
     std::printf("resuming %s at epoch %d of %d (%s, trained noise %s)\n", f.out.c_str(),
@@ -97,7 +97,7 @@ void run_train(const TrainFlags& f) {
     bar.reset();
     epoch_shown = e.epoch;
     ckpt.state = state;
-    save_checkpoint(f.out, ckpt);
+    io::save_checkpoint(f.out, ckpt);
     std::printf("epoch %3d  loss %.4f  train acc %6.2f%%  %.1f s  -> %s\n", e.epoch, e.loss,
                 100 * e.accuracy, e.seconds, f.out.c_str());
     std::fflush(stdout);
@@ -110,7 +110,7 @@ void run_train(const TrainFlags& f) {
     if (bar) bar->finish();
     std::printf("trained in %.1f s (%.0f samples/s)\n", s.seconds, s.samples_per_second);
     if (s.diverged) throw InputError("training diverged: " + s.message);
-    if (!file_exists(f.out)) save_checkpoint(f.out, ckpt);
+    if (!file_exists(f.out)) io::save_checkpoint(f.out, ckpt);
   }
   EvalOptions clean;
   clean.threads = f.threads;

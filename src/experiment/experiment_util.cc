@@ -9,6 +9,7 @@
 
 #include "gift/core/error.h"
 #include "gift/experiment/sweep.h"
+#include "gift/io/model_json.h"
 
 namespace gift::experiment::detail {
 
@@ -151,6 +152,74 @@ bool path_exists(const std::string& path) {
   if (::stat(path.c_str(), &st) == 0) return true;
   if (errno == ENOENT) return false;
   throw InputError("cannot access '" + path + "': " + errno_text(errno));
+}
+
+// A noise model in the JSON form of noise_to_json, its number of layers taken from its lists
+// (all of one length; none: no layers, an ideal device).
+NoiseModel noise_of_json(const json& j, const std::string& what) {
+  std::set<std::string> known = {"output_clip"};
+  for (int s = 0; s < kNumNoiseSites; ++s) known.insert(to_string(static_cast<NoiseSite>(s)));
+  reject_unknown(j, known, what);
+  size_t layers = 0;
+  bool found = false;
+  for (int s = 0; s < kNumNoiseSites; ++s) {
+    const char* site = to_string(static_cast<NoiseSite>(s));
+    if (!j.contains(site)) continue;
+    if (!j.at(site).is_array()) bad_value(what, site, "a list of one std per layer", j.at(site));
+    if (found && j.at(site).size() != layers) {
+      const std::string expected =
+          "a list of " + std::to_string(layers) + " numbers (one per layer, as the other sites)";
+      bad_value(what, site, expected, j.at(site));
+    }
+    layers = j.at(site).size();
+    found = true;
+  }
+  NoiseModel m = io::noise_from_json(j, layers, what);
+  if (j.contains("output_clip")) {
+    m.output_clip = get_number(j, "output_clip", 0, 0, std::numeric_limits<double>::max(),
+                               "a number >= 0 (0 = none)", what);
+  }
+  return m;
+}
+
+// ------------------------------------------------------------------ runs
+
+void check_run_dir(const std::string& dir, const std::string& what) {
+  if (!path_exists(dir)) return;
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw InputError("cannot use '" + dir + "' as the " + what +
+                     " directory: it is not a directory");
+  }
+}
+
+std::string resume_line(size_t skipped, size_t total, const std::string& path) {
+  return "resuming: " + std::to_string(skipped) + " of " + std::to_string(total) +
+         " cells already finished in " + path;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double eta_seconds(std::chrono::steady_clock::time_point start, size_t finished, size_t remaining) {
+  return seconds_since(start) / static_cast<double>(finished) * static_cast<double>(remaining);
+}
+
+data::Dataset load_limited(const std::string& dataset, const std::string& data_dir,
+                           data::Split split, size_t limit) {
+  data::Dataset d = data::load_dataset(dataset, data_dir, split);
+  if (limit > 0 && limit < d.size()) d = data::subset(d, 0, limit);
+  return d;
+}
+
+void check_lab_size(const std::string& what, size_t calib_size, size_t test_size, bool test_limited,
+                    const std::string& data_dir) {
+  if (calib_size < test_size) return;
+  throw InputError(what + " " + std::to_string(calib_size) + " leaves none of the " +
+                   std::to_string(test_size) + " test images" +
+                   (test_limited ? " (test_limit)" : "") + " of " + data_dir +
+                   " to measure accuracy on (the lab's images are drawn from the test split)");
 }
 
 // ------------------------------------------------------------------ the "finetune" block

@@ -1,6 +1,7 @@
 // Pieces shared by the experiment drivers (sweep.cc, frontier.cc); internal to the library, not
-// installed: strict readers of config values, the "finetune" block of their configs, the
-// append-only results file, and the bookkeeping that removes what a failed first run created.
+// installed: strict readers of config values, the "finetune" block of their configs, and the
+// bookkeeping that removes what a failed first run created. Their results files are
+// results_file.h's.
 #pragma once
 
 #include <dirent.h>
@@ -9,9 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "gift/core/error.h"
+#include "gift/data/dataset.h"
 #include "gift/insitu/finetune.h"
 #include "gift/io/atomic_file.h"
 #include "gift/onn/noise.h"
@@ -70,6 +72,10 @@ void reject_unknown(const json& j, const std::set<std::string>& known, const std
 // A noise pattern {site: std or one std per layer, "output_clip": c} for `layers` layers.
 NoiseModel pattern_from_json(const json& j, size_t layers, const std::string& what);
 
+// A noise model in the JSON form of io::noise_to_json, its number of layers taken from its lists
+// (all of one length; none: no layers, an ideal device); the frontier's device and assumed noise.
+NoiseModel noise_of_json(const json& j, const std::string& what);
+
 // x * y and x + y, or max() if that overflows.
 uint64_t saturating_mul(uint64_t x, uint64_t y);
 uint64_t saturating_add(uint64_t x, uint64_t y);
@@ -98,64 +104,30 @@ std::string errno_text(int err);
 // below a file, ...).
 bool path_exists(const std::string& path);
 
-// Appends rows to a results file (results.jsonl, frontier.jsonl): each row is one write() of a
-// whole line, then fsync, so a stopped sweep leaves finished rows and at most one partial last line
-// (without its newline).
-class ResultsFile {
- public:
-  // Opens `path` for appending (creating it if missing), first dropping whatever follows its
-  // first `keep` bytes (a partial last line; parse_results ignores it).
-  ResultsFile(const std::string& path, size_t keep) : path_(path) {
-    // O_NONBLOCK: a FIFO put there since must not block the open.
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
-    if (fd_ < 0) throw InputError("cannot open '" + path + "' for appending: " + errno_text(errno));
-    struct stat st;
-    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd_);
-      throw InputError("cannot append to '" + path + "': not a regular file");
-    }
-    if (static_cast<uint64_t>(st.st_size) > keep &&
-        ::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
-      const int err = errno;
-      ::close(fd_);
-      throw InputError("cannot drop the partial last line of '" + path + "': " + errno_text(err));
-    }
-  }
-  ~ResultsFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ResultsFile(const ResultsFile&) = delete;
-  ResultsFile& operator=(const ResultsFile&) = delete;
+// ------------------------------------------------------------------ runs
+// What the sweep and the frontier do alike around their cells.
 
-  void append(const json& row) {
-    const std::string line = row.dump() + "\n";
-    std::lock_guard<std::mutex> lock(mu_);
-    if (broken_) throw InputError("cannot append to '" + path_ + "': an earlier append failed");
-    const off_t end = ::lseek(fd_, 0, SEEK_END);
-    const ssize_t n = ::write(fd_, line.data(), line.size());
-    if (n != static_cast<ssize_t>(line.size())) {
-      const int err = n < 0 ? errno : ENOSPC;
-      // A partial line would be a malformed middle line once another row follows it: cut it
-      // off (or, if that fails, leave it last, where the next run drops it) and append no more.
-      broken_ = true;
-      const bool cut = end >= 0 && ::ftruncate(fd_, end) == 0;
-      (void)cut;
-      throw InputError("cannot append a result to '" + path_ + "': " + errno_text(err));
-    }
-    if (::fsync(fd_) != 0) {
-      throw InputError("cannot flush a result to '" + path_ + "': " + errno_text(errno));
-    }
-  }
+// Throws InputError("cannot use '<dir>' as the <what> directory: it is not a directory") if
+// `dir` exists and is not a directory.
+void check_run_dir(const std::string& dir, const std::string& what);
 
- private:
-  std::string path_;
-  int fd_ = -1;
-  bool broken_ = false;
-  std::mutex mu_;
-};
+// "resuming: <skipped> of <total> cells already finished in <path>".
+std::string resume_line(size_t skipped, size_t total, const std::string& path);
 
-// Runs tasks 0..n-1 on min(jobs, n) threads (one job: in the calling thread, in order); the
-// first exception is rethrown after all stop. If a thread cannot be started, the ones started
+// Seconds since `start`, and the expected seconds left after `finished` cells (finished > 0)
+// when `remaining` are left, at the pace since `start`.
+double seconds_since(std::chrono::steady_clock::time_point start);
+double eta_seconds(std::chrono::steady_clock::time_point start, size_t finished, size_t remaining);
+
+// The split of a data set, its first `limit` samples only if 0 < limit < its size.
+data::Dataset load_limited(const std::string& dataset, const std::string& data_dir,
+                           data::Split split, size_t limit);
+
+// Throws InputError("<what> <calib_size> leaves none of the <test_size> test images ...") unless
+// calib_size < test_size: the lab's images are drawn from the test split, and the rest measure
+// accuracy. `test_limited` says that test_limit cut the split.
+void check_lab_size(const std::string& what, size_t calib_size, size_t test_size, bool test_limited,
+                    const std::string& data_dir);
 
 // What this run created for the sweep directory: the directory and any missing parents,
 // models/, config.json, results.jsonl. If the run fails while the directory holds no finished

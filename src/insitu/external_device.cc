@@ -29,10 +29,6 @@ namespace {
 // Replies other than the expected one (ERROR, or a wrong type to report) may hold this much.
 constexpr uint64_t kOtherReplyBytes = 64 << 10;
 
-bool same_arch(const Architecture& a, const Architecture& b) {
-  return a.sizes == b.sizes && a.activations == b.activations && a.w_max == b.w_max;
-}
-
 // Seconds to poll milliseconds; 0 (no limit) becomes -1.
 int to_ms(double seconds) {
   if (seconds <= 0) return -1;
@@ -111,7 +107,7 @@ void ExternalDevice::start() {
 }
 
 void ExternalDevice::program(const Network& net) {
-  if (!same_arch(net.arch(), info_.arch)) {
+  if (net.arch() != info_.arch) {
     throw InputError("device: cannot program " + net.arch().describe() + " onto a device of " +
                      info_.arch.describe());
   }

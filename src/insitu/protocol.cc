@@ -13,6 +13,7 @@
 
 #include "gift/core/error.h"
 #include "gift/io/json.h"
+#include "gift/io/model_json.h"
 
 namespace gift::protocol {
 namespace {
@@ -257,12 +258,6 @@ std::string brief(const nlohmann::json& v) {
   return one_line(text.data(), text.size(), kMax) + "...";
 }
 
-nlohmann::json arch_to_json(const Architecture& a) {
-  std::vector<std::string> acts;
-  for (Activation x : a.activations) acts.push_back(to_string(x));
-  return {{"sizes", a.sizes}, {"activations", acts}, {"w_max", a.w_max}};
-}
-
 }  // namespace
 
 std::string to_string(MessageType type) {
@@ -325,7 +320,7 @@ Bytes encode_info(const DeviceInfo& info) {
   const nlohmann::json j = {{"protocol", kVersion},
                             {"name", info.name},
                             {"taps", info.taps},
-                            {"architecture", arch_to_json(info.arch)}};
+                            {"architecture", io::arch_to_json(info.arch)}};
   const std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   check_size(text.size(), "INFO");
   return Bytes(text.begin(), text.end());
@@ -367,39 +362,11 @@ DeviceInfo decode_info(const Bytes& payload) {
   if (!arch || !arch->is_object()) {
     throw InputError(what + "expected an object \"architecture\"");
   }
-  const nlohmann::json& a = *arch;
-  if (!a.contains("sizes") || !a["sizes"].is_array() || !a.contains("activations") ||
-      !a["activations"].is_array() || !a.contains("w_max") || !a["w_max"].is_number()) {
-    throw InputError(what +
-                     "architecture: expected {\"sizes\": [...], \"activations\": [...], "
-                     "\"w_max\": number}");
-  }
   DeviceInfo info;
   const std::string& n = name->get_ref<const std::string&>();
   info.name = one_line(n.data(), n.size(), kMaxNameBytes);
   info.taps = taps->get<bool>();
-  for (const nlohmann::json& s : a["sizes"]) {
-    if (!s.is_number_integer() || s.get<int64_t>() < 1 || s.get<int64_t>() > (1 << 20)) {
-      throw InputError(what + "architecture: widths must be integers in [1, 2^20], found " +
-                       brief(s));
-    }
-    info.arch.sizes.push_back(s.get<int>());
-  }
-  try {
-    for (const nlohmann::json& s : a["activations"]) {
-      if (!s.is_string()) throw InputError("activations must be strings, found " + brief(s));
-      try {
-        info.arch.activations.push_back(parse_activation(s.get_ref<const std::string&>()));
-      } catch (const InputError&) {
-        throw InputError("unknown activation " + brief(s) +
-                         ": expected linear, relu, sigmoid or tanh");
-      }
-    }
-    info.arch.w_max = a["w_max"].get<double>();
-    info.arch.validate();
-  } catch (const InputError& e) {
-    throw InputError(what + "architecture: " + e.what());
-  }
+  info.arch = io::arch_from_json(*arch, what + "architecture");
   return info;
 }
 

@@ -4,16 +4,10 @@
 #include <limits>
 
 #include "gift/core/error.h"
+#include "gift/core/threads.h"
 #include "gift/onn/forward.h"
-#include "gift/train/engine.h"
 
 namespace gift {
-
-namespace {
-bool same_arch(const Architecture& a, const Architecture& b) {
-  return a.sizes == b.sizes && a.activations == b.activations && a.w_max == b.w_max;
-}
-}  // namespace
 
 SimulatedDevice::SimulatedDevice(const Architecture& arch, SimulatedDeviceOptions options)
     : arch_(arch), opts_(std::move(options)) {
@@ -27,7 +21,7 @@ SimulatedDevice::SimulatedDevice(const Architecture& arch, SimulatedDeviceOption
 DeviceInfo SimulatedDevice::info() const { return {arch_, opts_.taps, "simulated"}; }
 
 void SimulatedDevice::program(const Network& net) {
-  if (!same_arch(net.arch(), arch_)) {
+  if (net.arch() != arch_) {
     throw InputError("device: cannot program " + net.arch().describe() + " onto a device of " +
                      arch_.describe());
   }

@@ -11,7 +11,7 @@
 #include "gift/io/model_json.h"
 #include "gift/io/safetensors.h"
 
-namespace gift {
+namespace gift::io {
 namespace {
 
 using nlohmann::json;
@@ -37,43 +37,6 @@ bool integer_fits(const json& v) {
   }
   return v.is_number_integer() && std::is_signed_v<V> &&
          v.get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<V>::min());
-}
-
-json arch_to_json(const Architecture& a) {
-  std::vector<std::string> acts;
-  for (Activation x : a.activations) acts.push_back(to_string(x));
-  return {{"sizes", a.sizes}, {"activations", acts}, {"w_max", a.w_max}};
-}
-
-Architecture arch_from_json(const json& j, const std::string& file) {
-  const std::string what = file + ": metadata 'architecture'";
-  if (!j.is_object() || !j.contains("sizes") || !j.contains("activations") ||
-      !j["sizes"].is_array() || !j["activations"].is_array()) {
-    throw InputError(what + ": expected {\"sizes\": [...], \"activations\": [...]}");
-  }
-  Architecture a;
-  for (const json& s : j["sizes"]) {
-    if (!s.is_number_integer()) throw InputError(what + ": widths must be integers");
-    // Beyond int, get<int>() would wrap (2^32 + 5 read as 5).
-    if (!integer_fits<int>(s)) {
-      throw InputError(what + ": widths must be in [1, 2^20], found " + s.dump());
-    }
-    a.sizes.push_back(s.get<int>());
-  }
-  for (const json& s : j["activations"]) {
-    if (!s.is_string()) throw InputError(what + ": activations must be strings");
-    a.activations.push_back(named(what, [&] { return parse_activation(s.get<std::string>()); }));
-  }
-  if (j.contains("w_max")) {
-    if (!j["w_max"].is_number()) throw InputError(what + ": w_max must be a number");
-    a.w_max = j["w_max"].get<double>();
-  }
-  try {
-    a.validate();
-  } catch (const InputError& e) {
-    throw InputError(file + ": " + e.what());
-  }
-  return a;
 }
 
 json train_to_json(const TrainOptions& t) {
@@ -210,7 +173,8 @@ Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path
                      " is not supported (this gift reads version " +
                      std::to_string(kFormatVersion) + ")");
   }
-  const Architecture arch = arch_from_json(parse_json_meta(f, "architecture", path), path);
+  const Architecture arch = io::arch_from_json(parse_json_meta(f, "architecture", path),
+                                               path + ": metadata 'architecture'");
   // The metadata may claim any widths up to 2^20 (2^40 parameters) in a file of a few bytes:
   // check that the tensors have the shapes it implies before allocating the network, so its
   // size is bounded by the file's.
@@ -309,7 +273,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   f.metadata["format"] = kFormat;
   f.metadata["format_version"] = std::to_string(kFormatVersion);
   f.metadata["gift_version"] = version();
-  f.metadata["architecture"] = arch_to_json(net.arch()).dump();
+  f.metadata["architecture"] = io::arch_to_json(net.arch()).dump();
   NoiseModel noise = c.train.noise;
   if (noise.layers.empty()) noise = NoiseModel::none(net.num_layers());
   f.metadata["noise"] = io::noise_to_json(noise).dump();
@@ -329,4 +293,4 @@ Checkpoint parse_checkpoint(const uint8_t* bytes, size_t size, const std::string
   return checkpoint_from_file(io::parse_safetensors(bytes, size, name), name);
 }
 
-}  // namespace gift
+}  // namespace gift::io

@@ -33,4 +33,16 @@ nlohmann::json parse_json(std::string_view text, const std::string& what, int ma
   }
 }
 
+std::string json_excerpt(const nlohmann::json& v, size_t max_chars) {
+  // dump() escapes control characters, so the text is one line.
+  const auto dump = [](const nlohmann::json& x) {
+    return x.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  const std::string text =
+      v.is_string() ? dump(nlohmann::json(v.get_ref<const std::string&>().substr(0, max_chars + 1)))
+                    : dump(v);
+  if (text.size() <= max_chars) return text;
+  return text.substr(0, max_chars) + "...";
+}
+
 }  // namespace gift::io

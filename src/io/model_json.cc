@@ -5,8 +5,54 @@
 #include <vector>
 
 #include "gift/core/error.h"
+#include "gift/io/json.h"
 
 namespace gift::io {
+
+nlohmann::json arch_to_json(const Architecture& a) {
+  std::vector<std::string> acts;
+  for (Activation x : a.activations) acts.push_back(to_string(x));
+  return {{"sizes", a.sizes}, {"activations", acts}, {"w_max", a.w_max}};
+}
+
+Architecture arch_from_json(const nlohmann::json& j, const std::string& what) {
+  if (!j.is_object() || !j.contains("sizes") || !j["sizes"].is_array() ||
+      !j.contains("activations") || !j["activations"].is_array() || !j.contains("w_max") ||
+      !j["w_max"].is_number()) {
+    throw InputError(what +
+                     ": expected {\"sizes\": [...], \"activations\": [...], \"w_max\": number}");
+  }
+  Architecture a;
+  for (const nlohmann::json& s : j["sizes"]) {
+    // Checked wide first: get<int>() would wrap 2^32 + 5 to 5.
+    const bool fits =
+        s.is_number_unsigned()
+            ? s.get<uint64_t>() >= 1 && s.get<uint64_t>() <= (1u << 20)
+            : s.is_number_integer() && s.get<int64_t>() >= 1 && s.get<int64_t>() <= (1 << 20);
+    if (!fits) {
+      throw InputError(what + ": widths must be integers in [1, 2^20], found " + json_excerpt(s));
+    }
+    a.sizes.push_back(s.get<int>());
+  }
+  for (const nlohmann::json& s : j["activations"]) {
+    if (!s.is_string()) {
+      throw InputError(what + ": activations must be strings, found " + json_excerpt(s));
+    }
+    try {
+      a.activations.push_back(parse_activation(s.get_ref<const std::string&>()));
+    } catch (const InputError&) {
+      throw InputError(what + ": unknown activation " + json_excerpt(s) +
+                       ": expected linear, relu, sigmoid or tanh");
+    }
+  }
+  a.w_max = j["w_max"].get<double>();
+  try {
+    a.validate();
+  } catch (const InputError& e) {
+    throw InputError(what + ": " + e.what());
+  }
+  return a;
+}
 
 nlohmann::json noise_to_json(const NoiseModel& noise) {
   nlohmann::json j;

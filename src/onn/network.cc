@@ -74,7 +74,7 @@ std::string Architecture::describe() const {
 }
 
 Architecture Architecture::default_mnist() {
-  return from_string("784-256-128-64-32-10", Activation::kRelu, 1.0);
+  return from_string(kDefaultArchitecture, Activation::kRelu, 1.0);
 }
 
 Architecture Architecture::from_string(const std::string& widths, Activation hidden, double w_max) {

@@ -1,37 +1,11 @@
 #include "gift/train/engine.h"
 
-#include <omp.h>
-
 #include <algorithm>
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
 
 #include "gift/core/error.h"
 #include "gift/train/loss.h"
 
 namespace gift {
-
-FlushSubnormals::FlushSubnormals() {
-#if defined(__SSE__)
-  saved_ = _mm_getcsr();
-  _mm_setcsr(saved_ | 0x8040);
-#endif
-}
-
-FlushSubnormals::~FlushSubnormals() {
-#if defined(__SSE__)
-  _mm_setcsr(saved_);
-#endif
-}
-
-int resolve_threads(int requested) {
-  if (requested < 0 || requested > kMaxThreads) {
-    throw InputError("threads must be in [0, " + std::to_string(kMaxThreads) +
-                     "] (0 = all cores), found " + std::to_string(requested));
-  }
-  return requested > 0 ? requested : std::min(omp_get_max_threads(), kMaxThreads);
-}
 
 template <class T>
 BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "cli_test_util.h"
 #include "gift/core/version.h"
 #include "gift/data/idx.h"
@@ -31,12 +32,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using data::test_util::make_idx;
-using data::test_util::read_bytes;
-using data::test_util::TempDir;
-using data::test_util::write_bytes;
+using test::read_bytes;
+using test::read_text;
+using test::TempDir;
+using test::write_bytes;
 using test_util::Outcome;
 using test_util::quote;
-using test_util::read_text;
 
 constexpr int kSide = 4;  // 4 x 4 images, 16 inputs
 constexpr int kTrain = 200, kTest = 200;
@@ -224,7 +225,7 @@ TEST_F(Cli, TrainThenEval) {
   EXPECT_GE(percent_after(r.out, "test accuracy, at training noise:"), 0) << r.out;
   EXPECT_EQ(run_files(), std::set<std::string>{"model.safetensors"});
 
-  const Checkpoint c = load_checkpoint(ckpt);
+  const io::Checkpoint c = io::load_checkpoint(ckpt);
   EXPECT_EQ(c.state.epochs_done, 3);
   EXPECT_EQ(c.net.arch().sizes, (std::vector<int>{16, 12, 10}));
   EXPECT_EQ(c.train.noise.layers.at(1).sum_add, 0.1);
@@ -268,7 +269,7 @@ TEST_F(Cli, TrainThenEval) {
 
 TEST_F(Cli, PerLayerNoiseList) {
   train_ok("a.safetensors", "--noise-sum-add 0.1,0.2 --noise-weight 0,0.05 --output-clip 3", 1);
-  const Checkpoint c = load_checkpoint(in_run("a.safetensors"));
+  const io::Checkpoint c = io::load_checkpoint(in_run("a.safetensors"));
   EXPECT_EQ(c.train.noise.layers.at(0).sum_add, 0.1);
   EXPECT_EQ(c.train.noise.layers.at(1).sum_add, 0.2);
   EXPECT_EQ(c.train.noise.layers.at(0).weight, 0);
@@ -319,7 +320,7 @@ TEST_F(Cli, ResumeContinuesToMoreEpochs) {
       << r.out;
   EXPECT_EQ(count_lines(r.out, "^epoch +[34]  loss"), 2) << r.out;
   EXPECT_EQ(count_lines(r.out, "^epoch +[12]  loss"), 0) << r.out;
-  const Checkpoint c = load_checkpoint(in_run("a.safetensors"));
+  const io::Checkpoint c = io::load_checkpoint(in_run("a.safetensors"));
   EXPECT_EQ(c.state.epochs_done, 4);
   EXPECT_EQ(c.train.epochs, 4);
   EXPECT_GT(c.state.optimizer.step, 0);
@@ -328,7 +329,7 @@ TEST_F(Cli, ResumeContinuesToMoreEpochs) {
 // Training with w_max 0.1 saturates weights at float(0.1) > 0.1; eval must accept the result.
 TEST_F(Cli, WeightsSaturatedAtWmaxReload) {
   train_ok("w.safetensors", "--w-max 0.1", 2);
-  const Checkpoint c = load_checkpoint(in_run("w.safetensors"));
+  const io::Checkpoint c = io::load_checkpoint(in_run("w.safetensors"));
   ASSERT_EQ(c.net.weight(0).cwiseAbs().maxCoeff(), 0.1f) << "no weight reached the bound";
   const Outcome r = gift("eval --checkpoint w.safetensors --data-dir " + quote(data_dir()) +
                          " --repeats 1 --threads 1");
@@ -580,12 +581,12 @@ TEST_F(Cli, NumericOptionsRefuseNegativeAndOutOfRangeValues) {
 TEST_F(Cli, FewerOutputsThanClassesIsRefusedBeforeWork) {
   expect_error(train_args(in_run("m.safetensors"), 3, "16-12-5"),
                {"label 9", "10 outputs", "has 5"});
-  Checkpoint small;
+  io::Checkpoint small;
   small.net = Network(Architecture::from_string("16-5", Activation::kRelu, 1.0));
   small.net.init(1);
   small.train.noise = NoiseModel::none(1);
   small.dataset = "mnist";
-  save_checkpoint(in_run("small.safetensors"), small);
+  io::save_checkpoint(in_run("small.safetensors"), small);
   const std::string common = " --checkpoint small.safetensors --data-dir " + quote(data_dir());
   expect_error("eval" + common + " --repeats 2", {"label", "has 5"});
   expect_error(
@@ -684,7 +685,7 @@ TEST_F(Cli, SignalsStopTrainingCleanlyAndItResumes) {
     for (const auto& e : fs::directory_iterator(run_dir())) {
       EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
     }
-    const Checkpoint stopped = load_checkpoint(in_run(name));
+    const io::Checkpoint stopped = io::load_checkpoint(in_run(name));
     EXPECT_GE(stopped.state.epochs_done, 3);
     // Resume to 6 epochs: bitwise the same network as the uninterrupted run (if the stop
     // came after epoch 6, resuming with fewer epochs does nothing and the test is moot).

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "gift/data/idx.h"
 
 namespace gift::test_util {
@@ -21,11 +22,6 @@ inline std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
-}
-
-inline std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 struct Outcome {
@@ -42,8 +38,8 @@ inline Outcome run_gift(const std::string& prefix, const std::string& args, cons
   const int raw = std::system(cmd.c_str());
   Outcome r;
   r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = read_text(out);
-  r.err = read_text(err);
+  r.out = test::read_text(out);
+  r.err = test::read_text(err);
   return r;
 }
 
@@ -66,11 +62,10 @@ inline void write_synthetic_split(const std::string& dir, const std::string& pre
     }
   }
   const uint32_t un = static_cast<uint32_t>(n);
-  data::test_util::write_bytes(
-      dir + "/" + prefix + "-images-idx3-ubyte",
-      data::test_util::make_idx(data::kIdxUbyte, {un, side, side}, pixels));
-  data::test_util::write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte",
-                               data::test_util::make_idx(data::kIdxUbyte, {un}, labels));
+  test::write_bytes(dir + "/" + prefix + "-images-idx3-ubyte",
+                    data::test_util::make_idx(data::kIdxUbyte, {un, side, side}, pixels));
+  test::write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte",
+                    data::test_util::make_idx(data::kIdxUbyte, {un}, labels));
 }
 
 }  // namespace gift::test_util

@@ -10,18 +10,18 @@
 #include <string>
 #include <vector>
 
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "cli_test_util.h"
 
 namespace gift {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::TempDir;
 using nlohmann::json;
+using test::read_text;
+using test::TempDir;
 using test_util::Outcome;
 using test_util::quote;
-using test_util::read_text;
 
 std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream in(path);

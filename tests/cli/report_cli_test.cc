@@ -10,8 +10,8 @@
 #include <set>
 #include <string>
 
-#include "../data/idx_test_util.h"
 #include "../experiment/report_test_util.h"
+#include "../test_util.h"
 #include "cli_test_util.h"
 #include "gift/experiment/report.h"
 
@@ -19,13 +19,13 @@ namespace gift {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::TempDir;
 using experiment::test_util::make_sweep;
 using experiment::test_util::to_jsonl;
-using experiment::test_util::write_text;
+using test::read_text;
+using test::TempDir;
+using test::write_text;
 using test_util::Outcome;
 using test_util::quote;
-using test_util::read_text;
 
 class ReportCli : public ::testing::Test {
  protected:

@@ -22,19 +22,19 @@
 #include <thread>
 #include <vector>
 
-#include "../data/idx_test_util.h"
 #include "../experiment/sweep_test_util.h"
+#include "../test_util.h"
 #include "cli_test_util.h"
 
 namespace gift {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::TempDir;
 using nlohmann::json;
+using test::read_text;
+using test::TempDir;
 using test_util::Outcome;
 using test_util::quote;
-using test_util::read_text;
 
 // 2 assumed x 3 true x 2 seeds x 3 methods = 36 cells, 6 networks.
 json small_config(const std::string& data_dir) {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 
 namespace gift {
 namespace {

@@ -13,15 +13,15 @@
 #include <fstream>
 #include <string>
 
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/interrupt.h"
 
 namespace gift {
 namespace {
 
-using data::test_util::expect_input_error;
-using data::test_util::TempDir;
+using test::expect_input_error;
+using test::TempDir;
 
 // Sets PATH for the lifetime of the object, then restores it.
 class ScopedPath {

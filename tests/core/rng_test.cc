@@ -1,12 +1,15 @@
 // The counter-based streams: normal draws against Random123's own Box-Muller,
-// prefixes, stream separation and moments.
+// prefixes, stream separation and moments; uniform integers, permutations and derived seeds.
 #include "gift/core/rng.h"
 
 #include <Random123/philox.h>
 #include <gtest/gtest.h>
 
 #include <Random123/boxmuller.hpp>
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <set>
 #include <vector>
 
 namespace gift {
@@ -85,6 +88,131 @@ TEST(Rng, UniformBelowStaysInRange) {
   for (uint32_t bound : {1u, 2u, 7u, 1000u}) {
     for (uint64_t i = 0; i < 200; ++i) EXPECT_LT(uniform_below(s, i, bound), bound);
   }
+}
+
+// Every Purpose in the registry (core/rng.h), for checks that run over all of them.
+const Purpose kAllPurposes[] = {
+    Purpose::kInit,        Purpose::kShuffle,     Purpose::kTrainNoise, Purpose::kEvalNoise,
+    Purpose::kDeviceNoise, Purpose::kFabrication, Purpose::kSample,     Purpose::kCalibSubset,
+    Purpose::kLabSplit,    Purpose::kScoreSplit,  Purpose::kFitShuffle, Purpose::kRescaleSubset,
+    Purpose::kTwinNoise,   Purpose::kCalibTwin,   Purpose::kTest};
+
+std::vector<uint32_t> words(const RngStream& s, size_t n = 16) {
+  std::vector<uint32_t> w(n);
+  fill_uint32(w.data(), n, s);
+  return w;
+}
+
+// Two word sequences share no position (a shared stream, or a shifted one, would).
+size_t same_positions(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  size_t same = 0;
+  for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
+  return same;
+}
+
+TEST(Rng, EveryPurposeGivesOtherDrawsForTheSameSeed) {
+  for (uint64_t seed : {uint64_t{0}, uint64_t{1}, uint64_t{0x9F7}}) {
+    for (Purpose p : kAllPurposes) {
+      for (Purpose q : kAllPurposes) {
+        if (p == q) continue;
+        EXPECT_EQ(same_positions(words({seed, p, 0, 0, 0}), words({seed, q, 0, 0, 0})), 0u)
+            << "seed " << seed << ": purposes " << static_cast<uint32_t>(p) << " and "
+            << static_cast<uint32_t>(q);
+      }
+    }
+  }
+}
+
+TEST(Rng, EachStreamWordAndTheSeedChangeTheDraws) {
+  const RngStream base{7, Purpose::kSample, 3, 4, 5};
+  const std::vector<uint32_t> w = words(base);
+  RngStream s = base;
+  s.a = 4;
+  EXPECT_EQ(same_positions(w, words(s)), 0u) << "a";
+  s = base;
+  s.b = 5;
+  EXPECT_EQ(same_positions(w, words(s)), 0u) << "b";
+  s = base;
+  s.c = 6;
+  EXPECT_EQ(same_positions(w, words(s)), 0u) << "c";
+  s = base;
+  s.seed = 8;
+  EXPECT_EQ(same_positions(w, words(s)), 0u) << "seed";
+  s = base;
+  s.seed = base.seed | (uint64_t{1} << 40);  // the seed's high word counts too
+  EXPECT_EQ(same_positions(w, words(s)), 0u) << "seed's high word";
+  // A word moved from b to c is another stream (the words are not summed or shuffled).
+  EXPECT_EQ(
+      same_positions(words({7, Purpose::kSample, 3, 1, 0}), words({7, Purpose::kSample, 3, 0, 1})),
+      0u);
+  EXPECT_EQ(words(base), w);  // and a stream is a pure function of its key
+}
+
+TEST(Rng, DeriveSeedIsTheFirstTwoWordsAndDiffersPerPurpose) {
+  std::set<uint64_t> seen;
+  for (Purpose p : kAllPurposes) {
+    const RngStream s{11, p, 2, 0, 0};
+    const std::vector<uint32_t> w = words(s, 2);
+    EXPECT_EQ(derive_seed(s), (uint64_t{w[0]} << 32) | w[1]);
+    seen.insert(derive_seed(s));
+  }
+  EXPECT_EQ(seen.size(), std::size(kAllPurposes));
+  EXPECT_NE(derive_seed({11, Purpose::kCalibTwin, 0, 0, 0}),
+            derive_seed({11, Purpose::kCalibTwin, 1, 0, 0}));
+  EXPECT_NE(derive_seed({11, Purpose::kCalibTwin, 0, 0, 0}),
+            derive_seed({12, Purpose::kCalibTwin, 0, 0, 0}));
+}
+
+TEST(Rng, PermutationIsAPermutation) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{17}, size_t{1000}}) {
+    std::vector<uint32_t> p = permutation(n, {4, Purpose::kTest, 1, 0, 0});
+    ASSERT_EQ(p.size(), n);
+    std::sort(p.begin(), p.end());
+    std::vector<uint32_t> id(n);
+    std::iota(id.begin(), id.end(), 0u);
+    EXPECT_EQ(p, id) << "n = " << n;
+  }
+  const std::vector<uint32_t> a = permutation(1000, {4, Purpose::kTest, 1, 0, 0});
+  EXPECT_EQ(permutation(1000, {4, Purpose::kTest, 1, 0, 0}), a);  // seeded
+  EXPECT_NE(permutation(1000, {4, Purpose::kTest, 2, 0, 0}), a);
+}
+
+TEST(Rng, PermutationIsFisherYatesOnUniformBelow) {
+  // The documented algorithm, written out: for i = n .. 2, swap i-1 with uniform_below(s, i, i).
+  const RngStream s{21, Purpose::kShuffle, 3, 0, 0};
+  for (size_t n : {size_t{2}, size_t{5}, size_t{300}}) {
+    std::vector<uint32_t> expected(n);
+    std::iota(expected.begin(), expected.end(), 0u);
+    for (size_t i = n; i > 1; --i) {
+      std::swap(expected[i - 1], expected[uniform_below(s, i, static_cast<uint32_t>(i))]);
+    }
+    EXPECT_EQ(permutation(n, s), expected) << "n = " << n;
+  }
+}
+
+// Counts in `k` equally likely cells of `n` draws each lie within 5 standard deviations of
+// n / k (a chance failure has probability about 6e-7 per cell).
+void expect_uniform_counts(const std::vector<int>& counts, int n, const std::string& what) {
+  const double k = static_cast<double>(counts.size()), p = 1 / k;
+  const double sd = std::sqrt(n * p * (1 - p));
+  for (size_t c = 0; c < counts.size(); ++c) {
+    EXPECT_NEAR(counts[c], n * p, 5 * sd) << what << " cell " << c;
+  }
+}
+
+TEST(Rng, UniformBelowAndPermutationAreUniform) {
+  const int n = 60000;
+  std::vector<int> below(7, 0);
+  for (int i = 0; i < n; ++i) ++below[uniform_below({6, Purpose::kTest, 0, 0, 0}, i, 7)];
+  expect_uniform_counts(below, n, "uniform_below(7)");
+  // All 6 orders of 3 items, over streams that differ in c.
+  std::vector<int> orders(6, 0);
+  for (int i = 0; i < n; ++i) {
+    const std::vector<uint32_t> p =
+        permutation(3, {6, Purpose::kTest, 1, 0, static_cast<uint32_t>(i)});
+    ++orders[p[0] * 2 + (p[1] > p[2] ? 1 : 0)];
+  }
+  expect_uniform_counts(orders, n, "orders of 3");
 }
 
 }  // namespace

@@ -7,15 +7,16 @@
 #include <string>
 #include <vector>
 
+#include "../test_util.h"
 #include "idx_test_util.h"
 
 namespace gift::data {
 namespace {
 
+using test::TempDir;
+using test::write_bytes;
 using test_util::iota_bytes;
 using test_util::make_idx;
-using test_util::TempDir;
-using test_util::write_bytes;
 using test_util::write_gzip;
 
 IdxArray ubyte_array(std::vector<uint32_t> dims, std::vector<uint8_t> data) {

@@ -9,16 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "../test_util.h"
 #include "idx_test_util.h"
 
 namespace gift::data {
 namespace {
 
+using test::read_bytes;
+using test::TempDir;
+using test::write_bytes;
 using test_util::iota_bytes;
 using test_util::make_idx;
-using test_util::read_bytes;
-using test_util::TempDir;
-using test_util::write_bytes;
 using test_util::write_gzip;
 
 std::vector<uint8_t> concat(std::vector<uint8_t> a, const std::vector<uint8_t>& b) {

@@ -14,7 +14,7 @@
 #include <set>
 
 #include "../cli/cli_test_util.h"
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
 #include "gift/insitu/simulated_device.h"
@@ -27,8 +27,8 @@ namespace gift::experiment {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::TempDir;
 using nlohmann::json;
+using test::TempDir;
 
 std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream in(path);
@@ -99,7 +99,7 @@ void expect_refused(const char* patch, std::initializer_list<std::string> parts)
   json j = FrontierConfig().to_json();
   j.merge_patch(json::parse(patch));
   SCOPED_TRACE(patch);
-  data::test_util::expect_input_error([&] { FrontierConfig::from_json(j, "c.json"); }, parts);
+  test::expect_input_error([&] { FrontierConfig::from_json(j, "c.json"); }, parts);
 }
 
 TEST(FrontierConfig, RefusesBadConfigs) {
@@ -202,12 +202,11 @@ FrontierCase* FrontierRun::case_ = nullptr;
 TEST_F(FrontierRun, ARungAMethodRefusesIsRefusedBeforeAnyFile) {
   FrontierConfig c = config();
   c.ladder = {{1000, 500}, {100, 1}};
-  data::test_util::expect_input_error([&] { run_frontier(c, *case_, dir("out/f")); },
-                                      {"method gift", "100:1", "fixed cost"});
+  test::expect_input_error([&] { run_frontier(c, *case_, dir("out/f")); },
+                           {"method gift", "100:1", "fixed cost"});
   EXPECT_FALSE(fs::exists(dir("out")));
   c.methods = {"hil"};
-  data::test_util::expect_input_error([&] { run_frontier(c, *case_, dir("out/f")); },
-                                      {"method hil", "100:1"});
+  test::expect_input_error([&] { run_frontier(c, *case_, dir("out/f")); }, {"method hil", "100:1"});
   EXPECT_FALSE(fs::exists(dir("out")));
 }
 
@@ -221,7 +220,7 @@ TEST_F(FrontierRun, EveryCellSpendsWithinItsRung) {
   EXPECT_EQ(s.cells_run, 7u);
   EXPECT_EQ(log.size(), 7u);
   const std::vector<FrontierRow> rows =
-      parse_frontier_rows(gift::test_util::read_text(dir("f/frontier.jsonl")), "f");
+      parse_frontier_rows(test::read_text(dir("f/frontier.jsonl")), "f");
   ASSERT_EQ(rows.size(), 7u);
   EXPECT_EQ(rows[0].method, "none");
   EXPECT_EQ(rows[0].sample_gradients + rows[0].device_passes, 0u);
@@ -244,7 +243,7 @@ TEST_F(FrontierRun, EveryCellSpendsWithinItsRung) {
   // The table: the start, a row per method and rung, the oracle.
   const std::vector<std::string> written = write_frontier_report(dir("f"), false);
   EXPECT_EQ(written, std::vector<std::string>{dir("f/frontier.md")});
-  const std::string md = gift::test_util::read_text(dir("f/frontier.md"));
+  const std::string md = test::read_text(dir("f/frontier.md"));
   EXPECT_NE(md.find("| start (none) |"), std::string::npos) << md;
   EXPECT_NE(md.find("| oracle |"), std::string::npos) << md;
   EXPECT_NE(md.find("| gift | 100 | 300 |"), std::string::npos) << md;
@@ -259,7 +258,7 @@ TEST_F(FrontierRun, EveryCellSpendsWithinItsRung) {
     SCOPED_TRACE(f);
     EXPECT_GT(fs::file_size(dir("f/") + f), 0u);
   }
-  const std::string svg = gift::test_util::read_text(dir("f/frontier-passes.svg"));
+  const std::string svg = test::read_text(dir("f/frontier-passes.svg"));
   EXPECT_NE(svg.find("oracle"), std::string::npos);
   EXPECT_NE(svg.find("start"), std::string::npos);
   for (const auto& e : fs::directory_iterator(dir("f"))) {
@@ -281,8 +280,7 @@ TEST_F(FrontierRun, ResumesWithoutRecomputingACell) {
   ASSERT_EQ(lines_of(dir("r/frontier.jsonl")).size(), 3u);
   // A row cut mid-write is dropped, not read.
   const std::string cut = lines_of(dir("r/frontier.jsonl"))[2].substr(0, 40);
-  gift::experiment::test_util::write_text(
-      dir("r/frontier.jsonl"), gift::test_util::read_text(dir("r/frontier.jsonl")) + cut);
+  test::write_text(dir("r/frontier.jsonl"), test::read_text(dir("r/frontier.jsonl")) + cut);
   std::vector<std::string> log;
   FrontierCallbacks cb;
   cb.log = [&](const std::string& line) { log.push_back(line); };
@@ -312,7 +310,7 @@ TEST_F(FrontierRun, ChecksBeforeCreatingAnything) {
   const std::string target = out + "/f";
   const auto refused = [&](const FrontierConfig& c, const FrontierCase& k,
                            std::initializer_list<std::string> parts) {
-    data::test_util::expect_input_error([&] { run_frontier(c, k, target); }, parts);
+    test::expect_input_error([&] { run_frontier(c, k, target); }, parts);
     EXPECT_FALSE(fs::exists(out)) << "a refused frontier created " << out;
   };
   FrontierConfig c = config();
@@ -349,14 +347,14 @@ TEST_F(FrontierRun, ChecksBeforeCreatingAnything) {
 
   // A directory made with another config (or other networks) is refused and left as it was.
   run_frontier(config(), *case_, target);
-  const std::string rows = gift::test_util::read_text(target + "/frontier.jsonl");
+  const std::string rows = test::read_text(target + "/frontier.jsonl");
   c = config();
   c.ladder = {{100, 300}};
   EXPECT_INPUT_ERROR(run_frontier(c, *case_, target), "another configuration");
   other = *case_;
   other.oracle.params()[0] += 0.25f;
   EXPECT_INPUT_ERROR(run_frontier(config(), other, target), "other networks");
-  EXPECT_EQ(gift::test_util::read_text(target + "/frontier.jsonl"), rows);
+  EXPECT_EQ(test::read_text(target + "/frontier.jsonl"), rows);
 
   // A file where the directory should be.
   const std::string file = dir("file");
@@ -379,12 +377,12 @@ TEST_F(FrontierRun, AFailedFirstRunRemovesWhatItCreated) {
 // and its data set the default.
 TEST_F(FrontierRun, ReadsTheCaseFromCheckpoints) {
   for (const char* name : {"a", "o"}) {
-    Checkpoint ck;
+    io::Checkpoint ck;
     ck.net = name[0] == 'a' ? case_->start : case_->oracle;
     ck.train.noise =
         name[0] == 'a' ? case_->assumed : NoiseModel::uniform(2, NoiseSite::kSumAdd, 1.0);
     ck.dataset = "mnist";
-    save_checkpoint(dir(std::string(name) + ".safetensors"), ck);
+    io::save_checkpoint(dir(std::string(name) + ".safetensors"), ck);
   }
   FrontierConfig c = config();
   c.checkpoint = dir("a.safetensors");
@@ -393,7 +391,7 @@ TEST_F(FrontierRun, ReadsTheCaseFromCheckpoints) {
   c.ladder = {{100, 300}};
   const FrontierSummary s = run_frontier(c, dir("p"));
   EXPECT_EQ(s.cells_run, 2u);
-  const json record = json::parse(gift::test_util::read_text(dir("p/config.json")));
+  const json record = json::parse(test::read_text(dir("p/config.json")));
   EXPECT_EQ(record.at("frontier").at("checkpoint"), dir("a.safetensors"));
   EXPECT_DOUBLE_EQ(record.at("assumed").at("sum_add")[0].get<double>(), 0.05);
   EXPECT_EQ(record.at("start").get<std::string>().size(), 16u);
@@ -481,7 +479,7 @@ TEST(FrontierOfSweep, RunsOnAFinishedSweep) {
   // Its start is the sweep's cell (same networks, same chip, same evaluation).
   const std::vector<SweepRow> cell = read_results(tmp.path("s/results.jsonl"));
   const std::vector<FrontierRow> rows =
-      parse_frontier_rows(gift::test_util::read_text(tmp.path("s/frontier/frontier.jsonl")), "f");
+      parse_frontier_rows(test::read_text(tmp.path("s/frontier/frontier.jsonl")), "f");
   ASSERT_EQ(cell.size(), 1u);
   EXPECT_EQ(rows[0].acc_before, cell[0].acc_before);
   EXPECT_EQ(rows[0].acc_oracle, cell[0].acc_oracle);

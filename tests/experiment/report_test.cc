@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
 #include "report_test_util.h"
@@ -23,27 +23,12 @@ namespace gift::experiment {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::TempDir;
+using test::read_text;
+using test::TempDir;
+using test::write_text;
 using test_util::make_row;
 using test_util::make_sweep;
 using test_util::to_jsonl;
-using test_util::write_text;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// The message of the InputError that `f` throws ("" if it throws none).
-template <class F>
-std::string input_error_of(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
@@ -89,14 +74,17 @@ TEST(Report, RowJsonRoundTrip) {
 
 TEST(Report, RowErrorsNameTheField) {
   const nlohmann::json good = row_to_json(make_row("sum_add", 0.1, 1, 1, "gift"));
-  const auto error_with = [&](const std::string& name, const nlohmann::json& value) {
+  const auto with = [&](const std::string& name, const nlohmann::json& value) {
     nlohmann::json j = good;
     if (value.is_discarded()) {
       j.erase(name);
     } else {
       j[name] = value;
     }
-    return input_error_of([&] { row_from_json(j); });
+    return j;
+  };
+  const auto error_with = [&](const std::string& name, const nlohmann::json& value) {
+    return test::input_error_message([&] { row_from_json(with(name, value)); });
   };
   const nlohmann::json missing = nlohmann::json::value_t::discarded;
   EXPECT_NE(error_with("recovery", missing).find("'recovery'"), std::string::npos);
@@ -110,8 +98,8 @@ TEST(Report, RowErrorsNameTheField) {
   EXPECT_NE(error_with("accepted", 1).find("'accepted'"), std::string::npos);
   EXPECT_NE(error_with("device_passes", 2.5).find("'device_passes'"), std::string::npos);
   EXPECT_NE(error_with("method", "").find("'method'"), std::string::npos);
-  EXPECT_EQ(error_with("device_passes", 65600.0), "");  // an integral float is a count
-  EXPECT_NE(input_error_of([] { row_from_json(nlohmann::json::array()); }), "");
+  EXPECT_NO_THROW(row_from_json(with("device_passes", 65600.0)));  // an integral float is a count
+  test::expect_input_error([] { row_from_json(nlohmann::json::array()); }, {});
 }
 
 // The key is the identity the sweep resumes by: a row whose key disagrees with its fields
@@ -122,7 +110,7 @@ TEST(Report, RowKeyMustMatchItsFields) {
   EXPECT_EQ(cell_key("w", 0.30000000000000004, 3, 7, "hil"), "w|0.30000000000000004|3|7|hil");
   nlohmann::json j = row_to_json(r);
   j["key"] = "sum_add|0.1|1|2|gift";
-  const std::string e = input_error_of([&] { row_from_json(j); });
+  const std::string e = test::input_error_message([&] { row_from_json(j); });
   EXPECT_NE(e.find("'key'"), std::string::npos) << e;
   EXPECT_NE(e.find("sum_add|0.1|1|1|gift"), std::string::npos) << e;
 }
@@ -202,11 +190,12 @@ TEST(Report, ParseResultsPolicy) {
   EXPECT_TRUE(parse_results(" \t\r\n\n", "p").empty());
   EXPECT_TRUE(parse_results(a, "p").empty());  // no newline: a partial last line
   EXPECT_EQ(parse_results(a + "\n  \n\t\n" + b + "\n" + "{\"key\"", "p").size(), 2u);
-  std::string e = input_error_of([&] { parse_results(a + "\n \n[1, 2]\n" + b + "\n", "p"); });
+  std::string e =
+      test::input_error_message([&] { parse_results(a + "\n \n[1, 2]\n" + b + "\n", "p"); });
   EXPECT_EQ(e.rfind("'p' line 3: ", 0), 0u) << e;
-  e = input_error_of([&] { parse_results(a + "\n\f\n", "p"); });  // not JSON whitespace
+  e = test::input_error_message([&] { parse_results(a + "\n\f\n", "p"); });  // not JSON whitespace
   EXPECT_EQ(e.rfind("'p' line 2: ", 0), 0u) << e;
-  e = input_error_of(
+  e = test::input_error_message(
       [&] { parse_results(std::string(100000, '[') + std::string(100000, ']') + "\n", "p"); });
   EXPECT_EQ(e.rfind("'p' line 1: JSON nested deeper", 0), 0u) << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;
@@ -219,7 +208,7 @@ TEST(Report, ReadResultsNamesTheMalformedLine) {
   const std::string b = row_to_json(make_row("sum_add", 0.1, 1, 1, "gift")).dump() + "\n";
 
   write_text(path, a + "{\"key\": oops}\n" + b);
-  std::string e = input_error_of([&] { read_results(path); });
+  std::string e = test::input_error_message([&] { read_results(path); });
   EXPECT_NE(e.find(path), std::string::npos) << e;
   EXPECT_NE(e.find("line 2"), std::string::npos) << e;
   EXPECT_NE(e.find("not valid JSON"), std::string::npos) << e;
@@ -228,12 +217,12 @@ TEST(Report, ReadResultsNamesTheMalformedLine) {
   nlohmann::json j = row_to_json(make_row("sum_add", 0.1, 3, 1, "gift"));
   j.erase("acc_after");
   write_text(path, a + "\n" + j.dump() + "\n" + b);  // the blank line 2 still counts
-  e = input_error_of([&] { read_results(path); });
+  e = test::input_error_message([&] { read_results(path); });
   EXPECT_NE(e.find(path), std::string::npos) << e;
   EXPECT_NE(e.find("line 3"), std::string::npos) << e;
   EXPECT_NE(e.find("'acc_after'"), std::string::npos) << e;
 
-  e = input_error_of([&] { read_results(tmp.path("absent.jsonl")); });
+  e = test::input_error_message([&] { read_results(tmp.path("absent.jsonl")); });
   EXPECT_NE(e.find("absent.jsonl"), std::string::npos) << e;
 }
 
@@ -378,7 +367,7 @@ TEST(Report, AggregateKeepsTheFirstRowOfACellAndSeed) {
 TEST(Report, AggregateRejectsMixedDatasets) {
   SweepRow a = make_row("sum_add", 1, 1, 1, "gift"), b = make_row("sum_add", 1, 1, 2, "gift");
   b.dataset = "fashion";
-  const std::string e = input_error_of([&] { aggregate({a, b}); });
+  const std::string e = test::input_error_message([&] { aggregate({a, b}); });
   EXPECT_NE(e.find("mnist"), std::string::npos) << e;
   EXPECT_NE(e.find("fashion"), std::string::npos) << e;
 }
@@ -448,7 +437,8 @@ TEST(Report, WriteTablesAtomically) {
   EXPECT_EQ(first["seeds"], 2);
   write_tables(tmp.path("absent"), agg);  // a missing directory is created
   EXPECT_TRUE(fs::exists(tmp.path("absent/table.csv")));
-  const std::string e = input_error_of([&] { write_tables(tmp.path("table.csv"), agg); });
+  const std::string e =
+      test::input_error_message([&] { write_tables(tmp.path("table.csv"), agg); });
   EXPECT_NE(e.find("table.csv/table.csv"), std::string::npos) << e;
 }
 
@@ -566,7 +556,8 @@ TEST(Report, FiguresWithoutGnuplot) {
   const std::string saved = old != nullptr ? old : "";
   ::setenv("PATH", tmp.dir().c_str(), 1);  // an empty directory
   EXPECT_FALSE(gnuplot_available());
-  const std::string e = input_error_of([&] { write_figures(tmp.dir(), aggregate(make_sweep(1))); });
+  const std::string e =
+      test::input_error_message([&] { write_figures(tmp.dir(), aggregate(make_sweep(1))); });
   ::setenv("PATH", saved.c_str(), 1);
   EXPECT_EQ(e, "gnuplot not found: install Debian's gnuplot-nox");
   EXPECT_TRUE(files_in(tmp.dir()).empty());
@@ -588,12 +579,12 @@ TEST(Report, GnuplotFailureReplacesNoFigure) {
 
   write_text(fake, "#!/bin/sh\necho 'line 7: boom' >&2\nexit 1\n");
   fs::permissions(fake, fs::perms::owner_all);
-  std::string e = input_error_of([&] { write_figures(out, agg); });
+  std::string e = test::input_error_message([&] { write_figures(out, agg); });
   EXPECT_NE(e.find("gnuplot failed"), std::string::npos) << e;
   EXPECT_NE(e.find("line 7: boom"), std::string::npos) << e;
 
   write_text(fake, "#!/bin/sh\nexit 0\n");
-  e = input_error_of([&] { write_figures(out, agg); });
+  e = test::input_error_message([&] { write_figures(out, agg); });
   EXPECT_NE(e.find("gnuplot wrote no"), std::string::npos) << e;
   ::setenv("PATH", saved.c_str(), 1);
 

@@ -72,9 +72,4 @@ inline std::string to_jsonl(const std::vector<SweepRow>& rows) {
   return out;
 }
 
-inline void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
 }  // namespace gift::experiment::test_util

@@ -21,9 +21,12 @@
 
 #include "../cli/cli_test_util.h"
 #include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "gift/core/error.h"
+#include "gift/data/dataset.h"
 #include "gift/data/idx.h"
 #include "gift/experiment/report.h"
+#include "gift/io/checkpoint.h"
 #include "report_test_util.h"
 #include "sweep_test_util.h"
 
@@ -31,9 +34,9 @@ namespace gift::experiment {
 namespace {
 
 using data::test_util::make_idx;
-using data::test_util::TempDir;
-using data::test_util::write_bytes;
 using nlohmann::json;
+using test::TempDir;
+using test::write_bytes;
 
 json small_config(const std::string& data_dir) {
   return ::gift::test_util::small_sweep_config(data_dir, 2);
@@ -307,14 +310,7 @@ TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
   const std::string dir = out + "/sweep";
   const auto refused = [&](const SweepConfig& c, std::initializer_list<std::string> parts) {
     SCOPED_TRACE(c.to_json().dump());
-    try {
-      run_sweep(c, dir, 1);
-      ADD_FAILURE() << "accepted";
-    } catch (const InputError& e) {
-      const std::string msg = e.what();
-      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-      for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << msg;
-    }
+    test::expect_input_error([&] { run_sweep(c, dir, 1); }, parts);
     EXPECT_FALSE(fs::exists(out)) << "a refused sweep created " << out;
   };
   SweepConfig c = config();
@@ -347,7 +343,7 @@ TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
   std::ofstream(file) << "x";
   EXPECT_INPUT_ERROR(run_sweep(config(), file + "/sweep", 1), file);
   EXPECT_INPUT_ERROR(run_sweep(config(), file, 1), file, "not a directory");
-  EXPECT_EQ(gift::test_util::read_text(file), "x");
+  EXPECT_EQ(test::read_text(file), "x");
 }
 
 // A path too long for the model files: the first failure after the directory is created.
@@ -387,12 +383,12 @@ TEST_F(SweepRun, ResumeReadsResultsLikeTheReport) {
   const std::vector<std::string> rows = lines_of(results);
   ASSERT_EQ(rows.size(), 2u);
   const std::string cut = rows[1].substr(0, rows[1].size() / 2);
-  gift::experiment::test_util::write_text(results, rows[0] + "\n \t\r\n" + rows[1] + "\n" + cut);
+  test::write_text(results, rows[0] + "\n \t\r\n" + rows[1] + "\n" + cut);
   EXPECT_EQ(read_results(results).size(), 2u);
   const SweepSummary s = run_sweep(config(), dir, 1, {}, 1);
   EXPECT_EQ(s.cells_skipped, 2u);
   EXPECT_EQ(s.cells_run, 1u);
-  const std::string text = gift::test_util::read_text(results);
+  const std::string text = test::read_text(results);
   EXPECT_EQ(text.find(cut + "{"), std::string::npos) << "the partial line was not dropped";
   const std::vector<SweepRow> got = read_results(results);
   ASSERT_EQ(got.size(), 3u);
@@ -400,20 +396,41 @@ TEST_F(SweepRun, ResumeReadsResultsLikeTheReport) {
   EXPECT_EQ(got[1].key, json::parse(rows[1])["key"]);
 
   // A malformed middle line: both refuse it with the same message.
-  gift::experiment::test_util::write_text(results, rows[0] + "\n{\"key\": 1}\n" + rows[1] + "\n");
-  std::string by_sweep, by_report;
-  try {
-    run_sweep(config(), dir, 1);
-  } catch (const InputError& e) {
-    by_sweep = e.what();
-  }
-  try {
-    read_results(results);
-  } catch (const InputError& e) {
-    by_report = e.what();
-  }
+  test::write_text(results, rows[0] + "\n{\"key\": 1}\n" + rows[1] + "\n");
+  const std::string by_sweep = test::input_error_message([&] { run_sweep(config(), dir, 1); });
+  const std::string by_report = test::input_error_message([&] { read_results(results); });
   EXPECT_NE(by_sweep.find("results.jsonl' line 2"), std::string::npos) << by_sweep;
   EXPECT_EQ(by_sweep, by_report);
+}
+
+// plan_cells and run_cell are what a distributed backend needs: the cells in the order the sweep
+// runs them, and for one cell, given its networks and data, the row the sweep writes for it
+// (wall time aside).
+TEST_F(SweepRun, RunCellReturnsTheRowTheSweepWrites) {
+  const SweepConfig c = config();
+  const std::vector<SweepCell> cells = plan_cells(c);
+  ASSERT_EQ(cells.size(), 36u);  // 2 assumed x 3 true x 2 seeds x 3 methods
+  EXPECT_EQ(cells[0].key, cell_key("sum_add", 0.05, 0.05, 1, "none"));
+  EXPECT_EQ(cells[1].key, cell_key("sum_add", 0.05, 0.05, 1, "gift"));
+  EXPECT_EQ(cells[3].key, cell_key("sum_add", 0.05, 0.05, 2, "none"));
+  EXPECT_EQ(cells[6].key, cell_key("sum_add", 0.05, 0.5, 1, "none"));
+  const std::string dir = tmp_.path("s");
+  run_sweep(c, dir, 1, {}, 2);
+  const std::vector<SweepRow> rows = read_results(dir + "/results.jsonl");
+  ASSERT_EQ(rows.size(), 2u);
+  const SweepCell& cell = cells[1];
+  const data::Dataset train = data::load_dataset("mnist", data_, data::Split::kTrain);
+  const data::Dataset test = data::load_dataset("mnist", data_, data::Split::kTest);
+  const LabSplit lab = lab_split({test.images, test.labels}, c.calib_size, cell.seed);
+  const Network start =
+      load_checkpoint(sweep_model_path(dir, "sum_add", cell.assumed, cell.seed)).net;
+  const Network oracle =
+      load_checkpoint(sweep_model_path(dir, "sum_add", cell.truth, cell.seed)).net;
+  json got = row_to_json(run_cell(c, cell, start, oracle, lab, {train.images, train.labels}));
+  json want = row_to_json(rows[1]);
+  got.erase("digital_seconds");
+  want.erase("digital_seconds");
+  EXPECT_EQ(got, want);
 }
 
 TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {

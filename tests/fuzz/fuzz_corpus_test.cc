@@ -78,7 +78,7 @@ TEST(FuzzCorpus, CheckpointSeedsLoad) {
   for (const fs::path& p : inputs("corpus", "safetensors")) {
     if (p.filename().string().rfind("valid-checkpoint", 0) != 0) continue;
     const std::vector<uint8_t> bytes = read_all(p);
-    EXPECT_NO_THROW(parse_checkpoint(bytes.data(), bytes.size(), p.string())) << p.string();
+    EXPECT_NO_THROW(io::parse_checkpoint(bytes.data(), bytes.size(), p.string())) << p.string();
   }
 }
 

@@ -52,7 +52,7 @@ inline bool safetensors_one_input(const uint8_t* data, size_t size) {
   } catch (const InputError&) {
   }
   try {
-    const Checkpoint c = parse_checkpoint(data, size, "fuzz-input");
+    const io::Checkpoint c = io::parse_checkpoint(data, size, "fuzz-input");
     require(c.net.all_finite(), "a loaded network is finite");
   } catch (const InputError&) {
   }

@@ -411,7 +411,7 @@ TEST(CalibrationCoverage, DISABLED_Study) {
   Network trained;
   Mat pool;
   if (!ckpt.empty()) {
-    trained = load_checkpoint(ckpt).net;
+    trained = io::load_checkpoint(ckpt).net;
     const data::Dataset d =
         data::load_mnist(env_string("GIFT_STUDY_DATA", "data/mnist"), data::Split::kTrain);
     pool = d.images.topRows(std::min<Eigen::Index>(d.images.rows(), 10000));

@@ -11,6 +11,7 @@
 #include <limits>
 #include <string>
 
+#include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
 #include "gift/insitu/simulated_device.h"
@@ -298,17 +299,11 @@ class EditedDevice : public Device {
 };
 
 std::string calibration_error(Device& dev, const Network& net) {
-  try {
-    CalibrationOptions co;
-    co.inputs = 20;
-    co.repeats = 4;
-    co.bootstrap = 20;
-    const Calibration c = calibrate(dev, net, test_inputs(20), co);
-    ADD_FAILURE() << "calibrated to " << c.estimate().describe();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  CalibrationOptions co;
+  co.inputs = 20;
+  co.repeats = 4;
+  co.bootstrap = 20;
+  return test::input_error_message([&] { calibrate(dev, net, test_inputs(20), co); });
 }
 
 // Non-finite readings never become an estimate ("noiseless", or null in the JSON).

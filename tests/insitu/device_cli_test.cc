@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../cli/cli_test_util.h"
+#include "../test_util.h"
 #include "device_test_util.h"
 #include "gift/insitu/protocol.h"
 #include "gift/io/checkpoint.h"
@@ -29,11 +30,11 @@ extern char** environ;
 namespace gift {
 namespace {
 
-using data::test_util::TempDir;
 using protocol::Bytes;
 using protocol::MessageType;
+using test::read_text;
+using test::TempDir;
 using test_util::quote;
-using test_util::read_text;
 using Clock = std::chrono::steady_clock;
 
 const Architecture& cli_arch() {
@@ -70,11 +71,11 @@ class DeviceCli : public ::testing::Test {
     mkdir(tmp_.path("data").c_str(), 0755);
     test_util::write_synthetic_split(tmp_.path("data"), "train", 60, 1, 4);
     test_util::write_synthetic_split(tmp_.path("data"), "t10k", 1100, 2, 4);
-    Checkpoint c;
+    io::Checkpoint c;
     c.net = test::make_net(cli_arch(), 1);
     c.train.validate(c.net.arch());
     c.dataset = "mnist";
-    save_checkpoint(tmp_.path("model.safetensors"), c);
+    io::save_checkpoint(tmp_.path("model.safetensors"), c);
   }
 
   // The arguments of a small calibration on the synthetic data.

@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 
+#include "../test_util.h"
 #include "device_test_util.h"
 #include "gift/core/error.h"
 #include "gift/insitu/external_device.h"
@@ -233,14 +234,10 @@ TEST_P(DeviceConformance, OverflowingNoiseIsAnErrorNotAnOutput) {
     MAKE_OR_SKIP(dev, small_arch(), o);
     dev->program(make_net(small_arch(), 1));
     for (bool taps : {true, false}) {
-      try {
-        dev->forward(make_inputs(70, 6, 1), taps);  // more than one block of rows
-        ADD_FAILURE() << "no error at " << to_string(site) << " 1e300";
-      } catch (const InputError& e) {
-        EXPECT_NE(std::string(e.what()).find("the simulated noise overflowed float32"),
-                  std::string::npos)
-            << e.what();
-      }
+      SCOPED_TRACE(to_string(site));
+      // More than one block of rows.
+      EXPECT_INPUT_ERROR(dev->forward(make_inputs(70, 6, 1), taps),
+                         "the simulated noise overflowed float32");
     }
     EXPECT_EQ(dev->counters().forwards, 0u);
   }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <limits>
 #include <string>
 
+#include "../test_util.h"
 #include "device_test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/interrupt.h"
@@ -29,23 +31,8 @@ using test::make_inputs;
 using test::make_net;
 using test::small_arch;
 
-// Runs `f`, expects InputError, returns its message.
-template <class F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected InputError, got: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected InputError, nothing was thrown";
-  return "";
-}
-
 std::string construct_error(std::vector<std::string> argv, ExternalDeviceOptions o = {}) {
-  return input_error([&] { ExternalDevice d(std::move(argv), o); });
+  return test::input_error_message([&] { ExternalDevice d(std::move(argv), o); });
 }
 
 // A file holding `messages` (header + payload each), for a fake server to `cat`.
@@ -154,10 +141,11 @@ TEST(ExternalDevice, ServerThatDiesAfterTheHandshakeIsAClearError) {
   // Reads HELLO before answering (else the client may find the pipe closed before it sends).
   ExternalDevice dev({"/bin/sh", "-c", "head -c 16 >/dev/null; cat '" + path + "'"});
   EXPECT_EQ(dev.info().name, "fake");
-  const std::string e = input_error([&] { dev.program(make_net(small_arch(), 1)); });
+  const std::string e = test::input_error_message([&] { dev.program(make_net(small_arch(), 1)); });
   EXPECT_TRUE(contains(e, "PROGRAM")) << e;
   EXPECT_TRUE(contains(e, "exited with status 0")) << e;
-  const std::string later = input_error([&] { dev.forward(make_inputs(2, 6, 1), false); });
+  const std::string later =
+      test::input_error_message([&] { dev.forward(make_inputs(2, 6, 1), false); });
   EXPECT_TRUE(contains(later, "unusable after an earlier failure")) << later;
   EXPECT_EQ(dev.counters().programmings, 0u);
 }
@@ -171,7 +159,8 @@ TEST(ExternalDevice, ReplyOfTheWrongShapeIsAClearError) {
                        {MessageType::kOutput, protocol::encode_output(wrong)}});
   ExternalDevice dev({"/bin/sh", "-c", "cat '" + path + "'; exec sleep 30"});
   dev.program(make_net(small_arch(), 1));
-  const std::string e = input_error([&] { dev.forward(make_inputs(2, 6, 1), false); });
+  const std::string e =
+      test::input_error_message([&] { dev.forward(make_inputs(2, 6, 1), false); });
   EXPECT_TRUE(contains(e, "final output is 2 x 4, expected 2 x 3")) << e;
   EXPECT_EQ(dev.counters().forwards, 0u);
 }
@@ -214,9 +203,9 @@ TEST(ExternalDevice, TimeoutsEndWaitsForASilentServer) {
   EXPECT_EQ(e, "device server '/bin/sh': no reply to HELLO within 0.3 s");
   // Silent after the handshake: it ignores BYE as well, and is killed after 0.2 s.
   ExternalDevice dev(then_silent("silent", {{MessageType::kInfo, small_info()}}), quick());
-  e = input_error([&] { dev.program(make_net(small_arch(), 1)); });
+  e = test::input_error_message([&] { dev.program(make_net(small_arch(), 1)); });
   EXPECT_EQ(e, "device server '/bin/sh': no reply to PROGRAM within 0.3 s");
-  e = input_error([&] { dev.forward(make_inputs(2, 6, 1), false); });
+  e = test::input_error_message([&] { dev.forward(make_inputs(2, 6, 1), false); });
   EXPECT_TRUE(contains(e, "unusable after an earlier failure: no reply to PROGRAM")) << e;
 }
 
@@ -228,7 +217,7 @@ TEST(ExternalDevice, HalfAHeaderOrAShortPayloadTimesOut) {
                   text(std::string("GIFT\x82\0\0", 7))),
       quick());
   half.program(make_net(small_arch(), 1));
-  std::string e = input_error([&] { half.forward(make_inputs(2, 6, 1), false); });
+  std::string e = test::input_error_message([&] { half.forward(make_inputs(2, 6, 1), false); });
   EXPECT_EQ(e,
             "device server '/bin/sh': incomplete reply to FORWARD within 0.3 s (7 of 16 header "
             "bytes)");
@@ -240,7 +229,7 @@ TEST(ExternalDevice, HalfAHeaderOrAShortPayloadTimesOut) {
                   tail),
       quick());
   shortp.program(make_net(small_arch(), 1));
-  e = input_error([&] { shortp.forward(make_inputs(2, 6, 1), false); });
+  e = test::input_error_message([&] { shortp.forward(make_inputs(2, 6, 1), false); });
   EXPECT_EQ(e,
             "device server '/bin/sh': incomplete reply to FORWARD within 0.3 s (10 of 36 payload "
             "bytes of OUTPUT)");
@@ -250,7 +239,7 @@ TEST(ExternalDevice, HalfAHeaderOrAShortPayloadTimesOut) {
 TEST(ExternalDevice, ServerThatStopsReadingTimesOutOnSend) {
   ExternalDevice dev(then_silent("not_reading", {{MessageType::kInfo, small_info()}}), quick());
   // 20,000 x 6 floats: more than a pipe holds, so the write itself must give up.
-  const std::string e = input_error([&] { dev.forward(Mat::Zero(20000, 6), false); });
+  const std::string e = test::input_error_message([&] { dev.forward(Mat::Zero(20000, 6), false); });
   EXPECT_TRUE(contains(e, "device server '/bin/sh': could not send FORWARD within 0.3 s (")) << e;
   EXPECT_TRUE(contains(e, "bytes written; the server does not read its input)")) << e;
 }
@@ -275,7 +264,7 @@ TEST(ExternalDevice, ServerThatExitsMidPayloadIsAClearError) {
                           ok + "'; head -c " + bytes(protocol::encode_forward(x, false)) +
                           " >/dev/null; head -c 30 '" + output + "'; exit 5"});
   dev.program(net);
-  const std::string e = input_error([&] { dev.forward(x, false); });
+  const std::string e = test::input_error_message([&] { dev.forward(x, false); });
   EXPECT_EQ(e,
             "device server '/bin/sh': bad reply to FORWARD: the stream ended inside the payload "
             "of OUTPUT (14 of 36 bytes) (the server exited with status 5)");
@@ -296,7 +285,7 @@ TEST(ExternalDevice, OversizedRepliesAreRefusedFromTheirHeader) {
                   protocol::encode_header(MessageType::kOutput, 256 << 20)),
       o);
   dev.program(make_net(small_arch(), 1));
-  e = input_error([&] { dev.forward(make_inputs(2, 6, 1), true); });
+  e = test::input_error_message([&] { dev.forward(make_inputs(2, 6, 1), true); });
   EXPECT_EQ(e,
             "device server '/bin/sh': bad reply to FORWARD: OUTPUT announces 268435456 payload "
             "bytes, more than the 65536 this reply may hold");
@@ -322,11 +311,11 @@ TEST(ExternalDevice, NonFiniteOutputIsRefusedAndTheDeviceStaysUsable) {
                                  {MessageType::kOutput, protocol::encode_output(good)}}),
       quick());
   dev.program(make_net(small_arch(), 1));
-  std::string e = input_error([&] { dev.forward(make_inputs(2, 6, 1), true); });
+  std::string e = test::input_error_message([&] { dev.forward(make_inputs(2, 6, 1), true); });
   EXPECT_EQ(e,
             "device server '/bin/sh': OUTPUT holds NaN in the detected sum of layer 1 (row 1, "
             "column 2); a device's outputs must be finite");
-  e = input_error([&] { dev.forward(make_inputs(2, 6, 1), false); });
+  e = test::input_error_message([&] { dev.forward(make_inputs(2, 6, 1), false); });
   EXPECT_EQ(e,
             "device server '/bin/sh': OUTPUT holds inf in the final output (row 0, column 1); a "
             "device's outputs must be finite");
@@ -361,8 +350,24 @@ TEST(ExternalDevice, ServerThatIgnoresByeIsKilled) {
   const std::string path = canned("ignores_bye", {{MessageType::kInfo, small_info()}});
   ExternalDeviceOptions o;
   o.exit_timeout_s = 0.2;
-  { ExternalDevice dev({"/bin/sh", "-c", "cat '" + path + "'; trap '' TERM; exec sleep 30"}, o); }
-  SUCCEED();  // the destructor returned: the server was killed and reaped
+  // The server writes its pid (kept by exec) before the handshake, and ignores SIGTERM.
+  const std::string pidfile = ::testing::TempDir() + "/gift_ext_ignores_bye.pid";
+  pid_t pid = 0;
+  {
+    ExternalDevice dev(
+        {"/bin/sh", "-c",
+         "echo $$ > '" + pidfile + "'; cat '" + path + "'; trap '' TERM; exec sleep 30"},
+        o);
+    std::ifstream in(pidfile);
+    in >> pid;
+    ASSERT_GT(pid, 0) << "no pid in " << pidfile;
+    ASSERT_EQ(kill(pid, 0), 0) << "the server is not running";
+  }
+  // The destructor killed it and reaped it: no such process, not even a zombie.
+  errno = 0;
+  EXPECT_EQ(kill(pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+  EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), -1);
 }
 
 // Open descriptors of this process.
@@ -386,7 +391,7 @@ TEST(ExternalDevice, EveryPathClosesItsDescriptorsAndReapsItsServer) {
   construct_error(then_silent("leaks_header", {}, text("GIFT\x81")), o);
   {
     ExternalDevice dev(then_silent("leaks", {{MessageType::kInfo, small_info()}}), quick());
-    input_error([&] { dev.program(make_net(small_arch(), 1)); });
+    test::input_error_message([&] { dev.program(make_net(small_arch(), 1)); });
   }
   {
     ExternalDevice dev(test::gift_server_argv(small_arch(), {}));
@@ -417,26 +422,27 @@ TEST(ExternalDevice, AStopSignalStopsTheServer) {
   // cleanup_after_signal, which sends it SIGTERM.
   ExternalDevice dev(then_silent("signal", {{MessageType::kInfo, small_info()}}));
   cleanup_after_signal();
-  const std::string e = input_error([&] { dev.program(make_net(small_arch(), 1)); });
+  const std::string e = test::input_error_message([&] { dev.program(make_net(small_arch(), 1)); });
   EXPECT_TRUE(contains(e, "was killed by signal 15")) << e;
 }
 
 TEST(ExternalDevice, ErrorRepliesKeepTheDeviceUsable) {
   SimulatedDeviceOptions so;
   ExternalDevice dev(test::gift_server_argv(small_arch(), so));
-  const std::string e = input_error([&] { dev.forward(make_inputs(2, 6, 1), false); });
+  const std::string e =
+      test::input_error_message([&] { dev.forward(make_inputs(2, 6, 1), false); });
   EXPECT_EQ(e, "device server: device: forward before any weights were programmed");
   dev.program(make_net(small_arch(), 1));
   EXPECT_EQ(dev.forward(make_inputs(2, 6, 1), true).sums.size(), 3u);
 }
 
 TEST(ExternalDevice, ReferenceServerTakesTheArchitectureFromACheckpoint) {
-  Checkpoint c;
+  io::Checkpoint c;
   c.net = make_net(Architecture::from_string("6-5-3", Activation::kTanh, 0.75), 1);
   c.train.validate(c.net.arch());
   c.dataset = "mnist";
   const std::string path = ::testing::TempDir() + "/gift_ext_device.safetensors";
-  save_checkpoint(path, c);
+  io::save_checkpoint(path, c);
   ExternalDevice dev({GIFT_BINARY, "device-server", "--checkpoint", path, "--no-taps"});
   EXPECT_EQ(dev.info().arch.describe(), c.net.arch().describe());
   EXPECT_FALSE(dev.info().taps);

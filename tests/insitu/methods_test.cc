@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/insitu/finetune.h"
 
@@ -44,13 +45,8 @@ TEST(Methods, ListsReadTheRegistry) {
   EXPECT_EQ(method_list(), "gift, diff, hil, retrain or none");
   EXPECT_EQ(method_list(false), "gift, diff, hil or retrain");
   EXPECT_EQ(find_method("magic"), nullptr);
-  try {
-    make_method("magic");
-    ADD_FAILURE() << "no InputError";
-  } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(),
-                 "unknown fine-tuning method 'magic': expected gift, diff, hil, retrain or none");
-  }
+  EXPECT_EQ(test::input_error_message([] { make_method("magic"); }),
+            "unknown fine-tuning method 'magic': expected gift, diff, hil, retrain or none");
 }
 
 }  // namespace

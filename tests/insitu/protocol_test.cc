@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 
+#include "../test_util.h"
 #include "device_test_util.h"
 #include "gift/core/error.h"
 #include "gift/insitu/simulated_device.h"
@@ -34,12 +35,7 @@ Bytes text(const std::string& s) { return Bytes(s.begin(), s.end()); }
 // Expects decode(payload) to throw InputError whose message contains `part`.
 template <class F>
 void expect_reject(F&& decode, const Bytes& payload, const std::string& part) {
-  try {
-    decode(payload);
-    ADD_FAILURE() << "accepted a payload that should fail with '" << part << "'";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
+  EXPECT_INPUT_ERROR(decode(payload), part);
 }
 
 // Floats whose bits must survive: NaN with a payload, signed zero, infinities, subnormals.
@@ -123,13 +119,8 @@ TEST(Protocol, InfoRoundTripAndRejects) {
 // unbounded quote of it) or keeps a bounded one-line name.
 TEST(Protocol, InfoFromAHostileServerIsBounded) {
   const auto message_of = [](const std::string& json) {
-    try {
-      decode_info(text(json));
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    ADD_FAILURE() << "accepted " << json.substr(0, 80);
-    return std::string();
+    SCOPED_TRACE(json.substr(0, 80));
+    return test::input_error_message([&] { decode_info(text(json)); });
   };
   const auto expect_short = [](const std::string& e, const std::string& part) {
     EXPECT_NE(e.find(part), std::string::npos) << e;
@@ -361,14 +352,9 @@ TEST(Protocol, ReadRefusesAPayloadAboveTheCallersLimitFromTheHeader) {
   Pipe p;
   p.raw(encode_header(MessageType::kOutput, 1000));  // and no payload: it is never read
   Message m;
-  try {
-    read_message(p.r, m, -1, 999);  // no deadline: a read of the payload would hang
-    ADD_FAILURE() << "accepted";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("OUTPUT announces 1000 payload bytes, more than the 999"),
-              std::string::npos)
-        << e.what();
-  }
+  // No deadline: a read of the payload would hang.
+  EXPECT_INPUT_ERROR(read_message(p.r, m, -1, 999),
+                     "OUTPUT announces 1000 payload bytes, more than the 999");
   Pipe q;
   q.raw(cat({encode_header(MessageType::kOk, 3), text("abc")}));
   ASSERT_TRUE(read_message(q.r, m, -1, 3));
@@ -378,12 +364,7 @@ TEST(Protocol, ReadRefusesAPayloadAboveTheCallersLimitFromTheHeader) {
 TEST(Protocol, WriteToAClosedPipeThrowsInsteadOfRaisingSigpipe) {
   Pipe p;
   p.close_read();
-  try {
-    write_message(p.w, MessageType::kHello, {});
-    ADD_FAILURE() << "wrote to a pipe without a reader";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("closed the stream"), std::string::npos) << e.what();
-  }
+  EXPECT_INPUT_ERROR(write_message(p.w, MessageType::kHello, {}), "closed the stream");
 }
 
 // ---- serve_device ----

@@ -3,22 +3,25 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <future>
 #include <string>
+#include <thread>
 
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 
 namespace gift::io {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::TempDir;
+using test::TempDir;
 
 // The pid of a process that has exited and been reaped (so no process has it, barring reuse).
 pid_t dead_pid() {
@@ -70,14 +73,8 @@ TEST(ReadFile, RefusesWhatIsNotARegularFile) {
   // A FIFO without a writer would block open() and read() for ever.
   const std::string fifo = tmp.path("fifo");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  auto done = std::async(std::launch::async, [&] {
-    try {
-      read_file(fifo);
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  });
+  auto done = std::async(std::launch::async,
+                         [&] { return test::input_error_message([&] { read_file(fifo); }); });
   ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready)
       << "read_file hangs on a FIFO";
   EXPECT_NE(done.get().find("not a regular file"), std::string::npos);
@@ -102,6 +99,82 @@ TEST(PrepareOutput, RefusesAFileInThePathOrADirectoryAsTarget) {
   fs::create_directory(tmp.path("d"));
   EXPECT_INPUT_ERROR(prepare_output(tmp.path("d")), "is a directory");
   EXPECT_INPUT_ERROR(prepare_output(""), "empty");
+}
+
+// A write that fails after the temporary was created (the file size limit stops it part way)
+// removes the temporary and leaves the old file as it was. Run in a child, whose limit and
+// pid (the temporary's name) are its own.
+TEST(AtomicFile, AFailedWriteLeavesTheOldFileAndRemovesItsTemporary) {
+  TempDir tmp;
+  const std::string target = tmp.path("model.json");
+  write_file_atomic(target, "old");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG instead of killing the child
+    const rlimit limit{4096, 4096};
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(2);
+    try {
+      write_file_atomic(target, std::string(100000, 'n'));
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      const bool named = msg.find(target) != std::string::npos;
+      const bool why = msg.find("write failed") != std::string::npos;
+      const bool gone = !fs::exists(target + ".tmp." + std::to_string(getpid()));
+      _exit(named && why && gone ? 0 : 3);
+    }
+    _exit(4);  // the write succeeded beyond the limit
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "2: setrlimit, 3: wrong message or temporary left, 4: no error";
+  EXPECT_EQ(read_file(target), "old");
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.dir()), fs::directory_iterator()), 1);
+}
+
+// The target is replaced by a rename, never rewritten in place: a hard link to the old file
+// keeps the old contents, and a symbolic link at the target is replaced, not followed.
+TEST(AtomicFile, TheTargetIsReplacedNotRewritten) {
+  TempDir tmp;
+  const std::string target = tmp.path("t.bin"), keep = tmp.path("keep.bin");
+  write_file_atomic(target, "old contents");
+  fs::create_hard_link(target, keep);
+  write_file_atomic(target, "new");
+  EXPECT_EQ(read_file(target), "new");
+  EXPECT_EQ(read_file(keep), "old contents");
+
+  const std::string other = tmp.path("other.bin"), link = tmp.path("link.bin");
+  write_file_atomic(other, "other");
+  fs::create_symlink(other, link);
+  write_file_atomic(link, "via link");
+  EXPECT_FALSE(fs::is_symlink(link));
+  EXPECT_EQ(read_file(link), "via link");
+  EXPECT_EQ(read_file(other), "other");
+}
+
+// A reader running beside the writer sees the whole old file or the whole new one.
+TEST(AtomicFile, AConcurrentReaderSeesTheOldOrTheNewFileNeverAPart) {
+  TempDir tmp;
+  const std::string target = tmp.path("big.bin");
+  const size_t size = 1 << 16;
+  write_file_atomic(target, std::string(size, 'a'));
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 40; ++i) write_file_atomic(target, std::string(size, i % 2 ? 'a' : 'b'));
+    done = true;
+  });
+  int reads = 0, bad = 0;
+  while (!done || reads == 0) {
+    const std::string s = read_file(target);
+    const bool whole =
+        s.size() == size && (s == std::string(size, 'a') || s == std::string(size, 'b'));
+    bad += !whole;
+    ++reads;
+  }
+  writer.join();
+  EXPECT_EQ(bad, 0) << "of " << reads << " reads";
 }
 
 }  // namespace

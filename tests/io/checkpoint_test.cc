@@ -16,18 +16,18 @@
 #include <string>
 #include <vector>
 
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/io/safetensors.h"
 
-namespace gift {
+namespace gift::io {
 namespace {
 
 namespace fs = std::filesystem;
-using data::test_util::read_bytes;
-using data::test_util::TempDir;
-using data::test_util::write_bytes;
 using nlohmann::json;
+using test::read_bytes;
+using test::TempDir;
+using test::write_bytes;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -609,4 +609,4 @@ TEST_F(CheckpointBad, TrainOptionsMalformed) {
 }
 
 }  // namespace
-}  // namespace gift
+}  // namespace gift::io

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 
 namespace gift::io {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../data/idx_test_util.h"
+#include "../test_util.h"
 
 namespace gift::io {
 namespace {
@@ -27,6 +27,43 @@ TEST(ImperfectionsFromJson, RefusesValuesThatWouldWrap) {
   EXPECT_INPUT_ERROR(imperfections_from_json({{"gain_std", -0.1}}, "dev"), "gain_std");
   EXPECT_INPUT_ERROR(imperfections_from_json({{"gain", 0.1}}, "dev"), "unknown key 'gain'");
   EXPECT_INPUT_ERROR(imperfections_from_json(nlohmann::json::array(), "dev"), "JSON object");
+}
+
+TEST(ArchitectureJson, RoundTripsExactlyAndEqualityComparesEverything) {
+  const Architecture a = Architecture::from_string("6-5-3", Activation::kTanh, 0.7);
+  const Architecture back = arch_from_json(nlohmann::json::parse(arch_to_json(a).dump()), "a");
+  EXPECT_TRUE(back == a);
+  EXPECT_FALSE(back != a);
+  Architecture b = a;
+  b.w_max = 0.75;
+  EXPECT_TRUE(b != a);
+  b = a;
+  b.activations[0] = Activation::kRelu;
+  EXPECT_TRUE(b != a);
+  b = a;
+  b.sizes[1] = 4;
+  EXPECT_TRUE(b != a);
+}
+
+TEST(ArchitectureJson, RefusesWhatWouldNotBuildANetwork) {
+  const auto arch = [](nlohmann::json sizes, nlohmann::json acts, nlohmann::json w_max) {
+    return nlohmann::json{{"sizes", sizes}, {"activations", acts}, {"w_max", w_max}};
+  };
+  const nlohmann::json acts = {"relu", "linear"};
+  EXPECT_INPUT_ERROR(arch_from_json({{"sizes", {5, 3}}, {"activations", {"linear"}}}, "f"), "f",
+                     "w_max");
+  EXPECT_INPUT_ERROR(arch_from_json(nlohmann::json::array(), "f"), "f", "sizes");
+  EXPECT_INPUT_ERROR(arch_from_json(arch({5, 0, 3}, acts, 1), "f"), "widths", "found 0");
+  EXPECT_INPUT_ERROR(arch_from_json(arch({(1ll << 32) + 5, 4, 3}, acts, 1), "f"), "4294967301");
+  EXPECT_INPUT_ERROR(arch_from_json(arch({5, 4.5, 3}, acts, 1), "f"), "widths", "4.5");
+  EXPECT_INPUT_ERROR(arch_from_json(arch({5, 4, 3}, {"relu", "gelu"}, 1), "f"),
+                     "unknown activation", "gelu");
+  EXPECT_INPUT_ERROR(arch_from_json(arch({5, 4, 3}, {"relu", 1}, 1), "f"), "strings");
+  EXPECT_INPUT_ERROR(arch_from_json(arch({5, 4, 3}, {"relu", "relu"}, 1), "f"), "linear");
+  EXPECT_INPUT_ERROR(arch_from_json(arch({5, 4, 3}, acts, -1), "f"), "w_max");
+  const Architecture a = arch_from_json(arch({5, 4, 3}, acts, 0.5), "f");
+  EXPECT_EQ(a.sizes, (std::vector<int>{5, 4, 3}));
+  EXPECT_EQ(a.w_max, 0.5);
 }
 
 TEST(NoiseJson, RoundTripsAndNamesTheFile) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/io/atomic_file.h"
 
@@ -45,15 +46,8 @@ TensorFile round_trip(const TensorFile& f) {
 
 // Parsing `b` throws InputError whose one-line message names the file and contains `part`.
 void expect_rejected(const Bytes& b, const std::string& part) {
-  try {
-    parse(b);
-    ADD_FAILURE() << "expected InputError containing: " << part;
-  } catch (const InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.rfind("bad.st: ", 0), 0u) << msg;
-    EXPECT_NE(msg.find(part), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
+  EXPECT_INPUT_ERROR(parse(b), part);
+  EXPECT_EQ(test::input_error_message([&] { parse(b); }).rfind("bad.st: ", 0), 0u);
 }
 
 // A one-tensor header, with the entry given as JSON text.
@@ -424,27 +418,18 @@ TEST(Safetensors, NonFiniteValuesAreNotAnError) {
 
 // ---------------------------------------------------------------- helpers and serialize errors
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no InputError)";
-}
-
 TEST(SafetensorsHelpers, MakeTensorValidates) {
   EXPECT_EQ(make_tensor(DType::kF64, {2, 2}, {1, 2, 3, 4}).shape, (std::vector<int64_t>{2, 2}));
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(test::input_error_message([] {
               make_tensor(DType::kF32, {2, 2}, {1, 2, 3});
             }).find("expected 4 values (the product of the shape), found 3"),
             std::string::npos);
-  EXPECT_NE(error_of([] { make_tensor(DType::kF32, {}, {}); }).find("expected 1 values"),
+  EXPECT_NE(
+      test::input_error_message([] { make_tensor(DType::kF32, {}, {}); }).find("expected 1 values"),
+      std::string::npos);
+  EXPECT_NE(test::input_error_message([] { make_tensor(DType::kF32, {-2}, {}); }).find("found -2"),
             std::string::npos);
-  EXPECT_NE(error_of([] { make_tensor(DType::kF32, {-2}, {}); }).find("found -2"),
-            std::string::npos);
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(test::input_error_message([] {
               make_tensor(DType::kF32, {1LL << 40, 1LL << 40}, {});
             }).find("overflow"),
             std::string::npos);
@@ -456,58 +441,61 @@ TEST(SafetensorsHelpers, AccessorsNameTheFileAndTheMissingKey) {
   f.metadata["k"] = "v";
   EXPECT_EQ(get_tensor(f, "w", "m.st").values[0], 1.0);
   EXPECT_EQ(get_metadata(f, "k", "m.st"), "v");
-  EXPECT_EQ(error_of([&] { get_tensor(f, "x", "m.st"); }),
+  EXPECT_EQ(test::input_error_message([&] { get_tensor(f, "x", "m.st"); }),
             "m.st: expected a tensor named \"x\", found only \"w\"");
-  EXPECT_EQ(error_of([&] { get_metadata(f, "q", "m.st"); }),
+  EXPECT_EQ(test::input_error_message([&] { get_metadata(f, "q", "m.st"); }),
             "m.st: expected a metadata entry \"q\", found none (1 metadata entries)");
-  EXPECT_EQ(error_of([] { get_tensor(TensorFile{}, "x", "e.st"); }),
+  EXPECT_EQ(test::input_error_message([] { get_tensor(TensorFile{}, "x", "e.st"); }),
             "e.st: expected a tensor named \"x\", found no tensors");
 }
 
 TEST(SafetensorsHelpers, SerializeRejectsInvalidTensors) {
   TensorFile f;
   f.tensors["w"] = Tensor{DType::kF32, {2}, {1}};
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(test::input_error_message([&] {
               serialize_safetensors(f);
             }).find("tensor \"w\": expected 2 values (the product of the shape), found 1"),
             std::string::npos);
   f.tensors["w"] = Tensor{DType::kF32, {-1}, {}};
-  EXPECT_NE(error_of([&] { serialize_safetensors(f); }).find("found -1"), std::string::npos);
+  EXPECT_NE(test::input_error_message([&] { serialize_safetensors(f); }).find("found -1"),
+            std::string::npos);
   f.tensors.clear();
   f.tensors["__metadata__"] = make_tensor(DType::kF32, {}, {1});
-  EXPECT_NE(error_of([&] { serialize_safetensors(f); }).find("reserved key __metadata__"),
+  EXPECT_NE(test::input_error_message([&] {
+              serialize_safetensors(f);
+            }).find("reserved key __metadata__"),
             std::string::npos);
   f.tensors.clear();
   f.tensors["bad\xff"] = make_tensor(DType::kF32, {}, {1});
-  EXPECT_NE(error_of([&] { serialize_safetensors(f); }).find("tensor name to be valid UTF-8"),
+  EXPECT_NE(test::input_error_message([&] {
+              serialize_safetensors(f);
+            }).find("tensor name to be valid UTF-8"),
             std::string::npos);
   f.tensors.clear();
   f.metadata["big"] = std::string(100'000'000, 'x');
-  EXPECT_NE(error_of([&] { serialize_safetensors(f); }).find("header of at most 100000000 bytes"),
+  EXPECT_NE(test::input_error_message([&] {
+              serialize_safetensors(f);
+            }).find("header of at most 100000000 bytes"),
             std::string::npos);
   f.metadata.clear();
   f.metadata["k"] = "\xc3";
-  EXPECT_NE(error_of([&] { serialize_safetensors(f); }).find("metadata value \"k\""),
-            std::string::npos);
+  EXPECT_NE(
+      test::input_error_message([&] { serialize_safetensors(f); }).find("metadata value \"k\""),
+      std::string::npos);
 }
 
 // ---------------------------------------------------------------- files
 
 class SafetensorsFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = (fs::path(::testing::TempDir()) / "gift_io_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::vector<std::string> listing() const {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename());
     std::sort(names.begin(), names.end());
     return names;
   }
-  fs::path dir_;
+  test::TempDir tmp_;
+  fs::path dir_ = tmp_.dir();
 };
 
 TensorFile sample() {
@@ -543,7 +531,8 @@ TEST_F(SafetensorsFile, OverwriteReplacesTheFileWholly) {
 TEST_F(SafetensorsFile, WriteUnderAFileThrowsAndLeavesNothing) {
   write_file_atomic((dir_ / "file").string(), "x");
   const fs::path path = dir_ / "file" / "m.st";
-  const std::string msg = error_of([&] { write_safetensors(path.string(), sample()); });
+  const std::string msg =
+      test::input_error_message([&] { write_safetensors(path.string(), sample()); });
   EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
   EXPECT_EQ(listing(), std::vector<std::string>{"file"});
 }
@@ -552,7 +541,8 @@ TEST_F(SafetensorsFile, FailedRenameRemovesTheTemporary) {
   const fs::path path = dir_ / "taken";
   fs::create_directory(path);  // rename(file, non-empty directory) fails
   fs::create_directory(path / "child");
-  const std::string msg = error_of([&] { write_file_atomic(path.string(), "data"); });
+  const std::string msg =
+      test::input_error_message([&] { write_file_atomic(path.string(), "data"); });
   EXPECT_NE(msg.find("cannot write file '" + path.string() + "'"), std::string::npos) << msg;
   EXPECT_EQ(listing(), std::vector<std::string>{"taken"});
   EXPECT_TRUE(fs::is_directory(path / "child"));
@@ -560,12 +550,15 @@ TEST_F(SafetensorsFile, FailedRenameRemovesTheTemporary) {
 
 TEST_F(SafetensorsFile, ReadErrorsNameThePath) {
   const std::string missing = (dir_ / "nope.st").string();
-  EXPECT_NE(error_of([&] { read_safetensors(missing); }).find("cannot read file '" + missing + "'"),
+  EXPECT_NE(test::input_error_message([&] {
+              read_safetensors(missing);
+            }).find("cannot read file '" + missing + "'"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { read_file(dir_.string()); }).find(dir_.string()), std::string::npos);
+  EXPECT_NE(test::input_error_message([&] { read_file(dir_.string()); }).find(dir_.string()),
+            std::string::npos);
   const std::string bad = (dir_ / "bad.st").string();
   write_file_atomic(bad, "abc");
-  EXPECT_EQ(error_of([&] { read_safetensors(bad); }),
+  EXPECT_EQ(test::input_error_message([&] { read_safetensors(bad); }),
             bad + ": expected at least 8 bytes (the safetensors header length), found 3");
 }
 

@@ -8,7 +8,23 @@
 // its outputs B x O (so y = x W^T + b). Matrices are row-major.
 #pragma once
 
+// GCC 12 false positives: with AVX-512 enabled (-march=native on such a CPU), Eigen's packet math
+// inlines intrinsics such as _mm512_undefined_ps (an "uninitialized" value by design) and masked
+// 512-bit loads, and GCC then warns -Wmaybe-uninitialized / -Wuninitialized / -Warray-bounds at
+// lines of avx512fintrin.h. The warnings are located in the intrinsics header, which Eigen
+// includes first here, so they are switched off for those headers only, not for gift's code.
+// (A file that includes the intrinsics before this header, e.g. through Random123, needs its
+// own; see CMakeLists.txt.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Warray-bounds"
 #include <Eigen/Core>
+#pragma GCC diagnostic pop
+#else
+#include <Eigen/Core>
+#endif
 #include <cstdint>
 #include <vector>
 

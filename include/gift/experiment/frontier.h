@@ -27,7 +27,8 @@
 #include <vector>
 
 #include "gift/core/stats.h"
-#include "gift/experiment/report.h"
+#include "gift/experiment/figures.h"
+#include "gift/experiment/results.h"
 #include "gift/experiment/sweep.h"
 #include "gift/insitu/finetune.h"
 #include "gift/onn/imperfections.h"

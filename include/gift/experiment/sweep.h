@@ -9,6 +9,11 @@
 // flushed at once). Running the same config on the same directory again skips every
 // finished cell, so an interrupted sweep resumes without recomputing one. Cells are
 // independent and self-describing, and their numbers do not depend on --jobs.
+//
+// In parts: SweepConfig (sweep_config.cc: its JSON, validate, the reproduce preset); planning
+// (plan_cells, sweep_model_path, sweep_device_seed); the pool that trains the networks the
+// remaining cells need; run_cell, one cell to one row (results.h's SweepRow, written by
+// row_to_json); and run_sweep, which runs them around the results file.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "gift/experiment/results.h"
 #include "gift/insitu/finetune.h"
 #include "gift/onn/imperfections.h"
 #include "gift/onn/network.h"
@@ -44,7 +50,7 @@ struct GridSpec {
 struct SweepConfig {
   std::string dataset = "mnist";
   std::string data_dir;  // default data/<dataset>
-  std::string arch = "784-256-128-64-32-10";
+  std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
   double w_max = 1.0;
   int train_epochs = 20, train_batch = 128;
@@ -102,6 +108,31 @@ std::string sweep_model_path(const std::string& dir, const std::string& grid, do
 // The seed of the simulated device of the cells (grid, true level, seed): one chip (fixed errors
 // and noise stream) for every assumed level and method of that true level and seed.
 uint64_t sweep_device_seed(const std::string& grid, double truth, uint64_t seed);
+
+// One cell of a sweep: (grid, assumed level, true level, seed, method) and its identity.
+struct SweepCell {
+  size_t grid = 0;  // index into SweepConfig::grids
+  double assumed = 0, truth = 0;
+  uint64_t seed = 0;
+  std::string method;
+  std::string key;  // cell_key(grids[grid].name, assumed, truth, seed, method)
+};
+
+// Every cell of `config`, in the fixed order run_sweep runs them: by grid, assumed level, true
+// level, seed and method, each in the config's order.
+std::vector<SweepCell> plan_cells(const SweepConfig& config);
+
+// Runs one cell and returns its row: measures `start` (the network trained at the cell's assumed
+// level and seed, sweep_model_path) and `oracle` (trained at its true level) on a simulated
+// device of the true level (seeded by sweep_device_seed), fine-tunes a copy of `start` with the
+// cell's method on `lab.calib` (and `train`, per finetune.fit_data) and measures it again; every
+// accuracy over `lab.eval`. `lab` is lab_split of the (test_limit-cut) test split with
+// calib_size and the cell's seed; `train` the (train_limit-cut) training split.
+// This is the unit of work a distributed backend calls: single-threaded, independent of every
+// other cell and of where it runs, so its row is the same on any machine given the same networks
+// and data. Throws InputError from the method (a bad option, an infeasible budget).
+SweepRow run_cell(const SweepConfig& config, const SweepCell& cell, const Network& start,
+                  const Network& oracle, const LabSplit& lab, const LabelledSet& train);
 
 // Runs (or resumes) the sweep in `dir` with `jobs` parallel workers (0 = cores).
 // Refuses a directory whose config.json differs from `config`. Stops early, leaving a

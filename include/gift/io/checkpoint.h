@@ -15,7 +15,7 @@
 #include "gift/onn/noise.h"
 #include "gift/train/trainer.h"
 
-namespace gift {
+namespace gift::io {
 
 struct Checkpoint {
   Network net;
@@ -38,4 +38,4 @@ Checkpoint load_checkpoint(const std::string& path);
 // labels error messages. Pure: no I/O. Same checks and errors as load_checkpoint.
 Checkpoint parse_checkpoint(const uint8_t* bytes, size_t size, const std::string& name);
 
-}  // namespace gift
+}  // namespace gift::io

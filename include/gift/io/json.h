@@ -17,4 +17,8 @@ constexpr size_t kMaxJsonBytes = size_t{256} << 20;  // 256 MiB of text
 nlohmann::json parse_json(std::string_view text, const std::string& what,
                           int max_depth = kMaxJsonDepth, size_t max_bytes = kMaxJsonBytes);
 
+// `v` as JSON text for an error message: one line, cut to about `max_chars` characters
+// (a long string is cut before it is dumped), invalid UTF-8 replaced.
+std::string json_excerpt(const nlohmann::json& v, size_t max_chars = 100);
+
 }  // namespace gift::io

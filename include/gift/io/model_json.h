@@ -22,6 +22,10 @@
 
 namespace gift::io {
 
+nlohmann::json arch_to_json(const Architecture& arch);
+// Widths must be integers in [1, 2^20]; then Architecture::validate().
+Architecture arch_from_json(const nlohmann::json& j, const std::string& what);
+
 nlohmann::json noise_to_json(const NoiseModel& noise);
 // Validates against num_layers (each list must hold num_layers numbers).
 NoiseModel noise_from_json(const nlohmann::json& j, size_t num_layers, const std::string& what);

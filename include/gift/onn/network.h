@@ -14,6 +14,9 @@
 
 namespace gift {
 
+// The default architecture of the reproduction (SPEC §5), as --arch and sweep configs write it.
+constexpr const char* kDefaultArchitecture = "784-256-128-64-32-10";
+
 enum class Activation { kLinear, kRelu, kSigmoid, kTanh };
 const char* to_string(Activation a);
 // "linear", "relu", "sigmoid", "tanh"; throws InputError otherwise.
@@ -33,8 +36,13 @@ struct Architecture {
   void validate() const;
   std::string describe() const;  // "784-256-128-64-32-10 relu, w_max 1"
 
-  // The default of the reproduction: 784-256-128-64-32-10, relu (SPEC §5).
+  // The default of the reproduction: kDefaultArchitecture, relu (SPEC §5).
   static Architecture default_mnist();
+  // Same widths, activations and w_max (exactly): the same programmable network.
+  bool operator==(const Architecture& o) const {
+    return sizes == o.sizes && activations == o.activations && w_max == o.w_max;
+  }
+  bool operator!=(const Architecture& o) const { return !(*this == o); }
   // Widths "784,256,10" or "784-256-10" with one hidden activation for all hidden layers.
   static Architecture from_string(const std::string& widths, Activation hidden, double w_max);
 };

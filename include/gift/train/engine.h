@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gift/core/matrix.h"
+#include "gift/core/threads.h"
 #include "gift/onn/forward.h"
 #include "gift/onn/network.h"
 #include "gift/onn/noise.h"
@@ -16,28 +17,6 @@ namespace gift {
 
 constexpr int kRowBlock = 64;
 constexpr int kGradRows = 32;
-
-// The most threads (or parallel jobs) gift starts; more would only exhaust the machine.
-constexpr int kMaxThreads = 256;
-
-// Number of threads to use for `requested` (0 = OpenMP's default, i.e. OMP_NUM_THREADS
-// or the number of cores, at most kMaxThreads). Throws InputError unless 0 <= requested
-// <= kMaxThreads.
-int resolve_threads(int requested);
-
-// Flushes subnormal floats to zero (x86 FTZ + DAZ) on this thread while alive, and
-// restores the caller's floating-point mode afterwards. Subnormals (tiny Adam moments,
-// tiny activations) are up to 100x slower and carry no information here.
-class FlushSubnormals {
- public:
-  FlushSubnormals();
-  ~FlushSubnormals();
-  FlushSubnormals(const FlushSubnormals&) = delete;
-  FlushSubnormals& operator=(const FlushSubnormals&) = delete;
-
- private:
-  unsigned saved_ = 0;
-};
 
 struct BatchResult {
   double loss = 0;  // mean cross-entropy over the batch

@@ -1,0 +1,129 @@
+#include "gift/experiment/aggregate.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "gift/core/error.h"
+#include "gift/experiment/number_text.h"
+
+namespace gift::experiment {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The identity of an aggregate: (grid, assumed, true, method), in report order.
+struct Cell {
+  std::string grid;
+  double assumed, truth;
+  std::string method;
+  bool operator<(const Cell& o) const {
+    return std::make_tuple(std::cref(grid), assumed, truth, method_rank(method),
+                           std::cref(method)) < std::make_tuple(std::cref(o.grid), o.assumed,
+                                                                o.truth, method_rank(o.method),
+                                                                std::cref(o.method));
+  }
+};
+
+std::string describe(const Cell& c) {
+  return "grid " + c.grid + ", assumed " + number_text(c.assumed) + ", true " +
+         number_text(c.truth) + ", method " + c.method;
+}
+
+MeanCI stat_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&)) {
+  std::vector<double> v;
+  for (const SweepRow* r : rows) v.push_back(get(*r));
+  return mean_ci95(v);
+}
+
+// An accuracy: over seeds, or the row's own Monte-Carlo interval when there is one seed.
+MeanCI accuracy_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&),
+                   Interval (*get_ci)(const SweepRow&)) {
+  MeanCI m = stat_of(rows, get);
+  if (rows.size() == 1) {
+    m.low = get_ci(*rows[0]).low;
+    m.high = get_ci(*rows[0]).high;
+  }
+  return m;
+}
+
+// Over the rows where `get` is defined; n == 0 and NaN everywhere when it is defined for none.
+MeanCI defined_stat(const std::vector<const SweepRow*>& rows,
+                    std::optional<double> (*get)(const SweepRow&)) {
+  std::vector<double> v;
+  for (const SweepRow* r : rows) {
+    if (const std::optional<double> x = get(*r)) v.push_back(*x);
+  }
+  if (v.empty()) {
+    MeanCI m;
+    m.mean = m.low = m.high = kNaN;
+    m.n = 0;
+    return m;
+  }
+  return mean_ci95(v);
+}
+
+double mean_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&)) {
+  double s = 0;
+  for (const SweepRow* r : rows) s += get(*r);
+  return s / static_cast<double>(rows.size());
+}
+
+}  // namespace
+
+std::vector<AggregateRow> aggregate(const std::vector<SweepRow>& rows) {
+  std::map<Cell, std::vector<const SweepRow*>> cells;
+  std::set<std::pair<Cell, uint64_t>> seen;  // (cell, seed): the first row is kept
+  for (const SweepRow& r : rows) {
+    Cell cell{r.grid, r.assumed_level, r.true_level, r.method};
+    if (!seen.insert({cell, r.seed}).second) continue;
+    cells[cell].push_back(&r);
+  }
+  std::vector<AggregateRow> out;
+  for (const auto& [cell, group] : cells) {
+    AggregateRow a;
+    a.grid = cell.grid;
+    a.assumed_level = cell.assumed;
+    a.true_level = cell.truth;
+    a.method = cell.method;
+    a.dataset = group[0]->dataset;
+    for (const SweepRow* r : group) {
+      if (r->dataset != a.dataset) {
+        throw InputError("sweep rows of " + describe(cell) + " come from different data sets: '" +
+                         a.dataset + "' and '" + r->dataset + "'");
+      }
+    }
+    a.seeds = static_cast<int>(group.size());
+    a.acc_before = accuracy_of(
+        group, [](const SweepRow& r) { return r.acc_before; },
+        [](const SweepRow& r) { return r.acc_before_ci; });
+    a.acc_after = accuracy_of(
+        group, [](const SweepRow& r) { return r.acc_after; },
+        [](const SweepRow& r) { return r.acc_after_ci; });
+    a.acc_oracle = accuracy_of(
+        group, [](const SweepRow& r) { return r.acc_oracle; },
+        [](const SweepRow& r) { return r.acc_oracle_ci; });
+    a.relative_improvement = defined_stat(group, [](const SweepRow& r) {
+      return std::isfinite(r.relative_improvement) ? std::optional<double>(r.relative_improvement)
+                                                   : std::nullopt;
+    });
+    a.recovery = defined_stat(group, [](const SweepRow& r) {
+      // Recomputed from the accuracies, so rows written by any version follow one rule.
+      return recovery_of(r.acc_before, r.acc_after, r.acc_oracle);
+    });
+    a.device_passes = mean_of(group, [](const SweepRow& r) { return double(r.device_passes); });
+    a.device_programmings =
+        mean_of(group, [](const SweepRow& r) { return double(r.device_programmings); });
+    a.sample_gradients =
+        mean_of(group, [](const SweepRow& r) { return double(r.sample_gradients); });
+    a.digital_seconds = mean_of(group, [](const SweepRow& r) { return r.digital_seconds; });
+    a.accepted_fraction = mean_of(group, [](const SweepRow& r) { return r.accepted ? 1.0 : 0.0; });
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace gift::experiment
