@@ -203,7 +203,7 @@ EOF
         --threads "$THREADS" --json "$3/cal.json") ;;
       finetune) CMD=("$2" finetune --checkpoint "$ck" --data-dir "$DATA" --method gift
         --device-noise-sum-add 1 --threads "$THREADS" --report "$3/finetune.json" "${FT_EXTRA[@]}") ;;
-      sweep_case) CMD=("$2" sweep --config "$SWEEP_CONFIG" --out "$3/sweep" --jobs 1 --max-cells 4
+      sweep_case) CMD=("$2" sweep --study "$SWEEP_CONFIG" --out "$3/sweep" --jobs 1 --max-cells 4
         --no-figures) ;;
       reproduce_quick) CMD=("$2" reproduce --quick --data-dir "$DATA" --out "$3/reproduce"
         --jobs "$THREADS" "${REPRO_EXTRA[@]}") ;;

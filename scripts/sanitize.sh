@@ -142,8 +142,8 @@ cat >"$run/sweep.json" <<EOF
 EOF
 figures=()
 command -v gnuplot >/dev/null || figures=(--no-figures)
-step sweep "$GIFT" sweep --config sweep.json --out sweep --jobs 2 --no-figures
-step sweep-resume "$GIFT" sweep --config sweep.json --out sweep --jobs 2 --no-figures
+step sweep "$GIFT" sweep --study sweep.json --out sweep --jobs 2 --no-figures
+step sweep-resume "$GIFT" sweep --study sweep.json --out sweep --jobs 2 --no-figures
 step report "$GIFT" report --sweep sweep "${figures[@]}"
 
 # Bad inputs: one line, non-zero, no sanitizer report.
@@ -164,7 +164,7 @@ head -c 20 "$data/train-labels-idx1-ubyte" >"$work/bad-data/train-labels-idx1-ub
 expect_error truncated-idx "$GIFT" train --data-dir "$work/bad-data" --arch 16-12-10 --epochs 1 \
   --out bad.safetensors
 printf '{"grids": [' >"$run/bad-sweep.json"
-expect_error bad-sweep-config "$GIFT" sweep --config bad-sweep.json --out bad-sweep
+expect_error bad-sweep-config "$GIFT" sweep --study bad-sweep.json --out bad-sweep
 mkdir -p "$run/bad-results"
 printf '{"key": 1}\n' >"$run/bad-results/results.jsonl"
 expect_error bad-results "$GIFT" report --sweep bad-results --no-figures

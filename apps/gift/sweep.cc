@@ -14,7 +14,7 @@ namespace gift::cli {
 namespace {
 
 struct SweepFlags {
-  std::string config, out, dataset = "mnist", data_dir;
+  std::string study, out, dataset = "mnist", data_dir;
   int jobs = 0;
   size_t max_cells = 0;
   bool quick = false, no_figures = false;
@@ -65,8 +65,9 @@ void run_study_frontier(const experiment::SweepConfig& config, const SweepFlags&
 void add_sweep(CLI::App& app) {
   auto f = std::make_shared<SweepFlags>();
   CLI::App* cmd =
-      app.add_subcommand("sweep", "run a misspecification grid from a config file (resumable)");
-  cmd->add_option("--config", f->config, "sweep configuration (JSON; see docs/results.md)")
+      app.add_subcommand("sweep", "run a misspecification grid from a study file (resumable)");
+  // --study, not --config: gift's --config is the TOML/INI file of options (main.cc).
+  cmd->add_option("--study", f->study, "the study to run: a JSON file (see docs/results.md)")
       ->required();
   cmd->add_option("--out", f->out, "sweep directory (results.jsonl, models/, tables, figures)")
       ->required();
@@ -78,8 +79,8 @@ void add_sweep(CLI::App& app) {
   cmd->callback([f] {
     // A sweep config is a few hundred bytes; 16 MiB is far beyond any real one.
     const nlohmann::json j =
-        io::parse_json(io::read_file(f->config), f->config, io::kMaxJsonDepth, size_t{16} << 20);
-    run(experiment::SweepConfig::from_json(j, f->config), *f);
+        io::parse_json(io::read_file(f->study), f->study, io::kMaxJsonDepth, size_t{16} << 20);
+    run(experiment::SweepConfig::from_json(j, f->study), *f);
   });
 }
 

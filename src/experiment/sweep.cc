@@ -282,7 +282,8 @@ size_t run_cells(const SweepConfig& cfg, const std::string& dir,
                  size_t total, const SweepCallbacks& cb, std::mutex& cb_mu) {
   std::map<ModelKey, Network> nets;
   for (const ModelKey& k : models) {
-    nets[k] = io::load_checkpoint(sweep_model_path(dir, cfg.grids[k.grid].name, k.level, k.seed)).net;
+    nets[k] =
+        io::load_checkpoint(sweep_model_path(dir, cfg.grids[k.grid].name, k.level, k.seed)).net;
   }
   size_t finished = 0;  // guarded by cb_mu
   const auto t_cells = Clock::now();

@@ -10,11 +10,14 @@
 
 namespace gift {
 
-void EvalOptions::validate(const Architecture& arch) {
+NoiseModel EvalOptions::resolved_noise(const Architecture& arch) const {
+  return noise.layers.empty() ? NoiseModel::none(arch.num_layers()) : noise;
+}
+
+void EvalOptions::validate(const Architecture& arch) const {
   if (repeats < 1) throw InputError("repeats must be >= 1, found " + std::to_string(repeats));
   if (threads < 0) throw InputError("threads must be >= 0, found " + std::to_string(threads));
-  if (noise.layers.empty()) noise = NoiseModel::none(arch.num_layers());
-  noise.validate(arch.num_layers(), "evaluation noise");
+  resolved_noise(arch).validate(arch.num_layers(), "evaluation noise");
 }
 
 std::string EvalResult::describe() const {
@@ -27,6 +30,7 @@ std::string EvalResult::describe() const {
 EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int>& labels,
                     EvalOptions o) {
   o.validate(net.arch());
+  o.noise = o.resolved_noise(net.arch());  // o is this call's copy
   check_labelled_data(net.arch(), images, labels, "evaluation set");
   const size_t N = static_cast<size_t>(images.rows());
   const int repeats = o.noise.any() ? o.repeats : 1;

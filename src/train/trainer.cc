@@ -20,15 +20,18 @@ LrSchedule parse_lr_schedule(const std::string& name) {
   throw InputError("unknown learning-rate schedule '" + name + "': expected cosine or constant");
 }
 
-void TrainOptions::validate(const Architecture& arch) {
+NoiseModel TrainOptions::resolved_noise(const Architecture& arch) const {
+  return noise.layers.empty() ? NoiseModel::none(arch.num_layers()) : noise;
+}
+
+void TrainOptions::validate(const Architecture& arch) const {
   if (epochs < 0) throw InputError("epochs must be >= 0, found " + std::to_string(epochs));
   if (batch_size < 1) {
     throw InputError("batch size must be >= 1, found " + std::to_string(batch_size));
   }
   if (threads < 0) throw InputError("threads must be >= 0, found " + std::to_string(threads));
   optimizer.validate();
-  if (noise.layers.empty()) noise = NoiseModel::none(arch.num_layers());
-  noise.validate(arch.num_layers(), "training noise");
+  resolved_noise(arch).validate(arch.num_layers(), "training noise");
 }
 
 std::vector<uint32_t> epoch_permutation(size_t n, uint64_t seed, int epoch) {
@@ -52,6 +55,7 @@ std::string TrainSummary::report() const {
 TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labels, TrainOptions o,
                    TrainState& state, const TrainCallbacks& cb) {
   o.validate(net.arch());
+  o.noise = o.resolved_noise(net.arch());  // o is this call's copy
   check_labelled_data(net.arch(), images, labels, "training set");
   const size_t N = static_cast<size_t>(images.rows());
   Engine engine(o.threads);

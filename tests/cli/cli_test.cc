@@ -571,7 +571,7 @@ TEST_F(Cli, NumericOptionsRefuseNegativeAndOutOfRangeValues) {
   expect_error(train_args(out, 1) + " --threads 100000", {"--threads", "100000"});
   expect_error(train_args(out, 1) + " --threads -1", {"--threads"});
   expect_error(train_args(out, 1) + " --eval-repeats 0", {"--eval-repeats"});
-  expect_error("sweep --config none.json --out s --jobs 100000", {"--jobs", "100000"});
+  expect_error("sweep --study none.json --out s --jobs 100000", {"--jobs", "100000"});
   expect_error("reproduce --quick --jobs -2", {"--jobs"});
   expect_error("finetune --checkpoint x --device-seed -3", {"--device-seed"});
   expect_error("eval --checkpoint x --threads 257", {"--threads", "257"});

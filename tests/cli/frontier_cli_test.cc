@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../experiment/experiment_test_util.h"
 #include "../test_util.h"
 #include "cli_test_util.h"
 
@@ -17,21 +18,12 @@ namespace gift {
 namespace {
 
 namespace fs = std::filesystem;
+using experiment::test_util::lines_of;
 using nlohmann::json;
 using test::read_text;
 using test::TempDir;
 using test_util::Outcome;
 using test_util::quote;
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
 
 // Two checkpoints trained once for every test: the start at additive noise 0.05, the oracle at
 // 1.0, a 16-12-10 network on 4 x 4 synthetic images.
@@ -39,10 +31,8 @@ class FrontierCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     tmp_ = new TempDir;
-    fs::create_directory(tmp_->path("data"));
     fs::create_directory(tmp_->path("run"));
-    test_util::write_synthetic_split(tmp_->path("data"), "train", 300, 1);
-    test_util::write_synthetic_split(tmp_->path("data"), "t10k", 200, 2);
+    experiment::test_util::write_tiny_data(tmp_->path("data"));
     for (const char* noise : {"0.05", "1"}) {
       const std::string out = tmp_->path(std::string("m") + noise + ".safetensors");
       const Outcome r = run("train --data-dir " + quote(tmp_->path("data")) +

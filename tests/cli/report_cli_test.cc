@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "../experiment/report_test_util.h"
+#include "../experiment/experiment_test_util.h"
 #include "../test_util.h"
 #include "cli_test_util.h"
 #include "gift/experiment/report.h"
@@ -67,7 +67,7 @@ TEST_F(ReportCli, Figures) {
   write_text(sweep() + "/results.jsonl", to_jsonl(make_sweep(1)));
   const Outcome r = gift("report --sweep " + quote(sweep()));
   ASSERT_EQ(r.status, 0) << r.out << r.err;
-  for (const std::string& name :
+  for (const std::string name :
        {"table.csv", "table.json", "figures.gp", "fig-accuracy-sum_add-a0.1.png",
         "fig-accuracy-weight-a1.svg", "fig-heatmap-sum_add.png", "fig-heatmap-weight.svg",
         "fig-cost.png", "fig-cost.svg"}) {

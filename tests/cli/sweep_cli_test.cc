@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "../experiment/sweep_test_util.h"
+#include "../experiment/experiment_test_util.h"
 #include "../test_util.h"
 #include "cli_test_util.h"
 
@@ -30,6 +30,8 @@ namespace gift {
 namespace {
 
 namespace fs = std::filesystem;
+using experiment::test_util::files_under;
+using experiment::test_util::lines_of;
 using nlohmann::json;
 using test::read_text;
 using test::TempDir;
@@ -38,29 +40,9 @@ using test_util::quote;
 
 // 2 assumed x 3 true x 2 seeds x 3 methods = 36 cells, 6 networks.
 json small_config(const std::string& data_dir) {
-  return ::gift::test_util::small_sweep_config(data_dir, 8);
+  return experiment::test_util::small_sweep_config(data_dir, 8);
 }
 constexpr size_t kCells = 36;
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-// Every file under `dir` (relative paths); safe while a sweep writes there.
-std::set<std::string> files_under(const std::string& dir) {
-  std::set<std::string> names;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    names.insert(it->path().string().substr(dir.size() + 1));
-  }
-  return names;
-}
 
 // The temporary files (*.tmp.<pid>) under `dir`.
 std::vector<std::string> temporaries(const std::string& dir) {
@@ -74,10 +56,8 @@ std::vector<std::string> temporaries(const std::string& dir) {
 class SweepCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    fs::create_directory(data_dir());
     fs::create_directory(run_dir());
-    test_util::write_synthetic_split(data_dir(), "train", 300, 1);
-    test_util::write_synthetic_split(data_dir(), "t10k", 200, 2);
+    experiment::test_util::write_tiny_data(data_dir());
   }
   std::string data_dir() const { return tmp_.path("data"); }
   std::string run_dir() const { return tmp_.path("run"); }
@@ -112,7 +92,7 @@ class SweepCli : public ::testing::Test {
       const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
-      execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--config", config.c_str(), "--out", out.c_str(),
+      execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--study", config.c_str(), "--out", out.c_str(),
             "--jobs", jobs, "--no-figures", static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -141,7 +121,7 @@ TEST_F(SweepCli, ReproduceCreatesOutOnAFreshClone) {
 TEST_F(SweepCli, ConfigErrorsAreOneLineAndCreateNothing) {
   const std::string out = quote(run_dir() + "/new/sweep");
   const auto args = [&](const std::string& config) {
-    return "sweep --config " + quote(config) + " --out " + out;
+    return "sweep --study " + quote(config) + " --out " + out;
   };
   std::ofstream(tmp_.path("deep.json")) << std::string(100000, '[') << std::string(100000, ']');
   expect_error(args(tmp_.path("deep.json")), "nested deeper");
@@ -197,7 +177,7 @@ TEST_F(SweepCli, AThreadThatCannotStartIsAnError) {
     const rlimit stack{rlim_t{1} << 30, rlim_t{1} << 30}, as{rlim_t{4} << 30, rlim_t{4} << 30};
     setrlimit(RLIMIT_STACK, &stack);
     setrlimit(RLIMIT_AS, &as);
-    execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--config", config.c_str(), "--out", out.c_str(),
+    execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--study", config.c_str(), "--out", out.c_str(),
           "--jobs", "40", "--no-figures", static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -255,7 +235,7 @@ TEST_F(SweepCli, StoppedBySignalsResumesWithoutLosingOrRecomputing) {
   // 3: the same command finishes the sweep. Every network was finished once cells ran (all
   // are trained before the first cell), so none is trained again.
   const Outcome r =
-      gift("sweep --config " + quote(config) + " --out " + quote(a) + " --jobs 2 --no-figures");
+      gift("sweep --study " + quote(config) + " --out " + quote(a) + " --jobs 2 --no-figures");
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   if (!after_int.empty()) {
     EXPECT_NE(r.out.find("resuming: " + std::to_string(after_int.size()) + " of " +
@@ -272,7 +252,7 @@ TEST_F(SweepCli, StoppedBySignalsResumesWithoutLosingOrRecomputing) {
   // The same rows as an uninterrupted run (wall time is the one field allowed to differ).
   const std::string b = tmp_.path("b");
   const Outcome fresh =
-      gift("sweep --config " + quote(config) + " --out " + quote(b) + " --jobs 1 --no-figures");
+      gift("sweep --study " + quote(config) + " --out " + quote(b) + " --jobs 1 --no-figures");
   ASSERT_EQ(fresh.status, 0) << fresh.out << fresh.err;
   const auto by_key = [](const std::vector<std::string>& lines) {
     std::map<std::string, json> rows;

@@ -15,13 +15,12 @@
 
 #include "../cli/cli_test_util.h"
 #include "../test_util.h"
+#include "experiment_test_util.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/checkpoint.h"
 #include "gift/train/trainer.h"
-#include "report_test_util.h"
-#include "sweep_test_util.h"
 
 namespace gift::experiment {
 namespace {
@@ -29,16 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using test::TempDir;
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
+using test_util::lines_of;
+using test_util::write_tiny_data;
 
 // ------------------------------------------------------------------ ladders and configs
 
@@ -149,9 +140,7 @@ class FrontierRun : public ::testing::Test {
   static void SetUpTestSuite() {
     tmp_ = new TempDir;
     const std::string data = tmp_->path("data");
-    fs::create_directory(data);
-    gift::test_util::write_synthetic_split(data, "train", 300, 1);
-    gift::test_util::write_synthetic_split(data, "t10k", 200, 2);
+    write_tiny_data(data);
     const data::Dataset set = data::load_dataset("mnist", data, data::Split::kTrain);
     const Architecture arch = Architecture::from_string("16-12-10", Activation::kRelu, 1.0);
     case_ = new FrontierCase;
@@ -335,9 +324,7 @@ TEST_F(FrontierRun, ChecksBeforeCreatingAnything) {
   other.oracle = Network(Architecture::from_string("16-8-10", Activation::kRelu, 1.0));
   refused(config(), other, {"oracle", "16-8-10"});
   const std::string wide = dir("wide");
-  fs::create_directory(wide);
-  gift::test_util::write_synthetic_split(wide, "train", 300, 1, 5);
-  gift::test_util::write_synthetic_split(wide, "t10k", 200, 2, 5);
+  write_tiny_data(wide, 5);
   c = config();
   c.data_dir = wide;
   refused(c, *case_, {"training set", "25"});
@@ -461,10 +448,8 @@ TEST(FrontierOfSweep, NamesTheSweepsNetworksAndDevice) {
 TEST(FrontierOfSweep, RunsOnAFinishedSweep) {
   TempDir tmp;
   const std::string data = tmp.path("data");
-  fs::create_directory(data);
-  gift::test_util::write_synthetic_split(data, "train", 300, 1);
-  gift::test_util::write_synthetic_split(data, "t10k", 200, 2);
-  json j = ::gift::test_util::small_sweep_config(data, 2);
+  write_tiny_data(data);
+  json j = test_util::small_sweep_config(data, 2);
   j["grids"][0]["assumed"] = {0.05};
   j["grids"][0]["true"] = {1.0};
   j["seeds"] = {1};

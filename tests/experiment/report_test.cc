@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "experiment_test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
-#include "report_test_util.h"
 
 namespace gift::experiment {
 namespace {
@@ -135,7 +135,9 @@ TEST(Report, NullRelativeImprovementIsUndefined) {
   const std::vector<std::string> header = split(csv_lines[0], ',');
   ASSERT_EQ(fields.size(), header.size());
   for (size_t i = 0; i < header.size(); ++i) {
-    if (header[i].rfind("relative_improvement", 0) == 0) EXPECT_EQ(fields[i], "") << header[i];
+    if (header[i].rfind("relative_improvement", 0) == 0) {
+      EXPECT_EQ(fields[i], "") << header[i];
+    }
   }
   EXPECT_EQ(format_table(agg).find("nan"), std::string::npos) << format_table(agg);
   // With another seed defined, the mean is over that seed only.

@@ -22,13 +22,12 @@
 #include "../cli/cli_test_util.h"
 #include "../data/idx_test_util.h"
 #include "../test_util.h"
+#include "experiment_test_util.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
 #include "gift/data/idx.h"
 #include "gift/experiment/report.h"
 #include "gift/io/checkpoint.h"
-#include "report_test_util.h"
-#include "sweep_test_util.h"
 
 namespace gift::experiment {
 namespace {
@@ -37,19 +36,12 @@ using data::test_util::make_idx;
 using nlohmann::json;
 using test::TempDir;
 using test::write_bytes;
+using test_util::files_under;
+using test_util::lines_of;
+using test_util::write_tiny_data;
 
 json small_config(const std::string& data_dir) {
-  return ::gift::test_util::small_sweep_config(data_dir, 2);
-}
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
+  return test_util::small_sweep_config(data_dir, 2);
 }
 
 // Runs `gift args` to completion; returns its stdout.
@@ -275,21 +267,12 @@ class SweepRun : public ::testing::Test {
  protected:
   void SetUp() override {
     data_ = tmp_.path("data");
-    mkdir(data_.c_str(), 0755);
-    gift::test_util::write_synthetic_split(data_, "train", 300, 1);
-    gift::test_util::write_synthetic_split(data_, "t10k", 200, 2);
+    write_tiny_data(data_);
   }
   SweepConfig config(const char* patch = "{}") const {
     json j = small_config(data_);
     j.merge_patch(json::parse(patch));
     return SweepConfig::from_json(j, "c.json");
-  }
-  std::set<std::string> files_under(const std::string& dir) const {
-    std::set<std::string> names;
-    for (const auto& e : fs::recursive_directory_iterator(dir)) {
-      names.insert(e.path().string().substr(dir.size() + 1));
-    }
-    return names;
   }
   TempDir tmp_;
   std::string data_;
@@ -318,9 +301,7 @@ TEST_F(SweepRun, ACheckThatFailsCreatesNothing) {
   refused(c, {"nowhere"});
 
   const std::string wide = tmp_.path("wide");
-  mkdir(wide.c_str(), 0755);
-  gift::test_util::write_synthetic_split(wide, "train", 300, 1, 5);
-  gift::test_util::write_synthetic_split(wide, "t10k", 200, 2, 5);
+  write_tiny_data(wide, 5);
   c = config();
   c.data_dir = wide;
   refused(c, {"16 inputs", "25 pixels", "5x5"});
@@ -423,9 +404,9 @@ TEST_F(SweepRun, RunCellReturnsTheRowTheSweepWrites) {
   const data::Dataset test = data::load_dataset("mnist", data_, data::Split::kTest);
   const LabSplit lab = lab_split({test.images, test.labels}, c.calib_size, cell.seed);
   const Network start =
-      load_checkpoint(sweep_model_path(dir, "sum_add", cell.assumed, cell.seed)).net;
+      io::load_checkpoint(sweep_model_path(dir, "sum_add", cell.assumed, cell.seed)).net;
   const Network oracle =
-      load_checkpoint(sweep_model_path(dir, "sum_add", cell.truth, cell.seed)).net;
+      io::load_checkpoint(sweep_model_path(dir, "sum_add", cell.truth, cell.seed)).net;
   json got = row_to_json(run_cell(c, cell, start, oracle, lab, {train.images, train.labels}));
   json want = row_to_json(rows[1]);
   got.erase("digital_seconds");
@@ -436,9 +417,7 @@ TEST_F(SweepRun, RunCellReturnsTheRowTheSweepWrites) {
 TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
   TempDir tmp;
   const std::string data = tmp.path("data");
-  mkdir(data.c_str(), 0755);
-  gift::test_util::write_synthetic_split(data, "train", 300, 1);
-  gift::test_util::write_synthetic_split(data, "t10k", 200, 2);
+  write_tiny_data(data);
   const std::string config = tmp.path("c.json");
   std::ofstream(config) << small_config(data).dump();
   const std::string a = tmp.path("a"), b = tmp.path("b");
@@ -452,7 +431,7 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
     const int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
     dup2(devnull, 2);
-    execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--config", config.c_str(), "--out", a.c_str(),
+    execl(GIFT_BINARY, GIFT_BINARY, "sweep", "--study", config.c_str(), "--out", a.c_str(),
           "--jobs", "1", "--no-figures", static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -474,7 +453,7 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
   // Run 2: the same command resumes and finishes.
   int status = 0;
   const std::string out =
-      run_gift("sweep --config " + config + " --out " + a + " --jobs 1 --no-figures", &status);
+      run_gift("sweep --study " + config + " --out " + a + " --jobs 1 --no-figures", &status);
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(
       out.find("resuming: " + std::to_string(before_kill.size()) + " of " + std::to_string(total)),
@@ -487,13 +466,13 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
 
   // A third run has nothing left to do.
   const std::string again =
-      run_gift("sweep --config " + config + " --out " + a + " --jobs 1 --no-figures", &status);
+      run_gift("sweep --study " + config + " --out " + a + " --jobs 1 --no-figures", &status);
   EXPECT_EQ(status, 0) << again;
   EXPECT_EQ(lines_of(results).size(), total);
 
   // An uninterrupted run with two jobs gives the same rows.
   const std::string fresh =
-      run_gift("sweep --config " + config + " --out " + b + " --jobs 2 --no-figures", &status);
+      run_gift("sweep --study " + config + " --out " + b + " --jobs 2 --no-figures", &status);
   ASSERT_EQ(status, 0) << fresh;
   EXPECT_EQ(rows_by_key(results), rows_by_key(b + "/results.jsonl"));
 
@@ -502,7 +481,7 @@ TEST(Sweep, KilledSweepResumesWithoutLosingOrRecomputingACell) {
   other["seeds"] = {7};
   std::ofstream(tmp.path("other.json")) << other.dump();
   const std::string refused =
-      run_gift("sweep --config " + tmp.path("other.json") + " --out " + a, &status);
+      run_gift("sweep --study " + tmp.path("other.json") + " --out " + a, &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(refused.find("another configuration"), std::string::npos) << refused;
 }

@@ -70,8 +70,12 @@ void expect_recovers(const NoiseModel& truth, const Calibration& c) {
       EXPECT_GE(e.high, t - 0.005) << what;
       EXPECT_LE(e.low, e.value);
       EXPECT_GE(e.high, e.value);
-      if (t > 0 && e.high - e.low < 0.3 * t) EXPECT_NEAR(e.value, t, 0.15 * t) << what;
-      if (t == 0) EXPECT_LE(e.value, 0.02) << what;
+      if (t > 0 && e.high - e.low < 0.3 * t) {
+        EXPECT_NEAR(e.value, t, 0.15 * t) << what;
+      }
+      if (t == 0) {
+        EXPECT_LE(e.value, 0.02) << what;
+      }
     }
   }
 }

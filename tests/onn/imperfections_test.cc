@@ -72,7 +72,9 @@ TEST(Quantisation, OneBitGivesTheSignTimesTheRangeAndBBitsAreWithinHalfAStep) {
     const float r = net.weight(l).cwiseAbs().maxCoeff();
     for (Eigen::Index i = 0; i < q.weight(l).size(); ++i) {
       const float w = net.weight(l).data()[i];
-      if (w != 0) EXPECT_EQ(q.weight(l).data()[i], w > 0 ? r : -r) << "weight " << i;
+      if (w != 0) {
+        EXPECT_EQ(q.weight(l).data()[i], w > 0 ? r : -r) << "weight " << i;
+      }
     }
   }
   for (int bits = 1; bits <= 10; ++bits) {

@@ -172,5 +172,41 @@ TEST(Trainer, RejectsBadOptionsAndData) {
   EXPECT_THROW(train(net, x, y, options(1), s), InputError);
 }
 
+// validate() checks without filling anything in; the noise used comes from resolved_noise(),
+// zeros when empty, and an empty model trains exactly like an explicit all-zero one.
+TEST(Trainer, ValidateChangesNothingAndEmptyNoiseIsZeros) {
+  const Architecture arch = small_arch();
+  TrainOptions t = options(1);
+  t.noise = NoiseModel{};
+  t.validate(arch);
+  EXPECT_TRUE(t.noise.layers.empty());
+  EXPECT_EQ(t.resolved_noise(arch).layers.size(), arch.num_layers());
+  EXPECT_FALSE(t.resolved_noise(arch).any());
+  t.noise = NoiseModel::uniform(arch.num_layers(), NoiseSite::kSumAdd, 0.2);
+  EXPECT_EQ(t.resolved_noise(arch).layers[1].sum_add, 0.2);
+  t.noise = NoiseModel::none(arch.num_layers() + 1);
+  EXPECT_THROW(t.validate(arch), InputError);
+
+  EvalOptions e;
+  e.validate(arch);
+  EXPECT_TRUE(e.noise.layers.empty());
+  EXPECT_EQ(e.resolved_noise(arch).layers.size(), arch.num_layers());
+
+  Mat x;
+  std::vector<int> y;
+  blobs(30, 7, &x, &y);
+  Network a(arch), b(arch);
+  a.init(3);
+  b.init(3);
+  TrainState sa, sb;
+  TrainOptions empty = options(1), zeros = options(1);
+  empty.noise = NoiseModel{};
+  zeros.noise = NoiseModel::none(arch.num_layers());
+  train(a, x, y, empty, sa);
+  train(b, x, y, zeros, sb);
+  EXPECT_EQ(std::memcmp(a.params().data(), b.params().data(), sizeof(float) * a.params().size()),
+            0);
+}
+
 }  // namespace
 }  // namespace gift

@@ -16,7 +16,10 @@ struct EvalOptions {
   int repeats = 10;  // Monte-Carlo passes over the data set (1 when noiseless)
   uint64_t seed = 1;
   int threads = 0;
-  void validate(const Architecture& arch);
+  // Throws InputError naming the bad option. Changes nothing.
+  void validate(const Architecture& arch) const;
+  // The noise to evaluate under: `noise`, or zeros on every layer of `arch` when it is empty.
+  NoiseModel resolved_noise(const Architecture& arch) const;
 };
 
 struct EvalResult {

@@ -28,8 +28,10 @@ struct TrainOptions {
   NoiseModel noise;  // the assumed noise (empty = noiseless for any depth)
   uint64_t seed = 1;
   int threads = 0;  // 0 = all cores; never changes the result
-  // Throws InputError naming the bad option; fills an empty noise model with zeros.
-  void validate(const Architecture& arch);
+  // Throws InputError naming the bad option. Changes nothing.
+  void validate(const Architecture& arch) const;
+  // The noise to train under: `noise`, or zeros on every layer of `arch` when it is empty.
+  NoiseModel resolved_noise(const Architecture& arch) const;
 };
 
 struct EpochLog {
