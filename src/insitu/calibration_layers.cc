@@ -2,11 +2,15 @@
 // least-squares fit of the per-pass noise sites to the sample variances over the repeats, a
 // static weight error from the mean residuals, jackknife intervals, and the last layer's
 // output noise (calibration.h describes the method).
+// Its own header first: through core/matrix.h it includes Eigen's intrinsics under the pragma
+// that silences GCC 12's AVX-512 false positives (core/matrix.h says why).
+#include "calibration_internal.h"
+// clang-format off
 #include <Eigen/Dense>
+// clang-format on
 #include <algorithm>
 #include <cmath>
 
-#include "calibration_internal.h"
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
 #include "gift/onn/forward.h"
