@@ -229,7 +229,7 @@ void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, b
   std::set<std::string> known = {"epochs",        "retrain_epochs", "batch_size", "lr",
                                  "score_repeats", "accept_z",       "holdout",    "score",
                                  "calib_inputs",  "calib_repeats",  "calib_size", "checks",
-                                 "fit_data"};
+                                 "fit_data",      "optimizer",      "schedule",   "rescale"};
   if (budgets) known.insert({"budget_gradients", "budget_passes"});
   reject_unknown(f, known, w);
   constexpr uint64_t kAny = std::numeric_limits<uint64_t>::max();
@@ -251,6 +251,24 @@ void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, b
   o.checks = get_integer<int>(f, "checks", o.checks, 0, kMaxSweepEpochs, w);
   o.fit_data =
       parse_fit_data(get_string(f, "fit_data", to_string(o.fit_data), "calib or train", w));
+  // A name the parser refuses is reported like any other bad value (naming the key).
+  const auto named = [&](const char* key, const std::string& fallback, const char* expected,
+                         auto parse) {
+    const std::string name = get_string(f, key, fallback, expected, w);
+    try {
+      return parse(name);
+    } catch (const InputError&) {
+      bad_value(w, key, expected, f.at(key));
+    }
+  };
+  o.optimizer.kind = named("optimizer", to_string(o.optimizer.kind), "adam or sgd",
+                           [](const std::string& n) { return parse_optimizer(n); });
+  o.schedule = named("schedule", to_string(o.schedule), "constant or cosine",
+                     [](const std::string& n) { return parse_lr_schedule(n); });
+  if (f.contains("rescale")) {
+    if (!f.at("rescale").is_boolean()) bad_value(w, "rescale", "true or false", f.at("rescale"));
+    o.rescale = f.at("rescale").get<bool>();
+  }
   if (budgets) {
     o.budget_gradients =
         get_integer<uint64_t>(f, "budget_gradients", o.budget_gradients, 0, kAny, w);
@@ -272,6 +290,12 @@ json finetune_to_json(const FinetuneOptions& o, size_t calib_size, bool budgets)
             {"calib_size", calib_size},
             {"checks", o.checks},
             {"fit_data", to_string(o.fit_data)}};
+  // Written only where they differ from the defaults, so a directory made before these keys
+  // existed (whose config.json lacks them) still matches and resumes.
+  const FinetuneOptions defaults;
+  if (o.optimizer.kind != defaults.optimizer.kind) j["optimizer"] = to_string(o.optimizer.kind);
+  if (o.schedule != defaults.schedule) j["schedule"] = to_string(o.schedule);
+  if (o.rescale != defaults.rescale) j["rescale"] = o.rescale;
   if (budgets) {
     j["budget_gradients"] = o.budget_gradients;
     j["budget_passes"] = o.budget_passes;

@@ -87,8 +87,10 @@ void check_range(const std::string& owner, const std::string& name, int64_t valu
 // ------------------------------------------------------------------ the "finetune" block
 // One reader and one writer of the fine-tuning options in sweep and frontier configs: keys
 // epochs, retrain_epochs, batch_size, lr, score_repeats, accept_z, holdout, score, calib_inputs,
-// calib_repeats, calib_size, checks, fit_data, and (with `budgets`) budget_gradients and
-// budget_passes. Absent keys keep the values of `o` and `calib_size`; unknown keys are refused.
+// calib_repeats, calib_size, checks, fit_data, optimizer, schedule, rescale (these three written
+// only when not the default, so older directories still resume), and (with `budgets`)
+// budget_gradients and budget_passes. Absent keys keep the values of `o` and `calib_size`;
+// unknown keys are refused.
 void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, bool budgets,
                         const std::string& what);
 json finetune_to_json(const FinetuneOptions& o, size_t calib_size, bool budgets);

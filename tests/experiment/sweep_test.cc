@@ -84,6 +84,37 @@ TEST(SweepConfig, ParsesAndRoundTrips) {
   EXPECT_DOUBLE_EQ(cc.grids[0].pattern.layers[1].weight, 0.2);
 }
 
+// The optimizer, schedule and rescale step of fine-tuning are part of a study's config: read,
+// and written back only where they differ from the defaults (so an older config.json, which
+// lacks the keys, still equals a new one and its directory resumes).
+TEST(SweepConfig, FinetuneOptimizerScheduleAndRescaleRoundTrip) {
+  const SweepConfig plain = SweepConfig::from_json(small_config("/d"), "c.json");
+  const json plain_ft = plain.to_json().at("finetune");
+  EXPECT_FALSE(plain_ft.contains("optimizer"));
+  EXPECT_FALSE(plain_ft.contains("schedule"));
+  EXPECT_FALSE(plain_ft.contains("rescale"));
+  json j = small_config("/d");
+  j["finetune"]["optimizer"] = "sgd";
+  j["finetune"]["schedule"] = "constant";
+  j["finetune"]["rescale"] = false;
+  const SweepConfig c = SweepConfig::from_json(j, "c.json");
+  EXPECT_EQ(c.finetune.optimizer.kind, OptimizerKind::kSgd);
+  EXPECT_EQ(c.finetune.schedule, LrSchedule::kConstant);
+  EXPECT_FALSE(c.finetune.rescale);
+  const json ft = c.to_json().at("finetune");
+  EXPECT_EQ(ft.at("optimizer"), "sgd");
+  EXPECT_EQ(ft.at("schedule"), "constant");
+  EXPECT_EQ(ft.at("rescale"), false);
+  EXPECT_EQ(SweepConfig::from_json(c.to_json(), "back").to_json(), c.to_json());
+  EXPECT_NE(c.to_json(), plain.to_json());
+  for (const auto& [key, bad] : std::vector<std::pair<std::string, json>>{
+           {"optimizer", "adamw"}, {"schedule", "linear"}, {"rescale", 1}}) {
+    json b = small_config("/d");
+    b["finetune"][key] = bad;
+    EXPECT_INPUT_ERROR(SweepConfig::from_json(b, "c.json"), "c.json", key);
+  }
+}
+
 // Every rejection is an InputError on one line naming the file and `part` (the key).
 void expect_refused(const json& j, const std::string& part) {
   SCOPED_TRACE(j.dump().substr(0, 300));
