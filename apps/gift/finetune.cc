@@ -196,6 +196,70 @@ FinetuneOptions finetune_options(const FinetuneFlags& f, const io::Checkpoint& c
   return o;
 }
 
+// One line of the results table from a method's report row.
+void print_row(const nlohmann::json& j) {
+  const std::vector<double> after = j.at("test_accuracy_after").get<std::vector<double>>();
+  const nlohmann::json& rec = j.contains("recovery") ? j["recovery"] : nlohmann::json(nullptr);
+  std::printf("%-8s %8.2f%% [%6.2f, %6.2f] %+8.1f%% %9.2f %11llu %9llu %7.1fs %9s\n",
+              j.at("method").get<std::string>().c_str(), 100 * after.at(0), 100 * after.at(1),
+              100 * after.at(2), 100 * j.at("relative_improvement").get<double>(),
+              rec.is_number() ? rec.get<double>() : NAN,
+              static_cast<unsigned long long>(j.at("device_passes").get<uint64_t>()),
+              static_cast<unsigned long long>(j.at("device_programmings").get<uint64_t>()),
+              j.at("digital_seconds").get<double>(), j.at("accepted").get<bool>() ? "yes" : "no");
+  std::fflush(stdout);
+}
+
+// The start's line and the table's header.
+void print_start(const FinetuneFlags& f, const io::Checkpoint& ckpt, const DeviceAccuracy& before,
+                 double oracle_acc) {
+  std::printf("%s (trained at %s) on a device with true noise %s%s\n", f.checkpoint.c_str(),
+              ckpt.train.noise.describe().c_str(),
+              f.device.noise.build(ckpt.net.num_layers(), "device").describe().c_str(),
+              f.device.gain_std > 0 || f.device.weight_bits > 0 ? " and static errors" : "");
+  std::printf("device test accuracy before: %.2f%% [%.2f, %.2f]", 100 * before.mean,
+              100 * before.low, 100 * before.high);
+  if (oracle_acc >= 0) std::printf("; oracle: %.2f%%", 100 * oracle_acc);
+  std::printf("\n%-8s %9s %18s %9s %9s %11s %9s %8s %9s\n", "method", "accuracy", "95% interval",
+              "rel.impr", "recovery", "dev.passes", "programs", "digital", "accepted");
+}
+
+// A method's report row: its FinetuneReport with the held-out test accuracies around it.
+nlohmann::json method_row(const FinetuneReport& r, const DeviceAccuracy& before,
+                          const DeviceAccuracy& after, double oracle_acc) {
+  nlohmann::json j = r.to_json();
+  j["test_accuracy_before"] = {before.mean, before.low, before.high};
+  j["test_accuracy_after"] = {after.mean, after.low, after.high};
+  j["relative_improvement"] = (after.mean - before.mean) / before.mean;
+  if (oracle_acc >= 0) {
+    const std::optional<double> rec = experiment::recovery_of(before.mean, after.mean, oracle_acc);
+    j["oracle_accuracy"] = oracle_acc;
+    j["recovery"] = rec ? nlohmann::json(*rec) : nlohmann::json(nullptr);
+  }
+  return j;
+}
+
+// Writes the fine-tuned network to `out_path`, then the report (write_report); a new checkpoint
+// is removed again if its report cannot be written (no checkpoint without its report).
+template <class WriteReport>
+void save_finetuned(const std::string& out_path, const io::Checkpoint& ckpt, const Network& net,
+                    const nlohmann::json& row, WriteReport write_report) {
+  io::Checkpoint out = ckpt;
+  out.net = net;
+  out.state = TrainState{};
+  out.extra["finetune"] = row.dump();
+  struct stat st;
+  const bool existed = ::stat(out_path.c_str(), &st) == 0;
+  io::save_checkpoint(out_path, out);
+  try {
+    write_report();
+  } catch (...) {
+    if (!existed) ::unlink(out_path.c_str());
+    throw;
+  }
+  std::printf("wrote %s\n", out_path.c_str());
+}
+
 void run_finetune(FinetuneFlags& f) {
   if (!f.out.empty()) io::prepare_output(f.out);
   if (!f.report.empty()) io::prepare_output(f.report);
@@ -243,28 +307,8 @@ void run_finetune(FinetuneFlags& f) {
   double oracle_acc = -1;
   if (!f.oracle.empty())
     oracle_acc = device_accuracy(*probe, oracle_ckpt.net, test_set, f.eval_repeats).mean;
-  std::printf("%s (trained at %s) on a device with true noise %s%s\n", f.checkpoint.c_str(),
-              ckpt.train.noise.describe().c_str(),
-              f.device.noise.build(ckpt.net.num_layers(), "device").describe().c_str(),
-              f.device.gain_std > 0 || f.device.weight_bits > 0 ? " and static errors" : "");
-  std::printf("device test accuracy before: %.2f%% [%.2f, %.2f]", 100 * before.mean,
-              100 * before.low, 100 * before.high);
-  if (oracle_acc >= 0) std::printf("; oracle: %.2f%%", 100 * oracle_acc);
-  std::printf("\n%-8s %9s %18s %9s %9s %11s %9s %8s %9s\n", "method", "accuracy", "95% interval",
-              "rel.impr", "recovery", "dev.passes", "programs", "digital", "accepted");
+  print_start(f, ckpt, before, oracle_acc);
   nlohmann::json all = nlohmann::json::array();
-  const auto print_row = [](const nlohmann::json& j) {
-    const std::vector<double> after = j.at("test_accuracy_after").get<std::vector<double>>();
-    const nlohmann::json& rec = j.contains("recovery") ? j["recovery"] : nlohmann::json(nullptr);
-    std::printf("%-8s %8.2f%% [%6.2f, %6.2f] %+8.1f%% %9.2f %11llu %9llu %7.1fs %9s\n",
-                j.at("method").get<std::string>().c_str(), 100 * after.at(0), 100 * after.at(1),
-                100 * after.at(2), 100 * j.at("relative_improvement").get<double>(),
-                rec.is_number() ? rec.get<double>() : NAN,
-                static_cast<unsigned long long>(j.at("device_passes").get<uint64_t>()),
-                static_cast<unsigned long long>(j.at("device_programmings").get<uint64_t>()),
-                j.at("digital_seconds").get<double>(), j.at("accepted").get<bool>() ? "yes" : "no");
-    std::fflush(stdout);
-  };
   // The report holds every method finished so far, rewritten (atomically) after each one,
   // so a run stopped between methods keeps what it finished; --resume continues it.
   const auto write_report = [&] {
@@ -285,33 +329,11 @@ void run_finetune(FinetuneFlags& f) {
     std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
     const FinetuneReport r = make_method(name)->run(net, *device, calib, train_set, o);
     const DeviceAccuracy after = device_accuracy(*device, net, test_set, f.eval_repeats);
-    const double rel = (after.mean - before.mean) / before.mean;
-    const std::optional<double> rec = experiment::recovery_of(before.mean, after.mean, oracle_acc);
-    nlohmann::json j = r.to_json();
-    j["test_accuracy_before"] = {before.mean, before.low, before.high};
-    j["test_accuracy_after"] = {after.mean, after.low, after.high};
-    j["relative_improvement"] = rel;
-    if (oracle_acc >= 0) {
-      j["oracle_accuracy"] = oracle_acc;
-      j["recovery"] = rec ? nlohmann::json(*rec) : nlohmann::json(nullptr);
-    }
+    const nlohmann::json j = method_row(r, before, after, oracle_acc);
     print_row(j);
     all.push_back(j);
     if (!f.out.empty()) {
-      io::Checkpoint out = ckpt;
-      out.net = net;
-      out.state = TrainState{};
-      out.extra["finetune"] = j.dump();
-      struct stat st;
-      const bool existed = ::stat(f.out.c_str(), &st) == 0;
-      io::save_checkpoint(f.out, out);
-      try {
-        write_report();
-      } catch (...) {
-        if (!existed) ::unlink(f.out.c_str());  // no checkpoint without its report
-        throw;
-      }
-      std::printf("wrote %s\n", f.out.c_str());
+      save_finetuned(f.out, ckpt, net, j, write_report);
     } else {
       write_report();
     }
