@@ -15,19 +15,53 @@
 namespace gift::cli {
 namespace {
 
+// The flags bind to a TrainOptions, so its defaults are the CLI's (one place for them).
 struct TrainFlags {
   DataFlags data;
   NoiseFlags noise;
   std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
   double w_max = 1.0;
-  int epochs = 10, batch_size = 128, threads = 0, eval_repeats = 5;
-  std::string optimizer = "adam", schedule = "cosine";
-  double lr = 1e-3, momentum = 0.9, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
-  uint64_t seed = 1;
+  TrainOptions train;  // noise from `noise`, optimizer kind and schedule from the names below
+  std::string optimizer = to_string(TrainOptions{}.optimizer.kind);
+  std::string schedule = to_string(TrainOptions{}.schedule);
+  int eval_repeats = 5;
   std::string out;
   bool resume = false;
 };
+
+// A new network, initialised, with the options of the flags.
+io::Checkpoint new_checkpoint(const TrainFlags& f) {
+  const Architecture arch =
+      Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max);
+  io::Checkpoint ckpt;
+  ckpt.net = Network(arch);
+  ckpt.net.init(f.train.seed);
+  ckpt.train = f.train;
+  ckpt.train.optimizer.kind = parse_optimizer(f.optimizer);
+  ckpt.train.schedule = parse_lr_schedule(f.schedule);
+  ckpt.train.noise = f.noise.build(arch.num_layers(), "");
+  ckpt.train.validate(arch);
+  ckpt.dataset = f.data.dataset;
+  return ckpt;
+}
+
+// The final test accuracies: noiseless, and under the training noise if there is any.
+void print_test_accuracy(const io::Checkpoint& ckpt, const data::Dataset& test_set,
+                         const TrainFlags& f) {
+  EvalOptions clean;
+  clean.threads = f.train.threads;
+  std::printf("test accuracy, noiseless:        %s\n",
+              evaluate(ckpt.net, test_set.images, test_set.labels, clean).describe().c_str());
+  if (ckpt.train.noise.any()) {
+    EvalOptions noisy = clean;
+    noisy.noise = ckpt.train.noise;
+    noisy.repeats = f.eval_repeats;
+    noisy.seed = f.train.seed;
+    std::printf("test accuracy, at training noise: %s\n",
+                evaluate(ckpt.net, test_set.images, test_set.labels, noisy).describe().c_str());
+  }
+}
 
 bool file_exists(const std::string& path) {
   struct stat st;
@@ -39,32 +73,13 @@ void run_train(const TrainFlags& f) {
   io::Checkpoint ckpt;
   if (f.resume && file_exists(f.out)) {
     ckpt = io::load_checkpoint(f.out);
-    ckpt.train.epochs = f.epochs;
-    ckpt.train.threads = f.threads;
+    ckpt.train.epochs = f.train.epochs;
+    ckpt.train.threads = f.train.threads;
     std::printf("resuming %s at epoch %d of %d (%s, trained noise %s)\n", f.out.c_str(),
-                ckpt.state.epochs_done, f.epochs, ckpt.net.arch().describe().c_str(),
+                ckpt.state.epochs_done, f.train.epochs, ckpt.net.arch().describe().c_str(),
                 ckpt.train.noise.describe().c_str());
   } else {
-    const Architecture arch =
-        Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max);
-    ckpt.net = Network(arch);
-    ckpt.net.init(f.seed);
-    TrainOptions& t = ckpt.train;
-    t.epochs = f.epochs;
-    t.batch_size = f.batch_size;
-    t.seed = f.seed;
-    t.threads = f.threads;
-    t.optimizer.kind = parse_optimizer(f.optimizer);
-    t.schedule = parse_lr_schedule(f.schedule);
-    t.optimizer.lr = f.lr;
-    t.optimizer.momentum = f.momentum;
-    t.optimizer.beta1 = f.beta1;
-    t.optimizer.beta2 = f.beta2;
-    t.optimizer.eps = f.eps;
-    t.optimizer.weight_decay = f.weight_decay;
-    t.noise = f.noise.build(arch.num_layers(), "");
-    t.validate(arch);
-    ckpt.dataset = f.data.dataset;
+    ckpt = new_checkpoint(f);
   }
   if (f.eval_repeats < 1) {
     throw InputError("--eval-repeats must be >= 1, found " + std::to_string(f.eval_repeats));
@@ -112,18 +127,7 @@ void run_train(const TrainFlags& f) {
     if (s.diverged) throw InputError("training diverged: " + s.message);
     if (!file_exists(f.out)) io::save_checkpoint(f.out, ckpt);
   }
-  EvalOptions clean;
-  clean.threads = f.threads;
-  std::printf("test accuracy, noiseless:        %s\n",
-              evaluate(ckpt.net, test_set.images, test_set.labels, clean).describe().c_str());
-  if (ckpt.train.noise.any()) {
-    EvalOptions noisy = clean;
-    noisy.noise = ckpt.train.noise;
-    noisy.repeats = f.eval_repeats;
-    noisy.seed = f.seed;
-    std::printf("test accuracy, at training noise: %s\n",
-                evaluate(ckpt.net, test_set.images, test_set.labels, noisy).describe().c_str());
-  }
+  print_test_accuracy(ckpt, test_set, f);
 }
 
 }  // namespace
@@ -137,18 +141,19 @@ void add_train(CLI::App& app) {
                   "hidden activation: relu, sigmoid, tanh or linear");
   cmd->add_option("--w-max", f->w_max, "programmable weight range [-w_max, w_max]");
   f->noise.add(*cmd, "", "assumed during training");
-  cmd->add_option("--epochs", f->epochs, "epochs (in total, also when resuming)");
-  cmd->add_option("--batch-size", f->batch_size, "mini-batch size");
+  cmd->add_option("--epochs", f->train.epochs, "epochs (in total, also when resuming)");
+  cmd->add_option("--batch-size", f->train.batch_size, "mini-batch size");
   cmd->add_option("--optimizer", f->optimizer, "adam or sgd");
-  cmd->add_option("--lr", f->lr, "learning rate");
+  cmd->add_option("--lr", f->train.optimizer.lr, "learning rate");
   cmd->add_option("--lr-schedule", f->schedule, "cosine (decay to 0 over all epochs) or constant");
-  cmd->add_option("--momentum", f->momentum, "SGD momentum");
-  cmd->add_option("--beta1", f->beta1, "Adam beta1");
-  cmd->add_option("--beta2", f->beta2, "Adam beta2");
-  cmd->add_option("--eps", f->eps, "Adam epsilon");
-  cmd->add_option("--weight-decay", f->weight_decay, "L2 weight decay");
-  cmd->add_option("--seed", f->seed, "seed of initialisation, shuffling and noise");
-  cmd->add_option("--threads", f->threads, "threads (0 = all cores; results do not depend on it)");
+  cmd->add_option("--momentum", f->train.optimizer.momentum, "SGD momentum");
+  cmd->add_option("--beta1", f->train.optimizer.beta1, "Adam beta1");
+  cmd->add_option("--beta2", f->train.optimizer.beta2, "Adam beta2");
+  cmd->add_option("--eps", f->train.optimizer.eps, "Adam epsilon");
+  cmd->add_option("--weight-decay", f->train.optimizer.weight_decay, "L2 weight decay");
+  cmd->add_option("--seed", f->train.seed, "seed of initialisation, shuffling and noise");
+  cmd->add_option("--threads", f->train.threads,
+                  "threads (0 = all cores; results do not depend on it)");
   cmd->add_option("--eval-repeats", f->eval_repeats, "noise draws for the final test evaluation");
   cmd->add_option("--out", f->out, "checkpoint to write (after every epoch)")->required();
   cmd->add_flag("--resume", f->resume, "continue from --out if it exists, with its stored options");
