@@ -62,7 +62,7 @@ struct Estimate {
 struct LayerCalibration {
   // Per-pass noise stds, indexed by NoiseSite. A site whose interval reaches 0 is reported
   // with value 0 (its interval still says how large it could be).
-  Estimate site[4];
+  Estimate site[kNumNoiseSites];
   // Mean over (input, neuron) of ē² / (s²/R): about 1 when the residual has no
   // systematic part, larger when static errors shift the detected sums.
   double static_error_index = 0;
