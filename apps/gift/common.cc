@@ -43,15 +43,16 @@ NoiseModel NoiseFlags::build(size_t num_layers, const std::string& prefix) const
 }
 
 void DataFlags::add(CLI::App& app) {
-  app.add_option("--dataset", dataset, "data set: mnist or fashion-mnist")
-      ->check(CLI::IsMember({"mnist", "fashion-mnist"}));
+  app.add_option("--dataset", dataset, "data set: " + data::dataset_list())
+      ->check(CLI::IsMember(data::dataset_names()));
   app.add_option("--data-dir", dir, "directory holding the IDX files (default data/<dataset>)");
   app.add_option("--train-limit", train_limit, "use only the first N training images (0 = all)");
   app.add_option("--test-limit", test_limit, "use only the first N test images (0 = all)");
 }
 
 data::Dataset DataFlags::load(data::Split split) const {
-  data::Dataset d = data::load_dataset(dataset, dir.empty() ? "data/" + dataset : dir, split);
+  data::Dataset d =
+      data::load_dataset(dataset, dir.empty() ? data::default_data_dir(dataset) : dir, split);
   const size_t limit = split == data::Split::kTrain ? train_limit : test_limit;
   if (limit > 0 && limit < d.size()) d = data::subset(d, 0, limit);
   return d;
@@ -81,6 +82,59 @@ void Progress::update(size_t done, size_t total, const std::string& extra) {
 
 void Progress::finish() {
   if (enabled_) std::fprintf(stderr, "\r\033[K");
+}
+
+namespace {
+
+// f(), with an InputError's message prefixed by `option`.
+template <class F>
+auto for_option(const char* option, F f) {
+  try {
+    return f();
+  } catch (const InputError& e) {
+    throw InputError(std::string(option) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+void FinetuneOptionFlags::add(CLI::App& app, FinetuneOptions& o) {
+  optimizer = to_string(o.optimizer.kind);
+  schedule = to_string(o.schedule);
+  score_by = to_string(o.score_by);
+  fit_data = to_string(o.fit_data);
+  no_rescale = !o.rescale;
+  app.add_option("--calib-inputs", o.calibration.inputs, "calibration: distinct inputs K");
+  app.add_option("--calib-repeats", o.calibration.repeats, "calibration: passes R of each input");
+  app.add_option("--fit-data", fit_data,
+                 "images to fit: train (the training set less the scoring hold-out) or calib "
+                 "(the calibration set less the hold-out); retrain always fits train");
+  app.add_option("--schedule", schedule,
+                 "learning rate over the planned steps: cosine or constant (retrain: cosine)");
+  app.add_flag("--no-rescale", no_rescale, "gift: skip the structured rescaling first step");
+  app.add_option("--checks", o.checks, "device scores along the way (fewer if passes run short)");
+  app.add_option("--epochs", o.epochs,
+                 "epochs over the images fitted (gift, diff, hil), unless a budget ends it");
+  app.add_option("--retrain-epochs", o.retrain_epochs,
+                 "retrain: epochs over the training set, unless a budget ends it");
+  app.add_option("--batch-size", o.batch_size, "mini-batch size");
+  app.add_option("--optimizer", optimizer, "adam or sgd");
+  app.add_option("--lr", o.optimizer.lr, "learning rate");
+  app.add_option("--score-repeats", o.score_repeats, "device passes per held-out image per score");
+  app.add_option("--holdout", o.holdout,
+                 "with --fit-data calib: the fraction of the calibration set held out for "
+                 "scoring (with train, every calibration image scores)");
+  app.add_option("--score", score_by,
+                 "device criterion for the best check and acceptance: accuracy or loss");
+  app.add_option("--accept-z", o.accept_z, "accept only a gain above this many standard errors");
+}
+
+void FinetuneOptionFlags::apply(FinetuneOptions& o) const {
+  o.optimizer.kind = for_option("--optimizer", [&] { return parse_optimizer(optimizer); });
+  o.schedule = for_option("--schedule", [&] { return parse_lr_schedule(schedule); });
+  o.score_by = for_option("--score", [&] { return parse_score_by(score_by); });
+  o.fit_data = for_option("--fit-data", [&] { return parse_fit_data(fit_data); });
+  o.rescale = !no_rescale;
 }
 
 }  // namespace gift::cli

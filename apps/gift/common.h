@@ -84,6 +84,7 @@ void add_report(CLI::App& app);  // tables and figures of a sweep
 #include <memory>
 
 #include "gift/insitu/device.h"
+#include "gift/insitu/finetune.h"
 
 namespace gift::cli {
 
@@ -104,6 +105,19 @@ struct DeviceFlags {
 
  private:
   CLI::App* app_ = nullptr;  // to tell which options were given
+};
+
+// The fine-tuning options gift finetune and gift frontier share, bound to the fields of `o`
+// (so their defaults are FinetuneOptions', set in one place): --epochs, --retrain-epochs,
+// --batch-size, --optimizer, --lr, --schedule, --no-rescale, --checks, --score-repeats,
+// --holdout, --score, --accept-z, --fit-data, --calib-inputs, --calib-repeats. The names
+// given for the enumerations are kept as text until apply() parses them into `o`; its errors
+// name the option.
+struct FinetuneOptionFlags {
+  std::string optimizer, schedule, score_by, fit_data;
+  bool no_rescale = false;
+  void add(CLI::App& app, FinetuneOptions& o);
+  void apply(FinetuneOptions& o) const;
 };
 
 void add_calibrate(CLI::App& app);

@@ -37,31 +37,25 @@ LabelledSet calibration_set(const data::Dataset& train, size_t n, uint64_t seed)
   }
 }
 
-struct CalibFlags {
-  int inputs = 100, repeats = 16, bootstrap = 400;
-  void add(CLI::App& app) {
-    app.add_option("--calib-inputs", inputs, "calibration: distinct inputs K");
-    app.add_option("--calib-repeats", repeats, "calibration: passes R of each input");
-    app.add_option("--calib-bootstrap", bootstrap,
-                   "calibration: bootstrap resamples for intervals");
-  }
-  CalibrationOptions build(uint64_t seed, int threads) const {
-    CalibrationOptions o;
-    o.inputs = inputs;
-    o.repeats = repeats;
-    o.bootstrap = bootstrap;
-    o.seed = seed;
-    o.threads = threads;
-    o.validate();
-    return o;
-  }
-};
+// --calib-bootstrap, bound to `o` (CalibrationOptions' default).
+void add_calib_bootstrap(CLI::App& app, CalibrationOptions& o) {
+  app.add_option("--calib-bootstrap", o.bootstrap,
+                 "calibration: bootstrap resamples for intervals");
+}
+
+// `o` with the run's seed and threads, validated.
+CalibrationOptions calibration_options(CalibrationOptions o, uint64_t seed, int threads) {
+  o.seed = seed;
+  o.threads = threads;
+  o.validate();
+  return o;
+}
 
 struct CalibrateFlags {
   std::string checkpoint, json_out;
   DataFlags data;
   DeviceFlags device;
-  CalibFlags calib;
+  CalibrationOptions calib;
   uint64_t seed = 1;
   int threads = 0;
 };
@@ -73,7 +67,7 @@ void run_calibrate(CalibrateFlags& f) {
   const data::Dataset train = f.data.load(data::Split::kTrain);
   f.device.threads = f.threads;
   std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
-  const CalibrationOptions co = f.calib.build(f.seed, f.threads);
+  const CalibrationOptions co = calibration_options(f.calib, f.seed, f.threads);
   const LabelledSet set = calibration_set(train, static_cast<size_t>(co.inputs), f.seed);
   const Calibration c = calibrate(*device, ckpt.net, set.images, co, ckpt.train.noise);
   std::printf("calibration of %s on a %s device (%d inputs x %d passes)\n", f.checkpoint.c_str(),
@@ -86,26 +80,14 @@ void run_calibrate(CalibrateFlags& f) {
   }
 }
 
-// The library's defaults, the one place they are set.
-const FinetuneOptions kDefaults;
-
 struct FinetuneFlags {
   std::string checkpoint, methods = "gift", out, report, oracle;
   DataFlags data;
   DeviceFlags device;
-  CalibFlags calib;
+  FinetuneOptions options;  // the bound options; their defaults are FinetuneOptions'
+  FinetuneOptionFlags tuning;
   size_t calib_size = 1000;
-  int epochs = kDefaults.epochs, retrain_epochs = kDefaults.retrain_epochs,
-      batch_size = kDefaults.batch_size, score_repeats = kDefaults.score_repeats, eval_repeats = 5,
-      threads = 0;
-  double lr = kDefaults.optimizer.lr, accept_z = kDefaults.accept_z;
-  std::string optimizer = to_string(kDefaults.optimizer.kind),
-              score_by = to_string(kDefaults.score_by), fit_data = to_string(kDefaults.fit_data);
-  double holdout = kDefaults.holdout;
-  int checks = kDefaults.checks;
-  std::string schedule = to_string(kDefaults.schedule);
-  bool no_rescale = !kDefaults.rescale;
-  uint64_t budget_gradients = kDefaults.budget_gradients, budget_passes = kDefaults.budget_passes;
+  int eval_repeats = 5, threads = 0;
   uint64_t seed = 1;
   bool resume = false;
 };
@@ -114,6 +96,7 @@ struct FinetuneFlags {
 // different runs in one report.
 nlohmann::json finetune_config(const FinetuneFlags& f) {
   const DeviceFlags& d = f.device;
+  const FinetuneOptions& o = f.options;
   return {{"checkpoint", f.checkpoint},
           {"dataset", f.data.dataset},
           {"data_dir", f.data.dir},
@@ -127,24 +110,24 @@ nlohmann::json finetune_config(const FinetuneFlags& f) {
             {"seed", d.seed},
             {"no_taps", d.no_taps},
             {"command", d.command}}},
-          {"calib", {f.calib.inputs, f.calib.repeats, f.calib.bootstrap}},
+          {"calib", {o.calibration.inputs, o.calibration.repeats, o.calibration.bootstrap}},
           {"calib_size", f.calib_size},
-          {"epochs", f.epochs},
-          {"retrain_epochs", f.retrain_epochs},
-          {"batch_size", f.batch_size},
-          {"score_repeats", f.score_repeats},
+          {"epochs", o.epochs},
+          {"retrain_epochs", o.retrain_epochs},
+          {"batch_size", o.batch_size},
+          {"score_repeats", o.score_repeats},
           {"eval_repeats", f.eval_repeats},
-          {"lr", f.lr},
-          {"accept_z", f.accept_z},
-          {"optimizer", f.optimizer},
-          {"score", f.score_by},
-          {"holdout", f.holdout},
-          {"checks", f.checks},
-          {"schedule", f.schedule},
-          {"rescale", !f.no_rescale},
-          {"fit_data", f.fit_data},
-          {"budget_gradients", f.budget_gradients},
-          {"budget_passes", f.budget_passes},
+          {"lr", o.optimizer.lr},
+          {"accept_z", o.accept_z},
+          {"optimizer", f.tuning.optimizer},
+          {"score", f.tuning.score_by},
+          {"holdout", o.holdout},
+          {"checks", o.checks},
+          {"schedule", f.tuning.schedule},
+          {"rescale", !f.tuning.no_rescale},
+          {"fit_data", f.tuning.fit_data},
+          {"budget_gradients", o.budget_gradients},
+          {"budget_passes", o.budget_passes},
           {"oracle", f.oracle},
           {"seed", f.seed}};
 }
@@ -184,6 +167,35 @@ std::map<std::string, nlohmann::json> finished_methods(const std::string& path,
   return done;
 }
 
+// The names of --method, each known and given once.
+std::vector<std::string> parse_method_list(const std::string& text) {
+  std::vector<std::string> methods;
+  std::stringstream ss(text);
+  std::string m;
+  while (std::getline(ss, m, ',')) {
+    make_method(m);  // validates the name
+    if (std::find(methods.begin(), methods.end(), m) != methods.end()) {
+      throw InputError("--method: '" + m + "' is given twice");
+    }
+    methods.push_back(m);
+  }
+  if (methods.empty()) throw InputError("--method: no method given");
+  return methods;
+}
+
+// The options of every method of the run: the bound ones, the names parsed, the run's seed and
+// threads, and the noise the checkpoint was trained under.
+FinetuneOptions finetune_options(const FinetuneFlags& f, const io::Checkpoint& ckpt) {
+  FinetuneOptions o = f.options;
+  f.tuning.apply(o);
+  o.assumed = ckpt.train.noise;
+  o.calibration = calibration_options(o.calibration, f.seed, f.threads);
+  o.seed = f.seed;
+  o.threads = f.threads;
+  o.validate(ckpt.net.arch());
+  return o;
+}
+
 void run_finetune(FinetuneFlags& f) {
   if (!f.out.empty()) io::prepare_output(f.out);
   if (!f.report.empty()) io::prepare_output(f.report);
@@ -192,19 +204,7 @@ void run_finetune(FinetuneFlags& f) {
   if (f.eval_repeats < 1)
     throw InputError("--eval-repeats must be >= 1, found " + std::to_string(f.eval_repeats));
   const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
-  std::vector<std::string> methods;
-  {
-    std::stringstream ss(f.methods);
-    std::string m;
-    while (std::getline(ss, m, ',')) {
-      make_method(m);  // validates the name
-      if (std::find(methods.begin(), methods.end(), m) != methods.end()) {
-        throw InputError("--method: '" + m + "' is given twice");
-      }
-      methods.push_back(m);
-    }
-  }
-  if (methods.empty()) throw InputError("--method: no method given");
+  const std::vector<std::string> methods = parse_method_list(f.methods);
   if (!f.out.empty() && methods.size() != 1) {
     throw InputError("--out needs exactly one --method (found " + std::to_string(methods.size()) +
                      ")");
@@ -236,27 +236,7 @@ void run_finetune(FinetuneFlags& f) {
   const LabelledSet train_set{std::move(train.images), std::move(train.labels)};  // no copy
   const LabelledSet& test_set = lab.eval;
   f.device.threads = f.threads;
-  FinetuneOptions o;
-  o.epochs = f.epochs;
-  o.retrain_epochs = f.retrain_epochs;
-  o.batch_size = f.batch_size;
-  o.optimizer.kind = parse_optimizer(f.optimizer);
-  o.optimizer.lr = f.lr;
-  o.score_repeats = f.score_repeats;
-  o.accept_z = f.accept_z;
-  o.holdout = f.holdout;
-  o.score_by = parse_score_by(f.score_by);
-  o.checks = f.checks;
-  o.schedule = parse_lr_schedule(f.schedule);
-  o.rescale = !f.no_rescale;
-  o.fit_data = parse_fit_data(f.fit_data);
-  o.budget_gradients = f.budget_gradients;
-  o.budget_passes = f.budget_passes;
-  o.assumed = ckpt.train.noise;
-  o.calibration = f.calib.build(f.seed, f.threads);
-  o.seed = f.seed;
-  o.threads = f.threads;
-  o.validate(ckpt.net.arch());
+  const FinetuneOptions o = finetune_options(f, ckpt);
 
   std::unique_ptr<Device> probe = f.device.make(ckpt.net.arch());
   const DeviceAccuracy before = device_accuracy(*probe, ckpt.net, test_set, f.eval_repeats);
@@ -348,7 +328,9 @@ void add_calibrate(CLI::App& app) {
   f->data.add(*cmd);
   f->data.dataset.clear();
   f->device.add(*cmd);
-  f->calib.add(*cmd);
+  cmd->add_option("--calib-inputs", f->calib.inputs, "calibration: distinct inputs K");
+  cmd->add_option("--calib-repeats", f->calib.repeats, "calibration: passes R of each input");
+  add_calib_bootstrap(*cmd, f->calib);
   cmd->add_option("--seed", f->seed, "seed of the input choice and the bootstrap");
   cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
   cmd->add_option("--json", f->json_out, "write the estimate as JSON to this file");
@@ -364,36 +346,16 @@ void add_finetune(CLI::App& app) {
   f->data.add(*cmd);
   f->data.dataset.clear();
   f->device.add(*cmd);
-  f->calib.add(*cmd);
+  f->tuning.add(*cmd, f->options);
+  add_calib_bootstrap(*cmd, f->options.calibration);
   cmd->add_option("--calib-size", f->calib_size,
                   "the lab's labelled images, drawn from the test split (accuracies are measured "
                   "on the rest of it)");
-  cmd->add_option("--fit-data", f->fit_data,
-                  "images to fit: train (the training set less the scoring hold-out) or calib "
-                  "(the calibration set less the hold-out); retrain always fits train");
-  cmd->add_option("--budget-gradients", f->budget_gradients,
+  cmd->add_option("--budget-gradients", f->options.budget_gradients,
                   "per-sample gradients a method may spend (0 = no budget)");
-  cmd->add_option("--budget-passes", f->budget_passes,
+  cmd->add_option("--budget-passes", f->options.budget_passes,
                   "device passes a method may spend, calibration and scoring included (0 = no "
                   "budget)");
-  cmd->add_option("--schedule", f->schedule,
-                  "learning rate over the planned steps: cosine or constant (retrain: cosine)");
-  cmd->add_flag("--no-rescale", f->no_rescale, "gift: skip the structured rescaling first step");
-  cmd->add_option("--checks", f->checks, "device scores along the way (fewer if passes run short)");
-  cmd->add_option("--epochs", f->epochs, "epochs over the images fitted (gift, diff, hil)");
-  cmd->add_option("--retrain-epochs", f->retrain_epochs,
-                  "retrain: epochs over the full training set");
-  cmd->add_option("--batch-size", f->batch_size, "mini-batch size");
-  cmd->add_option("--optimizer", f->optimizer, "adam or sgd");
-  cmd->add_option("--lr", f->lr, "learning rate");
-  cmd->add_option("--score-repeats", f->score_repeats,
-                  "device passes per calibration image per score");
-  cmd->add_option("--holdout", f->holdout,
-                  "with --fit-data calib: the fraction of the calibration set held out for "
-                  "scoring (with train, every calibration image scores)");
-  cmd->add_option("--score", f->score_by,
-                  "device criterion for the best epoch and acceptance: accuracy or loss");
-  cmd->add_option("--accept-z", f->accept_z, "accept only a gain above this many standard errors");
   cmd->add_option("--eval-repeats", f->eval_repeats,
                   "device passes over the test set for the accuracy");
   cmd->add_option("--oracle", f->oracle, "checkpoint trained at the true noise, for the recovery");

@@ -23,11 +23,10 @@ struct FrontierFlags {
   std::string methods = "gift,hil,retrain";
   std::string ladder = experiment::ladder_text(experiment::default_ladder());
   std::string seeds = "1";
-  std::string score_by = to_string(FinetuneOptions().score_by);
-  std::string fit_data = to_string(FinetuneOptions().fit_data);
   DataFlags data;
   DeviceFlags device;
   experiment::FrontierConfig config;  // the numeric options bind to it directly
+  FinetuneOptionFlags tuning;         // and the fine-tuning ones to config.finetune
   bool no_figures = false;
   CLI::App* app = nullptr;
 };
@@ -133,16 +132,7 @@ void run_frontier_cli(FrontierFlags& f) {
   c.methods = parse_methods(f.methods);
   c.ladder = experiment::parse_ladder(f.ladder, "--ladder");
   c.seeds = parse_seeds(f.seeds);
-  try {
-    c.finetune.score_by = parse_score_by(f.score_by);
-  } catch (const InputError& e) {
-    throw InputError(std::string("--score: ") + e.what());
-  }
-  try {
-    c.finetune.fit_data = parse_fit_data(f.fit_data);
-  } catch (const InputError& e) {
-    throw InputError(std::string("--fit-data: ") + e.what());
-  }
+  f.tuning.apply(c.finetune);
   check_options(f);
   io::prepare_output(f.out + "/frontier.jsonl");
   const io::Checkpoint start = io::load_checkpoint(f.checkpoint);
@@ -225,28 +215,7 @@ void add_frontier(CLI::App& app) {
   cmd->add_option("--calib-size", c.calib_size,
                   "the lab's labelled images, drawn from the test split (accuracies are measured "
                   "on the rest of it)");
-  cmd->add_option("--calib-inputs", c.finetune.calibration.inputs,
-                  "calibration: distinct inputs K");
-  cmd->add_option("--calib-repeats", c.finetune.calibration.repeats,
-                  "calibration: passes R of each input");
-  cmd->add_option("--fit-data", f->fit_data,
-                  "images to fit: train (the training set less the scoring hold-out) or calib");
-  cmd->add_option("--checks", c.finetune.checks,
-                  "device scores along the way (fewer if passes run short)");
-  cmd->add_option("--epochs", c.finetune.epochs,
-                  "epochs over the images fitted (gift, diff, hil), unless a budget ends it");
-  cmd->add_option("--retrain-epochs", c.finetune.retrain_epochs,
-                  "retrain: epochs over the training set, unless a budget ends it");
-  cmd->add_option("--batch-size", c.finetune.batch_size, "mini-batch size");
-  cmd->add_option("--lr", c.finetune.optimizer.lr, "learning rate (Adam)");
-  cmd->add_option("--score-repeats", c.finetune.score_repeats,
-                  "device passes per held-out image per score");
-  cmd->add_option("--holdout", c.finetune.holdout,
-                  "with --fit-data calib: the fraction of the calibration set held out for "
-                  "scoring (with train, every calibration image scores)");
-  cmd->add_option("--score", f->score_by, "device criterion for the best check: accuracy or loss");
-  cmd->add_option("--accept-z", c.finetune.accept_z,
-                  "accept only a gain above this many standard errors");
+  f->tuning.add(*cmd, c.finetune);
   cmd->add_option("--eval-repeats", c.eval_repeats,
                   "device passes over the test set for each accuracy");
   cmd->add_option("--threads", c.threads, "threads (0 = all cores); never changes a number");

@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "gift/core/error.h"
+#include "gift/data/dataset.h"
 #include "gift/experiment/frontier.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/json.h"
@@ -92,8 +93,8 @@ void add_reproduce(CLI::App& app) {
       "cost-recovery frontier of one case (in OUT/frontier)");
   cmd->add_flag("--quick", f->quick,
                 "reduced scale (about five minutes on two cores; a 3-rung frontier on 1 seed)");
-  cmd->add_option("--dataset", f->dataset, "mnist or fashion-mnist")
-      ->check(CLI::IsMember({"mnist", "fashion-mnist"}));
+  cmd->add_option("--dataset", f->dataset, data::dataset_list())
+      ->check(CLI::IsMember(data::dataset_names()));
   cmd->add_option("--data-dir", f->data_dir,
                   "directory holding the IDX files (default data/<dataset>)");
   cmd->add_option("--out", f->out, "sweep directory (default out/reproduce-<dataset>[-quick])");

@@ -110,11 +110,52 @@ Dataset load_fashion_mnist(const std::string& dir, Split split) {
   return load_idx_dataset(dir, split, "Fashion-MNIST");
 }
 
+const std::vector<DataSetInfo>& dataset_registry() {
+  static const std::vector<DataSetInfo> kDataSets = {
+      {"mnist", "MNIST", load_mnist},
+      {"fashion-mnist", "Fashion-MNIST", load_fashion_mnist},
+  };
+  return kDataSets;
+}
+
+const DataSetInfo* find_dataset(const std::string& name) {
+  for (const DataSetInfo& d : dataset_registry()) {
+    if (name == d.name) return &d;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> dataset_names() {
+  std::vector<std::string> names;
+  for (const DataSetInfo& d : dataset_registry()) names.push_back(d.name);
+  return names;
+}
+
+std::string dataset_list() {
+  const std::vector<std::string> names = dataset_names();
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) s += i + 1 == names.size() ? " or " : ", ";
+    s += names[i];
+  }
+  return s;
+}
+
+std::string default_data_dir(const std::string& name) { return "data/" + name; }
+
+void check_dataset_name(const std::string& name, const std::string& owner) {
+  if (find_dataset(name) == nullptr) {
+    throw InputError(owner + ": dataset must be " + dataset_list() + ", found '" + name + "'");
+  }
+}
+
 Dataset load_dataset(const std::string& name, const std::string& dir, Split split) {
-  if (name == "mnist") return load_mnist(dir, split);
-  if (name == "fashion-mnist") return load_fashion_mnist(dir, split);
-  throw InputError("data set name: expected \"mnist\" or \"fashion-mnist\", found \"" + name +
-                   "\"");
+  if (const DataSetInfo* d = find_dataset(name)) return d->load(dir, split);
+  std::string expected;
+  for (const std::string& n : dataset_names()) {
+    expected += (expected.empty() ? "\"" : " or \"") + n + "\"";
+  }
+  throw InputError("data set name: expected " + expected + ", found \"" + name + "\"");
 }
 
 Dataset subset(const Dataset& d, size_t begin, size_t count) {

@@ -9,6 +9,7 @@
 
 #include "experiment_util.h"
 #include "gift/core/error.h"
+#include "gift/data/dataset.h"
 #include "gift/experiment/number_text.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/atomic_file.h"
@@ -138,10 +139,9 @@ struct FrontierData {
 FrontierData load_frontier_data(const FrontierConfig& cfg, const Architecture& arch,
                                 const std::string& dataset_default) {
   const std::string dataset = cfg.dataset.empty() ? dataset_default : cfg.dataset;
-  if (dataset != "mnist" && dataset != "fashion-mnist") {
-    throw InputError("frontier: dataset must be mnist or fashion-mnist, found '" + dataset + "'");
-  }
-  const std::string data_dir = cfg.data_dir.empty() ? "data/" + dataset : cfg.data_dir;
+  data::check_dataset_name(dataset, "frontier");
+  const std::string data_dir =
+      cfg.data_dir.empty() ? data::default_data_dir(dataset) : cfg.data_dir;
   data::Dataset train_set = load_limited(dataset, data_dir, data::Split::kTrain, cfg.train_limit);
   data::Dataset test_set = load_limited(dataset, data_dir, data::Split::kTest, cfg.test_limit);
   check_labelled_data(arch, train_set.images, train_set.labels,

@@ -6,6 +6,7 @@
 
 #include "experiment_util.h"
 #include "gift/core/error.h"
+#include "gift/data/dataset.h"
 #include "gift/experiment/frontier.h"
 #include "gift/io/model_json.h"
 #include "gift/train/engine.h"
@@ -95,7 +96,7 @@ FrontierConfig FrontierConfig::parse(const json& j, const std::string& what) {
   FrontierConfig c;
   c.checkpoint = get_string(j, "checkpoint", c.checkpoint, "a path (a string)", what);
   c.oracle = get_string(j, "oracle", c.oracle, "a path (a string)", what);
-  c.dataset = get_string(j, "dataset", c.dataset, "mnist or fashion-mnist", what);
+  c.dataset = get_string(j, "dataset", c.dataset, data::dataset_list(), what);
   c.data_dir = get_string(j, "data_dir", c.data_dir, "a directory (a string)", what);
   c.train_limit = get_integer<size_t>(j, "train_limit", c.train_limit, 0, kAny, what);
   c.test_limit = get_integer<size_t>(j, "test_limit", c.test_limit, 0, kAny, what);
@@ -173,9 +174,7 @@ json FrontierConfig::to_json() const {
 size_t FrontierConfig::cells() const { return seeds.size() * (1 + methods.size() * ladder.size()); }
 
 void FrontierConfig::validate() const {
-  if (!dataset.empty() && dataset != "mnist" && dataset != "fashion-mnist") {
-    throw InputError("frontier: dataset must be mnist or fashion-mnist, found '" + dataset + "'");
-  }
+  if (!dataset.empty()) data::check_dataset_name(dataset, "frontier");
   if (methods.empty()) throw InputError("frontier: methods must not be empty");
   std::set<std::string> method_set;
   for (const std::string& m : methods) {

@@ -13,6 +13,7 @@
 #include "experiment_util.h"
 #include "gift/core/error.h"
 #include "gift/core/threads.h"
+#include "gift/data/dataset.h"
 #include "gift/experiment/number_text.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/atomic_file.h"
@@ -161,7 +162,8 @@ struct SweepData {
 
 SweepData load_sweep_data(const SweepConfig& cfg) {
   const Architecture arch = cfg.architecture();
-  const std::string data_dir = cfg.data_dir.empty() ? "data/" + cfg.dataset : cfg.data_dir;
+  const std::string data_dir =
+      cfg.data_dir.empty() ? data::default_data_dir(cfg.dataset) : cfg.data_dir;
   data::Dataset train_set =
       load_limited(cfg.dataset, data_dir, data::Split::kTrain, cfg.train_limit);
   data::Dataset test_set = load_limited(cfg.dataset, data_dir, data::Split::kTest, cfg.test_limit);

@@ -4,6 +4,7 @@
 
 #include "experiment_util.h"
 #include "gift/core/error.h"
+#include "gift/data/dataset.h"
 #include "gift/experiment/number_text.h"
 #include "gift/experiment/sweep.h"
 #include "gift/io/model_json.h"
@@ -129,7 +130,7 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
   const double kMaxDouble = std::numeric_limits<double>::max();
   const double kPositive = std::numeric_limits<double>::denorm_min();
   SweepConfig c;
-  c.dataset = get_string(j, "dataset", c.dataset, "mnist or fashion-mnist", what);
+  c.dataset = get_string(j, "dataset", c.dataset, data::dataset_list(), what);
   c.data_dir = get_string(j, "data_dir", c.data_dir, "a directory (a string)", what);
   c.arch = get_string(j, "arch", c.arch, "layer widths like \"784-256-10\" (a string)", what);
   c.activation = get_string(j, "activation", c.activation, "an activation name (a string)", what);
@@ -212,9 +213,7 @@ Architecture SweepConfig::architecture() const {
 }
 
 void SweepConfig::validate() const {
-  if (dataset != "mnist" && dataset != "fashion-mnist") {
-    throw InputError("sweep: dataset must be mnist or fashion-mnist, found '" + dataset + "'");
-  }
+  data::check_dataset_name(dataset, "sweep");
   const Architecture a = architecture();
   if (seeds.empty() || methods.empty() || grids.empty()) {
     throw InputError("sweep: seeds, methods and grids must not be empty");

@@ -8,7 +8,11 @@
 
 namespace gift {
 
-void FinetuneOptions::validate(const Architecture& arch) {
+NoiseModel FinetuneOptions::assumed_noise(const Architecture& arch) const {
+  return assumed.layers.empty() ? NoiseModel::none(arch.num_layers()) : assumed;
+}
+
+void FinetuneOptions::validate(const Architecture& arch) const {
   if (epochs < 0 || retrain_epochs < 0) throw InputError("fine-tuning: epochs must be >= 0");
   if (batch_size < 1) throw InputError("fine-tuning: batch size must be >= 1");
   if (score_repeats < 1) throw InputError("fine-tuning: score repeats must be >= 1");
@@ -19,8 +23,7 @@ void FinetuneOptions::validate(const Architecture& arch) {
   if (threads < 0) throw InputError("fine-tuning: threads must be >= 0");
   optimizer.validate();
   calibration.validate();
-  if (assumed.layers.empty()) assumed = NoiseModel::none(arch.num_layers());
-  assumed.validate(arch.num_layers(), "assumed noise");
+  assumed_noise(arch).validate(arch.num_layers(), "assumed noise");
   if (!calibrate) {
     if (noise.layers.empty())
       throw InputError("fine-tuning without calibration needs a noise model");

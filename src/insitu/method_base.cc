@@ -355,8 +355,9 @@ void MethodBase::prepare(Context& c, Network& net, const LabelledSet& calib,
 
 FinetuneReport MethodBase::run(Network& net, Device& raw_device, const LabelledSet& calib,
                                const LabelledSet& train, const FinetuneOptions& opts_in) {
+  opts_in.validate(net.arch());
   FinetuneOptions o = opts_in;
-  o.validate(net.arch());
+  o.assumed = o.assumed_noise(net.arch());
   check_labelled_data(net.arch(), calib.images, calib.labels, "fine-tuning: the calibration set");
   if (!train.labels.empty())
     check_labelled_data(net.arch(), train.images, train.labels, "fine-tuning: the training set");

@@ -6,6 +6,56 @@
 #include "gift/train/loss.h"
 
 namespace gift {
+namespace {
+
+// One weight-gradient task: rows [o_begin, o_end) of layer `layer`'s weights (and bias).
+struct GradTask {
+  size_t layer;
+  int o_begin, o_end;
+};
+
+template <class T>
+std::vector<GradTask> grad_tasks(const NetworkT<T>& net, int rows) {
+  std::vector<GradTask> tasks;
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    const int O = net.arch().sizes[l + 1];
+    for (int o = 0; o < O; o += rows) tasks.push_back({l, o, std::min(O, o + rows)});
+  }
+  return tasks;
+}
+
+// What the weight gradients need stacked over the batch, as (layer, part): part 0 du, 1 dq,
+// 2 the layer's input, 3 its square (1 and 3 under weight noise only; layer 0's input is x).
+std::vector<std::pair<size_t, int>> stack_parts(const NoiseModel& noise, size_t L) {
+  std::vector<std::pair<size_t, int>> parts;
+  for (size_t l = 0; l < L; ++l) {
+    parts.push_back({l, 0});
+    if (l > 0) parts.push_back({l, 2});
+    if (noise.layers[l].weight > 0) {
+      parts.push_back({l, 1});
+      parts.push_back({l, 3});
+    }
+  }
+  return parts;
+}
+
+// out (B x n) = part `what` of layer l, stacked from the first `blocks` tapes (row blocks of
+// kRowBlock rows, in order).
+template <class T>
+void stack_part(MatT<T>& out, const std::vector<Tape<T>>& tapes, int blocks, int B, size_t l,
+                int what, int block_rows) {
+  const auto part = [&](const Tape<T>& t) -> const MatT<T>& {
+    const LayerTape<T>& lt = t.layers[l];
+    return what == 0 ? lt.du : what == 1 ? lt.dq : what == 2 ? t.input(l) : lt.x_sq;
+  };
+  out.resize(B, part(tapes[0]).cols());
+  for (int k = 0; k < blocks; ++k) {
+    const MatT<T>& p = part(tapes[static_cast<size_t>(k)]);
+    out.middleRows(k * block_rows, p.rows()) = p;
+  }
+}
+
+}  // namespace
 
 template <class T>
 BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
@@ -22,39 +72,14 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
   const T scale = T(1) / static_cast<T>(B);
   weight_squares(w_sq_, net, noise);
   grad.setZero(net.params().size());
-  struct Task {
-    size_t layer;
-    int o_begin, o_end;
-  };
-  std::vector<Task> tasks;
-  for (size_t l = 0; l < L; ++l) {
-    const int O = net.arch().sizes[l + 1];
-    for (int o = 0; o < O; o += kGradRows) tasks.push_back({l, o, std::min(O, o + kGradRows)});
-  }
+  const std::vector<GradTask> tasks = grad_tasks(net, kGradRows);
   // The batch's du, dq, layer inputs and their squares, stacked from the row blocks so that
   // each weight gradient is one product over all B rows (layer 0's input is x itself).
   stacked_.resize(4 * L);
+  const std::vector<std::pair<size_t, int>> stacks = stack_parts(noise, L);
   const auto stack = [&](size_t l, int what) {
-    MatT<T>& out = stacked_[4 * l + static_cast<size_t>(what)];
-    const auto part = [&](const Tape<T>& t) -> const MatT<T>& {
-      const LayerTape<T>& lt = t.layers[l];
-      return what == 0 ? lt.du : what == 1 ? lt.dq : what == 2 ? t.input(l) : lt.x_sq;
-    };
-    out.resize(B, part(tapes_[0]).cols());
-    for (int k = 0; k < blocks; ++k) {
-      const MatT<T>& p = part(tapes_[static_cast<size_t>(k)]);
-      out.middleRows(k * kRowBlock, p.rows()) = p;
-    }
+    stack_part(stacked_[4 * l + static_cast<size_t>(what)], tapes_, blocks, B, l, what, kRowBlock);
   };
-  std::vector<std::pair<size_t, int>> stacks;
-  for (size_t l = 0; l < L; ++l) {
-    stacks.push_back({l, 0});
-    if (l > 0) stacks.push_back({l, 2});
-    if (noise.layers[l].weight > 0) {
-      stacks.push_back({l, 1});
-      stacks.push_back({l, 3});
-    }
-  }
   std::exception_ptr error;
   const auto guard = [&](auto&& f) {
     try {

@@ -159,6 +159,9 @@ TEST_F(FrontierCli, BadOptionsAreOneLineErrors) {
   expect_error("--checks -1", "--checks");
   expect_error("--fit-data everything", "--fit-data");
   expect_error("--score vibes", "--score");
+  expect_error("--optimizer rmsprop", "--optimizer");  // the fine-tuning flags gift finetune takes
+  expect_error("--schedule sometimes", "--schedule");
+  expect_error("--no-rescale=maybe", "--no-rescale", 2);
   expect_error("--test-limit 100", "100 test images");
   expect_error("--device-noise-weight 1,2,3", "--device-noise-weight");
   expect_error("--device-command 'true'", "--device-command");
@@ -188,7 +191,8 @@ TEST_F(FrontierCli, IsListedInTheHelp) {
   EXPECT_NE(r.out.find("frontier"), std::string::npos) << r.out;
   const Outcome h = run("frontier --help");
   EXPECT_EQ(h.status, 0);
-  for (const char* opt : {"--ladder", "--seeds", "--method", "--device-noise-sum-add", "--out"}) {
+  for (const char* opt : {"--ladder", "--seeds", "--method", "--device-noise-sum-add", "--out",
+                          "--schedule", "--no-rescale", "--optimizer"}) {
     EXPECT_NE(h.out.find(opt), std::string::npos) << opt;
   }
 }

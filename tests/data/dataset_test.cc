@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -211,6 +212,27 @@ TEST(Subset, OutOfRange) {
   EXPECT_INPUT_ERROR(subset(d, 4, 0), "subset", "begin 4");
   EXPECT_INPUT_ERROR(subset(d, std::numeric_limits<size_t>::max(), 2), "subset");
   EXPECT_INPUT_ERROR(subset(d, 1, std::numeric_limits<size_t>::max()), "subset");
+}
+
+// The registry is the one list of names: every entry loads, names are distinct, and the checks
+// and prose read from it.
+TEST(DatasetRegistry, EveryEntryIsNamedOnceAndLoads) {
+  TempDir t;
+  write_split(t, "train", "");
+  std::vector<std::string> seen;
+  for (const DataSetInfo& d : dataset_registry()) {
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), d.name), 0) << d.name;
+    seen.push_back(d.name);
+    EXPECT_EQ(find_dataset(d.name), &d);
+    EXPECT_EQ(d.load(t.dir(), Split::kTrain).labels, (std::vector<int>{7, 0, 9})) << d.name;
+    EXPECT_NO_THROW(check_dataset_name(d.name, "test"));
+    EXPECT_EQ(default_data_dir(d.name), std::string("data/") + d.name);
+  }
+  EXPECT_EQ(seen, dataset_names());
+  EXPECT_EQ(dataset_list(), "mnist or fashion-mnist");
+  EXPECT_EQ(find_dataset("cifar10"), nullptr);
+  EXPECT_INPUT_ERROR(check_dataset_name("cifar10", "sweep"),
+                     "sweep: dataset must be mnist or fashion-mnist, found 'cifar10'");
 }
 
 }  // namespace

@@ -45,7 +45,29 @@ Dataset load_idx_dataset(const std::string& dir, Split split, const std::string&
 Dataset load_mnist(const std::string& dir, Split split);
 Dataset load_fashion_mnist(const std::string& dir, Split split);
 
-// Dispatches on name: "mnist" or "fashion-mnist"; throws InputError for any other name.
+// The registry of data sets: each is declared once, in kDataSets (src/data/dataset.cc), and
+// everything that needs a data set's name reads it from there: load_dataset, the CLI's
+// --dataset checks and help, the sweep and frontier configs. Adding a data set: its entry there
+// and its fetch step in scripts/fetch-data.sh (which puts it in data/<name>).
+struct DataSetInfo {
+  const char* name;   // what --dataset, configs and result rows call it: "mnist"
+  const char* title;  // what error messages call it: "MNIST"
+  Dataset (*load)(const std::string& dir, Split split);
+};
+const std::vector<DataSetInfo>& dataset_registry();
+// The entry named `name`, or nullptr.
+const DataSetInfo* find_dataset(const std::string& name);
+// The names in registry order.
+std::vector<std::string> dataset_names();
+// The names as prose, "mnist or fashion-mnist" (help texts, error messages).
+std::string dataset_list();
+// Where scripts/fetch-data.sh puts data set `name`: data/<name> (relative to the repository).
+std::string default_data_dir(const std::string& name);
+// Throws InputError("<owner>: dataset must be mnist or fashion-mnist, found '<name>'") unless
+// `name` is in the registry.
+void check_dataset_name(const std::string& name, const std::string& owner);
+
+// Loads data set `name` (an entry of the registry); throws InputError for any other name.
 Dataset load_dataset(const std::string& name, const std::string& dir, Split split);
 
 // Samples [begin, begin + count) of d, as a copy (count may be 0).

@@ -70,7 +70,7 @@ struct FinetuneOptions {
       1.645;              // accept only if the gain exceeds accept_z standard errors (one-sided 5%)
   bool calibrate = true;  // false: use `noise` as the estimate (ablations, tests)
   NoiseModel noise;       // the estimate when calibrate is false
-  NoiseModel assumed;     // s_hat: the noise the network was trained under
+  NoiseModel assumed;     // s_hat: the noise the network was trained under (empty: none)
   CalibrationOptions calibration;
   FitData fit_data = FitData::kTraining;
   // Budgets, 0 = none; the defaults are the envelope docs/method.md targets. Per-sample gradients
@@ -82,7 +82,9 @@ struct FinetuneOptions {
   uint64_t budget_passes = 5000;
   uint64_t seed = 1;
   int threads = 0;
-  void validate(const Architecture& arch);
+  // `assumed`, or no noise on every layer of `arch` when it is empty.
+  NoiseModel assumed_noise(const Architecture& arch) const;
+  void validate(const Architecture& arch) const;
 };
 
 // One device score along the way ("epochs" in reports, for history).

@@ -1,0 +1,564 @@
+// The calibration of a device with taps (every layer's detected sums): per layer, a weighted
+// least-squares fit of the per-pass noise sites to the sample variances over the repeats, a
+// static weight error from the mean residuals, jackknife intervals, and the last layer's
+// output noise (calibration.h describes the method).
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+
+#include "calibration_internal.h"
+#include "gift/core/error.h"
+#include "gift/core/stats.h"
+#include "gift/onn/forward.h"
+
+namespace gift::calibration_detail {
+namespace {
+
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+// Unknowns of one layer's variance fit, in this order: s_a², s_m², s_w², and the output
+// noise s_o² of the layer before (layers >= 1 only).
+constexpr int kUAdd = 0, kUMult = 1, kUWeight = 2, kUOut = 3;
+constexpr NoiseSite kSiteOf[3] = {NoiseSite::kSumAdd, NoiseSite::kSumMult, NoiseSite::kWeight};
+
+using Mat4 = Eigen::Matrix4d;
+using Vec4 = Eigen::Vector4d;
+
+// min xᵀGx - 2cᵀx over x >= 0 (n <= 4 unknowns); only unknowns in `allowed` (a bit mask)
+// may be non-zero. Every active set is tried and the feasible one with the least objective
+// kept: exact, and cheap for n <= 4.
+VectorXd nnls_small(const MatrixXd& G, const VectorXd& c, int allowed) {
+  const int n = static_cast<int>(c.size());
+  VectorXd best = VectorXd::Zero(n);
+  double best_obj = 0;  // objective relative to x = 0
+  for (int mask = 1; mask < (1 << n); ++mask) {
+    if ((mask & allowed) != mask) continue;
+    std::vector<int> idx;
+    for (int i = 0; i < n; ++i) {
+      if (mask & (1 << i)) idx.push_back(i);
+    }
+    const int m = static_cast<int>(idx.size());
+    MatrixXd Gs(m, m);
+    VectorXd cs(m);
+    for (int a = 0; a < m; ++a) {
+      cs[a] = c[idx[a]];
+      for (int b = 0; b < m; ++b) Gs(a, b) = G(idx[a], idx[b]);
+    }
+    const Eigen::LDLT<MatrixXd> ldlt(Gs);
+    if (ldlt.info() != Eigen::Success) continue;
+    const VectorXd xs = ldlt.solve(cs);
+    if (!xs.allFinite() || (xs.array() < 0).any()) continue;
+    const double obj = xs.dot(Gs * xs) - 2 * cs.dot(xs);
+    if (obj < best_obj) {
+      best_obj = obj;
+      best.setZero();
+      for (int a = 0; a < m; ++a) best[idx[a]] = xs[a];
+    }
+  }
+  return best;
+}
+
+// Column scaling that makes the leading n x n block of G unit-diagonal (zero for a column
+// that no observation informs).
+Vec4 unit_scaling(const Mat4& G, int n) {
+  Vec4 d = Vec4::Zero();
+  for (int i = 0; i < n; ++i) d[i] = G(i, i) > 0 ? 1 / std::sqrt(G(i, i)) : 0;
+  return d;
+}
+
+// x (first n entries) with G x = c, least squares and of minimum norm where G is singular:
+// an unknown that no observation informs stays 0.
+Vec4 solve_sym(const Mat4& G, const Vec4& c, int n) {
+  const Vec4 d = unit_scaling(G, n);
+  const MatrixXd Gs = (d.asDiagonal() * G * d.asDiagonal()).topLeftCorner(n, n);
+  const VectorXd cs = (d.asDiagonal() * c).head(n);
+  VectorXd y;
+  const Eigen::LDLT<MatrixXd> ldlt(Gs);
+  if (ldlt.info() == Eigen::Success && ldlt.isPositive() &&
+      ldlt.vectorD().minCoeff() > 1e-12 * std::max(ldlt.vectorD().maxCoeff(), 1e-300)) {
+    y = ldlt.solve(cs);
+  } else {
+    y = Gs.completeOrthogonalDecomposition().solve(cs);
+  }
+  Vec4 x = Vec4::Zero();
+  x.head(n) = y;
+  return d.asDiagonal() * x;
+}
+
+VectorXd nnls_scaled(const Mat4& G, const Vec4& c, int n, int allowed) {
+  const Vec4 d = unit_scaling(G, n);
+  const Mat4 Gs = d.asDiagonal() * G * d.asDiagonal();
+  const VectorXd y = nnls_small(Gs.topLeftCorner(n, n), (d.asDiagonal() * c).head(n), allowed);
+  return d.head(n).asDiagonal() * y;
+}
+
+double sqrt0(double v) { return std::sqrt(std::max(v, 0.0)); }
+
+// A variance estimate (possibly negative: unconstrained) and its 95% interval.
+struct VarianceInterval {
+  double low = 0, high = 0;
+};
+
+// What one layer's fit needs, per input k and neuron i (K x O unless said otherwise).
+struct LayerData {
+  int K = 0, R = 0, O = 0, n = 3;
+  MatD e;       // K*R x O residuals z - (W h̃ + b)
+  MatD e_mean;  // mean residual over the R repeats
+  MatD v;       // their sample variance
+  MatD M;       // mean over repeats of m², m = W h̃ + b (the device's mean sum)
+  MatD Q;       // mean over repeats of q = Σ_j W_ij² h̃_j²
+  MatD P;       // Σ_j W_ij² h̄_j², h̄ the mean input over repeats (static errors)
+  MatD S;       // Σ_j W_ij² Var_r(h̃_j): the static error's share of v per unit s_static²
+  VectorXd w2;  // O, Σ_j W_ij² (output noise of the layer before)
+  MatD WWt;     // O x O, W Wᵀ (layers >= 1)
+  MatD offset;  // K x O, subtracted from v (the static error's share), or empty
+};
+
+// The variance model of one residual and its gradient in the unknowns t = [a, b, c, d]:
+//   Var[e] = a + b m² + (1 + b) c q + (1 + b)(1 + c) d Σ W²
+// exact for Gaussian draws given the measured input, the products of the sites included.
+double model(const Vec4& t, double M, double Q, double w2, int n, double* J) {
+  const double a = t[0], b = t[1], c = t[2], d = n == 4 ? t[3] : 0.0;
+  J[0] = 1;
+  J[1] = M + c * Q + (1 + c) * d * w2;
+  J[2] = (1 + b) * (Q + d * w2);
+  J[3] = n == 4 ? (1 + b) * (1 + c) * w2 : 0.0;
+  return a + b * M + (1 + b) * c * Q + (1 + b) * (1 + c) * d * w2;
+}
+
+// One layer's normal equations, linearised at `at` with fixed weights, kept per cell
+// (input k, neuron i) so that the jackknife can leave out an input, a neuron or a cell:
+// the estimate from a set of cells is at + (Σ G)⁻¹ Σ g.
+struct Linearised {
+  int n = 3, K = 0, O = 0;
+  Vec4 at = Vec4::Zero();
+  std::vector<Mat4> G;  // K*O, cell k*O + i
+  std::vector<Vec4> g;
+  // Per cell, the other half of its covariances (only s_o² is concerned): leaving out a
+  // neuron or a cell leaves out every covariance it takes part in.
+  std::vector<double> pair_G, pair_g;
+  Mat4 G_all = Mat4::Zero();
+  Vec4 g_all = Vec4::Zero();
+  Vec4 solve() const { return at + solve_sym(G_all, g_all, n); }
+};
+
+// The variance fit's observations: each neuron's sample variance (weight 1 / (2 Var²), the
+// variance of a sample variance) and, for n == 4, the covariances between neurons (only the
+// output noise of the layer before correlates them: E[cov(e_i, e_j)] = s_o² (W Wᵀ)_ij; weight
+// 1 / (Var_i Var_j + cov²)). A covariance counts half to each of its two cells.
+Linearised linearise(const LayerData& D, const Vec4& at, const Vec4* weight_at, double floor,
+                     int allowed) {
+  const int n = D.n, K = D.K, O = D.O, R = D.R;
+  Linearised L;
+  L.n = n;
+  L.K = K;
+  L.O = O;
+  L.at = at;
+  L.G.assign(static_cast<size_t>(K) * O, Mat4::Zero());
+  L.g.assign(static_cast<size_t>(K) * O, Vec4::Zero());
+  L.pair_G.assign(static_cast<size_t>(K) * O, 0.0);
+  L.pair_g.assign(static_cast<size_t>(K) * O, 0.0);
+  double J[4], Jw[4];
+  std::vector<double> mu(static_cast<size_t>(O));
+  const bool pairs = n == 4 && O >= 2 && ((allowed >> kUOut) & 1);
+  MatD C;
+  for (int k = 0; k < K; ++k) {
+    for (int i = 0; i < O; ++i) {
+      const double w2 = n == 4 ? D.w2[i] : 0.0;
+      const double m_at = model(at, D.M(k, i), D.Q(k, i), w2, n, J);
+      double w = 1;
+      if (weight_at) {
+        mu[static_cast<size_t>(i)] =
+            std::max(model(*weight_at, D.M(k, i), D.Q(k, i), w2, n, Jw), floor);
+        w = 1 / (2 * mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(i)]);
+      }
+      Vec4 Jv = Vec4::Zero();
+      for (int a = 0; a < n; ++a) Jv[a] = (allowed >> a) & 1 ? J[a] : 0.0;
+      const double y = D.v(k, i) - (D.offset.size() ? D.offset(k, i) : 0.0);
+      const size_t c = static_cast<size_t>(k) * O + i;
+      L.G[c].noalias() += w * Jv * Jv.transpose();
+      L.g[c].noalias() += w * (y - m_at) * Jv;
+    }
+    if (pairs) {
+      const auto block = D.e.middleRows(static_cast<Eigen::Index>(k) * R, R);
+      const MatD centred = block.rowwise() - D.e_mean.row(k);
+      C.noalias() = centred.transpose() * centred / (R - 1);
+      const double d_at = at[kUOut];
+      const double d_w = weight_at ? (*weight_at)[kUOut] : 0.0;
+      for (int i = 0; i < O; ++i) {
+        for (int j = i + 1; j < O; ++j) {
+          const double p = D.WWt(i, j);
+          const double w = weight_at
+                               ? 1 / (mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(j)] +
+                                      d_w * d_w * p * p)
+                               : 1.0;
+          const double gg = 0.5 * w * p * p, gc = 0.5 * w * p * (C(i, j) - d_at * p);
+          for (int cell : {i, j}) {
+            const size_t c = static_cast<size_t>(k) * O + cell;
+            L.G[c](kUOut, kUOut) += gg;
+            L.g[c][kUOut] += gc;
+            L.pair_G[c] += gg;
+            L.pair_g[c] += gc;
+          }
+        }
+      }
+    }
+  }
+  for (size_t c = 0; c < L.G.size(); ++c) {
+    L.G_all += L.G[c];
+    L.g_all += L.g[c];
+  }
+  return L;
+}
+
+// Iteratively reweighted fit: returns the final linearisation, whose solve() is the
+// unconstrained estimate (unknowns outside `allowed` held at 0).
+Linearised fit_variances(const LayerData& D, int allowed) {
+  const double mean_v = std::max(D.v.mean(), 1e-300);
+  const double floor = 1e-3 * mean_v;
+  Vec4 t = Vec4::Zero();
+  Linearised L = linearise(D, t, nullptr, floor, allowed);
+  t = L.solve();
+  for (int it = 0; it < 10; ++it) {
+    Vec4 at = t.cwiseMax(0.0);
+    for (int j = 0; j < 4; ++j) {
+      if (!((allowed >> j) & 1)) at[j] = 0;
+    }
+    L = linearise(D, at, &at, floor, allowed);
+    const Vec4 next = L.solve();
+    const double change = (next - t).cwiseAbs().maxCoeff();
+    t = next;
+    if (change <= 1e-10 * std::max(t.cwiseAbs().maxCoeff(), mean_v)) break;
+  }
+  return L;
+}
+
+// 95% intervals of the unconstrained estimate by a two-way jackknife: inputs and neurons
+// are both units drawn at random (a chip's fixed errors make a neuron's residuals share a
+// part across inputs; the output noise of the layer before, an input's across neurons).
+// Variance V = V_inputs + max(V_neurons - V_cells, 0) (Cameron, Gelbach and Miller's
+// two-way form), with Student-t quantiles at Satterthwaite's degrees of freedom.
+std::vector<VarianceInterval> jackknife_intervals(const Linearised& L) {
+  const int n = L.n, K = L.K, O = L.O;
+  const Vec4 est = L.solve();
+  auto jk_var = [&](const std::vector<Mat4>& Gs, const std::vector<Vec4>& gs) {
+    const size_t m = Gs.size();
+    std::vector<Vec4> t(m);
+    Vec4 mean = Vec4::Zero();
+    for (size_t u = 0; u < m; ++u) {
+      t[u] = L.at + solve_sym(L.G_all - Gs[u], L.g_all - gs[u], n);
+      mean += t[u] / static_cast<double>(m);
+    }
+    Vec4 var = Vec4::Zero();
+    for (size_t u = 0; u < m; ++u) var += (t[u] - mean).cwiseAbs2();
+    return Vec4(var * (static_cast<double>(m) - 1) / static_cast<double>(m));
+  };
+  std::vector<Mat4> Gk(static_cast<size_t>(K), Mat4::Zero()),
+      Gi(static_cast<size_t>(O), Mat4::Zero());
+  std::vector<Vec4> gk(static_cast<size_t>(K), Vec4::Zero()),
+      gi(static_cast<size_t>(O), Vec4::Zero());
+  for (int k = 0; k < K; ++k) {
+    for (int i = 0; i < O; ++i) {
+      const size_t c = static_cast<size_t>(k) * O + i;
+      Gk[static_cast<size_t>(k)] += L.G[c];
+      gk[static_cast<size_t>(k)] += L.g[c];
+      Gi[static_cast<size_t>(i)] += L.G[c];
+      gi[static_cast<size_t>(i)] += L.g[c];
+    }
+  }
+  const Vec4 v_in = jk_var(Gk, gk);
+  Vec4 v_extra = Vec4::Zero();
+  if (O >= 2) {
+    std::vector<Mat4> Gc = L.G;
+    std::vector<Vec4> gc = L.g;
+    for (size_t c = 0; c < Gc.size(); ++c) {
+      Gc[c](kUOut, kUOut) += L.pair_G[c];
+      gc[c][kUOut] += L.pair_g[c];
+      const size_t i = c % static_cast<size_t>(O);
+      Gi[i](kUOut, kUOut) += L.pair_G[c];
+      gi[i][kUOut] += L.pair_g[c];
+    }
+    v_extra = (jk_var(Gi, gi) - jk_var(Gc, gc)).cwiseMax(0.0);
+  }
+  std::vector<VarianceInterval> iv(static_cast<size_t>(n));
+  for (int j = 0; j < n; ++j) {
+    const double v = v_in[j] + v_extra[j];
+    // Satterthwaite: df = V² / (V_in² / (K - 1) + V_extra² / (O - 1)).
+    double df = K - 1;
+    const double den =
+        v_in[j] * v_in[j] / (K - 1) + (O >= 2 ? v_extra[j] * v_extra[j] / (O - 1) : 0.0);
+    if (den > 0) df = std::clamp(v * v / den, 1.0, static_cast<double>(K - 1));
+    const double half = t_quantile_975(static_cast<int>(std::floor(df))) * std::sqrt(v);
+    iv[static_cast<size_t>(j)] = {est[j] - half, est[j] + half};
+  }
+  return iv;
+}
+
+// The static weight error of one layer from the mean residuals. A fixed relative error
+// W ⊙ (1 + δ), δ ~ N(0, s²), shifts neuron i's mean residual on input k by
+// Σ_j W_ij δ_ij h̄_kj, so with the sampling part (Var[e]/R, estimated by v/R) removed,
+// T_i = Σ_k (ē_ki² - v_ki/R) has mean s² Σ_k P_ki. Estimate: s² = Σ_i T_i / Σ_ki P_ki. Its
+// variance, for Gaussian δ and noise, is α s⁴ + β s² + γ with
+//   α = 2 Σ_i ||A_iᵀ A_i||_F² / (ΣP)²   (A_i = [W_ij h̄_kj], K x I; A_iᵀA_i = D_i H̄ᵀH̄ D_i)
+//   β = 4 Σ_ki (Var_ki / R) P_ki / (ΣP)²
+//   γ = 2 R/(R-1) Σ_k tr(C_k²) / (ΣP)²   (C_k: the covariance over neurons of the mean noise)
+// and the interval is the set of s² that the estimate does not reject at 5%.
+VarianceInterval static_fit(const LayerData& D, const MatD& W_sq, const MatD& h_mean,
+                            const MatD& abs_sum, const MatD& var_fit, double d_prev,
+                            double* s2_out) {
+  const int K = D.K, O = D.O, R = D.R;
+  const double sumP = D.P.sum();
+  // float32 readings: the device's own rounding of its sums (a dot product of I terms, about
+  // 2^-24 of their absolute sum per step) is fixed for a fixed input, so it reads like a
+  // static error; a generous bound of its square is taken off, and counted as noise.
+  const double ulp = 4.0 / 16777216.0;
+  double T = 0;
+  MatD f2(K, O);
+  for (int k = 0; k < K; ++k) {
+    for (int i = 0; i < O; ++i) {
+      f2(k, i) = ulp * ulp * abs_sum(k, i) * abs_sum(k, i);
+      T += D.e_mean(k, i) * D.e_mean(k, i) - D.v(k, i) / R - f2(k, i);
+    }
+  }
+  const double s2 = sumP > 0 ? T / sumP : 0;
+  *s2_out = s2;
+  if (!(sumP > 0)) return {0, 0};
+  const MatD Ghh = h_mean.transpose() * h_mean;  // I x I
+  const MatD G2 = Ghh.array().square().matrix();
+  double a = 0;
+  for (int i = 0; i < O; ++i) {
+    const VectorXd w = W_sq.row(i).transpose();
+    a += w.dot(G2 * w);
+  }
+  double b = 0, c = 0;
+  double offdiag2 = 0;
+  if (D.n == 4 && d_prev > 0) {
+    offdiag2 = (D.WWt.array().square().sum() - D.WWt.diagonal().array().square().sum()) *
+               (d_prev / R) * (d_prev / R);
+  }
+  for (int k = 0; k < K; ++k) {
+    double tr = offdiag2;
+    for (int i = 0; i < O; ++i) {
+      const double dk = var_fit(k, i) / R + f2(k, i);
+      b += dk * D.P(k, i);
+      tr += dk * dk;
+    }
+    c += tr;
+  }
+  const double alpha = 2 * a / (sumP * sumP), beta = 4 * b / (sumP * sumP),
+               gamma = 2.0 * R / (R - 1) * c / (sumP * sumP);
+  // The interval: the values x of s² that the estimate does not reject at 5%. Under x the
+  // estimate is about x χ²_ν/ν (ν = 2/α: the fixed errors of few neurons, or of inputs that
+  // share one direction, give few degrees of freedom and a skewed estimate) plus a normal
+  // part of variance β x + γ (the noise), the two deviations combined in quadrature.
+  const double z = 1.959963984540054;
+  const double nu = alpha > 0 ? 2 / alpha : 1e12;
+  const auto chi2_ratio = [&](double zp) {  // χ²_ν quantile / ν, Wilson-Hilferty
+    const double q = 2 / (9 * nu);
+    const double r = 1 - q + zp * std::sqrt(q);
+    return r > 0 ? r * r * r : 0.0;
+  };
+  const double r_lo = chi2_ratio(-z), r_hi = chi2_ratio(z);
+  const auto quantile = [&](double x, bool upper) {  // of the estimate under s² = x
+    const double noise = std::max(beta * x + gamma, 0.0);
+    const double dev = x * ((upper ? r_hi : r_lo) - 1);
+    const double spread = std::sqrt(dev * dev + z * z * noise);
+    return upper ? x + spread : x - spread;
+  };
+  // The smallest x whose upper quantile reaches the estimate, and the largest whose lower
+  // quantile stays below it (both quantiles increase with x).
+  const auto solve = [&](bool upper) {
+    double lo = 0, hi = std::max({std::fabs(s2), std::sqrt(gamma), 1e-300});
+    for (int i = 0; i < 200 && quantile(hi, upper) < s2; ++i) hi *= 2;
+    for (int i = 0; i < 100; ++i) {
+      const double mid = 0.5 * (lo + hi);
+      (quantile(mid, upper) < s2 ? lo : hi) = mid;
+    }
+    return hi;
+  };
+  if (quantile(0, false) > s2) return {0, 0};  // below what even s² = 0 allows: none
+  return {quantile(0, true) >= s2 ? 0.0 : solve(true), solve(false)};
+}
+
+// One layer's residuals and their statistics, from its nominal input h (K*R x I); also
+// returns the input's and the nominal sum's means over the repeats.
+LayerData layer_data(const Network& net, size_t l, const MatD& h, const Mat& sums, int K, int R,
+                     const MatD& W, const MatD& W_sq, MatD* h_mean, MatD* m_mean) {
+  LayerData D;
+  D.K = K;
+  D.R = R;
+  D.O = static_cast<int>(W.rows());
+  D.n = l == 0 ? 3 : 4;
+  MatD m = h * W.transpose();
+  m.rowwise() += net.bias(l).cast<double>();
+  D.e = sums.cast<double>() - m;
+  repeat_stats(D.e, K, R, &D.e_mean, &D.v);
+  repeat_stats(m.array().square().matrix(), K, R, &D.M, nullptr);
+  repeat_stats(MatD(h.array().square().matrix() * W_sq.transpose()), K, R, &D.Q, nullptr);
+  MatD h_var;
+  repeat_stats(h, K, R, h_mean, &h_var);
+  repeat_stats(m, K, R, m_mean, nullptr);
+  D.P = h_mean->array().square().matrix() * W_sq.transpose();
+  D.S = h_var * W_sq.transpose();
+  D.w2 = W_sq.rowwise().sum();
+  if (D.n == 4) D.WWt = W * W.transpose();
+  return D;
+}
+
+// The per-pass variance of every residual under the fit (non-negative variances), floored.
+MatD fitted_variance(const LayerData& D, const Linearised& f, double floor) {
+  const Vec4 at = f.solve().cwiseMax(0.0);
+  MatD mu(D.K, D.O);
+  double J[4];
+  for (int k = 0; k < D.K; ++k) {
+    for (int i = 0; i < D.O; ++i) {
+      mu(k, i) = std::max(model(at, D.M(k, i), D.Q(k, i), D.n == 4 ? D.w2[i] : 0.0, D.n, J), floor);
+    }
+  }
+  return mu;
+}
+
+// The mean over (input, neuron) of the squared mean residual over its variance (about 1
+// without static errors); noiseless sums say nothing and are left out.
+double static_error_index(const LayerData& D) {
+  double index = 0;
+  int counted = 0;
+  const double tiny = 1e-10 * (1 + D.e_mean.cwiseAbs().maxCoeff());
+  for (int k = 0; k < D.K; ++k) {
+    for (int i = 0; i < D.O; ++i) {
+      if (D.v(k, i) / D.R <= tiny * tiny) continue;  // a noiseless sum says nothing here
+      index += D.e_mean(k, i) * D.e_mean(k, i) / (D.v(k, i) / D.R);
+      ++counted;
+    }
+  }
+  return counted ? index / counted : 0;
+}
+
+// With a static error s² found, the data of the per-pass fit on the chip's own mean sums
+// (m + ē, less ē's sampling part in m²) and weights ((1 + s²) W² on average), without the
+// static error's share of the spread over repeats (layers >= 1: there the measured input
+// varies between repeats, and the error with it).
+void account_for_static(LayerData& D, const MatD& m_mean, double s2, size_t l) {
+  const double g = 1 + s2;
+  for (int k = 0; k < D.K; ++k) {
+    for (int i = 0; i < D.O; ++i) {
+      D.M(k, i) = std::max(D.M(k, i) + 2 * m_mean(k, i) * D.e_mean(k, i) +
+                               D.e_mean(k, i) * D.e_mean(k, i) - D.v(k, i) / D.R,
+                           0.0);
+    }
+  }
+  D.Q *= g;
+  D.w2 *= g;
+  if (l > 0) D.offset = s2 * D.S;
+}
+
+// Intervals from the full model, unconstrained (a site whose true variance is 0 has an
+// estimate centred on 0). Point estimate: sites whose interval excludes 0 are kept, the
+// others set to 0, and the kept ones refitted with non-negative variances. Fills layer l's
+// sites and the output noise of layer l - 1.
+void site_estimates(Calibration& cal, size_t l, const LayerData& D, const Linearised& fit,
+                    bool spread) {
+  const int n = D.n, all = (1 << n) - 1;
+  const std::vector<VarianceInterval> iv =
+      spread ? jackknife_intervals(fit) : std::vector<VarianceInterval>(static_cast<size_t>(n));
+  int allowed = 0;
+  for (int j = 0; j < n; ++j) {
+    if (iv[static_cast<size_t>(j)].low > 0) allowed |= 1 << j;
+  }
+  VectorXd point = VectorXd::Zero(n);
+  if (allowed) {
+    const Linearised reduced = allowed == all ? fit : fit_variances(D, allowed);
+    point = nnls_scaled(reduced.G_all, reduced.g_all + reduced.G_all * reduced.at, n, allowed);
+  }
+  auto make = [&](int j) {
+    Estimate e;
+    e.value = sqrt0(point[j]);
+    e.low = std::min(sqrt0(iv[static_cast<size_t>(j)].low), e.value);
+    e.high = std::max(sqrt0(iv[static_cast<size_t>(j)].high), e.value);
+    return e;
+  };
+  for (int j = 0; j < 3; ++j) cal.layers[l].site[static_cast<int>(kSiteOf[j])] = make(j);
+  if (n == 4) cal.layers[l - 1].site[static_cast<int>(NoiseSite::kOutAdd)] = make(kUOut);
+}
+
+// Layer l's sites and static error, from its nominal input h (K*R x I).
+void calibrate_layer(Calibration& cal, const Network& net, size_t l, const MatD& h, const Mat& sums,
+                     int K, int R) {
+  const MatD W = net.weight(l).cast<double>();
+  const MatD W_sq = W.array().square().matrix();
+  MatD h_mean, m_mean;
+  LayerData D = layer_data(net, l, h, sums, K, R, W, W_sq, &h_mean, &m_mean);
+  const int O = D.O, n = D.n, all = (1 << n) - 1;
+  LayerCalibration& lc = cal.layers[l];
+
+  // A sum that never varies between repeats has no per-pass noise at all (nothing to fit,
+  // and the fit's weights 1 / Var² would be infinite).
+  const bool spread = D.v.maxCoeff() > 0;
+
+  // 1. Per-pass noise, as if the chip had no static errors.
+  Linearised fit = spread ? fit_variances(D, all) : Linearised{};
+  const double floor = 1e-3 * std::max(D.v.mean(), 1e-300);
+
+  // 2. Static weight error, from the mean residuals.
+  double s2 = 0;
+  const MatD abs_sum = (h_mean.cwiseAbs() * W.cwiseAbs().transpose()).rowwise() +
+                       net.bias(l).cast<double>().cwiseAbs();
+  const VarianceInterval siv = static_fit(
+      D, W_sq, h_mean, abs_sum, spread ? fitted_variance(D, fit, floor) : MatD::Zero(K, O),
+      spread && n == 4 ? std::max(fit.solve()[kUOut], 0.0) : 0.0, &s2);
+  const bool static_found = siv.low > 0;
+  lc.static_weight.value = static_found ? sqrt0(s2) : 0.0;
+  lc.static_weight.low = sqrt0(siv.low);
+  lc.static_weight.high = std::max(sqrt0(siv.high), lc.static_weight.value);
+  lc.static_error_index = static_error_index(D);
+
+  // 3. With a static error found, the per-pass fit is redone without its share.
+  if (spread && static_found) {
+    account_for_static(D, m_mean, s2, l);
+    fit = fit_variances(D, all);
+  }
+
+  // 4. Intervals and point estimates.
+  site_estimates(cal, l, D, fit, spread);
+}
+
+// Output noise of the last layer (linear, so out - z_L is that noise alone): the mean
+// over inputs of each input's mean sample variance, with a Student-t interval over inputs.
+Estimate last_output_noise(const DeviceOutput& dev, int K, int R) {
+  MatD mean, var;
+  repeat_stats((dev.out.cast<double>() - dev.sums.back().cast<double>()), K, R, &mean, &var);
+  const VectorXd per_input = var.rowwise().mean();
+  const double est = per_input.mean();
+  const double sd = std::sqrt((per_input.array() - est).square().sum() / (K - 1));
+  const double half = t_quantile_975(K - 1) * sd / std::sqrt(static_cast<double>(K));
+  Estimate e;
+  e.value = sqrt0(est);
+  e.low = sqrt0(est - half);
+  e.high = sqrt0(est + half);
+  return e;
+}
+
+}  // namespace
+
+void calibrate_layers(Calibration& cal, const Network& net, const Mat& batch,
+                      const DeviceOutput& dev, const CalibrationOptions& o) {
+  const int K = o.inputs, R = o.repeats;
+  const size_t L = net.num_layers();
+  if (dev.sums.size() != L)
+    throw InputError("calibration: device returned the wrong number of taps");
+  cal.layers.resize(L);
+  MatD h = batch.cast<double>();  // nominal input of the current layer, K*R x I
+  for (size_t l = 0; l < L; ++l) {
+    calibrate_layer(cal, net, l, h, dev.sums[l], K, R);
+    // Nominal input of the next layer, from the measured sums (φ as the device computes it).
+    if (l + 1 < L) {
+      Mat a;
+      apply_activation<float>(a, dev.sums[l], net.arch().activations[l]);
+      h = a.cast<double>();
+    }
+  }
+  cal.layers[L - 1].site[static_cast<int>(NoiseSite::kOutAdd)] = last_output_noise(dev, K, R);
+}
+
+}  // namespace gift::calibration_detail

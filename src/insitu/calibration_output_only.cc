@@ -1,0 +1,102 @@
+// The calibration of an output-only device: one scale of a noise pattern, matched by a twin's
+// output variance on a grid of scales, with a bootstrap interval over inputs.
+#include <algorithm>
+#include <cmath>
+
+#include "calibration_internal.h"
+#include "gift/core/rng.h"
+#include "gift/insitu/simulated_device.h"
+
+namespace gift::calibration_detail {
+namespace {
+
+using Eigen::VectorXd;
+
+// The q-quantile of sorted samples (linear interpolation).
+double quantile_sorted(const std::vector<double>& s, double q) {
+  const double pos = q * static_cast<double>(s.size() - 1);
+  const size_t i = static_cast<size_t>(pos);
+  const double f = pos - static_cast<double>(i);
+  return i + 1 < s.size() ? s[i] * (1 - f) + s[i + 1] * f : s[i];
+}
+
+// Bootstrap index draws: resample b, draw k of K units.
+std::vector<std::vector<int>> bootstrap_indices(int K, int B, uint64_t seed, uint32_t stream) {
+  std::vector<std::vector<int>> out(static_cast<size_t>(B),
+                                    std::vector<int>(static_cast<size_t>(K)));
+  for (int b = 0; b < B; ++b) {
+    const RngStream s{seed, Purpose::kSample, static_cast<uint32_t>(b), stream, 0};
+    for (int k = 0; k < K; ++k) {
+      out[static_cast<size_t>(b)][static_cast<size_t>(k)] =
+          static_cast<int>(uniform_below(s, static_cast<uint64_t>(k), static_cast<uint32_t>(K)));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// reproduces the device's output variance.
+void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batch,
+                           const DeviceOutput& dev, const CalibrationOptions& o,
+                           const NoiseModel& pattern_in) {
+  const int K = o.inputs, R = o.repeats;
+  const size_t L = net.num_layers();
+  cal.per_layer = false;
+  cal.pattern = pattern_in.layers.empty() || !pattern_in.any()
+                    ? NoiseModel::uniform(L, NoiseSite::kSumAdd, 1.0)
+                    : pattern_in;
+  cal.pattern.output_clip = pattern_in.output_clip;
+  MatD mean, var;
+  repeat_stats(dev.out.cast<double>(), K, R, &mean, &var);
+  const VectorXd v_dev = var.rowwise().mean();  // K
+  // Twin variance on a grid of scales, with common random numbers across the grid.
+  std::vector<double> grid = {0.0};
+  for (int i = 0; i <= 60; ++i) grid.push_back(1e-3 * std::pow(10.0, 5.0 * i / 60));
+  MatD v_twin(K, static_cast<Eigen::Index>(grid.size()));
+  for (size_t g = 0; g < grid.size(); ++g) {
+    SimulatedDeviceOptions so;
+    so.noise = cal.pattern.scaled(grid[g]);
+    so.seed = derive_seed(RngStream{o.seed, Purpose::kCalibTwin});
+    so.threads = o.threads;
+    SimulatedDevice twin(net.arch(), so);
+    twin.program(net);
+    MatD tm, tv;
+    repeat_stats(twin.forward(batch, false).out.cast<double>(), K, R, &tm, &tv);
+    v_twin.col(static_cast<Eigen::Index>(g)) = tv.rowwise().mean();
+  }
+  // The device and the twin ran the same inputs: an input is resampled with both of its
+  // variances, whose own sampling errors (device and twin draws) it then carries.
+  const auto boot = bootstrap_indices(K, o.bootstrap, o.seed, 0xCA1u);
+  auto solve = [&](const std::vector<int>* idx) {
+    double target = 0;
+    VectorXd curve = VectorXd::Zero(static_cast<Eigen::Index>(grid.size()));
+    for (int i = 0; i < K; ++i) {
+      const int k = idx ? (*idx)[static_cast<size_t>(i)] : i;
+      target += v_dev[k];
+      curve += v_twin.row(k).transpose();
+    }
+    // Interpolated in the std (sqrt of the variance), nearly linear in the scale.
+    const double ts = std::sqrt(target);
+    for (size_t g = 1; g < grid.size(); ++g) {
+      if (curve[static_cast<Eigen::Index>(g)] >= target) {
+        const double a = std::sqrt(curve[static_cast<Eigen::Index>(g - 1)]);
+        const double b = std::sqrt(curve[static_cast<Eigen::Index>(g)]);
+        const double f = b > a ? (ts - a) / (b - a) : 0;
+        return grid[g - 1] + std::clamp(f, 0.0, 1.0) * (grid[g] - grid[g - 1]);
+      }
+    }
+    return grid.back();
+  };
+  std::vector<double> samples;
+  for (const auto& idx : boot) samples.push_back(solve(&idx));
+  cal.scale.value = solve(nullptr);
+  cal.scale.low = cal.scale.high = cal.scale.value;
+  if (!samples.empty()) {
+    std::sort(samples.begin(), samples.end());
+    cal.scale.low = std::min(quantile_sorted(samples, 0.025), cal.scale.value);
+    cal.scale.high = std::max(quantile_sorted(samples, 0.975), cal.scale.value);
+  }
+}
+
+}  // namespace gift::calibration_detail
