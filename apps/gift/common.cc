@@ -10,25 +10,33 @@
 namespace gift::cli {
 
 void NoiseFlags::add(CLI::App& app, const std::string& prefix, const std::string& role) {
-  const std::string p = prefix.empty() ? "--noise-" : "--" + prefix + "-noise-";
+  const std::vector<std::string> names = option_names(prefix);
   const std::string per =
       " (" + role + "; one std for every layer, or a comma-separated list, one per layer)";
-  app.add_option(p + "weight", weight, "multiplicative weight noise std s_w" + per);
-  app.add_option(p + "sum-mult", sum_mult, "multiplicative sum noise std s_m" + per);
-  app.add_option(p + "sum-add", sum_add, "additive sum (detector) noise std s_a" + per);
-  app.add_option(p + "out-add", out_add, "additive output noise std s_o" + per);
-  app.add_option("--" + (prefix.empty() ? std::string() : prefix + "-") + "output-clip",
-                 output_clip, "output saturation: clip every layer's output to +-C (0 = none)");
+  for (const NoiseSiteInfo& site : noise_sites()) {
+    const int s = site_index(site.site);
+    app.add_option(names[s], stds[s], site.flag_help + per);
+  }
+  app.add_option(names.back(), output_clip,
+                 "output saturation: clip every layer's output to +-C (0 = none)");
+}
+
+std::vector<std::string> NoiseFlags::option_names(const std::string& prefix) {
+  const std::string p = prefix.empty() ? "--noise-" : "--" + prefix + "-noise-";
+  std::vector<std::string> names;
+  for (const NoiseSiteInfo& site : noise_sites()) names.push_back(p + site.flag);
+  names.push_back("--" + (prefix.empty() ? std::string() : prefix + "-") + "output-clip");
+  return names;
 }
 
 NoiseModel NoiseFlags::build(size_t num_layers, const std::string& prefix) const {
-  const std::string p = prefix.empty() ? "--noise-" : "--" + prefix + "-noise-";
+  const std::vector<std::string> names = option_names(prefix);
   NoiseModel m = NoiseModel::none(num_layers);
-  const std::vector<double> w = parse_per_layer(weight, num_layers, p + "weight");
-  const std::vector<double> sm = parse_per_layer(sum_mult, num_layers, p + "sum-mult");
-  const std::vector<double> sa = parse_per_layer(sum_add, num_layers, p + "sum-add");
-  const std::vector<double> so = parse_per_layer(out_add, num_layers, p + "out-add");
-  for (size_t l = 0; l < num_layers; ++l) m.layers[l] = {w[l], sm[l], sa[l], so[l]};
+  for (const NoiseSiteInfo& site : noise_sites()) {
+    const int s = site_index(site.site);
+    const std::vector<double> v = parse_per_layer(stds[s], num_layers, names[s]);
+    for (size_t l = 0; l < num_layers; ++l) m.layers[l].*site.member = v[l];
+  }
   m.output_clip = output_clip;
   m.validate(num_layers, "noise options");
   return m;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -13,13 +14,23 @@
 
 namespace gift::cli {
 
-// --noise-weight, --noise-sum-mult, --noise-sum-add, --noise-out-add (each a std or
-// one per layer), --output-clip.
+// --noise-<flag> for every site of noise_sites() (--noise-weight, --noise-sum-mult,
+// --noise-sum-add, --noise-out-add; each a std or one per layer), --output-clip. With a
+// prefix (e.g. "device"): --device-noise-<flag>, --device-output-clip.
 struct NoiseFlags {
-  std::string weight = "0", sum_mult = "0", sum_add = "0", out_add = "0";
+  std::array<std::string, kNumNoiseSites> stds = filled("0");  // by site_index
   double output_clip = 0;
   void add(CLI::App& app, const std::string& prefix, const std::string& role);
   NoiseModel build(size_t num_layers, const std::string& prefix) const;
+  // The option names add() declares for `prefix`, the sites' then output-clip.
+  static std::vector<std::string> option_names(const std::string& prefix);
+
+ private:
+  static std::array<std::string, kNumNoiseSites> filled(const std::string& v) {
+    std::array<std::string, kNumNoiseSites> a;
+    a.fill(v);
+    return a;
+  }
 };
 
 // --dataset, --data-dir, --train-limit, --test-limit.

@@ -63,12 +63,12 @@ void DeviceFlags::add(CLI::App& app) {
 
 std::unique_ptr<Device> DeviceFlags::make(const Architecture& arch) const {
   if (!command.empty()) {
-    for (const char* opt :
-         {"--device-noise-weight", "--device-noise-sum-mult", "--device-noise-sum-add",
-          "--device-noise-out-add", "--device-output-clip", "--gain-std", "--weight-bits",
-          "--device-seed", "--no-taps"}) {
+    std::vector<std::string> simulated = NoiseFlags::option_names("device");
+    simulated.insert(simulated.end(),
+                     {"--gain-std", "--weight-bits", "--device-seed", "--no-taps"});
+    for (const std::string& opt : simulated) {
       if (app_ && app_->count(opt) > 0) {
-        throw InputError(std::string(opt) +
+        throw InputError(opt +
                          " describes a simulated device; with --device-command "
                          "the external server decides it");
       }

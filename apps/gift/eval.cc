@@ -107,7 +107,7 @@ void add_eval(CLI::App& app) {
   f->data.add(*cmd);
   f->data.dataset.clear();  // default: the checkpoint's data set
   f->noise.add(*cmd, "", "an extra evaluation noise");
-  cmd->add_option("--site", f->site, "noise site for --levels: weight, sum_mult, sum_add, out_add");
+  cmd->add_option("--site", f->site, "noise site for --levels: " + noise_site_names());
   cmd->add_option("--levels", f->levels, "evaluate at each of these stds of --site on every layer");
   cmd->add_option("--repeats", f->repeats, "Monte-Carlo noise draws per row");
   cmd->add_option("--seed", f->seed, "seed of the evaluation noise");
@@ -118,9 +118,9 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--device-seed", f->device_seed, "seed of the device's static errors");
   cmd->add_option("--json", f->json_out, "also write the table as JSON to this file");
   cmd->callback([f, cmd] {
-    for (const char* o :
-         {"--noise-weight", "--noise-sum-mult", "--noise-sum-add", "--noise-out-add"}) {
-      if (cmd->count(o) > 0) f->noise_given = true;
+    const std::vector<std::string> names = NoiseFlags::option_names("");
+    for (size_t i = 0; i < kNumNoiseSites; ++i) {  // the sites' options, not --output-clip
+      if (cmd->count(names[i]) > 0) f->noise_given = true;
     }
     run_eval(*f);
   });

@@ -103,7 +103,7 @@ nlohmann::json finetune_config(const FinetuneFlags& f) {
           {"train_limit", f.data.train_limit},
           {"test_limit", f.data.test_limit},
           {"device",
-           {{"noise", {d.noise.weight, d.noise.sum_mult, d.noise.sum_add, d.noise.out_add}},
+           {{"noise", d.noise.stds},
             {"output_clip", d.noise.output_clip},
             {"gain_std", d.gain_std},
             {"weight_bits", d.weight_bits},

@@ -158,12 +158,12 @@ bool path_exists(const std::string& path) {
 // (all of one length; none: no layers, an ideal device).
 NoiseModel noise_of_json(const json& j, const std::string& what) {
   std::set<std::string> known = {"output_clip"};
-  for (int s = 0; s < kNumNoiseSites; ++s) known.insert(to_string(static_cast<NoiseSite>(s)));
+  for (const NoiseSiteInfo& info : noise_sites()) known.insert(info.name);
   reject_unknown(j, known, what);
   size_t layers = 0;
   bool found = false;
-  for (int s = 0; s < kNumNoiseSites; ++s) {
-    const char* site = to_string(static_cast<NoiseSite>(s));
+  for (const NoiseSiteInfo& info : noise_sites()) {
+    const char* site = info.name;
     if (!j.contains(site)) continue;
     if (!j.at(site).is_array()) bad_value(what, site, "a list of one std per layer", j.at(site));
     if (found && j.at(site).size() != layers) {

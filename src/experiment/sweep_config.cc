@@ -58,7 +58,7 @@ GridSpec grid_from_json(const json& g, size_t i, const Architecture& arch,
   }
   if (g.contains("site")) {
     const std::string site =
-        get_string(g, "site", "", "a noise site name (weight, sum_mult, sum_add, out_add)", w);
+        get_string(g, "site", "", "a noise site name (" + noise_site_names() + ")", w);
     spec.pattern = NoiseModel::uniform(arch.num_layers(), parse_noise_site(site), 1.0);
     if (spec.name.empty()) spec.name = site;
   } else if (g.contains("pattern")) {

@@ -56,10 +56,10 @@ Architecture arch_from_json(const nlohmann::json& j, const std::string& what) {
 
 nlohmann::json noise_to_json(const NoiseModel& noise) {
   nlohmann::json j;
-  for (int s = 0; s < kNumNoiseSites; ++s) {
+  for (const NoiseSiteInfo& site : noise_sites()) {
     std::vector<double> v;
-    for (const LayerNoise& l : noise.layers) v.push_back(l.at(static_cast<NoiseSite>(s)));
-    j[to_string(static_cast<NoiseSite>(s))] = v;
+    for (const LayerNoise& l : noise.layers) v.push_back(l.*site.member);
+    j[site.name] = v;
   }
   j["output_clip"] = noise.output_clip;
   return j;
@@ -68,9 +68,8 @@ nlohmann::json noise_to_json(const NoiseModel& noise) {
 NoiseModel noise_from_json(const nlohmann::json& j, size_t num_layers, const std::string& what) {
   if (!j.is_object()) throw InputError(what + ": expected a JSON object for the noise model");
   NoiseModel m = NoiseModel::none(num_layers);
-  for (int s = 0; s < kNumNoiseSites; ++s) {
-    const NoiseSite site = static_cast<NoiseSite>(s);
-    const char* key = to_string(site);
+  for (const NoiseSiteInfo& site : noise_sites()) {
+    const char* key = site.name;
     if (!j.contains(key)) continue;
     const nlohmann::json& v = j.at(key);
     if (!v.is_array() || v.size() != num_layers) {
@@ -81,7 +80,7 @@ NoiseModel noise_from_json(const nlohmann::json& j, size_t num_layers, const std
       if (!v[l].is_number()) {
         throw InputError(what + ": '" + key + "' holds a non-number: " + v[l].dump());
       }
-      m.layers[l].at(site) = v[l].get<double>();
+      m.layers[l].*site.member = v[l].get<double>();
     }
   }
   if (j.contains("output_clip")) {

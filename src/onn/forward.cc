@@ -25,6 +25,12 @@ void apply_activation(MatT<T>& a, const MatT<T>& z, Activation act) {
 
 namespace {
 
+// Where each site's draws sit in LayerTape::xi.
+constexpr int kXiWeight = site_index(NoiseSite::kWeight);
+constexpr int kXiSumMult = site_index(NoiseSite::kSumMult);
+constexpr int kXiSumAdd = site_index(NoiseSite::kSumAdd);
+constexpr int kXiOutAdd = site_index(NoiseSite::kOutAdd);
+
 // dz = da ⊙ φ'(z), in place on da.
 template <class T>
 void activation_backward(MatT<T>& da, const MatT<T>& z, Activation act) {
@@ -46,11 +52,12 @@ void activation_backward(MatT<T>& da, const MatT<T>& z, Activation act) {
 }
 
 template <class T>
-void draw(MatT<T>& xi, const NoiseDraws& d, size_t layer, int site, int rows, int cols) {
+void draw(MatT<T>& xi, const NoiseDraws& d, size_t layer, const NoiseSiteInfo& site, int rows,
+          int cols) {
   xi.resize(rows, cols);
+  const uint32_t c = noise_stream_word(layer, site.stream_id);
   for (int r = 0; r < rows; ++r) {
-    const RngStream s{d.seed, d.purpose, d.pass, static_cast<uint32_t>(d.first_sample + r),
-                      static_cast<uint32_t>(layer * kNumNoiseSites + site)};
+    const RngStream s{d.seed, d.purpose, d.pass, static_cast<uint32_t>(d.first_sample + r), c};
     fill_normal(xi.row(r).data(), static_cast<size_t>(cols), s);
   }
 }
@@ -102,23 +109,23 @@ void forward_layers(Tape<T>& tape, const NetworkT<T>& net, int B, const NoiseMod
     LayerTape<T>& t = tape.layers[l];
     const LayerNoise& n = noise.layers[l];
     const int O = net.arch().sizes[l + 1];
-    const double stds[kNumNoiseSites] = {n.weight, n.sum_mult, n.sum_add, n.out_add};
-    for (int s = 0; s < kNumNoiseSites; ++s) {
-      if (stds[s] <= 0) {
-        t.xi[s].resize(0, 0);
+    for (const NoiseSiteInfo& site : noise_sites()) {
+      MatT<T>& xi = t.xi[site_index(site.site)];
+      if (n.*site.member <= 0) {
+        xi.resize(0, 0);
       } else if (draws) {
-        draw(t.xi[s], *draws, l, s, B, O);
-      } else if (t.xi[s].rows() != B || t.xi[s].cols() != O) {
+        draw(xi, *draws, l, site, B, O);
+      } else if (xi.rows() != B || xi.cols() != O) {
         throw InternalError("forward: given noise draws have the wrong shape");
       }
     }
     // u = h Wᵀ + b (+ sd ⊙ ξ_w), held in z.
     if (l > 0) layer_mean<T>(t, net, l, tape.layers[l - 1].a, n, w_sq);
-    if (n.weight > 0) t.z.array() += t.sd.array() * t.xi[0].array();
-    if (n.sum_mult > 0) t.z.array() *= T(1) + static_cast<T>(n.sum_mult) * t.xi[1].array();
-    if (n.sum_add > 0) t.z.array() += static_cast<T>(n.sum_add) * t.xi[2].array();
+    if (n.weight > 0) t.z.array() += t.sd.array() * t.xi[kXiWeight].array();
+    if (n.sum_mult > 0) t.z.array() *= T(1) + static_cast<T>(n.sum_mult) * t.xi[kXiSumMult].array();
+    if (n.sum_add > 0) t.z.array() += static_cast<T>(n.sum_add) * t.xi[kXiSumAdd].array();
     apply_activation(t.a, t.z, net.arch().activations[l]);
-    if (n.out_add > 0) t.a.array() += static_cast<T>(n.out_add) * t.xi[3].array();
+    if (n.out_add > 0) t.a.array() += static_cast<T>(n.out_add) * t.xi[kXiOutAdd].array();
     if (clip > 0) t.a = t.a.cwiseMax(-clip).cwiseMin(clip);
   }
 }
@@ -215,8 +222,8 @@ void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>&
     const T sm = static_cast<T>(n.sum_mult);
     if (n.sum_mult > 0) var.array() += (m.array() * sm).square();
     const auto ratio = (var.array() > T(0)).select(e.array() / var.array(), T(0));
-    if (n.weight > 0) t.xi[0] = (t.sd.array() * ratio).matrix();
-    if (n.sum_mult > 0) t.xi[1] = (m.array() * sm * ratio).matrix();
+    if (n.weight > 0) t.xi[kXiWeight] = (t.sd.array() * ratio).matrix();
+    if (n.sum_mult > 0) t.xi[kXiSumMult] = (m.array() * sm * ratio).matrix();
     if (l + 1 == L) {
       t.a = out;
     } else {
@@ -238,13 +245,13 @@ void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& n
     const auto W = net.weight(l);
     if (clip > 0) da.array() *= (t.a.array().abs() < clip).template cast<T>();
     activation_backward(da, t.z, net.arch().activations[l]);
-    if (n.sum_mult > 0) da.array() *= T(1) + static_cast<T>(n.sum_mult) * t.xi[1].array();
+    if (n.sum_mult > 0) da.array() *= T(1) + static_cast<T>(n.sum_mult) * t.xi[kXiSumMult].array();
     t.du.swap(da);
     if (n.weight > 0) {
       // sd = s_w sqrt(q): d sd/dq = s_w² / (2 sd), taken as 0 where sd = 0.
       const T half_sw2 = static_cast<T>(0.5 * n.weight * n.weight);
       t.dq = (t.sd.array() > T(0))
-                 .select(t.du.array() * t.xi[0].array() * half_sw2 / t.sd.array(), T(0))
+                 .select(t.du.array() * t.xi[kXiWeight].array() * half_sw2 / t.sd.array(), T(0))
                  .matrix();
     }
     if (l == 0 && !dx) break;

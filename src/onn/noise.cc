@@ -7,43 +7,63 @@
 
 namespace gift {
 
-const char* to_string(NoiseSite site) {
-  switch (site) {
-    case NoiseSite::kWeight:
-      return "weight";
-    case NoiseSite::kSumMult:
-      return "sum_mult";
-    case NoiseSite::kSumAdd:
-      return "sum_add";
-    case NoiseSite::kOutAdd:
-      return "out_add";
+const std::array<NoiseSiteInfo, kNumNoiseSites>& noise_sites() {
+  // Stream ids 0..3 are the words the draws have always used; never renumber them.
+  static const std::array<NoiseSiteInfo, kNumNoiseSites> sites = {{
+      {NoiseSite::kWeight, "weight", "weight", "multiplicative weight noise std s_w", true, 0,
+       &LayerNoise::weight},
+      {NoiseSite::kSumMult, "sum_mult", "sum-mult", "multiplicative sum noise std s_m", true, 1,
+       &LayerNoise::sum_mult},
+      {NoiseSite::kSumAdd, "sum_add", "sum-add", "additive sum (detector) noise std s_a", false, 2,
+       &LayerNoise::sum_add},
+      {NoiseSite::kOutAdd, "out_add", "out-add", "additive output noise std s_o", false, 3,
+       &LayerNoise::out_add},
+  }};
+  return sites;
+}
+
+const NoiseSiteInfo& site_info(NoiseSite site) {
+  const int i = site_index(site);
+  if (i < 0 || i >= kNumNoiseSites) throw InternalError("unknown noise site");
+  return noise_sites()[i];
+}
+
+const char* to_string(NoiseSite site) { return site_info(site).name; }
+
+std::string noise_site_names(const std::string& last_sep) {
+  std::string out;
+  for (int s = 0; s < kNumNoiseSites; ++s) {
+    if (s > 0) out += s + 1 == kNumNoiseSites ? last_sep : ", ";
+    out += noise_sites()[s].name;
   }
-  throw InternalError("unknown noise site");
+  return out;
 }
 
 NoiseSite parse_noise_site(const std::string& name) {
-  for (int s = 0; s < kNumNoiseSites; ++s) {
-    if (name == to_string(static_cast<NoiseSite>(s))) return static_cast<NoiseSite>(s);
+  for (const NoiseSiteInfo& info : noise_sites()) {
+    if (name == info.name) return info.site;
   }
-  throw InputError("unknown noise site '" + name +
-                   "': expected weight, sum_mult, sum_add or out_add");
+  throw InputError("unknown noise site '" + name + "': expected " + noise_site_names(" or "));
 }
 
-double& LayerNoise::at(NoiseSite site) {
-  switch (site) {
-    case NoiseSite::kWeight:
-      return weight;
-    case NoiseSite::kSumMult:
-      return sum_mult;
-    case NoiseSite::kSumAdd:
-      return sum_add;
-    case NoiseSite::kOutAdd:
-      return out_add;
+uint32_t noise_stream_word(size_t layer, uint32_t stream_id) {
+  if (stream_id < 4) return static_cast<uint32_t>(layer * 4 + stream_id);
+  if (stream_id >= 2048 || layer >= (size_t{1} << 20)) {
+    throw InternalError("noise_stream_word: stream id or layer out of range");
   }
-  throw InternalError("unknown noise site");
+  return 0x80000000u | (stream_id << 20) | static_cast<uint32_t>(layer);
 }
 
-double LayerNoise::at(NoiseSite site) const { return const_cast<LayerNoise*>(this)->at(site); }
+double& LayerNoise::at(NoiseSite site) { return this->*site_info(site).member; }
+
+double LayerNoise::at(NoiseSite site) const { return this->*site_info(site).member; }
+
+bool LayerNoise::any() const {
+  for (const NoiseSiteInfo& info : noise_sites()) {
+    if (this->*info.member > 0) return true;
+  }
+  return false;
+}
 
 NoiseModel NoiseModel::none(size_t num_layers) {
   NoiseModel m;
@@ -70,11 +90,11 @@ void NoiseModel::validate(size_t num_layers, const std::string& what) const {
                      " layers, found " + std::to_string(layers.size()));
   }
   for (size_t l = 0; l < layers.size(); ++l) {
-    for (int s = 0; s < kNumNoiseSites; ++s) {
-      const double v = layers[l].at(static_cast<NoiseSite>(s));
+    for (const NoiseSiteInfo& info : noise_sites()) {
+      const double v = layers[l].*info.member;
       if (!std::isfinite(v) || v < 0) {
         std::ostringstream os;
-        os << what << ": std of " << to_string(static_cast<NoiseSite>(s)) << " on layer " << l
+        os << what << ": std of " << info.name << " on layer " << l
            << " must be finite and >= 0, found " << v;
         throw InputError(os.str());
       }
@@ -90,7 +110,7 @@ void NoiseModel::validate(size_t num_layers, const std::string& what) const {
 NoiseModel NoiseModel::scaled(double factor) const {
   NoiseModel m = *this;
   for (LayerNoise& l : m.layers) {
-    for (int s = 0; s < kNumNoiseSites; ++s) l.at(static_cast<NoiseSite>(s)) *= factor;
+    for (const NoiseSiteInfo& info : noise_sites()) l.*info.member *= factor;
   }
   return m;
 }
@@ -100,8 +120,8 @@ std::string NoiseModel::describe() const {
   // a model that holds NaN: an estimate made from broken data must not read as an ideal chip.
   std::ostringstream os;
   bool first = true;
-  for (int s = 0; s < kNumNoiseSites; ++s) {
-    const NoiseSite site = static_cast<NoiseSite>(s);
+  for (const NoiseSiteInfo& info : noise_sites()) {
+    const NoiseSite site = info.site;
     bool any = false, same = true;
     for (const LayerNoise& l : layers) {
       any = any || l.at(site) != 0;

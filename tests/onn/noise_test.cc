@@ -144,5 +144,76 @@ TEST(NoiseModel, ValidatesAndParses) {
   EXPECT_THROW(m.validate(2), InputError);
 }
 
+TEST(NoiseSiteRegistry, TableMatchesEnumNamesAndMembers) {
+  const char* names[] = {"weight", "sum_mult", "sum_add", "out_add"};
+  LayerNoise n{1, 2, 3, 4};
+  for (int s = 0; s < kNumNoiseSites; ++s) {
+    const NoiseSiteInfo& info = noise_sites()[s];
+    EXPECT_EQ(site_index(info.site), s);
+    EXPECT_STREQ(info.name, names[s]);
+    EXPECT_STREQ(to_string(info.site), names[s]);
+    EXPECT_EQ(parse_noise_site(names[s]), info.site);
+    EXPECT_EQ(info.stream_id, static_cast<uint32_t>(s));  // never renumber: draws depend on it
+    EXPECT_EQ(n.at(info.site), s + 1.0);
+    EXPECT_EQ(&(n.*info.member), &n.at(info.site));
+  }
+  EXPECT_EQ(noise_site_names(" or "), "weight, sum_mult, sum_add or out_add");
+  try {
+    parse_noise_site("bias");
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(),
+                 "unknown noise site 'bias': expected weight, sum_mult, sum_add or out_add");
+  }
+  EXPECT_FALSE(LayerNoise{}.any());
+  for (const NoiseSiteInfo& info : noise_sites()) {
+    LayerNoise one;
+    one.*info.member = 0.5;
+    EXPECT_TRUE(one.any()) << info.name;
+  }
+}
+
+TEST(NoiseSiteRegistry, StreamWordsOfTheFourSitesAreUnchanged) {
+  for (size_t layer = 0; layer < 1000; ++layer) {
+    for (uint32_t id = 0; id < 4; ++id) {
+      EXPECT_EQ(noise_stream_word(layer, id), static_cast<uint32_t>(layer * 4 + id));
+    }
+  }
+}
+
+TEST(NoiseSiteRegistry, ANewStreamIdNeverCollidesWithTheFirstFour) {
+  constexpr size_t kLayers = size_t{1} << 18;
+  const uint32_t old_max = noise_stream_word(kLayers - 1, 3);  // largest word of ids 0..3
+  uint32_t prev = 0;
+  for (size_t layer = 0; layer < kLayers; ++layer) {
+    const uint32_t c4 = noise_stream_word(layer, 4), c5 = noise_stream_word(layer, 5);
+    ASSERT_GT(c4, old_max) << layer;  // above every word of the first four sites
+    ASSERT_NE(c4, c5) << layer;
+    if (layer > 0) ASSERT_GT(c4, prev) << layer;  // distinct across layers
+    prev = c4;
+  }
+  EXPECT_LT(noise_stream_word(kLayers - 1, 4), noise_stream_word(0, 5));  // ids don't overlap
+  EXPECT_THROW(noise_stream_word(0, 2048), InternalError);
+}
+
+// The draws of a site on layer l come from stream word l * 4 + site (as they always have).
+TEST(NoiseSiteRegistry, ForwardDrawsUseTheStreamWord) {
+  Architecture a;
+  a.sizes = {3, 2, 2};
+  a.activations = {Activation::kLinear, Activation::kLinear};
+  NetworkD net(a);
+  net.params().setZero();
+  const NoiseModel noise = NoiseModel::uniform(2, NoiseSite::kOutAdd, 1.0);
+  Tape<double> t;
+  const NoiseDraws d{7, Purpose::kTest, 3, 5};
+  network_forward<double>(t, net, MatD::Zero(2, 3), noise, &d);
+  for (int r = 0; r < 2; ++r) {
+    double want[2];
+    fill_normal(want, 2, RngStream{7, Purpose::kTest, 3, static_cast<uint32_t>(5 + r), 1 * 4 + 3});
+    EXPECT_EQ(t.logits()(r, 0), want[0]);
+    EXPECT_EQ(t.logits()(r, 1), want[1]);
+  }
+}
+
 }  // namespace
 }  // namespace gift

@@ -23,8 +23,11 @@
 namespace gift {
 
 // Where per-pass draws come from: stream (seed, purpose, a = pass, b = sample id,
-// c = layer * 4 + site). Row r of a batch is sample `first_sample + r`, so the draws
-// of a sample never depend on how a batch is split across threads.
+// c = noise_stream_word(layer, stream_id of the site)), i.e. c = layer * 4 + id for the
+// four original sites (ids 0..3, fixed in noise_sites()) and a disjoint range for any later
+// site, so adding a site never changes existing draws. Row r of a batch is sample
+// `first_sample + r`, so the draws of a sample never depend on how a batch is split across
+// threads.
 struct NoiseDraws {
   uint64_t seed = 0;
   Purpose purpose = Purpose::kTrainNoise;
@@ -34,7 +37,7 @@ struct NoiseDraws {
 
 template <class T>
 struct LayerTape {
-  MatT<T> xi[kNumNoiseSites];  // B x O draws of the active sites (others empty)
+  MatT<T> xi[kNumNoiseSites];  // B x O draws of the active sites by site_index (others empty)
   MatT<T> w_sq;                // O x I, W⊙W (weight noise only)
   MatT<T> x_sq;                // B x I, input squared (weight noise only)
   MatT<T> sd;                  // B x O, s_w sqrt(q) (weight noise only)

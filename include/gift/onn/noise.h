@@ -10,6 +10,8 @@
 // device (true noise), the oracle (trained at the true noise).
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,11 +19,43 @@ namespace gift {
 
 enum class NoiseSite { kWeight = 0, kSumMult = 1, kSumAdd = 2, kOutAdd = 3 };
 constexpr int kNumNoiseSites = 4;
+// The position of `site` in per-site arrays (LayerTape::xi, noise_sites()).
+constexpr int site_index(NoiseSite site) { return static_cast<int>(site); }
+
+struct LayerNoise;
+
+// One noise site, declared once in noise_sites(): everything that lists the sites (names,
+// JSON keys, CLI flags, validation, draws) loops over that table. A new site is an enum
+// value, a LayerNoise member, a row of the table, and its arithmetic in onn/forward.cc.
+struct NoiseSiteInfo {
+  NoiseSite site;
+  const char* name;       // "sum_add": JSON key, --site value, describe()
+  const char* flag;       // "sum-add": the CLI option is --noise-<flag> (--<role>-noise-<flag>)
+  const char* flag_help;  // "additive sum (detector) noise std s_a"
+  bool relative;          // std relative to the signal (true) or in its units (false)
+  uint32_t stream_id;     // fixed forever: picks the draw stream (noise_stream_word)
+  double LayerNoise::*member;
+};
+
+// The sites in enum order (noise_sites()[site_index(s)].site == s).
+const std::array<NoiseSiteInfo, kNumNoiseSites>& noise_sites();
+const NoiseSiteInfo& site_info(NoiseSite site);
 const char* to_string(NoiseSite site);
 // Accepts "weight", "sum_mult", "sum_add", "out_add"; throws InputError otherwise.
 NoiseSite parse_noise_site(const std::string& name);
+// The site names in order joined by ", ", the last two by `last_sep`
+// (e.g. "weight, sum_mult, sum_add or out_add").
+std::string noise_site_names(const std::string& last_sep = ", ");
 
-// Standard deviations of the four sites for one layer (all >= 0).
+// The stream word c of the draws of `site` on `layer` (RngStream's last word, NoiseDraws).
+// Stream ids 0..3 (the first four sites) keep c = layer * 4 + id, the words used since the
+// start, so their draws never change; an id >= 4 gets c = 0x80000000 | id << 20 | layer,
+// disjoint from those for layer < 2^18 (and from each other for layer < 2^20), so a new
+// site never shifts the draws of the existing ones. Throws InternalError for an id >= 4
+// unless id < 2048 and layer < 2^20.
+uint32_t noise_stream_word(size_t layer, uint32_t stream_id);
+
+// Standard deviations of the sites for one layer (all >= 0).
 struct LayerNoise {
   double weight = 0;    // s_w, relative
   double sum_mult = 0;  // s_m, relative
@@ -30,7 +64,7 @@ struct LayerNoise {
 
   double& at(NoiseSite site);
   double at(NoiseSite site) const;
-  bool any() const { return weight > 0 || sum_mult > 0 || sum_add > 0 || out_add > 0; }
+  bool any() const;  // some std > 0
 };
 
 struct NoiseModel {
