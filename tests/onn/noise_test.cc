@@ -189,7 +189,9 @@ TEST(NoiseSiteRegistry, ANewStreamIdNeverCollidesWithTheFirstFour) {
     const uint32_t c4 = noise_stream_word(layer, 4), c5 = noise_stream_word(layer, 5);
     ASSERT_GT(c4, old_max) << layer;  // above every word of the first four sites
     ASSERT_NE(c4, c5) << layer;
-    if (layer > 0) ASSERT_GT(c4, prev) << layer;  // distinct across layers
+    if (layer > 0) {
+      ASSERT_GT(c4, prev) << layer;  // distinct across layers
+    }
     prev = c4;
   }
   EXPECT_LT(noise_stream_word(kLayers - 1, 4), noise_stream_word(0, 5));  // ids don't overlap
