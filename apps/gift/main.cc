@@ -1,8 +1,10 @@
 // gift: the command-line tool. Every error prints one line and exits non-zero.
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <exception>
+#include <fstream>
 #include <new>
 
 #include "common.h"
@@ -39,6 +41,17 @@ std::string check_config_file(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return "";  // missing: reported by whoever reads it
   if (!S_ISREG(st.st_mode)) return "--config: '" + path + "' is not a regular file";
   if (st.st_size > (1 << 20)) return "--config: '" + path + "' is larger than 1 MiB";
+  // A JSON file here is most likely a sweep's study (given with --study since issue 10), which
+  // CLI11 would otherwise read as TOML and ignore in silence.
+  std::ifstream in(path);
+  char c = 0;
+  while (in.get(c) && std::isspace(static_cast<unsigned char>(c))) {
+  }
+  if (in && c == '{') {
+    return "--config: '" + path +
+           "' is JSON; --config takes a TOML/INI file of options (a sweep's JSON study is given "
+           "with --study FILE)";
+  }
   return "";
 }
 

@@ -640,6 +640,17 @@ TEST_F(Cli, ConfigFileMustBeARegularFile) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+// --config means one thing: a TOML/INI file of options. A JSON study (the sweep's old use of the
+// name) is refused with a pointer to --study instead of being read as TOML and ignored.
+TEST_F(Cli, AJsonConfigPointsToStudy) {
+  std::ofstream(in_run("study.json")) << "  {\"grids\": []}\n";
+  const Outcome r = gift("sweep --config study.json --out sweep-out");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("--config: 'study.json' is JSON"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--study FILE"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(in_run("sweep-out")));
+}
+
 TEST_F(Cli, ACheckpointThatIsAFifoIsRefusedWithoutHanging) {
   ASSERT_EQ(mkfifo(in_run("fifo").c_str(), 0600), 0);
   // `timeout` turns a hang into exit status 124.
