@@ -47,4 +47,13 @@ std::vector<double> parse_per_layer(const std::string& text, size_t num_layers,
   return values;
 }
 
+std::string join_names(const std::vector<std::string>& names, const std::string& last_sep) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) s += i + 1 == names.size() ? last_sep : ", ";
+    s += names[i];
+  }
+  return s;
+}
+
 }  // namespace gift

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "gift/core/error.h"
+#include "gift/core/parse.h"
 
 namespace gift::data {
 namespace {
@@ -131,15 +132,7 @@ std::vector<std::string> dataset_names() {
   return names;
 }
 
-std::string dataset_list() {
-  const std::vector<std::string> names = dataset_names();
-  std::string s;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) s += i + 1 == names.size() ? " or " : ", ";
-    s += names[i];
-  }
-  return s;
-}
+std::string dataset_list() { return join_names(dataset_names(), " or "); }
 
 std::string default_data_dir(const std::string& name) { return "data/" + name; }
 

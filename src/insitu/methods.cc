@@ -1,6 +1,7 @@
 #include "gift/insitu/methods.h"
 
 #include "gift/core/error.h"
+#include "gift/core/parse.h"
 #include "method_base.h"
 
 namespace gift {
@@ -21,13 +22,7 @@ const std::vector<MethodInfo>& method_registry() {
 }
 
 std::string method_list(bool with_baseline) {
-  const std::vector<std::string> names = method_names(with_baseline);
-  std::string s;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) s += i + 1 == names.size() ? " or " : ", ";
-    s += names[i];
-  }
-  return s;
+  return join_names(method_names(with_baseline), " or ");
 }
 
 const MethodInfo* find_method(const std::string& name) {

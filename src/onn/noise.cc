@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "gift/core/error.h"
+#include "gift/core/parse.h"
 
 namespace gift {
 
@@ -31,12 +32,9 @@ const NoiseSiteInfo& site_info(NoiseSite site) {
 const char* to_string(NoiseSite site) { return site_info(site).name; }
 
 std::string noise_site_names(const std::string& last_sep) {
-  std::string out;
-  for (int s = 0; s < kNumNoiseSites; ++s) {
-    if (s > 0) out += s + 1 == kNumNoiseSites ? last_sep : ", ";
-    out += noise_sites()[s].name;
-  }
-  return out;
+  std::vector<std::string> names;
+  for (const NoiseSiteInfo& info : noise_sites()) names.push_back(info.name);
+  return join_names(names, last_sep);
 }
 
 NoiseSite parse_noise_site(const std::string& name) {

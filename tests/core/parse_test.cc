@@ -28,5 +28,12 @@ TEST(ParsePerLayer, BroadcastsOneValueOrTakesOnePerLayer) {
   EXPECT_THROW(parse_per_layer("nan", 3, "--x"), InputError);
 }
 
+TEST(JoinNames, ProseWithTheLastSeparator) {
+  EXPECT_EQ(join_names({}, " or "), "");
+  EXPECT_EQ(join_names({"a"}, " or "), "a");
+  EXPECT_EQ(join_names({"a", "b"}, " or "), "a or b");
+  EXPECT_EQ(join_names({"a", "b", "c"}, " and "), "a, b and c");
+}
+
 }  // namespace
 }  // namespace gift

@@ -1,6 +1,7 @@
 // Parsers of command-line values shared by the CLI and the experiment configs: a number
-// list "0.1,0.2,3" and a per-layer list ("0.1" for every layer, or one value per layer).
-// Each throws InputError naming `option`, what was expected and what was found.
+// list "0.1,0.2,3" and a per-layer list ("0.1" for every layer, or one value per layer), and
+// lists of names as prose. The parsers throw InputError naming `option`, what was expected and what
+// was found.
 #pragma once
 
 #include <cstddef>
@@ -16,5 +17,8 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
 // layer) for `num_layers` layers.
 std::vector<double> parse_per_layer(const std::string& text, size_t num_layers,
                                     const std::string& option);
+
+// Names as prose for help texts and messages: "a, b" + last_sep + "c" ("a" alone; "" if none).
+std::string join_names(const std::vector<std::string>& names, const std::string& last_sep);
 
 }  // namespace gift
