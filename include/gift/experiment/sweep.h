@@ -13,7 +13,9 @@
 // In parts: SweepConfig (sweep_config.cc: its JSON, validate, the reproduce preset); planning
 // (plan_cells, sweep_model_path, sweep_device_seed); the pool that trains the networks the
 // remaining cells need; run_cell, one cell to one row (results.h's SweepRow, written by
-// row_to_json); and run_sweep, which runs them around the results file.
+// row_to_json); and run_sweep, which runs them around the results file on one machine. Its
+// pieces (checks, training one network, running one cell, appending a row) are sweep_plan.h's
+// SweepPlan, which a driver across machines (the CLI's MPI backend) shares.
 #pragma once
 
 #include <cstdint>
