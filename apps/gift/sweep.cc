@@ -10,6 +10,10 @@
 #include "gift/experiment/frontier.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/json.h"
+#include "mpi_launch.h"
+#ifdef GIFT_WITH_MPI
+#include "sweep_mpi.h"
+#endif
 
 namespace gift::cli {
 namespace {
@@ -21,12 +25,9 @@ struct SweepFlags {
   bool quick = false, no_figures = false;
 };
 
-// Runs the sweep; returns whether every cell is finished (then the report is written).
-bool run(const experiment::SweepConfig& config, const SweepFlags& f) {
-  Progress bar("sweep");
-  const auto cb = cell_callbacks<experiment::SweepCallbacks>(bar);
-  const experiment::SweepSummary s = experiment::run_sweep(config, f.out, f.jobs, cb, f.max_cells);
-  bar.finish();
+// Prints the summary of a finished run; returns whether every cell is finished (then the report
+// is written).
+bool finish(const experiment::SweepSummary& s, const SweepFlags& f) {
   std::printf("sweep %s: %zu cells (%zu already done, %zu run now), %.0f s\n", f.out.c_str(),
               s.cells_total, s.cells_skipped, s.cells_run, s.seconds);
   if (s.cells_skipped + s.cells_run < s.cells_total) {
@@ -35,6 +36,51 @@ bool run(const experiment::SweepConfig& config, const SweepFlags& f) {
   }
   write_report(f.out, !f.no_figures);
   return true;
+}
+
+// Runs the sweep in this process; returns whether every cell is finished.
+bool run(const experiment::SweepConfig& config, const SweepFlags& f) {
+  Progress bar("sweep");
+  const auto cb = cell_callbacks<experiment::SweepCallbacks>(bar);
+  const experiment::SweepSummary s = experiment::run_sweep(config, f.out, f.jobs, cb, f.max_cells);
+  bar.finish();
+  return finish(s, f);
+}
+
+// The study file of `gift sweep`, read and checked.
+experiment::SweepConfig read_study(const std::string& path) {
+  // A sweep config is a few hundred bytes; 16 MiB is far beyond any real one.
+  const nlohmann::json j =
+      io::parse_json(io::read_file(path), path, io::kMaxJsonDepth, size_t{16} << 20);
+  return experiment::SweepConfig::from_json(j, path);
+}
+
+// `gift sweep` started by an MPI launcher. With MPI (GIFT_WITH_MPI) and 2 or more ranks, rank 0
+// coordinates and prints, the others work (sweep_mpi.h); with one rank, the one-process run.
+// Without MPI, any rank but 0 refuses, which ends the job.
+void run_launched(const SweepFlags& f) {
+#ifdef GIFT_WITH_MPI
+  MpiSession mpi;
+  if (mpi.size() == 1) {
+    run(read_study(f.study), f);
+  } else if (mpi.rank() > 0) {
+    work_on_sweep(f.jobs > 0 ? f.jobs : 1);
+  } else {
+    Progress bar("sweep");
+    const auto cb = cell_callbacks<experiment::SweepCallbacks>(bar);
+    const experiment::SweepSummary s =
+        coordinate_sweep([&f] { return read_study(f.study); }, f.out, f.max_cells, cb);
+    bar.finish();
+    finish(s, f);
+  }
+#else
+  if (launcher_rank() > 0) {
+    throw InputError("sweep: started as rank " + std::to_string(launcher_rank()) +
+                     " of an MPI job, but this gift was built without MPI (GIFT_MPI); run it as "
+                     "one process");
+  }
+  run(read_study(f.study), f);
+#endif
 }
 
 // The frontier of one case of a finished study, in <out>/frontier (resumable like the sweep):
@@ -65,23 +111,27 @@ void run_study_frontier(const experiment::SweepConfig& config, const SweepFlags&
 
 void add_sweep(CLI::App& app) {
   auto f = std::make_shared<SweepFlags>();
-  CLI::App* cmd =
-      app.add_subcommand("sweep", "run a misspecification grid from a study file (resumable)");
+  CLI::App* cmd = app.add_subcommand(
+      "sweep", "run a misspecification grid from a study file (resumable; mpirun -n N spreads it)");
+  cmd->footer(
+      "Across processes or machines (if built with MPI): mpirun -n N gift sweep ... Rank 0 "
+      "coordinates and writes results.jsonl; ranks 1..N-1 train the networks, then run the cells, "
+      "one at a time each. Rows are the same for any N. OUT, the data and the study must be on a "
+      "file system every rank shares (docs/cluster.md).");
   // --study, not --config: gift's --config is the TOML/INI file of options (main.cc).
   cmd->add_option("--study", f->study, "the study to run: a JSON file (see docs/results.md)")
       ->required();
   cmd->add_option("--out", f->out, "sweep directory (results.jsonl, models/, tables, figures)")
       ->required();
   cmd->add_option("--jobs", f->jobs,
-                  "cells run in parallel (0 = cores); results do not depend on it");
+                  "cells run in parallel (0 = cores); results do not depend on it. Under mpirun "
+                  "with 2+ ranks: the threads each rank trains a network with (0 = 1)");
   cmd->add_option("--max-cells", f->max_cells,
                   "stop after this many new cells (0 = all); resume later");
   cmd->add_flag("--no-figures", f->no_figures, "write tables only");
   cmd->callback([f] {
-    // A sweep config is a few hundred bytes; 16 MiB is far beyond any real one.
-    const nlohmann::json j =
-        io::parse_json(io::read_file(f->study), f->study, io::kMaxJsonDepth, size_t{16} << 20);
-    run(experiment::SweepConfig::from_json(j, f->study), *f);
+    if (launcher_rank() >= 0) return run_launched(*f);
+    run(read_study(f->study), *f);
   });
 }
 
@@ -102,6 +152,10 @@ void add_reproduce(CLI::App& app) {
   cmd->add_option("--max-cells", f->max_cells, "stop after this many new cells (0 = all)");
   cmd->add_flag("--no-figures", f->no_figures, "write tables only");
   cmd->callback([f] {
+    if (launcher_size() > 1) {
+      throw InputError("reproduce: runs as one process, not as " + std::to_string(launcher_size()) +
+                       " MPI ranks; across machines, run its study with gift sweep --study");
+    }
     experiment::SweepConfig c = experiment::reproduce_preset(f->quick, f->dataset);
     c.data_dir = f->data_dir;
     if (f->out.empty()) f->out = "out/reproduce-" + f->dataset + (f->quick ? "-quick" : "");

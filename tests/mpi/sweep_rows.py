@@ -1,0 +1,98 @@
+"""Helpers of mpi_sweep_test.sh (standard library only).
+
+  sweep_rows.py data DIR        writes a tiny synthetic IDX data set in DIR (the layout
+                                `gift sweep` reads as mnist): 4x4 images, one bright pixel at
+                                the position of the class on a dim background; 300 training and
+                                200 test images.
+  sweep_rows.py same A B [N]    compares two results.jsonl files row by row, matched by cell key:
+                                the same keys (no key twice), and each pair of rows equal in every
+                                field but the wall time (digital_seconds), numbers compared by
+                                their bits. With N, also checks that there are N rows. Exit 1 and
+                                one line per difference otherwise.
+  sweep_rows.py rows FILE       prints the number of rows of a results.jsonl (exit 1 if a key
+                                appears twice).
+"""
+import json
+import os
+import struct
+import sys
+
+
+def write_split(path_prefix, n, seed, side=4):
+    state = seed
+    pixels, labels = bytearray(), bytearray()
+
+    def nxt():
+        nonlocal state
+        state = (state * 1664525 + 1013904223) & 0xFFFFFFFF
+        return state >> 24
+
+    for _ in range(n):
+        label = nxt() % 10
+        labels.append(label)
+        for p in range(side * side):
+            pixels.append(255 if p == label else nxt() % 40)
+    with open(path_prefix + "-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x00000803, n, side, side) + bytes(pixels))
+    with open(path_prefix + "-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x00000801, n) + bytes(labels))
+
+
+TIMING = {"digital_seconds", "device_seconds"}
+
+
+def bits(value):
+    """A row's value with every float replaced by its IEEE-754 bits (so -0.0 != 0.0, nan == nan)."""
+    if isinstance(value, float):
+        return ("f", struct.pack("<d", value).hex())
+    if isinstance(value, list):
+        return [bits(v) for v in value]
+    if isinstance(value, dict):
+        return {k: bits(v) for k, v in value.items()}
+    return value
+
+
+def rows_of(path):
+    rows = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row["key"] in rows:
+                sys.exit(f"{path} line {n}: key {row['key']} appears twice")
+            rows[row["key"]] = {k: bits(v) for k, v in row.items() if k not in TIMING}
+    return rows
+
+
+def same(a, b, count=None):
+    ra, rb = rows_of(a), rows_of(b)
+    problems = []
+    if set(ra) != set(rb):
+        problems.append(f"keys differ: only in {a}: {sorted(set(ra) - set(rb))[:5]}, "
+                        f"only in {b}: {sorted(set(rb) - set(ra))[:5]}")
+    for key in sorted(set(ra) & set(rb)):
+        if ra[key] != rb[key]:
+            fields = sorted(k for k in set(ra[key]) | set(rb[key])
+                            if ra[key].get(k) != rb[key].get(k))
+            problems.append(f"row {key} differs in {fields}")
+    if count is not None and len(ra) != count:
+        problems.append(f"{a} has {len(ra)} rows, expected {count}")
+    for p in problems:
+        print(p)
+    if problems:
+        sys.exit(1)
+    print(f"{len(ra)} rows identical (all fields but {', '.join(sorted(TIMING))}, by their bits)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "data":
+        os.makedirs(sys.argv[2], exist_ok=True)
+        write_split(os.path.join(sys.argv[2], "train"), 300, 1)
+        write_split(os.path.join(sys.argv[2], "t10k"), 200, 2)
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "same":
+        same(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) == 5 else None)
+    elif len(sys.argv) == 3 and sys.argv[1] == "rows":
+        print(len(rows_of(sys.argv[2])))
+    else:
+        sys.exit(__doc__)
