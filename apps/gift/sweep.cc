@@ -57,7 +57,7 @@ experiment::SweepConfig read_study(const std::string& path) {
 
 // `gift sweep` started by an MPI launcher. With MPI (GIFT_WITH_MPI) and 2 or more ranks, rank 0
 // coordinates and prints, the others work (sweep_mpi.h); with one rank, the one-process run.
-// Without MPI, any rank but 0 refuses, which ends the job.
+// Without MPI, 2 or more ranks refuse (each would run the whole sweep on the same directory).
 void run_launched(const SweepFlags& f) {
 #ifdef GIFT_WITH_MPI
   MpiSession mpi;
@@ -74,10 +74,10 @@ void run_launched(const SweepFlags& f) {
     finish(s, f);
   }
 #else
-  if (launcher_rank() > 0) {
-    throw InputError("sweep: started as rank " + std::to_string(launcher_rank()) +
-                     " of an MPI job, but this gift was built without MPI (GIFT_MPI); run it as "
-                     "one process");
+  if (launcher_size() > 1) {
+    throw InputError("sweep: started as " + std::to_string(launcher_size()) +
+                     " MPI ranks, but this gift was built without MPI (GIFT_MPI); run it as one "
+                     "process");
   }
   run(read_study(f.study), f);
 #endif

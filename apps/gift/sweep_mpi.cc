@@ -261,11 +261,12 @@ MpiSession::MpiSession() {
 }
 
 MpiSession::~MpiSession() {
-  MPI_Finalize();
-  // All that is left is to exit. When another rank exits non-zero (rank 0 with an error),
-  // mpirun sends the others SIGTERM; one that is exiting anyway ignores it instead of reporting
-  // a stop (install_stop_handlers), so that the error's one line is all that is printed.
+  // The run is over (every row written, every worker stopped): all that is left is to exit.
+  // When one rank exits non-zero (rank 0 with an error), mpirun sends SIGTERM to the others,
+  // which may still be finalising; they ignore it instead of reporting a stop
+  // (install_stop_handlers), so that the error's one line is all that is printed.
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, SIG_IGN);
+  MPI_Finalize();
 }
 
 experiment::SweepSummary coordinate_sweep(const std::function<experiment::SweepConfig()>& load,
