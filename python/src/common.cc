@@ -12,8 +12,8 @@
 namespace gift::py {
 namespace {
 
-std::atomic<bool> g_sigint{false};  // SIGINT arrived during the current guarded call
-std::atomic<int> g_depth{0};        // guards alive (only the outermost installs the handler)
+std::atomic<bool> g_sigint{false};  // SIGINT arrived during the guarded call
+bool g_installed = false;           // a guard holds SIGINT (read and written with the GIL)
 
 extern "C" void on_sigint(int) { g_sigint.store(true); }
 
@@ -34,25 +34,23 @@ std::string shape_text(const pyb::array& a) {
 StopGuard::StopGuard() {
   // A Ctrl-C that Python has noted but not yet raised is raised now, before any work.
   if (PyErr_CheckSignals() != 0) throw pyb::error_already_set();
-  if (g_depth++ > 0 || !on_main_thread()) return;
+  if (g_installed || !on_main_thread()) return;  // the outer guard (or Python) is in charge
   g_sigint.store(false);
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigint;
   sigemptyset(&sa.sa_mask);
-  installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
+  installed_ = g_installed = ::sigaction(SIGINT, &sa, &old_) == 0;
 }
 
 void StopGuard::restore() noexcept {
-  if (installed_) ::sigaction(SIGINT, &old_, nullptr);
-  if (installed_ || g_depth == 1) g_sigint.store(false);
-  installed_ = false;
+  if (!installed_) return;
+  ::sigaction(SIGINT, &old_, nullptr);
+  g_sigint.store(false);
+  installed_ = g_installed = false;
 }
 
-StopGuard::~StopGuard() {
-  restore();
-  --g_depth;
-}
+StopGuard::~StopGuard() { restore(); }
 
 void StopGuard::finish() {
   const bool stopped = g_sigint.load();

@@ -32,7 +32,9 @@ struct Interrupted : std::exception {
 
 // Held (with the GIL) around a long call: on the main thread, SIGINT sets a flag instead of
 // running Python's handler, until finish() or the destructor restores the previous handler.
-// Nested guards (a Python device that calls gift) leave the outer one in charge.
+// Nested guards (a Python device that calls gift) leave the outer one in charge; a call on
+// another thread installs nothing (Python delivers Ctrl-C to its main thread), but its stop
+// points see a Ctrl-C that arrives while the main thread is in a guarded call.
 class StopGuard {
  public:
   StopGuard();
