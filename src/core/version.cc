@@ -1,4 +1,5 @@
 #include "gift/core/version.h"
 namespace gift {
-const char* version() { return "0.1.0"; }
+// GIFT_VERSION is project(gift VERSION ...) in CMakeLists.txt, the one place it is written.
+const char* version() { return GIFT_VERSION; }
 }  // namespace gift
