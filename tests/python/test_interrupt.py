@@ -3,6 +3,8 @@ second call resumes; Python's own SIGINT handler is back afterwards."""
 
 import os
 import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -120,3 +122,23 @@ def test_interrupted_sweep_resumes_to_the_cli_rows(tmp_path, data_dir):
     report = gift.report(str(stopped))
     assert len(report["rows"]) == 4 and "gift" in report["text"]
     assert (stopped / "table.csv").exists()
+
+
+def test_long_calls_release_the_gil(trained, test_set):
+    """Python code runs while gift works: with the GIL held, no tick could fall inside the call."""
+    call, done = [], threading.Event()
+
+    def work():
+        t0 = time.perf_counter()
+        gift.evaluate(trained[0], test_set, repeats=1000)
+        call.extend([t0, time.perf_counter()])
+        done.set()
+
+    t = threading.Thread(target=work)
+    t.start()
+    ticks = []
+    while not done.is_set():
+        ticks.append(time.perf_counter())
+    t.join()
+    inside = sum(call[0] < x < call[1] for x in ticks)
+    assert inside > 1000, (inside, call[1] - call[0])
