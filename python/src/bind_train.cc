@@ -125,15 +125,18 @@ TrainSummary train_checkpoint(PyCheckpoint& ck, const pyb::object& images,
     call_back(progress, done, total, loss);
   };
   cb.epoch_end = [&](const EpochLog& e, const TrainState& s) {
+    io::Checkpoint file;
     {
-      pyb::gil_scoped_acquire gil;          // Python may be reading the views
+      pyb::gil_scoped_acquire gil;          // other Python threads may use the checkpoint meanwhile
       committed->params() = work.params();  // same size: the views stay valid
       ck.state = s;
+      if (!out.empty()) file = ck.to_io();
     }
-    if (!out.empty()) io::save_checkpoint(out, ck.to_io());
+    if (!out.empty()) io::save_checkpoint(out, file);
     call_back(epoch_end, e);
   };
-  summary = interruptible([&] { return train(work, x, y, ck.train, state, cb); });
+  const TrainOptions options = ck.train;  // copied with the GIL held
+  summary = interruptible([&] { return train(work, x, y, options, state, cb); });
   if (summary.diverged) throw InputError("training diverged: " + summary.message);
   if (!out.empty() && !file_exists(out)) io::save_checkpoint(out, ck.to_io());
   return summary;
