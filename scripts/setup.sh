@@ -14,5 +14,7 @@ cmake --build build -j"$(nproc)"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo cmake --install build >/dev/null
+/usr/bin/python3 -c "import gift" ||
+  { echo "gift: error: the installed Python package does not import" >&2; exit 1; }
 echo "gift: installed under /usr/local (the gift command, libgift, headers, CMake and Python packages)"
 bash scripts/main-job.sh
