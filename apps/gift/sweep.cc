@@ -114,10 +114,15 @@ void add_sweep(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "sweep", "run a misspecification grid from a study file (resumable; mpirun -n N spreads it)");
   cmd->footer(
-      "Across processes or machines (if built with MPI): mpirun -n N gift sweep ... Rank 0 "
-      "coordinates and writes results.jsonl; ranks 1..N-1 train the networks, then run the cells, "
-      "one at a time each. Rows are the same for any N. OUT, the data and the study must be on a "
-      "file system every rank shares (docs/cluster.md).");
+      std::string("Across processes or machines: mpirun -n N gift sweep ... Rank 0 coordinates and "
+                  "writes results.jsonl; ranks 1..N-1 train the networks, then run the cells, one "
+                  "at a time each. Rows are the same for any N. OUT and the data must be on a file "
+                  "system every rank sees under the same path (docs/cluster.md). ") +
+#ifdef GIFT_WITH_MPI
+      "This gift is built with MPI.");
+#else
+      "This gift is built without MPI (CMake option GIFT_MPI, MPI not found or off).");
+#endif
   // --study, not --config: gift's --config is the TOML/INI file of options (main.cc).
   cmd->add_option("--study", f->study, "the study to run: a JSON file (see docs/results.md)")
       ->required();
@@ -154,7 +159,8 @@ void add_reproduce(CLI::App& app) {
   cmd->callback([f] {
     if (launcher_size() > 1) {
       throw InputError("reproduce: runs as one process, not as " + std::to_string(launcher_size()) +
-                       " MPI ranks; across machines, run its study with gift sweep --study");
+                       " MPI ranks; across machines, use gift sweep --study FILE (the config.json "
+                       "a reproduce run writes is such a file)");
     }
     experiment::SweepConfig c = experiment::reproduce_preset(f->quick, f->dataset);
     c.data_dir = f->data_dir;
