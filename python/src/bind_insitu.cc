@@ -24,7 +24,7 @@ void bind_sets(pyb::module_& m) {
   pyb::class_<LabelledSet, SetPtr>(m, "LabelledSet", "Images (N x I_0) and labels (N), copied")
       .def(pyb::init([](const pyb::object& images, const pyb::object& labels) {
              return std::make_shared<LabelledSet>(
-                 LabelledSet{to_mat(images, "images"), to_labels(labels, "labels")});
+                 LabelledSet{to_data(images, "images"), to_labels(labels, "labels")});
            }),
            pyb::arg("images"), pyb::arg("labels"))
       .def_property_readonly("images",
@@ -116,7 +116,7 @@ void bind_calibration(pyb::module_& m) {
       "calibrate",
       [](Device& device, const Network& net, const pyb::object& inputs,
          const CalibrationOptions& options, const NoiseModel& pattern) {
-        const Mat x = to_mat(inputs, "inputs");
+        const Mat x = to_data(inputs, "inputs");
         options.validate();
         return interruptible([&] {
           StopCheckingDevice d(device);

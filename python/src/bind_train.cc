@@ -96,7 +96,7 @@ void bind_eval(pyb::module_& m) {
       "evaluate",
       [](const Network& net, const pyb::object& images, const pyb::object& labels,
          const EvalOptions& options) {
-        const Mat x = to_mat(images, "images");
+        const Mat x = to_data(images, "images");
         const std::vector<int> y = to_labels(labels, "labels");
         return interruptible([&] { return evaluate(net, x, y, options); });
       },
@@ -113,7 +113,7 @@ TrainSummary train_checkpoint(PyCheckpoint& ck, const pyb::object& images,
                               const pyb::object& labels, const std::string& out,
                               const pyb::object& progress, const pyb::object& epoch_end) {
   if (!out.empty()) io::prepare_output(out);
-  const Mat x = to_mat(images, "images");
+  const Mat x = to_data(images, "images");
   const std::vector<int> y = to_labels(labels, "labels");
   TrainSummary summary;
   if (ck.state.epochs_done >= ck.train.epochs) return summary;  // nothing to do, as the CLI

@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -74,6 +75,19 @@ Mat to_mat(const pyb::handle& obj, const std::string& what, Eigen::Index cols) {
   }
   Mat m(a.shape(0), a.shape(1));
   if (m.size() > 0) std::memcpy(m.data(), a.data(), sizeof(float) * static_cast<size_t>(m.size()));
+  return m;
+}
+
+Mat to_data(const pyb::handle& obj, const std::string& what) {
+  Mat m = to_mat(obj, what);
+  for (Eigen::Index r = 0; r < m.rows(); ++r) {
+    for (Eigen::Index c = 0; c < m.cols(); ++c) {
+      if (!std::isfinite(m(r, c))) {
+        throw InputError(what + ": expected finite numbers, found " + std::to_string(m(r, c)) +
+                         " at row " + std::to_string(r) + ", column " + std::to_string(c));
+      }
+    }
+  }
   return m;
 }
 

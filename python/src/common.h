@@ -75,6 +75,9 @@ auto interruptible(F&& f) {
 // A copy of a 2-D array (any real dtype, cast to float32) as a matrix; `what` names it in the
 // InputError for another number of dimensions, or (cols >= 0) another number of columns.
 Mat to_mat(const pyb::handle& a, const std::string& what, Eigen::Index cols = -1);
+// to_mat for data (images, calibration inputs): also an InputError naming the first NaN or
+// infinite value and where it is (IDX files cannot hold one; an array from Python can).
+Mat to_data(const pyb::handle& a, const std::string& what);
 // A copy of a 1-D integer array as labels; InputError for other shapes or non-integers.
 std::vector<int> to_labels(const pyb::handle& a, const std::string& what);
 // The matrix as a numpy array that owns it (moved, not copied).

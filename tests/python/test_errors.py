@@ -1,5 +1,6 @@
 """Errors are Python exceptions with the CLI's one-line messages."""
 
+import numpy as np
 import pytest
 
 import gift
@@ -50,3 +51,16 @@ def test_other_input_errors(trained):
         gift.NoiseModel(2, sum=0.1)
     with pytest.raises(gift.InputError, match="--gain-std/--weight-bits"):
         gift.Imperfections(weight_bits=40)
+
+
+def test_non_finite_data_is_refused_naming_where(trained):
+    net = trained[0].net
+    x = np.zeros((5, 64), np.float32)
+    x[3, 7] = np.nan
+    with pytest.raises(gift.InputError, match=r"images: expected finite numbers, found nan at row 3, column 7"):
+        gift.evaluate(net, x, np.zeros(5, np.int32))
+    x[3, 7] = np.inf
+    with pytest.raises(gift.InputError, match=r"images: expected finite numbers, found inf at row 3"):
+        gift.LabelledSet(x, np.zeros(5, np.int32))
+    with pytest.raises(gift.InputError, match=r"inputs: expected finite numbers"):
+        gift.calibrate(gift.SimulatedDevice(net.arch), net, x)
