@@ -66,28 +66,8 @@ GIFT="$ROOT/$BUILD_DIR/gift"
 data="$work/data"
 run="$work/run"
 mkdir -p "$data" "$run"
-# The synthetic layout of tests/cli/cli_test_util.h: 4 x 4 images, a dim background from an LCG
-# and one bright pixel at the position of the class.
-python3 - "$data" <<'PY'
-import struct, sys
-def split(path_prefix, n, seed, side=4):
-    state, pixels, labels = seed, bytearray(), bytearray()
-    def nxt():
-        nonlocal state
-        state = (state * 1664525 + 1013904223) & 0xFFFFFFFF
-        return state >> 24
-    for _ in range(n):
-        label = nxt() % 10
-        labels.append(label)
-        for p in range(side * side):
-            pixels.append(255 if p == label else nxt() % 40)
-    with open(path_prefix + "-images-idx3-ubyte", "wb") as f:
-        f.write(bytes([0, 0, 8, 3]) + struct.pack(">III", n, side, side) + pixels)
-    with open(path_prefix + "-labels-idx1-ubyte", "wb") as f:
-        f.write(bytes([0, 0, 8, 1]) + struct.pack(">I", n) + labels)
-split(sys.argv[1] + "/train", 300, 1)
-split(sys.argv[1] + "/t10k", 300, 2)
-PY
+# The synthetic layout of tests/cli/cli_test_util.h (tests/synthetic_idx.py).
+python3 tests/synthetic_idx.py "$data" 300 300
 
 step() {  # step NAME CMD...: runs CMD in $run; fails the script if it fails
   local name="$1"

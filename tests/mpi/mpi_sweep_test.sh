@@ -27,7 +27,7 @@ fail() {
 }
 # -q: mpirun adds no banner of its own when a rank exits non-zero.
 mpi() { "$mpiexec" -q --oversubscribe -np 3 "$gift" "$@"; }
-"$python" "$here/sweep_rows.py" data data
+"$python" "$here/../synthetic_idx.py" data 300 200
 
 # 2 assumed x 3 true levels x 2 seeds x 3 methods = 36 cells, 6 networks; $2: more options of
 # fine-tuning.

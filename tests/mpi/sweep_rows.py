@@ -1,41 +1,16 @@
 """Helpers of mpi_sweep_test.sh (standard library only).
 
-  sweep_rows.py data DIR        writes a tiny synthetic IDX data set in DIR (the layout
-                                `gift sweep` reads as mnist): 4x4 images, one bright pixel at
-                                the position of the class on a dim background; 300 training and
-                                200 test images.
   sweep_rows.py same A B [N]    compares two results.jsonl files row by row, matched by cell key:
                                 the same keys (no key twice), and each pair of rows equal in every
-                                field but the wall time (digital_seconds), numbers compared by
+                                field but the timings (digital_seconds, device_seconds), compared by
                                 their bits. With N, also checks that there are N rows. Exit 1 and
                                 one line per difference otherwise.
   sweep_rows.py rows FILE       prints the number of rows of a results.jsonl (exit 1 if a key
                                 appears twice).
 """
 import json
-import os
 import struct
 import sys
-
-
-def write_split(path_prefix, n, seed, side=4):
-    state = seed
-    pixels, labels = bytearray(), bytearray()
-
-    def nxt():
-        nonlocal state
-        state = (state * 1664525 + 1013904223) & 0xFFFFFFFF
-        return state >> 24
-
-    for _ in range(n):
-        label = nxt() % 10
-        labels.append(label)
-        for p in range(side * side):
-            pixels.append(255 if p == label else nxt() % 40)
-    with open(path_prefix + "-images-idx3-ubyte", "wb") as f:
-        f.write(struct.pack(">IIII", 0x00000803, n, side, side) + bytes(pixels))
-    with open(path_prefix + "-labels-idx1-ubyte", "wb") as f:
-        f.write(struct.pack(">II", 0x00000801, n) + bytes(labels))
 
 
 TIMING = {"digital_seconds", "device_seconds"}
@@ -86,11 +61,7 @@ def same(a, b, count=None):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "data":
-        os.makedirs(sys.argv[2], exist_ok=True)
-        write_split(os.path.join(sys.argv[2], "train"), 300, 1)
-        write_split(os.path.join(sys.argv[2], "t10k"), 200, 2)
-    elif len(sys.argv) in (4, 5) and sys.argv[1] == "same":
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "same":
         same(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) == 5 else None)
     elif len(sys.argv) == 3 and sys.argv[1] == "rows":
         print(len(rows_of(sys.argv[2])))
