@@ -204,11 +204,12 @@ void probe_methods(const FrontierConfig& cfg, const CheckedCase& fc, const Netwo
 
 // The start cell of a seed: the start and the oracle measured on the device; *line says so.
 void run_start_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Network& start,
-                    const Network& oracle, const LabelledSet& eval, FrontierRow& row,
-                    std::string* line) {
+                    const Network& oracle, const LabelledSet& eval, const LabelledSet& train,
+                    uint64_t seed, FrontierRow& row, std::string* line) {
   SimulatedDevice probe(start.arch(), fc.device);
   const DeviceAccuracy before = device_accuracy(probe, start, eval, cfg.eval_repeats);
-  const DeviceAccuracy orc = device_accuracy(probe, oracle, eval, cfg.eval_repeats);
+  const Network oracle_ref = oracle_reference(oracle, train, fc.device.noise, seed, 1);
+  const DeviceAccuracy orc = device_accuracy(probe, oracle_ref, eval, cfg.eval_repeats);
   row.acc_before = row.acc_after = before.mean;
   row.acc_before_ci = row.acc_after_ci = {before.low, before.high};
   row.acc_oracle = orc.mean;
@@ -283,7 +284,7 @@ size_t run_cells(const FrontierConfig& cfg, const CheckedCase& fc, const Network
     row.dataset = data.dataset;
     std::string line;
     if (c.method == "none") {
-      run_start_cell(cfg, fc, start, oracle, labs.of(c.seed).eval, row, &line);
+      run_start_cell(cfg, fc, start, oracle, labs.of(c.seed).eval, data.train, c.seed, row, &line);
     } else {
       const FrontierRow& ref = done.at(frontier_key(c.seed, "none", {0, 0}));
       run_method_cell(cfg, fc, start, ref, labs.of(c.seed), data.train, row, &line);

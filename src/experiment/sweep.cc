@@ -126,7 +126,8 @@ SweepRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& sta
   so.threads = 1;
   SimulatedDevice device(cfg.architecture(), so);
   const DeviceAccuracy before = device_accuracy(device, start, lab.eval, cfg.eval_repeats);
-  const DeviceAccuracy oracle = device_accuracy(device, oracle_net, lab.eval, cfg.eval_repeats);
+  const Network oracle_ref = oracle_reference(oracle_net, train, so.noise, c.seed, 1);
+  const DeviceAccuracy oracle = device_accuracy(device, oracle_ref, lab.eval, cfg.eval_repeats);
   FinetuneOptions o = cfg.finetune;
   o.assumed = g.pattern.scaled(c.assumed);
   o.seed = c.seed;

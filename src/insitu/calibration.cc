@@ -74,6 +74,21 @@ void CalibrationOptions::validate() const {
     throw InputError("calibration: repeats must be >= 2, found " + std::to_string(repeats));
   if (bootstrap < 0) throw InputError("calibration: bootstrap must be >= 0");
   if (threads < 0) throw InputError("calibration: threads must be >= 0");
+  for (size_t i = 0; i < sites.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (sites[i] == sites[j]) {
+        throw InputError(std::string("calibration: the site ") + to_string(sites[i]) +
+                         " is listed twice");
+      }
+    }
+  }
+}
+
+bool CalibrationOptions::fits(NoiseSite s) const {
+  for (NoiseSite x : sites) {
+    if (x == s) return true;
+  }
+  return false;
 }
 
 NoiseModel Calibration::estimate() const {
@@ -181,7 +196,36 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
     for (int r = 0; r < R; ++r) batch.row(static_cast<Eigen::Index>(k) * R + r) = inputs.row(k);
   }
   const uint64_t passes_before = device.counters().passes;
-  const DeviceOutput dev = device.forward(batch, info.taps);
+  // The repeats are interleaved: call r sends every input once, so a drift that stays put
+  // over a call (or over many consecutive samples) varies between an input's repeats instead
+  // of reading as a fixed error of that input. The outputs are put back in the order
+  // k * R + r that the estimators read.
+  DeviceOutput dev;
+  const Mat once = inputs.topRows(K);
+  for (int r = 0; r < R; ++r) {
+    DeviceOutput part = device.forward(once, info.taps);
+    if (r == 0) {
+      dev.out.resize(batch.rows(), part.out.cols());
+      dev.sums.resize(part.sums.size());
+      for (size_t l = 0; l < part.sums.size(); ++l) {
+        dev.sums[l].resize(batch.rows(), part.sums[l].cols());
+      }
+    }
+    if (part.sums.size() != dev.sums.size() || part.out.rows() != K ||
+        part.out.cols() != dev.out.cols()) {
+      throw InputError("calibration: the device's outputs changed shape between calls");
+    }
+    for (int k = 0; k < K; ++k) {
+      const Eigen::Index row = static_cast<Eigen::Index>(k) * R + r;
+      dev.out.row(row) = part.out.row(k);
+      for (size_t l = 0; l < part.sums.size(); ++l) {
+        if (part.sums[l].rows() != K || part.sums[l].cols() != dev.sums[l].cols()) {
+          throw InputError("calibration: the device's taps changed shape between calls");
+        }
+        dev.sums[l].row(row) = part.sums[l].row(k);
+      }
+    }
+  }
   for (size_t l = 0; l < dev.sums.size(); ++l) {
     check_finite(dev.sums[l], "the detected sum of layer " + std::to_string(l));
   }

@@ -21,15 +21,20 @@ namespace {
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
-// Unknowns of one layer's variance fit, in this order: s_a², s_m², s_w², and the output
-// noise s_o² of the layer before (layers >= 1 only).
-constexpr int kUAdd = 0, kUMult = 1, kUWeight = 2, kUOut = 3;
-constexpr NoiseSite kSiteOf[3] = {NoiseSite::kSumAdd, NoiseSite::kSumMult, NoiseSite::kWeight};
+// Unknowns of one layer's variance fit, in this order: s_a², s_m², s_w², the noise on the
+// layer's input intensities (the output noise s_o² of the layer before plus this layer's
+// modulator noise s_in², one observable: layer 0 has only s_in²), s_sh² (shot), s_r² (rin),
+// s_t² (weight_add). The features are onn/forward.h's sum_feature.
+constexpr int kUAdd = 0, kUMult = 1, kUWeight = 2, kUOut = 3, kUShot = 4, kURin = 5, kUWAdd = 6;
+constexpr int kUnknowns = 7;
+constexpr NoiseSite kSiteOf[kUnknowns] = {
+    NoiseSite::kSumAdd, NoiseSite::kSumMult, NoiseSite::kWeight,   NoiseSite::kOutAdd,
+    NoiseSite::kShot,   NoiseSite::kRin,     NoiseSite::kWeightAdd};
 
-using Mat4 = Eigen::Matrix4d;
-using Vec4 = Eigen::Vector4d;
+using Mat4 = Eigen::Matrix<double, kUnknowns, kUnknowns>;
+using Vec4 = Eigen::Matrix<double, kUnknowns, 1>;
 
-// min xᵀGx - 2cᵀx over x >= 0 (n <= 4 unknowns); only unknowns in `allowed` (a bit mask)
+// min xᵀGx - 2cᵀx over x >= 0 (n <= 7 unknowns); only unknowns in `allowed` (a bit mask)
 // may be non-zero. Every active set is tried and the feasible one with the least objective
 // kept: exact, and cheap for n <= 4.
 VectorXd nnls_small(const MatrixXd& G, const VectorXd& c, int allowed) {
@@ -112,6 +117,9 @@ struct LayerData {
   MatD v;       // their sample variance
   MatD M;       // mean over repeats of m², m = W h̃ + b (the device's mean sum)
   MatD Q;       // mean over repeats of q = Σ_j W_ij² h̃_j²
+  MatD Fs;      // mean over repeats of P = Σ_j |W_ij| h̃_j (shot)
+  MatD Fr;      // mean over repeats of (P² + m²) / 2 (rin)
+  MatD Fh;      // mean over repeats of Σ_j h̃_j² (weight_add)
   MatD P;       // Σ_j W_ij² h̄_j², h̄ the mean input over repeats (static errors)
   MatD S;       // Σ_j W_ij² Var_r(h̃_j): the static error's share of v per unit s_static²
   VectorXd w2;  // O, Σ_j W_ij² (output noise of the layer before)
@@ -119,23 +127,38 @@ struct LayerData {
   MatD offset;  // K x O, subtracted from v (the static error's share), or empty
 };
 
-// The variance model of one residual and its gradient in the unknowns t = [a, b, c, d]:
-//   Var[e] = a + b m² + (1 + b) c q + (1 + b)(1 + c) d Σ W²
-// exact for Gaussian draws given the measured input, the products of the sites included.
-double model(const Vec4& t, double M, double Q, double w2, int n, double* J) {
-  const double a = t[0], b = t[1], c = t[2], d = n == 4 ? t[3] : 0.0;
-  J[0] = 1;
-  J[1] = M + c * Q + (1 + c) * d * w2;
-  J[2] = (1 + b) * (Q + d * w2);
-  J[3] = n == 4 ? (1 + b) * (1 + c) * w2 : 0.0;
-  return a + b * M + (1 + b) * c * Q + (1 + b) * (1 + c) * d * w2;
+// The features of one cell (input k, neuron i) of the variance model.
+struct Cell {
+  double M, Q, w2, Fs, Fr, Fh;
+};
+Cell cell_of(const LayerData& D, int k, int i) {
+  return {D.M(k, i), D.Q(k, i), D.w2[i], D.Fs(k, i), D.Fr(k, i), D.Fh(k, i)};
+}
+
+// The variance model of one residual and its gradient in the unknowns t:
+//   Var[e] = a + b M + (1 + b) (c Q + e Fs + f Fr + g Fh + (1 + c) d Σ W²)
+// exact for Gaussian draws given the measured input, the products of the sites included
+// (the sites that add to the optical sum are multiplied by sum_mult, the input noise by the
+// weight noise).
+double model(const Vec4& t, const Cell& x, double* J) {
+  const double a = t[kUAdd], b = t[kUMult], c = t[kUWeight], d = t[kUOut];
+  const double e = t[kUShot], f = t[kURin], g = t[kUWAdd];
+  const double inner = c * x.Q + e * x.Fs + f * x.Fr + g * x.Fh + (1 + c) * d * x.w2;
+  J[kUAdd] = 1;
+  J[kUMult] = x.M + inner;
+  J[kUWeight] = (1 + b) * (x.Q + d * x.w2);
+  J[kUOut] = (1 + b) * (1 + c) * x.w2;
+  J[kUShot] = (1 + b) * x.Fs;
+  J[kURin] = (1 + b) * x.Fr;
+  J[kUWAdd] = (1 + b) * x.Fh;
+  return a + b * x.M + (1 + b) * inner;
 }
 
 // One layer's normal equations, linearised at `at` with fixed weights, kept per cell
 // (input k, neuron i) so that the jackknife can leave out an input, a neuron or a cell:
 // the estimate from a set of cells is at + (Σ G)⁻¹ Σ g.
 struct Linearised {
-  int n = 3, K = 0, O = 0;
+  int n = kUnknowns, K = 0, O = 0;
   Vec4 at = Vec4::Zero();
   std::vector<Mat4> G;  // K*O, cell k*O + i
   std::vector<Vec4> g;
@@ -163,18 +186,18 @@ Linearised linearise(const LayerData& D, const Vec4& at, const Vec4* weight_at, 
   L.g.assign(static_cast<size_t>(K) * O, Vec4::Zero());
   L.pair_G.assign(static_cast<size_t>(K) * O, 0.0);
   L.pair_g.assign(static_cast<size_t>(K) * O, 0.0);
-  double J[4], Jw[4];
+  double J[kUnknowns], Jw[kUnknowns];
   std::vector<double> mu(static_cast<size_t>(O));
-  const bool pairs = n == 4 && O >= 2 && ((allowed >> kUOut) & 1);
+  const bool pairs = O >= 2 && ((allowed >> kUOut) & 1);
   MatD C;
   for (int k = 0; k < K; ++k) {
     for (int i = 0; i < O; ++i) {
-      const double w2 = n == 4 ? D.w2[i] : 0.0;
-      const double m_at = model(at, D.M(k, i), D.Q(k, i), w2, n, J);
+      const Cell x = cell_of(D, k, i);
+      const double m_at = model(at, x, J);
       double w = 1;
       if (weight_at) {
         mu[static_cast<size_t>(i)] =
-            std::max(model(*weight_at, D.M(k, i), D.Q(k, i), w2, n, Jw), floor);
+            std::max(model(*weight_at, x, Jw), floor);
         w = 1 / (2 * mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(i)]);
       }
       Vec4 Jv = Vec4::Zero();
@@ -226,7 +249,7 @@ Linearised fit_variances(const LayerData& D, int allowed) {
   t = L.solve();
   for (int it = 0; it < 10; ++it) {
     Vec4 at = t.cwiseMax(0.0);
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < kUnknowns; ++j) {
       if (!((allowed >> j) & 1)) at[j] = 0;
     }
     L = linearise(D, at, &at, floor, allowed);
@@ -292,7 +315,9 @@ std::vector<VarianceInterval> jackknife_intervals(const Linearised& L) {
     double df = K - 1;
     const double den =
         v_in[j] * v_in[j] / (K - 1) + (O >= 2 ? v_extra[j] * v_extra[j] / (O - 1) : 0.0);
-    if (den > 0) df = std::clamp(v * v / den, 1.0, static_cast<double>(K - 1));
+    if (den > 0 && std::isfinite(v * v / den)) {
+      df = std::clamp(v * v / den, 1.0, static_cast<double>(K - 1));
+    }
     const double half = t_quantile_975(static_cast<int>(std::floor(df))) * std::sqrt(v);
     iv[static_cast<size_t>(j)] = {est[j] - half, est[j] + half};
   }
@@ -337,7 +362,7 @@ VarianceInterval static_fit(const LayerData& D, const MatD& W_sq, const MatD& h_
   }
   double b = 0, c = 0;
   double offdiag2 = 0;
-  if (D.n == 4 && d_prev > 0) {
+  if (d_prev > 0) {
     offdiag2 = (D.WWt.array().square().sum() - D.WWt.diagonal().array().square().sum()) *
                (d_prev / R) * (d_prev / R);
   }
@@ -393,9 +418,9 @@ LayerData layer_data(const Network& net, size_t l, const MatD& h, const Mat& sum
   D.K = K;
   D.R = R;
   D.O = static_cast<int>(W.rows());
-  D.n = l == 0 ? 3 : 4;
+  D.n = kUnknowns;
   MatD m = h * W.transpose();
-  m.rowwise() += net.bias(l).cast<double>();
+  if (!net.has_gain()) m.rowwise() += net.bias(l).cast<double>();
   D.e = sums.cast<double>() - m;
   repeat_stats(D.e, K, R, &D.e_mean, &D.v);
   repeat_stats(m.array().square().matrix(), K, R, &D.M, nullptr);
@@ -406,7 +431,15 @@ LayerData layer_data(const Network& net, size_t l, const MatD& h, const Mat& sum
   D.P = h_mean->array().square().matrix() * W_sq.transpose();
   D.S = h_var * W_sq.transpose();
   D.w2 = W_sq.rowwise().sum();
-  if (D.n == 4) D.WWt = W * W.transpose();
+  D.WWt = W * W.transpose();
+  const MatD Wabs = W.cwiseAbs();
+  const MatD P = h * Wabs.transpose();
+  repeat_stats(P, K, R, &D.Fs, nullptr);
+  repeat_stats(MatD(0.5 * (P.array().square() + m.array().square()).matrix()), K, R, &D.Fr,
+               nullptr);
+  MatD h2(h.rows(), D.O);
+  h2.colwise() = h.array().square().rowwise().sum().matrix();
+  repeat_stats(h2, K, R, &D.Fh, nullptr);
   return D;
 }
 
@@ -414,10 +447,10 @@ LayerData layer_data(const Network& net, size_t l, const MatD& h, const Mat& sum
 MatD fitted_variance(const LayerData& D, const Linearised& f, double floor) {
   const Vec4 at = f.solve().cwiseMax(0.0);
   MatD mu(D.K, D.O);
-  double J[4];
+  double J[kUnknowns];
   for (int k = 0; k < D.K; ++k) {
     for (int i = 0; i < D.O; ++i) {
-      mu(k, i) = std::max(model(at, D.M(k, i), D.Q(k, i), D.n == 4 ? D.w2[i] : 0.0, D.n, J), floor);
+      mu(k, i) = std::max(model(at, cell_of(D, k, i), J), floor);
     }
   }
   return mu;
@@ -454,7 +487,7 @@ void account_for_static(LayerData& D, const MatD& m_mean, double s2, size_t l) {
   }
   D.Q *= g;
   D.w2 *= g;
-  if (l > 0) D.offset = s2 * D.S;
+  if (l > 0) D.offset = D.offset.size() ? MatD(D.offset + s2 * D.S) : MatD(s2 * D.S);
 }
 
 // Intervals from the full model, unconstrained (a site whose true variance is 0 has an
@@ -462,8 +495,8 @@ void account_for_static(LayerData& D, const MatD& m_mean, double s2, size_t l) {
 // others set to 0, and the kept ones refitted with non-negative variances. Fills layer l's
 // sites and the output noise of layer l - 1.
 void site_estimates(Calibration& cal, size_t l, const LayerData& D, const Linearised& fit,
-                    bool spread) {
-  const int n = D.n, all = (1 << n) - 1;
+                    bool spread, int all) {
+  const int n = D.n;
   const std::vector<VarianceInterval> iv =
       spread ? jackknife_intervals(fit) : std::vector<VarianceInterval>(static_cast<size_t>(n));
   int allowed = 0;
@@ -482,23 +515,114 @@ void site_estimates(Calibration& cal, size_t l, const LayerData& D, const Linear
     e.high = std::max(sqrt0(iv[static_cast<size_t>(j)].high), e.value);
     return e;
   };
-  for (int j = 0; j < 3; ++j) cal.layers[l].site[static_cast<int>(kSiteOf[j])] = make(j);
-  if (n == 4) cal.layers[l - 1].site[static_cast<int>(NoiseSite::kOutAdd)] = make(kUOut);
+  for (int j = 0; j < kUnknowns; ++j) {
+    if (j != kUOut) cal.layers[l].site[static_cast<int>(kSiteOf[j])] = make(j);
+  }
+  // The noise on this layer's input intensities: the modulator's own on layer 0 (in_add); on
+  // a later layer the output noise of the layer before, which this layer's in_add is
+  // indistinguishable from (both are intensity noise on the same light), so reported as that.
+  if (l > 0) {
+    cal.layers[l - 1].site[static_cast<int>(NoiseSite::kOutAdd)] = make(kUOut);
+  } else {
+    cal.layers[0].site[static_cast<int>(NoiseSite::kInAdd)] = make(kUOut);
+  }
+}
+
+// Drift: a relative gain error that stays put over a forward call and changes between calls.
+// Calibration's repeats are interleaved (call r sends every input once), so drift is shared by
+// the inputs of one call: the centred residuals ẽ_kri of two inputs k ≠ k' of one call covary
+// by m_ki m_k'i s_d² (1 - 1/R), while per-sample noise does not covary. Per neuron i,
+//   S_i = Σ_r [(Σ_k m_ki ẽ_kri)² - Σ_k m_ki² ẽ_kri²],  T_i = (R - 1) [(Σ_k m_ki²)² - Σ_k m_ki⁴],
+// E[S_i] = s_d² T_i, so s_d² = Σ S_i / Σ T_i, with a jackknife interval over neurons (whose
+// drifts are independent). Returns the estimate of s_d² and its 95% interval.
+struct DriftEstimate {
+  double value = 0, low = 0, high = 0;
+};
+
+DriftEstimate drift_fit(const LayerData& D, const MatD& m_mean) {
+  const int K = D.K, R = D.R, O = D.O;
+  DriftEstimate out;
+  if (K < 2 || O < 2 || R < 2) return out;
+  VectorXd S = VectorXd::Zero(O), T = VectorXd::Zero(O);
+  for (int i = 0; i < O; ++i) {
+    double m2 = 0, m4 = 0;
+    for (int k = 0; k < K; ++k) {
+      const double m = m_mean(k, i);
+      m2 += m * m;
+      m4 += m * m * m * m;
+    }
+    T[i] = (R - 1) * (m2 * m2 - m4);
+    for (int r = 0; r < R; ++r) {
+      double a = 0, b = 0;
+      for (int k = 0; k < K; ++k) {
+        const double e = D.e(static_cast<Eigen::Index>(k) * R + r, i) - D.e_mean(k, i);
+        a += m_mean(k, i) * e;
+        b += m_mean(k, i) * m_mean(k, i) * e * e;
+      }
+      S[i] += a * a - b;
+    }
+  }
+  const double St = S.sum(), Tt = T.sum();
+  if (!(Tt > 0)) return out;
+  out.value = St / Tt;
+  std::vector<double> jk(static_cast<size_t>(O));
+  double mean = 0;
+  for (int i = 0; i < O; ++i) {
+    const double t = Tt - T[i];
+    jk[static_cast<size_t>(i)] = t > 0 ? (St - S[i]) / t : out.value;
+    mean += jk[static_cast<size_t>(i)] / O;
+  }
+  double var = 0;
+  for (double x : jk) var += (x - mean) * (x - mean);
+  var *= static_cast<double>(O - 1) / O;
+  const double half = t_quantile_975(O - 1) * std::sqrt(var);
+  out.low = out.value - half;
+  out.high = out.value + half;
+  return out;
 }
 
 // Layer l's sites and static error, from its nominal input h (K*R x I).
+// The unknowns that `o` lets the fit of layer l find (a bit mask).
+int allowed_unknowns(const CalibrationOptions& o, size_t l) {
+  int mask = 0;
+  for (int j = 0; j < kUnknowns; ++j) {
+    const bool on = j == kUOut ? (l > 0 ? o.fits(NoiseSite::kOutAdd) || o.fits(NoiseSite::kInAdd)
+                                        : o.fits(NoiseSite::kInAdd))
+                               : o.fits(kSiteOf[j]);
+    if (on) mask |= 1 << j;
+  }
+  return mask;
+}
+
 void calibrate_layer(Calibration& cal, const Network& net, size_t l, const MatD& h, const Mat& sums,
-                     int K, int R) {
+                     int K, int R, const CalibrationOptions& o) {
   const MatD W = net.weight(l).cast<double>();
   const MatD W_sq = W.array().square().matrix();
   MatD h_mean, m_mean;
   LayerData D = layer_data(net, l, h, sums, K, R, W, W_sq, &h_mean, &m_mean);
-  const int O = D.O, n = D.n, all = (1 << n) - 1;
+  const int O = D.O, all = allowed_unknowns(o, l);
   LayerCalibration& lc = cal.layers[l];
 
   // A sum that never varies between repeats has no per-pass noise at all (nothing to fit,
   // and the fit's weights 1 / Var² would be infinite).
   const bool spread = D.v.maxCoeff() > 0;
+
+  // 0. Drift, from the covariance between the inputs of one call; where found, its share of
+  // the repeats' variance (s_d² m²) is taken out before the per-pass fit.
+  const DriftEstimate drift =
+      spread && o.fits(NoiseSite::kDrift) ? drift_fit(D, m_mean) : DriftEstimate{};
+  const bool drift_found = drift.low > 0;
+  {
+    Estimate& e = lc.site[static_cast<int>(NoiseSite::kDrift)];
+    e.value = drift_found ? sqrt0(drift.value) : 0.0;
+    e.low = sqrt0(drift.low);
+    e.high = std::max(sqrt0(drift.high), e.value);
+  }
+  MatD drift_share;
+  if (drift_found) {
+    drift_share = drift.value * D.M;
+    D.offset = drift_share;
+  }
 
   // 1. Per-pass noise, as if the chip had no static errors.
   Linearised fit = spread ? fit_variances(D, all) : Linearised{};
@@ -506,11 +630,11 @@ void calibrate_layer(Calibration& cal, const Network& net, size_t l, const MatD&
 
   // 2. Static weight error, from the mean residuals.
   double s2 = 0;
-  const MatD abs_sum = (h_mean.cwiseAbs() * W.cwiseAbs().transpose()).rowwise() +
-                       net.bias(l).cast<double>().cwiseAbs();
+  MatD abs_sum = h_mean.cwiseAbs() * W.cwiseAbs().transpose();
+  if (!net.has_gain()) abs_sum.rowwise() += net.bias(l).cast<double>().cwiseAbs();
   const VarianceInterval siv = static_fit(
       D, W_sq, h_mean, abs_sum, spread ? fitted_variance(D, fit, floor) : MatD::Zero(K, O),
-      spread && n == 4 ? std::max(fit.solve()[kUOut], 0.0) : 0.0, &s2);
+      spread ? std::max(fit.solve()[kUOut], 0.0) : 0.0, &s2);
   const bool static_found = siv.low > 0;
   lc.static_weight.value = static_found ? sqrt0(s2) : 0.0;
   lc.static_weight.low = sqrt0(siv.low);
@@ -524,7 +648,7 @@ void calibrate_layer(Calibration& cal, const Network& net, size_t l, const MatD&
   }
 
   // 4. Intervals and point estimates.
-  site_estimates(cal, l, D, fit, spread);
+  site_estimates(cal, l, D, fit, spread, all);
 }
 
 // Output noise of the last layer (linear, so out - z_L is that noise alone): the mean
@@ -554,11 +678,29 @@ void calibrate_layers(Calibration& cal, const Network& net, const Mat& batch,
   cal.layers.resize(L);
   MatD h = batch.cast<double>();  // nominal input of the current layer, K*R x I
   for (size_t l = 0; l < L; ++l) {
-    calibrate_layer(cal, net, l, h, dev.sums[l], K, R);
+    if (net.has_gain()) {
+      // The physical chain's taps read z = g ⊙ u + b: the noise model is that of the optical
+      // sum u = (z - b) / g (a neuron of gain 0 carries no information and reads as noiseless).
+      const RowVecT<float> g = net.gain(l), b = net.bias(l);
+      Mat u = dev.sums[l];
+      u.rowwise() -= b;
+      const MatD m = h * net.weight(l).cast<double>().transpose();
+      for (Eigen::Index o = 0; o < u.cols(); ++o) {
+        if (g(o) != 0) {
+          u.col(o) /= g(o);
+        } else {
+          u.col(o) = m.col(o).cast<float>();
+        }
+      }
+      calibrate_layer(cal, net, l, h, u, K, R, o);
+    } else {
+      calibrate_layer(cal, net, l, h, dev.sums[l], K, R, o);
+    }
     // Nominal input of the next layer, from the measured sums (φ as the device computes it).
     if (l + 1 < L) {
       Mat a;
       apply_activation<float>(a, dev.sums[l], net.arch().activations[l]);
+      if (net.has_gain()) a = a.cwiseMax(0.0f).cwiseMin(static_cast<float>(kModulatorMax));
       h = a.cast<double>();
     }
   }

@@ -66,6 +66,11 @@ struct RowSet {
               std::vector<int>& yb) const;
 };
 
+// gift's rescale step (twin_methods.cc): every layer scaled towards the weight range as far as
+// the twin's error rate under `noise` prefers; returns the images forwarded, *chosen the factors.
+uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const NoiseModel& noise,
+                      uint64_t seed, std::vector<double>* chosen);
+
 // What a run may still spend, and the device's score of the candidates along the way.
 struct Context {
   Device* device = nullptr;

@@ -27,7 +27,7 @@ void SimulatedDevice::program(const Network& net) {
   }
   if (!net.all_finite()) throw InputError("device: refusing to program weights holding NaN or inf");
   programmed_ = apply_imperfections(net, opts_.imperfections, opts_.seed);
-  weight_squares(w_sq_, programmed_, opts_.noise);
+  weight_stats(w_sq_, programmed_, opts_.noise);
   has_weights_ = true;
   ++counters_.programmings;
 }

@@ -12,11 +12,22 @@ namespace gift {
 namespace finetune_detail {
 namespace {
 
-// The same network with layer l's weights times c_l and its bias times c_0...c_l: for
-// positively homogeneous activations (relu, linear) the noiseless function is unchanged up to
-// a positive scale of the logits, while every detected sum grows against additive noise.
+// The same network with more transmission onto every detector of layer l (weights times c_l).
+// Physical chain: the electronic gain of layer l divided by c_l, so the noiseless function is
+// exactly unchanged and only layer l's own signal grows against the detector's noise (by c_l
+// against thermal noise, sqrt(c_l) against shot noise, not at all against relative noise);
+// nothing reaches the next layer's modulator beyond its range. Legacy chain (no gains, no power
+// budget; kept for continuity): biases times c_0...c_l, so for positively homogeneous
+// activations the logits scale by the product of the factors, a freedom no chip has.
 Network rescaled(const Network& net, const std::vector<double>& c) {
   Network out = net;
+  if (net.has_gain()) {
+    for (size_t l = 0; l < net.num_layers(); ++l) {
+      out.weight(l) *= static_cast<float>(c[l]);
+      out.gain(l) /= static_cast<float>(c[l]);
+    }
+    return out;
+  }
   double cum = 1;
   for (size_t l = 0; l < net.num_layers(); ++l) {
     cum *= c[l];
@@ -40,6 +51,8 @@ std::vector<double> rescale_caps(const Network& net) {
 // The twin's structured first step: scales every layer towards the weight range, by the
 // fraction t of the way (in log scale) that the twin's loss under the calibrated noise
 // prefers, chosen on a grid with common random numbers. Returns the images forwarded.
+}  // namespace
+
 uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const NoiseModel& noise,
                       uint64_t seed, std::vector<double>* chosen) {
   const size_t L = net.num_layers();
@@ -88,6 +101,8 @@ uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const Noi
   if (best_t > 0) net = rescaled(net, *chosen);
   return forwards;
 }
+
+namespace {
 
 class TwinMethod : public MethodBase {
  public:
@@ -169,6 +184,21 @@ Candidate TwinMethod::tune(Network& net, Context& c, const Score& start) {
 }  // namespace finetune_detail
 
 using finetune_detail::TwinMethod;
+
+Network oracle_reference(const Network& net, const LabelledSet& data, const NoiseModel& truth,
+                         uint64_t seed, int threads) {
+  Network out = net;
+  if (!net.has_gain() || data.images.rows() == 0) return out;
+  finetune_detail::RowSet rows;
+  rows.images = &data.images;
+  rows.labels = &data.labels;
+  rows.rows.resize(static_cast<size_t>(data.images.rows()));
+  for (size_t i = 0; i < rows.rows.size(); ++i) rows.rows[i] = static_cast<uint32_t>(i);
+  Engine engine(threads);
+  std::vector<double> chosen;
+  finetune_detail::rescale_step(out, engine, rows, truth, seed, &chosen);
+  return out;
+}
 
 std::unique_ptr<FinetuneMethod> make_gift_method() {
   return std::make_unique<TwinMethod>(TwinMethod::kGift);

@@ -197,7 +197,7 @@ Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path
                      f.metadata.at("epochs_done") + "'");
   }
   c.state.epochs_done = static_cast<int>(epochs_done);
-  size_t expected_tensors = 2 * L;
+  size_t expected_tensors = (c.net.has_gain() ? 3 : 2) * L;
   for (size_t l = 0; l < L; ++l) {
     const std::string wn = "layers." + std::to_string(l) + ".weight";
     const std::string bn = "layers." + std::to_string(l) + ".bias";
@@ -205,6 +205,18 @@ Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path
     auto b = c.net.bias(l);
     copy_tensor(io::get_tensor(f, wn, path), W.data(), {W.rows(), W.cols()}, wn, path);
     copy_tensor(io::get_tensor(f, bn, path), b.data(), {b.size()}, bn, path);
+    if (c.net.has_gain()) {  // the physical chain's electronic gains
+      const std::string gn = "layers." + std::to_string(l) + ".gain";
+      auto g = c.net.gain(l);
+      copy_tensor(io::get_tensor(f, gn, path), g.data(), {g.size()}, gn, path);
+      const float bm = b.cwiseAbs().maxCoeff();
+      if (bm > static_cast<float>(kModulatorMax)) {  // the bound Network::project() clips to
+        std::ostringstream os;
+        os << path << ": tensor '" << bn << "' holds |b| = " << bm
+           << " beyond the modulator range " << kModulatorMax << " of the physical chain";
+        throw InputError(os.str());
+      }
+    }
     const float m = W.cwiseAbs().maxCoeff();
     if (m > static_cast<float>(c.net.arch().w_max)) {  // the bound Network::project() clips to
       std::ostringstream os;
@@ -259,6 +271,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
         flat_tensor(W.data(), static_cast<size_t>(W.size()), {W.rows(), W.cols()});
     f.tensors["layers." + std::to_string(l) + ".bias"] =
         flat_tensor(b.data(), static_cast<size_t>(b.size()), {b.size()});
+    if (net.has_gain()) {
+      const auto g = net.gain(l);
+      f.tensors["layers." + std::to_string(l) + ".gain"] =
+          flat_tensor(g.data(), static_cast<size_t>(g.size()), {g.size()});
+    }
   }
   const OptimizerState& o = c.state.optimizer;
   if (o.m.size() == net.params().size()) {

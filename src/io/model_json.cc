@@ -12,7 +12,7 @@ namespace gift::io {
 nlohmann::json arch_to_json(const Architecture& a) {
   std::vector<std::string> acts;
   for (Activation x : a.activations) acts.push_back(to_string(x));
-  return {{"sizes", a.sizes}, {"activations", acts}, {"w_max", a.w_max}};
+  return {{"sizes", a.sizes}, {"activations", acts}, {"w_max", a.w_max}, {"chain", to_string(a.chain)}};
 }
 
 Architecture arch_from_json(const nlohmann::json& j, const std::string& what) {
@@ -46,6 +46,16 @@ Architecture arch_from_json(const nlohmann::json& j, const std::string& what) {
     }
   }
   a.w_max = j["w_max"].get<double>();
+  // Files written before the physical chain carry no "chain": they hold legacy networks.
+  a.chain = Chain::kLegacy;
+  if (j.contains("chain")) {
+    if (!j["chain"].is_string()) throw InputError(what + ": chain must be a string");
+    try {
+      a.chain = parse_chain(j["chain"].get<std::string>());
+    } catch (const InputError& e) {
+      throw InputError(what + ": " + e.what());
+    }
+  }
   try {
     a.validate();
   } catch (const InputError& e) {

@@ -32,11 +32,25 @@ Activation parse_activation(const std::string& name) {
   throw InputError("unknown activation '" + name + "': expected linear, relu, sigmoid or tanh");
 }
 
+const char* to_string(Chain c) { return c == Chain::kPhysical ? "physical" : "legacy"; }
+
+Chain parse_chain(const std::string& name) {
+  if (name == "physical") return Chain::kPhysical;
+  if (name == "legacy") return Chain::kLegacy;
+  throw InputError("unknown chain '" + name + "': expected physical or legacy");
+}
+
+namespace {
+// Parameters of one layer: W, b and, in the physical chain, g.
+size_t layer_params(const Architecture& a, size_t l) {
+  const size_t O = static_cast<size_t>(a.sizes[l + 1]);
+  return O * (static_cast<size_t>(a.sizes[l]) + (a.physical() ? 2 : 1));
+}
+}  // namespace
+
 size_t Architecture::num_params() const {
   size_t n = 0;
-  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-    n += static_cast<size_t>(sizes[l + 1]) * (static_cast<size_t>(sizes[l]) + 1);
-  }
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) n += layer_params(*this, l);
   return n;
 }
 
@@ -70,6 +84,7 @@ std::string Architecture::describe() const {
   os << ' ';
   for (size_t l = 0; l < activations.size(); ++l) os << (l ? "," : "") << to_string(activations[l]);
   os << ", w_max " << w_max;
+  if (!physical()) os << ", legacy chain";
   return os.str();
 }
 
@@ -77,8 +92,10 @@ Architecture Architecture::default_mnist() {
   return from_string(kDefaultArchitecture, Activation::kRelu, 1.0);
 }
 
-Architecture Architecture::from_string(const std::string& widths, Activation hidden, double w_max) {
+Architecture Architecture::from_string(const std::string& widths, Activation hidden, double w_max,
+                                       Chain chain) {
   Architecture a;
+  a.chain = chain;
   std::string item;
   for (size_t i = 0; i <= widths.size(); ++i) {
     if (i == widths.size() || widths[i] == ',' || widths[i] == '-') {
@@ -114,10 +131,13 @@ NetworkT<T>::NetworkT(Architecture arch) : arch_(std::move(arch)) {
   size_t off = 0;
   for (size_t l = 0; l < arch_.num_layers(); ++l) {
     offsets_.push_back(off);
-    off += static_cast<size_t>(arch_.sizes[l + 1]) * (static_cast<size_t>(arch_.sizes[l]) + 1);
+    off += layer_params(arch_, l);
   }
   try {
     params_ = VecT<T>::Zero(static_cast<Eigen::Index>(off));
+    if (has_gain()) {
+      for (size_t l = 0; l < arch_.num_layers(); ++l) gain(l).setOnes();
+    }
   } catch (const std::bad_alloc&) {
     char gib[32];
     std::snprintf(gib, sizeof gib, "%.1f", static_cast<double>(off) * sizeof(T) / (1 << 30));
@@ -145,6 +165,17 @@ Eigen::Map<const RowVecT<T>> NetworkT<T>::bias(size_t l) const {
 }
 
 template <class T>
+Eigen::Map<RowVecT<T>> NetworkT<T>::gain(size_t l) {
+  if (!has_gain()) throw InternalError("gain() of a legacy-chain network");
+  return Eigen::Map<RowVecT<T>>(params_.data() + gain_offset(l), arch_.sizes[l + 1]);
+}
+template <class T>
+Eigen::Map<const RowVecT<T>> NetworkT<T>::gain(size_t l) const {
+  if (!has_gain()) throw InternalError("gain() of a legacy-chain network");
+  return Eigen::Map<const RowVecT<T>>(params_.data() + gain_offset(l), arch_.sizes[l + 1]);
+}
+
+template <class T>
 void NetworkT<T>::init(uint64_t seed) {
   params_.setZero();
   for (size_t l = 0; l < num_layers(); ++l) {
@@ -153,10 +184,15 @@ void NetworkT<T>::init(uint64_t seed) {
     const RngStream stream{seed, Purpose::kInit, static_cast<uint32_t>(l), 0, 0};
     std::vector<uint32_t> bits(static_cast<size_t>(w.size()));
     fill_uint32(bits.data(), bits.size(), stream);
+    // Physical chain: the same draws spread over the whole transmission range, the gain
+    // carrying the He scale (g W is the legacy init exactly), so that every detector starts
+    // with as much signal against its noise as the optical budget allows.
+    const double range = has_gain() ? arch_.w_max : limit;
     for (Eigen::Index i = 0; i < w.size(); ++i) {
       const double u = (bits[static_cast<size_t>(i)] + 0.5) / 4294967296.0;  // (0, 1)
-      w.data()[i] = static_cast<T>((2 * u - 1) * limit);
+      w.data()[i] = static_cast<T>((2 * u - 1) * range);
     }
+    if (has_gain()) gain(l).setConstant(static_cast<T>(limit / arch_.w_max));
   }
 }
 
@@ -166,6 +202,11 @@ void NetworkT<T>::project() {
   for (size_t l = 0; l < num_layers(); ++l) {
     Eigen::Map<MatT<T>> w = weight(l);
     w = w.cwiseMax(-m).cwiseMin(m);
+    if (has_gain()) {
+      const T r = static_cast<T>(kModulatorMax);
+      Eigen::Map<RowVecT<T>> b = bias(l);
+      b = b.cwiseMax(-r).cwiseMin(r);
+    }
   }
 }
 

@@ -19,6 +19,19 @@ const std::array<NoiseSiteInfo, kNumNoiseSites>& noise_sites() {
        &LayerNoise::sum_add},
       {NoiseSite::kOutAdd, "out_add", "out-add", "additive output noise std s_o", false, 3,
        &LayerNoise::out_add},
+      {NoiseSite::kShot, "shot", "shot",
+       "detector shot noise: std s_sh sqrt(P), P the power on the balanced pair", false, 4,
+       &LayerNoise::shot},
+      {NoiseSite::kRin, "rin", "rin", "laser relative intensity noise on each arm's power", true,
+       5, &LayerNoise::rin},
+      {NoiseSite::kWeightAdd, "weight_add", "weight-add",
+       "additive transmission noise std s_t (nonzero at a zero weight)", false, 6,
+       &LayerNoise::weight_add},
+      {NoiseSite::kInAdd, "in_add", "in-add", "input modulator intensity noise std s_in", false, 7,
+       &LayerNoise::in_add},
+      {NoiseSite::kDrift, "drift", "drift",
+       "slow relative gain drift std s_d, one draw per forward call", true, 8,
+       &LayerNoise::drift},
   }};
   return sites;
 }

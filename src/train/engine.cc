@@ -25,16 +25,26 @@ std::vector<GradTask> grad_tasks(const NetworkT<T>& net, int rows) {
 }
 
 // What the weight gradients need stacked over the batch, as (layer, part): part 0 du, 1 dq,
-// 2 the layer's input, 3 its square (1 and 3 under weight noise only; layer 0's input is x).
-std::vector<std::pair<size_t, int>> stack_parts(const NoiseModel& noise, size_t L) {
+// 2 the layer's input, 3 its square (1 and 3 under weight noise only; layer 0's input is x),
+// 4 dz and 5 u (physical chain), 6 dp (shot or rin). Under in_add the input is the noisy one
+// of the tape, stacked for layer 0 too.
+constexpr size_t kParts = 7;
+std::vector<std::pair<size_t, int>> stack_parts(const NoiseModel& noise, size_t L,
+                                                bool physical) {
   std::vector<std::pair<size_t, int>> parts;
   for (size_t l = 0; l < L; ++l) {
+    const LayerNoise& n = noise.layers[l];
     parts.push_back({l, 0});
-    if (l > 0) parts.push_back({l, 2});
-    if (noise.layers[l].weight > 0) {
+    if (l > 0 || n.in_add > 0) parts.push_back({l, 2});
+    if (n.weight > 0) {
       parts.push_back({l, 1});
       parts.push_back({l, 3});
     }
+    if (physical) {
+      parts.push_back({l, 4});
+      parts.push_back({l, 5});
+    }
+    if (n.shot > 0 || n.rin > 0) parts.push_back({l, 6});
   }
   return parts;
 }
@@ -46,7 +56,22 @@ void stack_part(MatT<T>& out, const std::vector<Tape<T>>& tapes, int blocks, int
                 int what, int block_rows) {
   const auto part = [&](const Tape<T>& t) -> const MatT<T>& {
     const LayerTape<T>& lt = t.layers[l];
-    return what == 0 ? lt.du : what == 1 ? lt.dq : what == 2 ? t.input(l) : lt.x_sq;
+    switch (what) {
+      case 0:
+        return lt.du;
+      case 1:
+        return lt.dq;
+      case 2:
+        return t.input(l);
+      case 3:
+        return lt.x_sq;
+      case 4:
+        return lt.dz;
+      case 5:
+        return lt.u;
+      default:
+        return lt.dp;
+    }
   };
   out.resize(B, part(tapes[0]).cols());
   for (int k = 0; k < blocks; ++k) {
@@ -70,15 +95,16 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
   std::vector<double> losses(static_cast<size_t>(blocks), 0.0);
   std::vector<int> corrects(static_cast<size_t>(blocks), 0);
   const T scale = T(1) / static_cast<T>(B);
-  weight_squares(w_sq_, net, noise);
+  weight_stats(w_stats_, net, noise);
   grad.setZero(net.params().size());
   const std::vector<GradTask> tasks = grad_tasks(net, kGradRows);
   // The batch's du, dq, layer inputs and their squares, stacked from the row blocks so that
   // each weight gradient is one product over all B rows (layer 0's input is x itself).
-  stacked_.resize(4 * L);
-  const std::vector<std::pair<size_t, int>> stacks = stack_parts(noise, L);
+  stacked_.resize(kParts * L);
+  const std::vector<std::pair<size_t, int>> stacks = stack_parts(noise, L, net.has_gain());
   const auto stack = [&](size_t l, int what) {
-    stack_part(stacked_[4 * l + static_cast<size_t>(what)], tapes_, blocks, B, l, what, kRowBlock);
+    stack_part(stacked_[kParts * l + static_cast<size_t>(what)], tapes_, blocks, B, l, what,
+               kRowBlock);
   };
   std::exception_ptr error;
   const auto guard = [&](auto&& f) {
@@ -100,10 +126,10 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
         d.first_sample += static_cast<uint64_t>(r0);
         Tape<T>& tape = tapes_[static_cast<size_t>(k)];
         MatT<T>& dlogits = dlogits_[static_cast<size_t>(k)];
-        network_forward<T>(tape, net, x.middleRows(r0, n), noise, &d, &w_sq_);
+        network_forward<T>(tape, net, x.middleRows(r0, n), noise, &d, &w_stats_);
         losses[static_cast<size_t>(k)] = softmax_xent(tape.logits(), labels + r0, &dlogits, scale,
                                                       &corrects[static_cast<size_t>(k)]);
-        network_backward<T>(tape, net, noise, dlogits, nullptr, &w_sq_);
+        network_backward<T>(tape, net, noise, dlogits, nullptr, &w_stats_);
       });
     }
     if (!error) {
@@ -114,14 +140,17 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
       for (size_t i = 0; i < tasks.size(); ++i) {
         guard([&] {
           const size_t l = tasks[i].layer;
-          const MatT<T>* s = &stacked_[4 * l];
-          const bool wn = noise.layers[l].weight > 0;
-          if (l == 0) {
-            layer_grad<T>(grad, net, noise, l, tasks[i].o_begin, tasks[i].o_end, s[0], x,
-                          wn ? &s[1] : nullptr, wn ? &s[3] : nullptr);
+          const MatT<T>* s = &stacked_[kParts * l];
+          LayerGradExtras<T> ex;
+          ex.dq = &s[1];
+          ex.x_sq = &s[3];
+          ex.dz = &s[4];
+          ex.u = &s[5];
+          ex.dp = &s[6];
+          if (l == 0 && noise.layers[0].in_add <= 0) {
+            layer_grad<T>(grad, net, noise, l, tasks[i].o_begin, tasks[i].o_end, s[0], x, ex);
           } else {
-            layer_grad<T>(grad, net, noise, l, tasks[i].o_begin, tasks[i].o_end, s[0], s[2],
-                          wn ? &s[1] : nullptr, wn ? &s[3] : nullptr);
+            layer_grad<T>(grad, net, noise, l, tasks[i].o_begin, tasks[i].o_end, s[0], s[2], ex);
           }
         });
       }
@@ -156,8 +185,8 @@ void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const M
   // Loss of (pass, block), summed per pass in block order.
   std::vector<double> block_loss(
       static_cast<size_t>(std::max(blocks, 0)) * static_cast<size_t>(passes), 0.0);
-  std::vector<MatT<T>> w_sq;  // local: predict keeps no state, so calls may run concurrently
-  weight_squares(w_sq, net, noise);
+  WeightStats<T> w_sq;  // local: predict keeps no state, so calls may run concurrently
+  weight_stats(w_sq, net, noise);
   std::exception_ptr error;
 #pragma omp parallel num_threads(threads_)
   {

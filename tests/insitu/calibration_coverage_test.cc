@@ -38,7 +38,21 @@ struct Case {
   double scale = 0;              // the case's largest std (zero sites are judged against it)
   const Network* net = nullptr;  // a given network (else random ones by seed)
   const Mat* pool = nullptr;     // inputs drawn from these rows (else uniform random)
+  std::vector<NoiseSite> extra_sites;  // sites the fit may find besides the default ones
+  bool without_sum_mult = false;       // sum_mult left out of the fit
 };
+
+// What calibration can observe of `truth`: a layer's in_add (intensity noise on its input)
+// and the output noise of the layer before are one observable, reported as the latter.
+NoiseModel observable(const NoiseModel& truth) {
+  NoiseModel m = truth;
+  for (size_t l = 1; l < m.layers.size(); ++l) {
+    const double o = m.layers[l - 1].out_add, i = m.layers[l].in_add;
+    m.layers[l - 1].out_add = std::sqrt(o * o + i * i);
+    m.layers[l].in_add = 0;
+  }
+  return m;
+}
 
 NoiseModel mix(size_t L, double w, double m, double a, double o) {
   NoiseModel n = NoiseModel::none(L);
@@ -54,9 +68,7 @@ size_t num_layers(const std::string& widths) {
 // small biases; one of five networks per seed.
 Network case_net(const Case& c, uint64_t seed) {
   Network net(Architecture::from_string(c.widths, c.act, 1.0));
-  net.init(1 + seed % 5);
-  net.params() *= 2.0f;
-  net.project();
+  net.init(1 + seed % 5);  // the physical chain's init spreads the weights over the range
   for (size_t l = 0; l < net.num_layers(); ++l) {
     auto b = net.bias(l);
     for (Eigen::Index i = 0; i < b.size(); ++i) b[i] = 0.3f * std::sin(1.0f + i + l);
@@ -154,6 +166,10 @@ Tally run_case(const Case& c, int seeds, uint64_t first_seed, int K = 100, int R
     co.repeats = R;
     co.seed = seed;
     co.threads = 1;
+    for (NoiseSite extra : c.extra_sites) co.sites.push_back(extra);
+    if (c.without_sum_mult) {
+      co.sites.erase(std::find(co.sites.begin(), co.sites.end(), NoiseSite::kSumMult));
+    }
     Mat x = case_inputs(K, net.arch().inputs(), seed);
     if (c.pool) {
       for (int k = 0; k < K; ++k) {
@@ -164,10 +180,13 @@ Tally run_case(const Case& c, int seeds, uint64_t first_seed, int K = 100, int R
     }
     const Calibration cal = calibrate(dev, net, x, co);
     const Network programmed = apply_imperfections(net, c.imp, seed);
+    const NoiseModel seen = observable(c.truth);
     for (size_t l = 0; l < c.truth.layers.size(); ++l) {
       if (only_layer >= 0 && static_cast<int>(l) != only_layer) continue;
       for (int site = 0; site < kNumNoiseSites; ++site) {
-        t.site[site].add(c.truth.layers[l].at(static_cast<NoiseSite>(site)),
+        const NoiseSite ns = static_cast<NoiseSite>(site);
+        if (!co.fits(ns)) continue;  // not fitted: reported 0 with an empty interval
+        t.site[site].add(seen.layers[l].at(ns),
                          cal.layers[l].site[site], scale);
       }
       const double truth =
@@ -219,6 +238,15 @@ std::vector<Case> site_cases(const std::string& widths, Activation act,
       c.act = act;
       c.truth = NoiseModel::uniform(L, static_cast<NoiseSite>(s), sd);
       c.scale = sd;
+      // shot, rin and weight_add are fitted only when a user lists them
+      // (CalibrationOptions::sites).
+      if (s == site_index(NoiseSite::kShot) || s == site_index(NoiseSite::kRin) ||
+          s == site_index(NoiseSite::kWeightAdd)) {
+        c.extra_sites = {static_cast<NoiseSite>(s)};
+      }
+      // rin (relative noise on each arm) and sum_mult (relative noise on their difference) are
+      // told apart only by the arms' common part; a user who fits rin leaves sum_mult out.
+      c.without_sum_mult = s == site_index(NoiseSite::kRin);
       c.name = act_name(act) + " " + to_string(static_cast<NoiseSite>(s)) + " " +
                std::to_string(sd).substr(0, 4);
       cases.push_back(c);
@@ -279,7 +307,9 @@ TEST(CalibrationCoverage, EachSiteAloneAndMixedOverFortyDevices) {
     text += cases[i].name + "\n" + describe(t);
     all.add(t);
     for (int s = 0; s < kNumNoiseSites; ++s) {
-      // 80 intervals per case and site (2 layers): 0.8 is 6 binomial sigma below 0.95.
+      // 80 intervals per case and site (2 layers; in_add 40, layer 0 only): 0.8 is 6 binomial
+      // sigma below 0.95 at 80, 4 at 40.
+      if (!t.site[s].on) continue;
       EXPECT_GE(t.site[s].coverage(), 0.8)
           << cases[i].name << " " << to_string(static_cast<NoiseSite>(s));
     }
@@ -289,9 +319,19 @@ TEST(CalibrationCoverage, EachSiteAloneAndMixedOverFortyDevices) {
   for (int s = 0; s < kNumNoiseSites; ++s) {
     const SiteTally& x = all.site[s];
     const std::string what = std::string(to_string(static_cast<NoiseSite>(s))) + "\n" + text;
-    EXPECT_GE(x.on, 400) << what;
-    EXPECT_GE(x.coverage(), 0.88) << what;
-    EXPECT_LE(x.coverage(), 0.995) << "intervals suspiciously wide: " << what;
+    // The first four sites are on in every mixed case too (hundreds of intervals); the sites of
+    // the physical chain in their own cases only (80 intervals for in_add, 160 for the others;
+    // the coverage band is then 4 binomial sigma below 0.95).
+    const bool first_four = s < 4;
+    EXPECT_GE(x.on, first_four ? 400 : 80) << what;
+    EXPECT_GE(x.coverage(), first_four ? 0.88 : 0.85) << what;
+    // (With 80 or 160 intervals all of them covering is not yet a sign of width: 0.95^80 is
+    // 1.7%; the width itself is in the report.)
+    if (first_four) EXPECT_LE(x.coverage(), 0.995) << "intervals suspiciously wide: " << what;
+    // Opt-in sites (shot, rin, weight_add) are fitted only in their own cases.
+    const bool opt_in = s == site_index(NoiseSite::kShot) || s == site_index(NoiseSite::kRin) ||
+                        s == site_index(NoiseSite::kWeightAdd);
+    if (opt_in) continue;
     EXPECT_GE(x.off, 400) << what;
     EXPECT_LE(x.found_rate(), 0.06) << what;
     EXPECT_LE(x.off_value(), 0.01) << what;
@@ -330,7 +370,9 @@ TEST(CalibrationCoverage, StaticWeightErrorOverFortyDevices) {
       EXPECT_GE(st.coverage(), 0.88) << text;
       EXPECT_NEAR(st.ratio_sum / st.on, 1.0, c.imp.weight_bits ? 0.4 : 0.1) << text;
     } else {
-      EXPECT_LE(st.found_rate(), 0.06) << text;
+      // The interval's lower end is above 0 at a one-sided 2.5% rate on a chip without static
+      // errors; of 80 intervals, 6 or more happen with probability 1.5% at that rate.
+      EXPECT_LE(st.found, 5) << text;
     }
     for (NoiseSite s : {NoiseSite::kWeight, NoiseSite::kSumAdd, NoiseSite::kOutAdd}) {
       EXPECT_GE(t.site[static_cast<int>(s)].coverage(), 0.85) << to_string(s) << "\n" << text;

@@ -257,12 +257,12 @@ TEST_F(DeviceCli, NonFiniteReadingsGiveAnErrorNotAnEstimate) {
   args.insert(args.end(), {"--device-noise-sum-add", "1e300"});
   expect_one_error_line(run(args), 1, "the simulated noise overflowed float32");
 
-  // An external server answering calibration's FORWARD (4 inputs x 3 repeats, with taps)
-  // with a NaN in the first layer's sums.
+  // An external server answering calibration's first FORWARD (its repeats are interleaved:
+  // each call sends the 4 inputs once, with taps) with a NaN in the first layer's sums.
   DeviceOutput o;
-  o.sums = {Mat::Zero(12, 8), Mat::Zero(12, 10)};
-  o.sums[0](5, 3) = std::numeric_limits<float>::quiet_NaN();
-  o.out = Mat::Zero(12, 10);
+  o.sums = {Mat::Zero(4, 8), Mat::Zero(4, 10)};
+  o.sums[0](1, 3) = std::numeric_limits<float>::quiet_NaN();
+  o.out = Mat::Zero(4, 10);
   const std::string replies = canned("nan.bin", {{MessageType::kInfo, info()},
                                                  {MessageType::kOk, {}},
                                                  {MessageType::kOutput, protocol::encode_output(o)},
@@ -273,7 +273,7 @@ TEST_F(DeviceCli, NonFiniteReadingsGiveAnErrorNotAnEstimate) {
   args.insert(args.end(), {"--device-command", server});
   expect_one_error_line(run(args), 1,
                         "device server '" + server +
-                            "': OUTPUT holds NaN in the detected sum of layer 0 (row 5, column 3)");
+                            "': OUTPUT holds NaN in the detected sum of layer 0 (row 1, column 3)");
 }
 
 }  // namespace

@@ -284,7 +284,7 @@ for name in sorted(header):
     std::memcpy(v.data(), p, sizeof(float) * v.size());
     return v;
   };
-  ASSERT_EQ(seen.size(), 6u);  // 2 weights, 2 biases, optimizer.m, optimizer.v
+  ASSERT_EQ(seen.size(), 8u);  // 2 weights, 2 biases, 2 gains, optimizer.m, optimizer.v
   for (size_t l = 0; l < 2; ++l) {
     const auto W = c.net.weight(l);
     const auto b = c.net.bias(l);
@@ -465,7 +465,7 @@ TEST_F(CheckpointBad, ExtraUnexpectedTensor) {
   write_edited(path_, [](io::TensorFile& f) {
     f.tensors["layers.2.weight"] = io::make_tensor(io::DType::kF32, {1}, {0.5});
   });
-  EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "7 tensors", "expected 6");
+  EXPECT_INPUT_ERROR(load_checkpoint(path_), path_, "9 tensors", "expected 8");
 }
 
 TEST_F(CheckpointBad, SecondMomentWithoutFirst) {

@@ -18,18 +18,30 @@ struct Case {
   Activation hidden;
   LayerNoise noise;
   double clip;
+  Chain chain = Chain::kLegacy;
 };
 
-NetworkD small_net(Activation hidden, uint64_t seed) {
+LayerNoise site_noise(NoiseSite site, double std) {
+  LayerNoise n;
+  n.at(site) = std;
+  return n;
+}
+
+NetworkD small_net(Activation hidden, uint64_t seed, Chain chain = Chain::kLegacy) {
   Architecture a;
   a.sizes = {6, 5, 4, 3};
   a.activations = {hidden, hidden, Activation::kLinear};
+  a.chain = chain;
   NetworkD net(a);
   net.init(seed);
-  // Non-zero biases so every path is exercised.
+  // Non-zero biases (and gains other than 1) so every path is exercised.
   for (size_t l = 0; l < net.num_layers(); ++l) {
     auto b = net.bias(l);
     for (Eigen::Index i = 0; i < b.size(); ++i) b[i] = 0.1 * std::sin(1.0 + i + 3.0 * l);
+    if (net.has_gain()) {
+      auto g = net.gain(l);
+      for (Eigen::Index i = 0; i < g.size(); ++i) g[i] = 1.5 + 0.5 * std::sin(2.0 + i + l);
+    }
   }
   return net;
 }
@@ -47,7 +59,7 @@ class GradientCheck : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GradientCheck, MatchesFiniteDifferences) {
   const Case c = GetParam();
-  NetworkD net = small_net(c.hidden, 7);
+  NetworkD net = small_net(c.hidden, 7, c.chain);
   NoiseModel noise = NoiseModel::none(net.num_layers());
   for (LayerNoise& l : noise.layers) l = c.noise;
   noise.output_clip = c.clip;
@@ -104,7 +116,21 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"out_add", Activation::kTanh, {0, 0, 0, 0.3}, 0},
                       Case{"all_sites_sigmoid", Activation::kSigmoid, {0.1, 0.1, 0.2, 0.1}, 0},
                       Case{"all_sites_relu", Activation::kRelu, {0.1, 0.1, 0.2, 0.1}, 0},
-                      Case{"clip_tanh", Activation::kTanh, {0.1, 0.1, 0.2, 0.1}, 0.5}),
+                      Case{"clip_tanh", Activation::kTanh, {0.1, 0.1, 0.2, 0.1}, 0.5},
+                      Case{"shot", Activation::kTanh, site_noise(NoiseSite::kShot, 0.3), 0},
+                      Case{"rin", Activation::kTanh, site_noise(NoiseSite::kRin, 0.2), 0},
+                      Case{"weight_add", Activation::kTanh,
+                           site_noise(NoiseSite::kWeightAdd, 0.2), 0},
+                      Case{"in_add", Activation::kTanh, site_noise(NoiseSite::kInAdd, 0.2), 0},
+                      Case{"drift", Activation::kTanh, site_noise(NoiseSite::kDrift, 0.2), 0},
+                      Case{"physical_clean", Activation::kRelu, {}, 0, Chain::kPhysical},
+                      Case{"physical_sigmoid", Activation::kSigmoid, {}, 0, Chain::kPhysical},
+                      Case{"physical_all_old_sites", Activation::kRelu, {0.1, 0.1, 0.2, 0.1}, 0,
+                           Chain::kPhysical},
+                      Case{"physical_all_sites", Activation::kSigmoid,
+                           {0.1, 0.1, 0.2, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1}, 0, Chain::kPhysical},
+                      Case{"physical_all_sites_tanh", Activation::kTanh,
+                           {0.1, 0.1, 0.2, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1}, 0, Chain::kPhysical}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
 TEST(Forward, ShapesAndDeterminism) {
@@ -172,6 +198,112 @@ TEST(Forward, MeasuredTapeGivesTheGradientOfThePassThatHappened) {
       EXPECT_LT((g0 - truth).norm(), 1e-9 * (1 + truth.norm()));  // nothing to infer
     } else {
       EXPECT_GT((g0 - truth).norm(), 0.05 * truth.norm());
+    }
+  }
+}
+
+// The same with the physical chain (gains, bounded activations) and every site that enters
+// the detected sum, the new ones included: the residual divided by the gain is the noise of the
+// optical sum, and with one site active its draw is recovered exactly.
+TEST(Forward, MeasuredTapeRecoversEverySumSiteInThePhysicalChain) {
+  const NetworkD net = small_net(Activation::kSigmoid, 3, Chain::kPhysical);
+  MatD x(9, 6);
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    x.data()[i] = 0.5 + 0.5 * std::cos(0.7 * static_cast<double>(i));
+  }
+  const std::vector<int> y = {0, 1, 2, 0, 1, 2, 0, 1, 2};
+  for (const NoiseSiteInfo& info : noise_sites()) {
+    // out_add is not in the sums; in_add's draws (one per input, shared by every neuron) are
+    // not inferred, only their variance (tape_from_measurement says so).
+    if (info.site == NoiseSite::kOutAdd || info.site == NoiseSite::kInAdd) continue;
+    SCOPED_TRACE(info.name);
+    const NoiseModel noise = NoiseModel::uniform(3, info.site, 0.3);
+    const NoiseDraws d{9, Purpose::kTest, 0, 0};
+    Tape<double> pass;
+    network_forward<double>(pass, net, x, noise, &d);
+    std::vector<MatD> sums;
+    for (const LayerTape<double>& t : pass.layers) sums.push_back(t.z);
+    const VecD truth = tape_gradient(pass, net, noise, y);
+    Tape<double> measured;
+    tape_from_measurement<double>(measured, net, x, sums, pass.logits(), noise);
+    const VecD g = tape_gradient(measured, net, noise, y);
+    EXPECT_LT((g - truth).norm(), 1e-8 * (1 + truth.norm()));
+  }
+}
+
+// The variance model that calibration fits and hil infers under is the forward's: the sample
+// variance of the optical sum over many passes matches sum_variance site by site.
+TEST(Forward, SumVarianceMatchesTheForward) {
+  const NetworkD net = small_net(Activation::kRelu, 5, Chain::kPhysical);
+  MatD x(1, 6);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = 0.2 + 0.1 * static_cast<double>(i);
+  for (const NoiseSiteInfo& info : noise_sites()) {
+    if (info.site == NoiseSite::kOutAdd) continue;
+    SCOPED_TRACE(info.name);
+    NoiseModel noise = NoiseModel::none(3);
+    noise.layers[0].at(info.site) = 0.2;
+    const int passes = 4000;
+    VecD sum = VecD::Zero(5), sum2 = VecD::Zero(5);
+    for (int p = 0; p < passes; ++p) {
+      const NoiseDraws d{11, Purpose::kTest, static_cast<uint32_t>(p), 0};
+      Tape<double> t;
+      network_forward<double>(t, net, x, noise, &d);
+      const VecD u = t.layers[0].u.row(0).transpose();
+      sum += u;
+      sum2 += u.cwiseAbs2();
+    }
+    const VecD mean = sum / passes;
+    const VecD var = sum2 / passes - mean.cwiseAbs2();
+    const MatD model = sum_variance<double>(x, net.weight(0), nullptr, noise.layers[0], 0.0);
+    for (int i = 0; i < 5; ++i) {
+      // The sample variance of n Gaussian draws has relative std sqrt(2 / n) (2.2% here):
+      // 5 of those, plus the s_m² s_d²-size product terms the model leaves out, is 12%.
+      EXPECT_NEAR(var[i], model(0, i), 0.12 * model(0, i) + 1e-12) << "neuron " << i;
+    }
+  }
+}
+
+// The power budget: whatever a method does to layer l (its gains, biases or weights scaled by
+// any factor), layer l+1's input stays inside the modulator's range [0, 1], so its detected
+// signal stays bounded by w_max times its width, and its SNR against detector noise cannot
+// grow by scaling layer l. The legacy chain, given the same scaling, lets it grow without limit
+// (the test would see it).
+TEST(Forward, PhysicalChainBoundsEveryLayersInputWhateverTheScale) {
+  for (Chain chain : {Chain::kPhysical, Chain::kLegacy}) {
+    SCOPED_TRACE(to_string(chain));
+    const NetworkD base = small_net(Activation::kRelu, 9, chain);
+    MatD x(16, 6);
+    for (Eigen::Index i = 0; i < x.size(); ++i) {
+      x.data()[i] = 0.5 + 0.5 * std::sin(1.3 * static_cast<double>(i));
+    }
+    const NoiseModel noise = NoiseModel::uniform(3, NoiseSite::kSumAdd, 0.1);
+    const NoiseDraws d{3, Purpose::kTest, 0, 0};
+    double largest_next = 0;
+    for (double c : {1.0, 10.0, 1000.0}) {
+      NetworkD net = base;
+      if (net.has_gain()) {
+        net.gain(0) *= c;
+      } else {
+        net.weight(0) *= c;  // what the legacy rescale did: weights and biases times c
+        net.bias(0) *= c;
+      }
+      Tape<double> t;
+      network_forward<double>(t, net, x, noise, &d);
+      for (size_t l = 0; l + 1 < net.num_layers(); ++l) {
+        const MatD& a = t.layers[l].a;
+        if (chain == Chain::kPhysical) {
+          EXPECT_GE(a.minCoeff(), 0.0) << "layer " << l << " scale " << c;
+          EXPECT_LE(a.maxCoeff(), kModulatorMax) << "layer " << l << " scale " << c;
+        }
+      }
+      const MatD m1 = t.layers[0].a * net.weight(1).transpose();
+      largest_next = std::max(largest_next, m1.cwiseAbs().maxCoeff());
+    }
+    const double bound = base.arch().w_max * base.arch().sizes[1];
+    if (chain == Chain::kPhysical) {
+      EXPECT_LE(largest_next, bound);
+    } else {
+      EXPECT_GT(largest_next, 10 * bound);
     }
   }
 }

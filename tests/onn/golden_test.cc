@@ -44,6 +44,7 @@ TEST_P(Golden, MatchesPyTorch) {
 
   const MatD x = get("x");
   Architecture arch;
+  arch.chain = Chain::kLegacy;  // the PyTorch reference implements the legacy chain
   arch.sizes.push_back(static_cast<int>(x.cols()));
   const json acts = meta("activations");
   for (size_t l = 0; l < acts.size(); ++l) {
@@ -53,9 +54,11 @@ TEST_P(Golden, MatchesPyTorch) {
   NetworkD net(arch);
   const size_t L = net.num_layers();
   NoiseModel noise = NoiseModel::none(L);
-  const char* keys[kNumNoiseSites] = {"std_weight", "std_sum_mult", "std_sum_add", "std_out_add"};
-  const char* xi_names[kNumNoiseSites] = {"xi_w", "xi_m", "xi_a", "xi_o"};
-  for (int s = 0; s < kNumNoiseSites; ++s) {
+  // The fixtures hold the four sites of the legacy model (the others are 0).
+  constexpr int kFixtureSites = 4;
+  const char* keys[kFixtureSites] = {"std_weight", "std_sum_mult", "std_sum_add", "std_out_add"};
+  const char* xi_names[kFixtureSites] = {"xi_w", "xi_m", "xi_a", "xi_o"};
+  for (int s = 0; s < kFixtureSites; ++s) {
     const json v = meta(keys[s]);
     for (size_t l = 0; l < L; ++l)
       noise.layers[l].at(static_cast<NoiseSite>(s)) = v[l].get<double>();
@@ -66,7 +69,7 @@ TEST_P(Golden, MatchesPyTorch) {
   for (size_t l = 0; l < L; ++l) {
     net.weight(l) = get("W" + std::to_string(l));
     net.bias(l) = get("b" + std::to_string(l));
-    for (int s = 0; s < kNumNoiseSites; ++s) {
+    for (int s = 0; s < kFixtureSites; ++s) {
       if (noise.layers[l].at(static_cast<NoiseSite>(s)) > 0) {
         tape.layers[l].xi[s] = get(xi_names[s] + std::to_string(l));
       }

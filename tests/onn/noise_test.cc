@@ -28,8 +28,10 @@ void expect_normal(const std::vector<double>& v, double var, const char* what) {
   EXPECT_NEAR(s2, var, kZ * var * std::sqrt(2.0 / (v.size() - 1))) << what;
 }
 
+// The legacy chain: the sites as first released (the bias inside the multiplied sum).
 NetworkD one_layer() {
   Architecture a;
+  a.chain = Chain::kLegacy;
   a.sizes = {3, 2};
   a.activations = {Activation::kLinear};
   NetworkD net(a);
@@ -145,8 +147,11 @@ TEST(NoiseModel, ValidatesAndParses) {
 }
 
 TEST(NoiseSiteRegistry, TableMatchesEnumNamesAndMembers) {
-  const char* names[] = {"weight", "sum_mult", "sum_add", "out_add"};
-  LayerNoise n{1, 2, 3, 4};
+  const char* names[] = {"weight", "sum_mult", "sum_add",    "out_add", "shot",
+                         "rin",    "in_add",   "weight_add", "drift"};
+  // The enum order of the sites added with the physical chain (weight_add before in_add).
+  std::swap(names[6], names[7]);
+  LayerNoise n{1, 2, 3, 4, 5, 6, 7, 8, 9};
   for (int s = 0; s < kNumNoiseSites; ++s) {
     const NoiseSiteInfo& info = noise_sites()[s];
     EXPECT_EQ(site_index(info.site), s);
@@ -157,13 +162,15 @@ TEST(NoiseSiteRegistry, TableMatchesEnumNamesAndMembers) {
     EXPECT_EQ(n.at(info.site), s + 1.0);
     EXPECT_EQ(&(n.*info.member), &n.at(info.site));
   }
-  EXPECT_EQ(noise_site_names(" or "), "weight, sum_mult, sum_add or out_add");
+  EXPECT_EQ(noise_site_names(" or "),
+            "weight, sum_mult, sum_add, out_add, shot, rin, weight_add, in_add or drift");
   try {
     parse_noise_site("bias");
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(),
-                 "unknown noise site 'bias': expected weight, sum_mult, sum_add or out_add");
+                 "unknown noise site 'bias': expected weight, sum_mult, sum_add, out_add, shot, "
+                 "rin, weight_add, in_add or drift");
   }
   EXPECT_FALSE(LayerNoise{}.any());
   for (const NoiseSiteInfo& info : noise_sites()) {

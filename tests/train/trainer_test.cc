@@ -135,7 +135,10 @@ TEST(Trainer, SgdWorksAndDivergenceIsReported) {
   Mat x;
   std::vector<int> y;
   blobs(300, 6, &x, &y);
-  Network net(small_arch());
+  // The legacy chain: plain SGD on unbounded activations (what this test has always pinned).
+  Architecture a = small_arch();
+  a.chain = Chain::kLegacy;
+  Network net(a);
   net.init(2);
   TrainOptions o = options(1);
   o.optimizer.kind = OptimizerKind::kSgd;

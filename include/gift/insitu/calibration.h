@@ -52,6 +52,17 @@ struct CalibrationOptions {
   int bootstrap = 400;  // bootstrap resamples for the output-only scale's interval
   uint64_t seed = 1;    // bootstrap resampling, and the twin's draws (output-only)
   int threads = 0;
+  // The per-pass sites the fit may find (taps only; the others are reported 0 with an empty
+  // interval). Features that nearly coincide on a chip's inputs (a constant, the optical power,
+  // the input energy) cannot all be told apart from the repeats' variances: fitting shot beside
+  // sum_add costs the thermal estimate much of its precision (docs/method.md has the numbers),
+  // so the default fits the sites of the first model and drift (estimated apart, from the
+  // covariance between the inputs of one call); a user who expects shot, rin or weight_add
+  // adds them. out_add and in_add are one observable after layer 0 (intensity noise on a
+  // layer's input), reported as out_add.
+  std::vector<NoiseSite> sites = {NoiseSite::kWeight, NoiseSite::kSumMult, NoiseSite::kSumAdd,
+                                  NoiseSite::kOutAdd, NoiseSite::kInAdd,   NoiseSite::kDrift};
+  bool fits(NoiseSite s) const;
   void validate() const;
 };
 

@@ -133,4 +133,11 @@ class FinetuneMethod {
                              const LabelledSet& train, const FinetuneOptions& options) = 0;
 };
 
+// The oracle as a fair reference (physical chain): `net`, trained in silico at the true noise
+// `truth`, given the step every method may take without the chip: gift's within-layer rescale
+// (weights towards the range, gains undoing it), chosen by the twin under `truth` on up to
+// 1,024 of `data`'s images. A legacy-chain network is returned unchanged.
+Network oracle_reference(const Network& net, const LabelledSet& data, const NoiseModel& truth,
+                         uint64_t seed, int threads);
+
 }  // namespace gift

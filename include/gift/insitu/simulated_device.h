@@ -5,6 +5,7 @@
 #pragma once
 
 #include "gift/insitu/device.h"
+#include "gift/onn/forward.h"
 #include "gift/onn/imperfections.h"
 #include "gift/onn/noise.h"
 
@@ -33,7 +34,7 @@ class SimulatedDevice : public Device {
   Architecture arch_;
   SimulatedDeviceOptions opts_;
   Network programmed_;
-  std::vector<Mat> w_sq_;  // weight_squares of programmed_ under the device's noise
+  WeightStats<float> w_sq_;  // weight_stats of programmed_ under the device's noise
   bool has_weights_ = false;
   DeviceCounters counters_;
 };

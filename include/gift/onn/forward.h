@@ -35,16 +35,40 @@ struct NoiseDraws {
   uint64_t first_sample = 0;
 };
 
+// The additive sites whose std depends on the signal (local reparameterisation), in the order
+// of LayerTape::sdn: shot, rin, weight_add. (in_add is drawn exactly, per input: B x I.)
+constexpr int kNumSignalSites = 3;
+constexpr NoiseSite kSignalSites[kNumSignalSites] = {NoiseSite::kShot, NoiseSite::kRin,
+                                                     NoiseSite::kWeightAdd};
+
+// Per-step products of the weights that noise sites need, computed once and shared by the row
+// blocks that run forward and backward with the same weights (weight_stats).
+template <class T>
+struct WeightStats {
+  std::vector<MatT<T>> sq;         // W⊙W (weight noise; else empty)
+  std::vector<MatT<T>> abs;        // |W| (shot or rin; else empty)
+};
+
 template <class T>
 struct LayerTape {
-  MatT<T> xi[kNumNoiseSites];  // B x O draws of the active sites by site_index (others empty)
-  MatT<T> w_sq;                // O x I, W⊙W (weight noise only)
+  MatT<T> xi[kNumNoiseSites];  // B x O draws of the active sites by site_index (others empty;
+                               // in_add's are B x I, one per input intensity)
+  MatT<T> x_in;                // B x I, the input with modulator noise (in_add only)
+  MatT<T> w_sq;                // O x I, W⊙W (weight noise only, when not shared)
+  MatT<T> w_abs;               // O x I, |W| (shot or rin, when not shared)
   MatT<T> x_sq;                // B x I, input squared (weight noise only)
   MatT<T> sd;                  // B x O, s_w sqrt(q) (weight noise only)
-  MatT<T> z;                   // B x O, detected sum
+  MatT<T> sdn[kNumSignalSites];  // B x O, std of shot, rin, weight_add (active only)
+  MatT<T> p;                   // B x O, P = h |W|ᵀ (shot or rin)
+  MatT<T> m;                   // B x O, h Wᵀ without bias (rin only)
+  VecT<T> h2;                  // B, Σ_j h_j² (weight_add only)
+  MatT<T> u;                   // B x O, the noisy sum before gain and bias (physical chain)
+  MatT<T> z;                   // B x O, detected sum (after gain and bias: what taps return)
   MatT<T> a;                   // B x O, layer output
-  MatT<T> du;                  // B x O, backward: dloss/du
+  MatT<T> du;                  // B x O, backward: dloss/du (u before the noise that multiplies)
   MatT<T> dq;                  // B x O, backward: dloss/dq (weight noise only)
+  MatT<T> dz;                  // B x O, backward: dloss/dz (physical chain)
+  MatT<T> dp;                  // B x O, backward: dloss/dP (shot or rin)
 };
 
 template <class T>
@@ -53,79 +77,113 @@ struct Tape {
   std::vector<LayerTape<T>> layers;
   MatT<T> da, g;  // backward's scratch, kept to reuse its memory
   const MatT<T>& logits() const { return layers.back().a; }
-  // Input of layer l (the batch for l = 0).
-  const MatT<T>& input(size_t l) const { return l == 0 ? x : layers[l - 1].a; }
+  // Input of layer l as its detectors saw it: the batch for l = 0, else the previous layer's
+  // output, with the modulator's noise where in_add is on (layers[l].x_in).
+  const MatT<T>& input(size_t l) const {
+    if (layers[l].x_in.size()) return layers[l].x_in;
+    return l == 0 ? x : layers[l - 1].a;
+  }
 };
 
 // a = φ(z), elementwise (B x O).
 template <class T>
 void apply_activation(MatT<T>& a, const MatT<T>& z, Activation act);
 
-// w_sq[l] = W_l ⊙ W_l for every layer with weight noise (empty otherwise): computed once
-// per step and shared by the row blocks that run forward and backward with the same weights.
+// The WeightStats of `net` that `noise` needs (every layer, empty where a site is off).
 template <class T>
-void weight_squares(std::vector<MatT<T>>& w_sq, const NetworkT<T>& net, const NoiseModel& noise);
+void weight_stats(WeightStats<T>& ws, const NetworkT<T>& net, const NoiseModel& noise);
 
 // Runs `x` (B x I_0) through `net` under `noise` (validated by the caller). With
 // `draws` null, the caller has already sized and filled tape.layers[l].xi[site]
-// (B x O_l) for every site whose std is non-zero on layer l (tests, golden fixtures).
-// `w_sq` (from weight_squares, or null to compute them into the tape) must stay alive and
-// unchanged until network_backward of this tape has run.
+// (B x O_l) for every site whose std is non-zero on layer l (tests, golden fixtures; drift's
+// rows all equal within a call). `ws` (from weight_stats, or null to compute them into the
+// tape) must stay alive and unchanged until network_backward of this tape has run.
 template <class T>
 void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
                      const NoiseModel& noise, const NoiseDraws* draws,
-                     const std::vector<MatT<T>>* w_sq = nullptr);
+                     const WeightStats<T>* ws = nullptr);
 
-// Layer 0's noiseless part for a fixed batch and weights: m = x W_0ᵀ + b_0 (B x O_0) and,
-// under weight noise, sd (B x O_0). It is the same in every Monte-Carlo pass over that batch,
+// Layer 0's noiseless part for a fixed batch and weights: m = x W_0ᵀ (+ b_0, legacy) (B x O_0)
+// and what the signal-dependent sites need (sd, P, m, Σh²). It is the same in every Monte-Carlo pass over that batch,
 // so passes compute it once (first_layer) and start from it (network_forward_from), with the
 // same result, bit for bit, as network_forward on the batch.
 template <class T>
 struct FirstLayer {
-  MatT<T> m, sd;
+  MatT<T> z, sd, p, m;
+  VecT<T> h2;
+  MatT<T> x;  // the batch, kept only under in_add on layer 0 (then every pass starts from it)
 };
 
 template <class T>
 void first_layer(FirstLayer<T>& first, const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
-                 const NoiseModel& noise, const std::vector<MatT<T>>* w_sq = nullptr);
+                 const NoiseModel& noise, const WeightStats<T>* ws = nullptr);
 
 // network_forward of the batch that `first` was computed on, for inference only: the tape
 // holds no batch (tape.x is empty), so network_backward must not be called on it.
 template <class T>
 void network_forward_from(Tape<T>& tape, const NetworkT<T>& net, const FirstLayer<T>& first,
                           const NoiseModel& noise, const NoiseDraws& draws,
-                          const std::vector<MatT<T>>* w_sq = nullptr);
+                          const WeightStats<T>* ws = nullptr);
+
+// The variance model of a detected sum, the one that calibration fits and hardware in the loop
+// infers its draws under: given a layer's input h (B x I) and weights W (O x I),
+//   Var[u_bi] = Σ_site s_site² F_site[b, i]   (optical units: before the gain g),
+//   F_weight = (h⊙h)(W⊙W)ᵀ, F_sum_mult = F_drift = m², F_sum_add = 1, F_shot = P,
+//   F_rin = (P² + m²) / 2, F_weight_add = Σ_j h_j², F_in_add = Σ_j W_ij²,
+//   F_out_add = Σ_j W_ij² (the previous layer's output noise, entering through this input),
+// with m = h Wᵀ (+ b in the legacy chain, `bias` non-null) and P = h |W|ᵀ. Product terms of
+// order s² s'² are left out; drift's variance is shared by the samples of one forward call.
+template <class T>
+MatT<T> sum_feature(NoiseSite site, const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W,
+                    const RowVecT<T>* bias);
+// Σ_site s_site² F_site for layer noise `n` and the previous layer's output noise std
+// `prev_out_add` (0 on layer 0).
+template <class T>
+MatT<T> sum_variance(const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W, const RowVecT<T>* bias,
+                     const LayerNoise& n, double prev_out_add);
 
 // The tape of a pass measured on a device (hardware in the loop): the batch `x`, every
 // layer's detected sums `sums[l]` (B x O_l) and the final output `out` (B x O_L, taken as
-// the logits). Layer inputs are φ of the measured sums. The draws that backward needs under
-// `noise` (the calibrated estimate) are not observed; each is set to its conditional mean
-// given the measured residual e = z - (h Wᵀ + b), under the linearisation
-//   e ≈ sd ξ_w + m s_m ξ_m + s_a ξ_a + (output noise of the previous layer),
-// so E[ξ | e] = c e / Var[e] with c = sd for ξ_w and m s_m for ξ_m. With one site active
-// this recovers the draw exactly (e.g. 1 + s_m ξ_m = z / m); a clean backward instead drops
-// the noise-induced part of the gradient.
+// the logits). Layer inputs are φ of the measured sums (clamped to [0, 1] in the physical
+// chain, and to ±output_clip). The draws that backward needs under `noise` (the calibrated
+// estimate) are not observed; each is set to its conditional mean given the measured residual
+// e (z - (g ⊙ h Wᵀ + b), divided by g in the physical chain), under the linearisation
+//   e ≈ Σ_k c_k ξ_k,  Var[e] = sum_variance(...)   (the calibration's model),
+// so E[ξ_k | e] = c_k e / Var[e] with c_k = sd_k for the additive sites and m s_m, m s_d for
+// the multiplicative ones. With one site active this recovers the draw exactly (e.g.
+// 1 + s_m ξ_m = z / m); a clean backward instead drops the noise-induced part of the gradient.
 template <class T>
 void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>& x,
                            const std::vector<MatT<T>>& sums, const MatT<T>& out,
                            const NoiseModel& noise);
 
 // Backpropagates `dlogits` (B x O_L) through the recorded tape: fills du and dq of
-// every layer, and dx (B x I_0) if non-null. `w_sq` as given to network_forward.
+// every layer (and dz, dp where used), and dx (B x I_0) if non-null. `ws` as given to
+// network_forward.
 template <class T>
 void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& noise,
                       const MatT<T>& dlogits, MatT<T>* dx,
-                      const std::vector<MatT<T>>* w_sq = nullptr);
+                      const WeightStats<T>* ws = nullptr);
+
+// What layer_grad needs besides du and the input, as network_backward leaves them in the tape
+// (B x O_l each; null where the chain or the sites do not use them).
+template <class T>
+struct LayerGradExtras {
+  const MatT<T>* dq = nullptr;    // weight noise
+  const MatT<T>* x_sq = nullptr;  // weight noise: the input squared (B x I_l)
+  const MatT<T>* dz = nullptr;    // physical chain
+  const MatT<T>* u = nullptr;     // physical chain
+  const MatT<T>* dp = nullptr;    // shot or rin
+};
 
 // Adds to `grad` (laid out like net.params()) the gradient of layer `l` rows [o_begin,
-// o_end) of W and b from one batch: du (B x O_l) and dq (weight noise only, B x O_l) as
-// network_backward leaves them, `input` the layer's input (B x I_l) and x_sq its square
-// (weight noise only). One product over all B rows, so a batch stacked from row blocks
-// gives the same sum whatever the thread count.
+// o_end) of W, b and (physical chain) g from one batch: du (B x O_l) as network_backward
+// leaves it, `input` the layer's input (B x I_l) and the extras. One product over all B rows,
+// so a batch stacked from row blocks gives the same sum whatever the thread count.
 template <class T>
 void layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseModel& noise, size_t l,
                 int o_begin, int o_end, const Eigen::Ref<const MatT<T>>& du,
-                const Eigen::Ref<const MatT<T>>& input, const MatT<T>* dq, const MatT<T>* x_sq);
+                const Eigen::Ref<const MatT<T>>& input, const LayerGradExtras<T>& extras);
 
 // layer_grad of each of `tapes` in order (hardware in the loop, tests). Deterministic for a
 // fixed list of tapes; disjoint row ranges may run in parallel.

@@ -1,11 +1,30 @@
 // The noise configuration of a photonic network (SPEC §2), a plain value.
 //
-// Per pass, for layer l with input h (B x I), weights W (O x I), bias b (O):
-//   weight, multiplicative  W~ = W ⊙ (1 + s_w ξ)        (per sample, via local reparameterisation)
-//   sum, multiplicative     z  = (W~ h + b) ⊙ (1 + s_m ξ)
-//   sum, additive           z += s_a ξ
-//   output, additive        h' = φ(z) + s_o ξ,  then clipped to ±output_clip if output_clip > 0
+// Per pass, for layer l with input h (B x I, intensities), transmissions W (O x I), in the
+// units of the detected sum (1 = one input at full intensity through a weight of 1):
+//   m = h Wᵀ, and with W± = max(±W, 0) the powers on the two detectors of each balanced pair
+//   P = h |W|ᵀ (their sum) and m (their difference), P± = (P ± m) / 2.
+//   weight, relative    std s_w sqrt(Σ_j W_ij² h_j²)   (W ⊙ (1 + s_w ξ), local reparameterisation)
+//   weight_add, abs.    std s_t sqrt(Σ_j h_j²)          (transmission noise that does not vanish
+//                                                        at W = 0: a balanced pair, a phase)
+//   in_add, abs.        h_j + s_in ξ_j on every input   (modulator intensity noise, layer 0
+//                                                        included; one draw per input, shared by
+//                                                        every neuron: variance s_in² Σ_j W_ij²)
+//   shot, abs.          std s_sh sqrt(P)                (variance ∝ the power on the detectors)
+//   rin, relative       std s_r sqrt(P+² + P-²)         (laser RIN on each arm's power)
+//   u = m + Σ of those std ⊙ ξ
+//   sum_mult, relative  u ⊙= (1 + s_m ξ)               (gain fluctuation of the optical sum)
+//   drift, relative     u ⊙= (1 + s_d ζ), ζ drawn once per forward call and neuron, shared by
+//                       every sample of the call (slow thermal / gain drift)
+//   sum_add, abs.       u += s_a ξ                      (detector + amplifier thermal noise)
+//   legacy chain:   z = u (the bias is inside m: m = h Wᵀ + b),  a = φ(z) + s_o ξ
+//   physical chain: z = g ⊙ u + b,  a = clamp(φ(z), 0, 1) + s_o ξ on hidden layers (the
+//                   modulator saturates; s_o is the intensity noise it emits, the same as the
+//                   next layer's in_add), a = φ(z) + s_o ξ on the last (read out digitally)
+//   out_add, abs.   s_o ξ on the output (electronic nonlinearity / re-modulation)
+//   then a is clipped to ±output_clip if output_clip > 0.
 // ξ are fresh independent standard normals on every pass. All zero = an ideal device.
+// docs/model.md gives each source's physical origin, units and default.
 // Three roles hold different NoiseModels: the digital twin (assumed noise), the
 // device (true noise), the oracle (trained at the true noise).
 #pragma once
@@ -17,8 +36,18 @@
 
 namespace gift {
 
-enum class NoiseSite { kWeight = 0, kSumMult = 1, kSumAdd = 2, kOutAdd = 3 };
-constexpr int kNumNoiseSites = 4;
+enum class NoiseSite {
+  kWeight = 0,
+  kSumMult = 1,
+  kSumAdd = 2,
+  kOutAdd = 3,
+  kShot = 4,
+  kRin = 5,
+  kWeightAdd = 6,
+  kInAdd = 7,
+  kDrift = 8,
+};
+constexpr int kNumNoiseSites = 9;
 // The position of `site` in per-site arrays (LayerTape::xi, noise_sites()).
 constexpr int site_index(NoiseSite site) { return static_cast<int>(site); }
 
@@ -61,6 +90,11 @@ struct LayerNoise {
   double sum_mult = 0;  // s_m, relative
   double sum_add = 0;   // s_a, absolute (units of the detected sum)
   double out_add = 0;   // s_o, absolute (units of the activation)
+  double shot = 0;      // s_sh, absolute: std sqrt(P) s_sh (P in units of the detected sum)
+  double rin = 0;       // s_r, relative to each arm's power
+  double weight_add = 0;  // s_t, absolute (units of a transmission)
+  double in_add = 0;      // s_in, absolute (units of an input intensity)
+  double drift = 0;       // s_d, relative, one draw per forward call
 
   double& at(NoiseSite site);
   double at(NoiseSite site) const;

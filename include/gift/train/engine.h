@@ -52,8 +52,8 @@ class EngineT {
   int threads_;
   std::vector<Tape<T>> tapes_;    // one per row block
   std::vector<MatT<T>> dlogits_;  // one per row block
-  std::vector<MatT<T>> w_sq_;     // weight_squares of this step
-  std::vector<MatT<T>> stacked_;  // per layer: du, dq, input, input squared (B rows)
+  WeightStats<T> w_stats_;        // weight_stats of this step
+  std::vector<MatT<T>> stacked_;  // per layer: the parts of stack_parts (engine.cc), B rows
 };
 
 using Engine = EngineT<float>;
