@@ -42,6 +42,51 @@ NoiseModel NoiseFlags::build(size_t num_layers, const std::string& prefix) const
   return m;
 }
 
+void ImperfectionFlags::add(CLI::App& app, const std::string& whose) {
+  const std::vector<std::string> n = option_names();
+  app.add_option(n[0], gain_std,
+                 whose + "static gain error of each weight: relative std (0.01 = 1%)");
+  app.add_option(n[1], weight_bits, whose + "weight DAC resolution in bits (0 = continuous)");
+  app.add_option(n[2], row_gain_std,
+                 whose +
+                     "static gain error of each output row (detector/receiver gain), shared "
+                     "by the row's weights: relative std");
+  app.add_option(n[3], col_gain_std,
+                 whose +
+                     "static gain error of each input column (modulator/laser power), "
+                     "shared by the column's weights: relative std");
+  app.add_option(n[4], crosstalk,
+                 whose +
+                     "nearest-neighbour thermal crosstalk kappa on the weight array: each "
+                     "weight gains kappa x its 4 neighbours (dimensionless, in [0, 0.5))");
+  app.add_option(n[5], dac,
+                 whose +
+                     "full scale of the weight DAC: 'layer' (2^B levels over the layer's "
+                     "largest |weight|) or 'fixed' (2^B - 1 levels over [-w_max, w_max], "
+                     "0 a level)");
+}
+
+std::vector<std::string> ImperfectionFlags::option_names() {
+  return {"--gain-std",     "--weight-bits", "--row-gain-std",
+          "--col-gain-std", "--crosstalk",   "--dac"};
+}
+
+Imperfections ImperfectionFlags::build() const {
+  Imperfections imp;
+  imp.gain_std = gain_std;
+  imp.weight_bits = weight_bits;
+  imp.row_gain_std = row_gain_std;
+  imp.col_gain_std = col_gain_std;
+  imp.crosstalk = crosstalk;
+  try {
+    imp.dac = parse_dac_scale(dac);
+  } catch (const InputError& e) {
+    throw InputError(std::string("--dac: ") + e.what());
+  }
+  imp.validate("device static errors");
+  return imp;
+}
+
 void DataFlags::add(CLI::App& app) {
   app.add_option("--dataset", dataset, "data set: " + data::dataset_list())
       ->check(CLI::IsMember(data::dataset_names()));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gift/data/dataset.h"
+#include "gift/onn/imperfections.h"
 #include "gift/onn/network.h"
 #include "gift/onn/noise.h"
 
@@ -31,6 +32,20 @@ struct NoiseFlags {
     a.fill(v);
     return a;
   }
+};
+
+// A simulated chip's static errors (Imperfections, onn/imperfections.h), one registration for
+// every subcommand that simulates one: --gain-std, --weight-bits, --row-gain-std,
+// --col-gain-std, --crosstalk, --dac.
+struct ImperfectionFlags {
+  double gain_std = 0, row_gain_std = 0, col_gain_std = 0, crosstalk = 0;
+  int weight_bits = 0;
+  std::string dac = "layer";
+  // `whose` starts each help text, e.g. "device: " or "the chip's ".
+  void add(CLI::App& app, const std::string& whose);
+  // The value, --dac parsed and validated (InputError naming the option or field otherwise).
+  Imperfections build() const;
+  static std::vector<std::string> option_names();
 };
 
 // --dataset, --data-dir, --train-limit, --test-limit.
@@ -89,12 +104,12 @@ void add_report(CLI::App& app);  // tables and figures of a sweep
 namespace gift::cli {
 
 // The device a method talks to: a simulated chip from --device-noise-* (its true noise),
-// --gain-std, --weight-bits, --device-seed, --no-taps; or an external server (--device-command,
-// with --device-timeout: the limit for each of its replies, see ExternalDeviceOptions).
+// its static errors (ImperfectionFlags: --gain-std, ...), --device-seed, --no-taps; or an external
+// server (--device-command, with --device-timeout: the limit for each of its replies, see
+// ExternalDeviceOptions).
 struct DeviceFlags {
   NoiseFlags noise;
-  double gain_std = 0;
-  int weight_bits = 0;
+  ImperfectionFlags imperfections;
   uint64_t seed = 1;
   bool no_taps = false;
   std::string command;

@@ -33,9 +33,7 @@ std::vector<std::string> split_command(const std::string& command) {
 
 void DeviceFlags::add(CLI::App& app) {
   noise.add(app, "device", "the device's TRUE per-pass noise, hidden from the methods");
-  app.add_option("--gain-std", gain_std, "device: static weight gain error std");
-  app.add_option("--weight-bits", weight_bits,
-                 "device: weight resolution in bits (0 = continuous)");
+  imperfections.add(app, "device: ");
   app.add_option("--device-seed", seed, "device: seed of its fixed errors and noise draws");
   app.add_flag("--no-taps", no_taps, "device: expose only the final output, not each layer's sums");
   app.add_option("--device-command", command,
@@ -64,8 +62,8 @@ void DeviceFlags::add(CLI::App& app) {
 std::unique_ptr<Device> DeviceFlags::make(const Architecture& arch) const {
   if (!command.empty()) {
     std::vector<std::string> simulated = NoiseFlags::option_names("device");
-    simulated.insert(simulated.end(),
-                     {"--gain-std", "--weight-bits", "--device-seed", "--no-taps"});
+    for (const std::string& opt : ImperfectionFlags::option_names()) simulated.push_back(opt);
+    simulated.insert(simulated.end(), {"--device-seed", "--no-taps"});
     for (const std::string& opt : simulated) {
       if (app_ && app_->count(opt) > 0) {
         throw InputError(opt +
@@ -92,7 +90,7 @@ std::unique_ptr<Device> DeviceFlags::make(const Architecture& arch) const {
   }
   SimulatedDeviceOptions o;
   o.noise = noise.build(arch.num_layers(), "device");
-  o.imperfections = {gain_std, weight_bits};
+  o.imperfections = imperfections.build();
   o.seed = seed;
   o.taps = !no_taps;
   o.threads = threads;

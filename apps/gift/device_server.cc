@@ -24,8 +24,7 @@ struct DeviceServerFlags {
   double w_max = 1.0;
   std::string checkpoint;
   NoiseFlags noise;
-  double gain_std = 0;
-  int weight_bits = 0;
+  ImperfectionFlags imperfections;
   uint64_t device_seed = 1;
   bool no_taps = false;
   int threads = 0;
@@ -45,8 +44,7 @@ void run_device_server(const DeviceServerFlags& f) {
           : io::load_checkpoint(f.checkpoint).net.arch();
   SimulatedDeviceOptions o;
   o.noise = f.noise.build(arch.num_layers(), "");
-  o.imperfections = {f.gain_std, f.weight_bits};
-  o.imperfections.validate("--gain-std/--weight-bits");
+  o.imperfections = f.imperfections.build();
   o.seed = f.device_seed;
   o.taps = !f.no_taps;
   o.threads = f.threads;
@@ -74,8 +72,7 @@ void add_device_server(CLI::App& app) {
       ->excludes(act)
       ->excludes(w_max);
   f->noise.add(*cmd, "", "the chip's true per-pass noise");
-  cmd->add_option("--gain-std", f->gain_std, "static weight gain error std of the chip");
-  cmd->add_option("--weight-bits", f->weight_bits, "weight resolution in bits (0 = continuous)");
+  f->imperfections.add(*cmd, "the chip's ");
   cmd->add_option("--device-seed", f->device_seed, "seed of the chip's static errors and noise");
   cmd->add_flag("--no-taps", f->no_taps, "expose only the final output, not every layer's sum");
   cmd->add_option("--threads", f->threads, "threads (0 = all cores; never changes a result)");

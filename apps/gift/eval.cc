@@ -24,8 +24,7 @@ struct EvalFlags {
   std::string levels;
   int repeats = 10, threads = 0;
   uint64_t seed = 1, device_seed = 1;
-  double gain_std = 0;
-  int weight_bits = 0;
+  ImperfectionFlags imperfections;
   std::string json_out;
 };
 
@@ -34,8 +33,7 @@ void run_eval(EvalFlags& f) {
   if (!f.json_out.empty()) io::prepare_output(f.json_out);
   const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
   const size_t L = ckpt.net.num_layers();
-  Imperfections imp{f.gain_std, f.weight_bits};
-  imp.validate("--gain-std/--weight-bits");
+  const Imperfections imp = f.imperfections.build();
   const Network device = apply_imperfections(ckpt.net, imp, f.device_seed);
   if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
   const data::Dataset test = f.data.load(data::Split::kTest);
@@ -112,9 +110,7 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--repeats", f->repeats, "Monte-Carlo noise draws per row");
   cmd->add_option("--seed", f->seed, "seed of the evaluation noise");
   cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
-  cmd->add_option("--gain-std", f->gain_std, "static weight gain error std of the device");
-  cmd->add_option("--weight-bits", f->weight_bits,
-                  "weight resolution of the device in bits (0 = continuous)");
+  f->imperfections.add(*cmd, "the device's ");
   cmd->add_option("--device-seed", f->device_seed, "seed of the device's static errors");
   cmd->add_option("--json", f->json_out, "also write the table as JSON to this file");
   cmd->callback([f, cmd] {

@@ -20,6 +20,7 @@
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
 #include "gift/io/json.h"
+#include "gift/io/model_json.h"
 #include "gift/train/loss.h"
 #include "gift/train/trainer.h"
 
@@ -97,19 +98,20 @@ struct FinetuneFlags {
 nlohmann::json finetune_config(const FinetuneFlags& f) {
   const DeviceFlags& d = f.device;
   const FinetuneOptions& o = f.options;
+  // The static errors as their one writer writes them (the keys added after gain_std and
+  // weight_bits only when set, so an older run's config, which --resume compares, still matches).
+  nlohmann::json device = io::imperfections_to_json(d.imperfections.build());
+  device.update({{"noise", d.noise.stds},
+                 {"output_clip", d.noise.output_clip},
+                 {"seed", d.seed},
+                 {"no_taps", d.no_taps},
+                 {"command", d.command}});
   return {{"checkpoint", f.checkpoint},
           {"dataset", f.data.dataset},
           {"data_dir", f.data.dir},
           {"train_limit", f.data.train_limit},
           {"test_limit", f.data.test_limit},
-          {"device",
-           {{"noise", d.noise.stds},
-            {"output_clip", d.noise.output_clip},
-            {"gain_std", d.gain_std},
-            {"weight_bits", d.weight_bits},
-            {"seed", d.seed},
-            {"no_taps", d.no_taps},
-            {"command", d.command}}},
+          {"device", device},
           {"calib", {o.calibration.inputs, o.calibration.repeats, o.calibration.bootstrap}},
           {"calib_size", f.calib_size},
           {"epochs", o.epochs},
@@ -216,7 +218,7 @@ void print_start(const FinetuneFlags& f, const io::Checkpoint& ckpt, const Devic
   std::printf("%s (trained at %s) on a device with true noise %s%s\n", f.checkpoint.c_str(),
               ckpt.train.noise.describe().c_str(),
               f.device.noise.build(ckpt.net.num_layers(), "device").describe().c_str(),
-              f.device.gain_std > 0 || f.device.weight_bits > 0 ? " and static errors" : "");
+              f.device.imperfections.build().any() ? " and static errors" : "");
   std::printf("device test accuracy before: %.2f%% [%.2f, %.2f]", 100 * before.mean,
               100 * before.low, 100 * before.high);
   if (oracle_acc >= 0) std::printf("; oracle: %.2f%%", 100 * oracle_acc);

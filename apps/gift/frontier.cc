@@ -148,7 +148,7 @@ void run_frontier_cli(FrontierFlags& f) {
   c.train_limit = f.data.train_limit;
   c.test_limit = f.data.test_limit;
   c.device_noise = f.device.noise.build(start.net.num_layers(), "device");
-  c.imperfections = {f.device.gain_std, f.device.weight_bits};
+  c.imperfections = f.device.imperfections.build();
   c.device_seed = f.device.seed;
   c.taps = !f.device.no_taps;
   c.validate();

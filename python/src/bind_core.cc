@@ -165,16 +165,30 @@ void bind_noise(pyb::module_& m) {
 
 void bind_network(pyb::module_& m) {
   pyb::class_<Imperfections>(m, "Imperfections",
-                             "Static errors of a device (--gain-std, "
-                             "--weight-bits)")
-      .def(pyb::init([](double gain_std, int weight_bits) {
-             Imperfections imp{gain_std, weight_bits};
-             imp.validate("--gain-std/--weight-bits");
+                             "Static errors of a device (--gain-std, --weight-bits, "
+                             "--row-gain-std, --col-gain-std, --crosstalk, --dac)")
+      .def(pyb::init([](double gain_std, int weight_bits, double row_gain_std, double col_gain_std,
+                        double crosstalk, const std::string& dac) {
+             Imperfections imp;
+             imp.gain_std = gain_std;
+             imp.weight_bits = weight_bits;
+             imp.row_gain_std = row_gain_std;
+             imp.col_gain_std = col_gain_std;
+             imp.crosstalk = crosstalk;
+             imp.dac = parse_dac_scale(dac);
+             imp.validate("Imperfections");
              return imp;
            }),
-           pyb::arg("gain_std") = 0.0, pyb::arg("weight_bits") = 0)
+           pyb::arg("gain_std") = 0.0, pyb::arg("weight_bits") = 0, pyb::arg("row_gain_std") = 0.0,
+           pyb::arg("col_gain_std") = 0.0, pyb::arg("crosstalk") = 0.0, pyb::arg("dac") = "layer")
       .def_readwrite("gain_std", &Imperfections::gain_std)
       .def_readwrite("weight_bits", &Imperfections::weight_bits)
+      .def_readwrite("row_gain_std", &Imperfections::row_gain_std)
+      .def_readwrite("col_gain_std", &Imperfections::col_gain_std)
+      .def_readwrite("crosstalk", &Imperfections::crosstalk)
+      .def_property(
+          "dac", [](const Imperfections& imp) { return std::string(to_string(imp.dac)); },
+          [](Imperfections& imp, const std::string& dac) { imp.dac = parse_dac_scale(dac); })
       .def("any", &Imperfections::any);
 
   using NetPtr = std::shared_ptr<Network>;

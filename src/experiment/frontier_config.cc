@@ -104,11 +104,24 @@ FrontierConfig FrontierConfig::parse(const json& j, const std::string& what) {
   if (j.contains("device")) {
     const json& d = j.at("device");
     const std::string w = what + ": device";
-    reject_unknown(d, {"noise", "gain_std", "weight_bits", "seed", "taps"}, w);
+    reject_unknown(d,
+                   {"noise", "gain_std", "weight_bits", "row_gain_std", "col_gain_std", "crosstalk",
+                    "dac", "seed", "taps"},
+                   w);
     if (d.contains("noise")) c.device_noise = noise_of_json(d.at("noise"), w + ": noise");
     c.imperfections.gain_std =
         get_number(d, "gain_std", 0, 0, std::numeric_limits<double>::max(), "a number >= 0", w);
     c.imperfections.weight_bits = get_integer<int>(d, "weight_bits", 0, 0, 24, w);
+    // The later static errors: their one reader (io/model_json), on just their keys.
+    json later = json::object();
+    for (const char* k : {"row_gain_std", "col_gain_std", "crosstalk", "dac"}) {
+      if (d.contains(k)) later[k] = d.at(k);
+    }
+    const Imperfections rest = io::imperfections_from_json(later, w);
+    c.imperfections.row_gain_std = rest.row_gain_std;
+    c.imperfections.col_gain_std = rest.col_gain_std;
+    c.imperfections.crosstalk = rest.crosstalk;
+    c.imperfections.dac = rest.dac;
     c.device_seed = get_integer<uint64_t>(d, "seed", c.device_seed, 0, kAny, w);
     if (d.contains("taps")) {
       if (!d.at("taps").is_boolean()) bad_value(w, "taps", "true or false", d.at("taps"));
@@ -152,18 +165,18 @@ json FrontierConfig::to_json() const {
   json ladder_j = json::array();
   for (const Rung& r : ladder)
     ladder_j.push_back({{"gradients", r.gradients}, {"passes", r.passes}});
+  // The device's static errors as their one writer writes them (the keys added after
+  // gain_std and weight_bits only when set: an older frontier's config text stays the same).
+  json device = io::imperfections_to_json(imperfections);
+  device.update(
+      {{"noise", io::noise_to_json(device_noise)}, {"seed", device_seed}, {"taps", taps}});
   return {{"checkpoint", checkpoint},
           {"oracle", oracle},
           {"dataset", dataset},
           {"data_dir", data_dir},
           {"train_limit", train_limit},
           {"test_limit", test_limit},
-          {"device",
-           {{"noise", io::noise_to_json(device_noise)},
-            {"gain_std", imperfections.gain_std},
-            {"weight_bits", imperfections.weight_bits},
-            {"seed", device_seed},
-            {"taps", taps}}},
+          {"device", device},
           {"methods", methods},
           {"ladder", ladder_j},
           {"seeds", seeds},

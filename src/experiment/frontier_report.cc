@@ -47,6 +47,14 @@ std::string device_text(const FrontierConfig& c, bool seed = true) {
   if (c.imperfections.gain_std > 0) s += ", gain error " + number_text(c.imperfections.gain_std);
   if (c.imperfections.weight_bits > 0) {
     s += ", " + std::to_string(c.imperfections.weight_bits) + "-bit weights";
+    if (c.imperfections.dac == DacScale::kFixed) s += " (fixed DAC)";
+  }
+  if (c.imperfections.crosstalk > 0) s += ", crosstalk " + number_text(c.imperfections.crosstalk);
+  if (c.imperfections.row_gain_std > 0) {
+    s += ", row gain error " + number_text(c.imperfections.row_gain_std);
+  }
+  if (c.imperfections.col_gain_std > 0) {
+    s += ", column gain error " + number_text(c.imperfections.col_gain_std);
   }
   if (!c.taps) s += ", no taps";
   return seed ? s + " (device seed " + std::to_string(c.device_seed) + ")" : s;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "gift/core/error.h"
@@ -102,21 +104,35 @@ NoiseModel noise_from_json(const nlohmann::json& j, size_t num_layers, const std
 }
 
 nlohmann::json imperfections_to_json(const Imperfections& imp) {
-  return {{"gain_std", imp.gain_std}, {"weight_bits", imp.weight_bits}};
+  nlohmann::json j = {{"gain_std", imp.gain_std}, {"weight_bits", imp.weight_bits}};
+  // The later keys only when set, so the text of every config written before them (which a
+  // resumed sweep or frontier compares) stays the same.
+  if (imp.row_gain_std != 0) j["row_gain_std"] = imp.row_gain_std;
+  if (imp.col_gain_std != 0) j["col_gain_std"] = imp.col_gain_std;
+  if (imp.crosstalk != 0) j["crosstalk"] = imp.crosstalk;
+  if (imp.dac != DacScale::kLayer) j["dac"] = to_string(imp.dac);
+  return j;
 }
 
 Imperfections imperfections_from_json(const nlohmann::json& j, const std::string& what) {
   Imperfections imp;
   if (!j.is_object()) throw InputError(what + ": expected a JSON object");
+  static const char* const kKeys[] = {"gain_std",     "weight_bits", "row_gain_std",
+                                      "col_gain_std", "crosstalk",   "dac"};
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() != "gain_std" && it.key() != "weight_bits") {
-      throw InputError(what + ": unknown key '" + it.key() + "' (expected gain_std, weight_bits)");
+    if (std::find(std::begin(kKeys), std::end(kKeys), it.key()) == std::end(kKeys)) {
+      const std::string& k = it.key();
+      throw InputError(what + ": unknown key '" + (k.size() <= 100 ? k : k.substr(0, 100) + "...") +
+                       "' (expected gain_std, weight_bits, row_gain_std, col_gain_std, "
+                       "crosstalk, dac)");
     }
   }
-  if (j.contains("gain_std")) {
-    if (!j["gain_std"].is_number()) throw InputError(what + ": gain_std must be a number");
-    imp.gain_std = j["gain_std"].get<double>();
-  }
+  const auto number = [&](const char* key, double& out) {
+    if (!j.contains(key)) return;
+    if (!j[key].is_number()) throw InputError(what + ": " + key + " must be a number");
+    out = j[key].get<double>();
+  };
+  number("gain_std", imp.gain_std);
   if (j.contains("weight_bits")) {
     if (!j["weight_bits"].is_number_integer()) {
       throw InputError(what + ": weight_bits must be an integer");
@@ -131,6 +147,17 @@ Imperfections imperfections_from_json(const nlohmann::json& j, const std::string
                        std::to_string(bits));
     }
     imp.weight_bits = static_cast<int>(bits);
+  }
+  number("row_gain_std", imp.row_gain_std);
+  number("col_gain_std", imp.col_gain_std);
+  number("crosstalk", imp.crosstalk);
+  if (j.contains("dac")) {
+    if (!j["dac"].is_string()) throw InputError(what + ": dac must be \"layer\" or \"fixed\"");
+    try {
+      imp.dac = parse_dac_scale(j["dac"].get<std::string>());
+    } catch (const InputError& e) {
+      throw InputError(what + ": dac: " + e.what());
+    }
   }
   imp.validate(what);
   return imp;

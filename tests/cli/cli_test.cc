@@ -413,6 +413,29 @@ TEST_F(CliEval, Errors) {
   expect_error("eval --checkpoint " + quote(good) + " --data-dir " + quote(nowhere), {nowhere});
 }
 
+// The weight bank's static errors (row and column gains, crosstalk, a fixed DAC) are accepted,
+// reach the JSON output through their one writer, and bad values are refused naming the field.
+TEST_F(CliEval, AcceptsTheStaticErrorsOfTheWeightBank) {
+  const std::string good = in_run("model.safetensors");
+  const Outcome r = gift(eval_args(good) +
+                         " --row-gain-std 0.02 --col-gain-std 0.03 --crosstalk 0.005"
+                         " --weight-bits 6 --dac fixed --device-seed 3");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("with static imperfections"), std::string::npos) << r.out;
+  const nlohmann::json doc = nlohmann::json::parse(read_text(in_run("out.json")));
+  const nlohmann::json& imp = doc.at("imperfections");
+  EXPECT_DOUBLE_EQ(imp.at("row_gain_std").get<double>(), 0.02);
+  EXPECT_DOUBLE_EQ(imp.at("col_gain_std").get<double>(), 0.03);
+  EXPECT_DOUBLE_EQ(imp.at("crosstalk").get<double>(), 0.005);
+  EXPECT_EQ(imp.at("dac"), "fixed");
+  EXPECT_EQ(imp.at("weight_bits"), 6);
+  expect_error(eval_args(good) + " --row-gain-std -0.1", {"row_gain_std", "-0.1"});
+  expect_error(eval_args(good) + " --col-gain-std -1", {"col_gain_std"});
+  expect_error(eval_args(good) + " --crosstalk 0.5", {"crosstalk", "0.5"});
+  expect_error(eval_args(good) + " --dac mid", {"--dac", "mid"});
+  expect_error(eval_args(good) + " --dac fixed --weight-bits 1", {"weight_bits", "fixed"});
+}
+
 TEST_F(CliEval, CheckpointWithNaN) {
   const std::string bad = in_run("nan.safetensors");
   io::TensorFile f = io::read_safetensors(in_run("model.safetensors"));

@@ -95,7 +95,8 @@ const Purpose kAllPurposes[] = {
     Purpose::kInit,        Purpose::kShuffle,     Purpose::kTrainNoise, Purpose::kEvalNoise,
     Purpose::kDeviceNoise, Purpose::kFabrication, Purpose::kSample,     Purpose::kCalibSubset,
     Purpose::kLabSplit,    Purpose::kScoreSplit,  Purpose::kFitShuffle, Purpose::kRescaleSubset,
-    Purpose::kTwinNoise,   Purpose::kCalibTwin,   Purpose::kTest};
+    Purpose::kTwinNoise,   Purpose::kCalibTwin,   Purpose::kRowGain,    Purpose::kColGain,
+    Purpose::kTest};
 
 std::vector<uint32_t> words(const RngStream& s, size_t n = 16) {
   std::vector<uint32_t> w(n);

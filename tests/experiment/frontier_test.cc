@@ -63,7 +63,12 @@ TEST(FrontierConfig, DefaultsAreValidAndRoundTrip) {
   c.device_noise = NoiseModel::uniform(3, NoiseSite::kSumAdd, 2.0);
   c.device_noise.layers[1].weight = 0.1;
   c.device_noise.output_clip = 4;
-  c.imperfections = {0.02, 6};
+  c.imperfections.gain_std = 0.02;
+  c.imperfections.weight_bits = 6;
+  c.imperfections.row_gain_std = 0.03;
+  c.imperfections.col_gain_std = 0.01;
+  c.imperfections.crosstalk = 0.005;
+  c.imperfections.dac = DacScale::kFixed;
   c.device_seed = 77;
   c.taps = false;
   c.methods = {"retrain", "gift"};
@@ -80,6 +85,10 @@ TEST(FrontierConfig, DefaultsAreValidAndRoundTrip) {
   EXPECT_EQ(back.device_noise.layers.size(), 3u);
   EXPECT_DOUBLE_EQ(back.device_noise.layers[1].weight, 0.1);
   EXPECT_FALSE(back.taps);
+  EXPECT_DOUBLE_EQ(back.imperfections.row_gain_std, 0.03);
+  EXPECT_DOUBLE_EQ(back.imperfections.col_gain_std, 0.01);
+  EXPECT_DOUBLE_EQ(back.imperfections.crosstalk, 0.005);
+  EXPECT_EQ(back.imperfections.dac, DacScale::kFixed);
   EXPECT_EQ(back.finetune.fit_data, FitData::kCalibration);
   // An ideal device (no layers) round-trips too, and a minimal config takes every default.
   EXPECT_EQ(FrontierConfig::from_json(FrontierConfig().to_json(), "d").to_json(), d.to_json());
@@ -97,6 +106,8 @@ TEST(FrontierConfig, RefusesBadConfigs) {
   expect_refused(R"({"colour": 1})", {"c.json", "colour"});
   expect_refused(R"({"device": {"gain": 0.1}})", {"gain"});
   expect_refused(R"({"device": {"taps": 1}})", {"taps"});
+  expect_refused(R"({"device": {"crosstalk": 0.7}})", {"device", "crosstalk"});
+  expect_refused(R"({"device": {"dac": "fixed", "weight_bits": 1}})", {"weight_bits", "fixed"});
   expect_refused(R"({"device": {"taps": false}})", {"hil", "taps"});
   for (const auto& [noise, part] : std::vector<std::pair<const char*, const char*>>{
            {R"({"sum_add": [1, 1], "weight": [1]})", "sum_add"},

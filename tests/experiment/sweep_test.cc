@@ -127,6 +127,27 @@ void expect_refused_patch(const char* patch, const std::string& part) {
   expect_refused(j, part);
 }
 
+// The weight bank's static errors are part of a study's device: read, written back only when
+// set (an older config.json, without them, still equals a new one and its directory resumes).
+TEST(SweepConfig, WeightBankErrorsRoundTripAndOlderDevicesKeepTheirText) {
+  const SweepConfig plain = SweepConfig::from_json(small_config("/d"), "c.json");
+  const json dev = plain.to_json().at("device");
+  EXPECT_EQ(dev, json({{"gain_std", plain.imperfections.gain_std},
+                       {"weight_bits", plain.imperfections.weight_bits}}));
+  json j = small_config("/d");
+  j["device"] = {{"gain_std", 0.01},   {"row_gain_std", 0.02}, {"col_gain_std", 0.03},
+                 {"crosstalk", 0.005}, {"weight_bits", 6},     {"dac", "fixed"}};
+  const SweepConfig c = SweepConfig::from_json(j, "c.json");
+  EXPECT_DOUBLE_EQ(c.imperfections.row_gain_std, 0.02);
+  EXPECT_DOUBLE_EQ(c.imperfections.col_gain_std, 0.03);
+  EXPECT_DOUBLE_EQ(c.imperfections.crosstalk, 0.005);
+  EXPECT_EQ(c.imperfections.dac, DacScale::kFixed);
+  EXPECT_EQ(c.to_json().at("device"), j["device"]);
+  expect_refused_patch(R"({"device": {"crosstalk": 0.5}})", "crosstalk");
+  expect_refused_patch(R"({"device": {"row_gain_std": -1}})", "row_gain_std");
+  expect_refused_patch(R"({"device": {"dac": "mid"}})", "mid");
+}
+
 TEST(SweepConfig, RejectsBadConfigs) {
   expect_refused_patch(R"({"colour": "red"})", "colour");
   expect_refused_patch(R"({"grids": []})", "grids");

@@ -43,7 +43,8 @@ SimulatedDeviceOptions all_imperfect(uint64_t seed, int threads) {
   SimulatedDeviceOptions o;
   o.noise.layers = {{0.05, 0.02, 0.1, 0.03}, {0.02, 0.04, 0.05, 0.01}, {0.01, 0.01, 0.2, 0.05}};
   o.noise.output_clip = 2.5;
-  o.imperfections = {0.03, 6};
+  o.imperfections.gain_std = 0.03;
+  o.imperfections.weight_bits = 6;
   o.seed = seed;
   o.threads = threads;
   return o;

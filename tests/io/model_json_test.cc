@@ -29,6 +29,55 @@ TEST(ImperfectionsFromJson, RefusesValuesThatWouldWrap) {
   EXPECT_INPUT_ERROR(imperfections_from_json(nlohmann::json::array(), "dev"), "JSON object");
 }
 
+TEST(ImperfectionsFromJson, RoundTripsTheWeightBankErrors) {
+  Imperfections imp;
+  imp.gain_std = 0.01;
+  imp.weight_bits = 5;
+  imp.row_gain_std = 0.02;
+  imp.col_gain_std = 0.03;
+  imp.crosstalk = 0.005;
+  imp.dac = DacScale::kFixed;
+  const nlohmann::json j = imperfections_to_json(imp);
+  EXPECT_EQ(j.at("dac"), "fixed");
+  const Imperfections back = imperfections_from_json(j, "dev");
+  EXPECT_EQ(back.gain_std, imp.gain_std);
+  EXPECT_EQ(back.weight_bits, imp.weight_bits);
+  EXPECT_EQ(back.row_gain_std, imp.row_gain_std);
+  EXPECT_EQ(back.col_gain_std, imp.col_gain_std);
+  EXPECT_EQ(back.crosstalk, imp.crosstalk);
+  EXPECT_EQ(back.dac, DacScale::kFixed);
+  EXPECT_EQ(imperfections_to_json(back), j);
+}
+
+TEST(ImperfectionsFromJson, DefaultsAreWrittenAsBeforeAndAbsentKeysKeepThem) {
+  // The later keys are written only when set: a config written before them has the same text.
+  Imperfections imp;
+  imp.gain_std = 0.05;
+  imp.weight_bits = 6;
+  EXPECT_EQ(imperfections_to_json(imp).dump(), R"({"gain_std":0.05,"weight_bits":6})");
+  const Imperfections old = imperfections_from_json({{"gain_std", 0.05}, {"weight_bits", 6}}, "d");
+  EXPECT_EQ(old.row_gain_std, 0);
+  EXPECT_EQ(old.col_gain_std, 0);
+  EXPECT_EQ(old.crosstalk, 0);
+  EXPECT_EQ(old.dac, DacScale::kLayer);
+  EXPECT_EQ(imperfections_from_json({{"dac", "layer"}}, "d").dac, DacScale::kLayer);
+}
+
+TEST(ImperfectionsFromJson, RefusesBadWeightBankErrorsNamingTheKey) {
+  EXPECT_INPUT_ERROR(imperfections_from_json({{"row_gain_std", -0.1}}, "dev"), "dev",
+                     "row_gain_std");
+  EXPECT_INPUT_ERROR(imperfections_from_json({{"col_gain_std", "big"}}, "dev"), "col_gain_std",
+                     "number");
+  EXPECT_INPUT_ERROR(imperfections_from_json({{"crosstalk", 0.5}}, "dev"), "crosstalk", "0.5");
+  EXPECT_INPUT_ERROR(imperfections_from_json({{"crosstalk", -0.01}}, "dev"), "crosstalk");
+  EXPECT_INPUT_ERROR(imperfections_from_json({{"dac", "mid"}}, "dev"), "dac", "'mid'");
+  EXPECT_INPUT_ERROR(imperfections_from_json({{"dac", 1}}, "dev"), "dac");
+  EXPECT_INPUT_ERROR(imperfections_from_json({{"dac", "fixed"}, {"weight_bits", 1}}, "dev"),
+                     "weight_bits", "fixed");
+  EXPECT_INPUT_ERROR(imperfections_from_json({{"row_gain", 0.1}}, "dev"), "unknown key 'row_gain'",
+                     "row_gain_std");
+}
+
 TEST(ArchitectureJson, RoundTripsExactlyAndEqualityComparesEverything) {
   const Architecture a = Architecture::from_string("6-5-3", Activation::kTanh, 0.7);
   const Architecture back = arch_from_json(nlohmann::json::parse(arch_to_json(a).dump()), "a");

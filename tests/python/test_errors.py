@@ -49,8 +49,12 @@ def test_other_input_errors(trained):
         gift.evaluate(net, [0.0] * 64, [1])
     with pytest.raises(gift.InputError, match="unknown noise site 'sum'"):
         gift.NoiseModel(2, sum=0.1)
-    with pytest.raises(gift.InputError, match="--gain-std/--weight-bits"):
+    with pytest.raises(gift.InputError, match="weight_bits must be .* found 40"):
         gift.Imperfections(weight_bits=40)
+    with pytest.raises(gift.InputError, match="crosstalk must be"):
+        gift.Imperfections(crosstalk=0.5)
+    with pytest.raises(gift.InputError, match="unknown DAC scale 'mid'"):
+        gift.Imperfections(dac="mid")
 
 
 def test_non_finite_data_is_refused_naming_where(trained):

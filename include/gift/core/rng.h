@@ -28,6 +28,8 @@ enum class Purpose : uint32_t {
   kRescaleSubset = 12,  // gift's rescale step: the images it judges scales on
   kTwinNoise = 13,      // fine-tuning's twin scores, common random numbers (a = use, b = repeat)
   kCalibTwin = 14,      // calibration's simulated twin (its device seed, derive_seed)
+  kRowGain = 15,        // a simulated device's static gain error of each output row (a = layer)
+  kColGain = 16,        // a simulated device's static gain error of each input column (a = layer)
   kTest = 100,          // tests
 };
 

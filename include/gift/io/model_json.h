@@ -6,7 +6,10 @@
 //                  "w_max": 1.0}                        all three keys required
 //   NoiseModel    {"weight": [L numbers], "sum_mult": [...], "sum_add": [...],
 //                  "out_add": [...], "output_clip": c}  every key optional (0 when absent)
-//   Imperfections {"gain_std": s, "weight_bits": B}     every key optional, no other keys
+//   Imperfections {"gain_std": s, "weight_bits": B, "row_gain_std": r, "col_gain_std": c,
+//                  "crosstalk": k, "dac": "layer"|"fixed"}
+//                                   every key optional (the defaults when absent), no other
+//                                   keys; the last four are written only when not the default
 //
 // Readers throw InputError("<what>: ...") with one line of bounded length (a quoted value
 // is cut to about 100 characters), and validate what they return.
