@@ -10,6 +10,7 @@ Run by hand, it reads requests on stdin and writes replies on stdout; logs go to
 (stdout is the protocol channel: never print to it).
 
     usage: device_server.py [--arch 6-5-3] [--activation relu] [--w-max 1] [--no-taps]
+                            [--chain physical|legacy]
 """
 
 import argparse
@@ -38,11 +39,14 @@ class ChipError(Exception):
 
 
 class Chip:
-    """A noiseless chip: z_l = h W_l^T + b_l, h_{l+1} = act_l(z_l), in float32."""
+    """A noiseless chip, in float32. Physical chain (the default): z_l = g_l * (h W_l^T) + b_l,
+    h_{l+1} = clip(act_l(z_l), 0, 1) (the modulator's range); legacy chain: z_l = h W_l^T + b_l,
+    h_{l+1} = act_l(z_l)."""
 
-    def __init__(self, sizes, activations, w_max, taps):
+    def __init__(self, sizes, activations, w_max, taps, chain="physical"):
         self.sizes, self.activations, self.w_max, self.taps = sizes, activations, w_max, taps
-        self.layers = None  # [(W (O x I), b (O,))] once programmed
+        self.chain = chain
+        self.layers = None  # [(W (O x I), b (O,), g (O,) or None)] once programmed
 
     def info(self):
         return {
@@ -50,11 +54,12 @@ class Chip:
             "name": "python example (noiseless)",
             "taps": self.taps,
             "architecture": {"sizes": self.sizes, "activations": self.activations,
-                             "w_max": self.w_max},
+                             "w_max": self.w_max, "chain": self.chain},
         }
 
     def program(self, params):
-        expected = sum(o * (i + 1) for i, o in zip(self.sizes[:-1], self.sizes[1:]))
+        per_neuron = 2 if self.chain == "physical" else 1  # bias (and gain)
+        expected = sum(o * (i + per_neuron) for i, o in zip(self.sizes[:-1], self.sizes[1:]))
         if params.size != expected:
             raise ChipError(f"PROGRAM carries {params.size} parameters, the chip has {expected}")
         if not np.all(np.isfinite(params)):
@@ -65,7 +70,12 @@ class Chip:
             at += o * i
             b = params[at:at + o]
             at += o
-            layers.append((np.clip(w, -self.w_max, self.w_max).astype(np.float32), b.copy()))
+            g = None
+            if self.chain == "physical":
+                g = params[at:at + o].copy()
+                at += o
+                b = np.clip(b, -1.0, 1.0)
+            layers.append((np.clip(w, -self.w_max, self.w_max).astype(np.float32), b.copy(), g))
         self.layers = layers
 
     def forward(self, x, taps):
@@ -76,10 +86,14 @@ class Chip:
         if x.shape[1] != self.sizes[0]:
             raise ChipError(f"input has {x.shape[1]} columns, the chip has {self.sizes[0]} inputs")
         sums, h = [], x
-        for (w, b), act in zip(self.layers, self.activations):
-            z = (h @ w.T + b).astype(np.float32)
+        last = len(self.layers) - 1
+        for l, ((w, b, g), act) in enumerate(zip(self.layers, self.activations)):
+            u = (h @ w.T).astype(np.float32)
+            z = (u * g + b if g is not None else u + b).astype(np.float32)
             sums.append(z)
             h = ACTIVATIONS[act](z).astype(np.float32)
+            if g is not None and l < last:
+                h = np.clip(h, 0.0, 1.0).astype(np.float32)
         return (sums if taps else []) + [h]
 
 
@@ -161,10 +175,11 @@ def main():
     ap.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS))
     ap.add_argument("--w-max", type=float, default=1.0)
     ap.add_argument("--no-taps", action="store_true")
+    ap.add_argument("--chain", default="physical", choices=["physical", "legacy"])
     a = ap.parse_args()
     sizes = [int(s) for s in a.arch.replace(",", "-").split("-")]
     activations = [a.activation] * (len(sizes) - 2) + ["linear"]
-    chip = Chip(sizes, activations, a.w_max, not a.no_taps)
+    chip = Chip(sizes, activations, a.w_max, not a.no_taps, a.chain)
     return serve(chip, sys.stdin.buffer, sys.stdout.buffer)
 
 

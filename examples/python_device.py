@@ -27,7 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 class ToyChip(gift.Device):
     """A toy photonic chip in numpy. Programming sets each weight with a fixed gain error
     (W * (1 + d), d ~ N(0, gain_error^2), drawn once: the chip's fabrication error); every
-    detected sum carries fresh Gaussian noise of std detector_noise; relu between layers.
+    detected (optical) sum carries fresh Gaussian noise of std detector_noise; each neuron's
+    electronic gain and bias follow, and relu saturating into the modulator's range [0, 1]
+    between layers (gift's physical chain, docs/model.md).
     gift sees none of this: only program(), forward() and info()."""
 
     def __init__(self, arch, detector_noise=0.5, gain_error=0.05, seed=7):
@@ -44,15 +46,17 @@ class ToyChip(gift.Device):
 
     def program(self, net):
         w_max = net.arch.w_max
-        self.layers = [(np.clip(net.weight(l), -w_max, w_max) * self.gain[l], net.bias(l).copy())
+        self.layers = [(np.clip(net.weight(l), -w_max, w_max) * self.gain[l],
+                        np.clip(net.bias(l), -1, 1), net.gain(l).copy())
                        for l in range(net.num_layers)]
 
     def forward(self, x, taps):
         sums, h = [], x
-        for l, (w, b) in enumerate(self.layers):
-            z = h @ w.T + b + self.detector_noise * self.rng.standard_normal((len(x), len(b)))
+        for l, (w, b, g) in enumerate(self.layers):
+            u = h @ w.T + self.detector_noise * self.rng.standard_normal((len(x), len(b)))
+            z = g * u + b
             sums.append(z.astype(np.float32))
-            h = np.maximum(z, 0) if l + 1 < len(self.layers) else z
+            h = np.clip(z, 0, 1) if l + 1 < len(self.layers) else z
         return (sums, h.astype(np.float32)) if taps else h.astype(np.float32)
 
 

@@ -22,6 +22,7 @@ struct DeviceServerFlags {
   std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
   double w_max = 1.0;
+  std::string chain = to_string(Chain::kPhysical);
   std::string checkpoint;
   NoiseFlags noise;
   ImperfectionFlags imperfections;
@@ -40,7 +41,8 @@ void run_device_server(const DeviceServerFlags& f) {
   }
   const Architecture arch =
       f.checkpoint.empty()
-          ? Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max)
+          ? Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max,
+                                      parse_chain(f.chain))
           : io::load_checkpoint(f.checkpoint).net.arch();
   SimulatedDeviceOptions o;
   o.noise = f.noise.build(arch.num_layers(), "");
@@ -67,10 +69,12 @@ void add_device_server(CLI::App& app) {
   CLI::Option* act = cmd->add_option("--activation", f->activation,
                                      "hidden activation: relu, sigmoid, tanh, linear");
   CLI::Option* w_max = cmd->add_option("--w-max", f->w_max, "programmable weight range");
+  CLI::Option* chain = cmd->add_option("--chain", f->chain, "signal chain: physical or legacy");
   cmd->add_option("--checkpoint", f->checkpoint, "take the architecture from this checkpoint")
       ->excludes(arch)
       ->excludes(act)
-      ->excludes(w_max);
+      ->excludes(w_max)
+      ->excludes(chain);
   f->noise.add(*cmd, "", "the chip's true per-pass noise");
   f->imperfections.add(*cmd, "the chip's ");
   cmd->add_option("--device-seed", f->device_seed, "seed of the chip's static errors and noise");

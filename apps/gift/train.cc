@@ -22,6 +22,7 @@ struct TrainFlags {
   std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
   double w_max = 1.0;
+  std::string chain = to_string(Chain::kPhysical);
   TrainOptions train;  // noise from `noise`, optimizer kind and schedule from the names below
   std::string optimizer = to_string(TrainOptions{}.optimizer.kind);
   std::string schedule = to_string(TrainOptions{}.schedule);
@@ -33,7 +34,8 @@ struct TrainFlags {
 // A new network, initialised, with the options of the flags.
 io::Checkpoint new_checkpoint(const TrainFlags& f) {
   const Architecture arch =
-      Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max);
+      Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max,
+                                parse_chain(f.chain));
   io::Checkpoint ckpt;
   ckpt.net = Network(arch);
   ckpt.net.init(f.train.seed);
@@ -140,6 +142,9 @@ void add_train(CLI::App& app) {
   cmd->add_option("--activation", f->activation,
                   "hidden activation: relu, sigmoid, tanh or linear");
   cmd->add_option("--w-max", f->w_max, "programmable weight range [-w_max, w_max]");
+  cmd->add_option("--chain", f->chain,
+                  "signal chain: physical (power budget, per-neuron gains; the default) or legacy "
+                  "(the model of the first releases)");
   f->noise.add(*cmd, "", "assumed during training");
   cmd->add_option("--epochs", f->train.epochs, "epochs (in total, also when resuming)");
   cmd->add_option("--batch-size", f->train.batch_size, "mini-batch size");

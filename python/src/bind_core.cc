@@ -59,7 +59,8 @@ NoiseModel make_noise(size_t num_layers, const pyb::dict& stds, double output_cl
 void bind_architecture(pyb::module_& m) {
   pyb::class_<Architecture>(m, "Architecture",
                             "Layer widths, activations and weight range (onn/network.h)")
-      .def(pyb::init([](const pyb::object& widths, const std::string& activation, double w_max) {
+      .def(pyb::init([](const pyb::object& widths, const std::string& activation, double w_max,
+                        const std::string& chain) {
              std::string text;
              if (pyb::isinstance<pyb::str>(widths)) {
                text = widths.cast<std::string>();
@@ -67,10 +68,11 @@ void bind_architecture(pyb::module_& m) {
                for (const pyb::handle& w : widths)
                  text += (text.empty() ? "" : "-") + std::to_string(w.cast<int>());
              }
-             return Architecture::from_string(text, parse_activation(activation), w_max);
+             return Architecture::from_string(text, parse_activation(activation), w_max,
+                                              parse_chain(chain));
            }),
            pyb::arg("widths") = kDefaultArchitecture, pyb::arg("activation") = "relu",
-           pyb::arg("w_max") = 1.0)
+           pyb::arg("w_max") = 1.0, pyb::arg("chain") = "physical")
       .def_readwrite("sizes", &Architecture::sizes)
       .def_property(
           "activations",
@@ -84,6 +86,10 @@ void bind_architecture(pyb::module_& m) {
             for (const std::string& n : names) a.activations.push_back(parse_activation(n));
           })
       .def_readwrite("w_max", &Architecture::w_max)
+      .def_property(
+          "chain", [](const Architecture& a) { return std::string(to_string(a.chain)); },
+          [](Architecture& a, const std::string& name) { a.chain = parse_chain(name); },
+          "the signal chain: 'physical' (power budget, gains; the default) or 'legacy'")
       .def_property_readonly("num_layers", &Architecture::num_layers)
       .def_property_readonly("inputs", &Architecture::inputs)
       .def_property_readonly("outputs", &Architecture::outputs)
@@ -200,8 +206,11 @@ void bind_network(pyb::module_& m) {
            pyb::arg("arch"))
       .def_property_readonly("arch", &Network::arch)
       .def_property_readonly("num_layers", &Network::num_layers)
-      .def("init", &Network::init, pyb::arg("seed"), "He-uniform weights, zero biases")
-      .def("project", &Network::project, "clip every weight to [-w_max, w_max]")
+      .def("init", &Network::init, pyb::arg("seed"),
+           "He-uniform weights (physical chain: over the whole range, the gain carrying the "
+           "scale), zero biases")
+      .def("project", &Network::project,
+           "clip every weight to [-w_max, w_max] (physical chain: every bias to [-1, 1])")
       .def("all_finite", &Network::all_finite)
       .def("copy", [](const Network& n) { return std::make_shared<Network>(n); })
       .def_property_readonly("params",
@@ -226,6 +235,15 @@ void bind_network(pyb::module_& m) {
             return view(n.params().data() + n.bias_offset(l), n.arch().sizes[l + 1], 0, self);
           },
           pyb::arg("layer"), "b_l, O, a view")
+      .def(
+          "gain",
+          [](pyb::object self, size_t l) {
+            Network& n = self.cast<Network&>();
+            if (l >= n.num_layers()) throw pyb::index_error("layer out of range");
+            if (!n.has_gain()) throw pyb::value_error("a legacy-chain network has no gains");
+            return view(n.params().data() + n.gain_offset(l), n.arch().sizes[l + 1], 0, self);
+          },
+          pyb::arg("layer"), "g_l, O, a view (physical chain: the electronic gain per neuron)")
       .def("__eq__",
            [](const Network& a, const Network& b) {
              return a.arch() == b.arch() && a.params() == b.params();

@@ -123,7 +123,7 @@ SweepConfig SweepConfig::from_json(const json& j, const std::string& what) {
 
 SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
   reject_unknown(j,
-                 {"dataset", "data_dir", "arch", "activation", "w_max", "train", "test_limit",
+                 {"dataset", "data_dir", "arch", "activation", "w_max", "chain", "train", "test_limit",
                   "grids", "seeds", "methods", "finetune", "eval_repeats", "device"},
                  what);
   constexpr uint64_t kAny = std::numeric_limits<uint64_t>::max();
@@ -135,6 +135,7 @@ SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
   c.arch = get_string(j, "arch", c.arch, "layer widths like \"784-256-10\" (a string)", what);
   c.activation = get_string(j, "activation", c.activation, "an activation name (a string)", what);
   c.w_max = get_number(j, "w_max", c.w_max, kPositive, kMaxDouble, "a number > 0", what);
+  c.chain = get_string(j, "chain", c.chain, "physical or legacy (a string)", what);
   c.test_limit = get_integer<size_t>(j, "test_limit", c.test_limit, 0, kAny, what);
   c.eval_repeats = get_integer<int>(j, "eval_repeats", c.eval_repeats, 2, kMaxSweepRepeats, what);
   if (j.contains("train")) {
@@ -194,6 +195,7 @@ json SweepConfig::to_json() const {
           {"arch", arch},
           {"activation", activation},
           {"w_max", w_max},
+          {"chain", chain},
           {"train",
            {{"epochs", train_epochs},
             {"batch_size", train_batch},
@@ -209,7 +211,7 @@ json SweepConfig::to_json() const {
 }
 
 Architecture SweepConfig::architecture() const {
-  return Architecture::from_string(arch, parse_activation(activation), w_max);
+  return Architecture::from_string(arch, parse_activation(activation), w_max, parse_chain(chain));
 }
 
 void SweepConfig::validate() const {

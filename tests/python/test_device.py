@@ -32,7 +32,8 @@ class Relay(gift.Device):
 
 
 class NumpyChip(gift.Device):
-    """A chip in numpy: relu layers, Gaussian detector noise of std `sigma` on every sum."""
+    """A chip in numpy with the physical chain: relu layers saturating into [0, 1], Gaussian
+    detector noise of std `sigma` on every optical sum, then each neuron's gain and bias."""
 
     def __init__(self, arch, sigma, seed=0):
         super().__init__()
@@ -44,15 +45,16 @@ class NumpyChip(gift.Device):
         return gift.DeviceInfo(self.arch, taps=True, name="numpy")
 
     def program(self, net):
-        self.layers = [(net.weight(l).copy(), net.bias(l).copy()) for l in range(net.num_layers)]
+        self.layers = [(net.weight(l).copy(), net.bias(l).copy(), net.gain(l).copy())
+                       for l in range(net.num_layers)]
 
     def forward(self, x, taps):
         sums, h = [], x
-        for l, (w, b) in enumerate(self.layers):
-            z = (h @ w.T + b + self.sigma * self.rng.standard_normal((len(x), len(b)))).astype(
-                np.float32)
+        for l, (w, b, g) in enumerate(self.layers):
+            u = h @ w.T + self.sigma * self.rng.standard_normal((len(x), len(b)))
+            z = (g * u + b).astype(np.float32)
             sums.append(z)
-            h = np.maximum(z, 0) if l + 1 < len(self.layers) else z
+            h = np.clip(z, 0, 1) if l + 1 < len(self.layers) else z
         return (sums, h) if taps else h
 
 
@@ -157,9 +159,9 @@ def test_bad_chip_output_is_an_input_error(trained, train_set):
             sums, out = super().forward(x, taps)
             return sums, out[:, :9]
 
-    # calibration sends its 30 inputs x 4 repeats as one batch
-    with pytest.raises(gift.InputError, match=r"gift.Device.forward: out must be 120 x 10, "
-                                              r"found 120 x 9"):
+    # calibration sends its 30 inputs once per call, 4 calls (its repeats are interleaved)
+    with pytest.raises(gift.InputError, match=r"gift.Device.forward: out must be 30 x 10, "
+                                              r"found 30 x 9"):
         gift.calibrate(Short(simulated(net)), net, train_set, calib_inputs=30, calib_repeats=4)
 
     class Missing(gift.Device):

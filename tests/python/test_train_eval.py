@@ -63,7 +63,12 @@ def test_views_share_the_network_buffer(tmp_path, trained):
     assert net.params.size == net.arch.num_params
     w0[0, 0] = 0.25
     b1[:] = 0.5
-    assert net.params[0] == np.float32(0.25) and np.all(net.params[-10:] == 0.5)
+    # the physical chain's layout: [W_0 | b_0 | g_0 | W_1 | b_1 | g_1]
+    assert net.params[0] == np.float32(0.25) and np.all(net.params[-20:-10] == 0.5)
+    g1 = net.gain(1)
+    assert g1.shape == (10,) and np.shares_memory(g1, net.params)
+    g1[:] = 2.0
+    assert np.all(net.params[-10:] == 2.0)
     path = tmp_path / "edited.safetensors"
     ckpt.save(str(path))
     again = gift.load_checkpoint(str(path))

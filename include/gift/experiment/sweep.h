@@ -54,6 +54,7 @@ struct SweepConfig {
   std::string data_dir;  // default data/<dataset>
   std::string arch = kDefaultArchitecture;
   std::string activation = "relu";
+  std::string chain = "physical";  // the signal chain (onn/network.h): physical or legacy
   double w_max = 1.0;
   int train_epochs = 20, train_batch = 128;
   double train_lr = 1e-3;
