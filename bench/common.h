@@ -35,10 +35,15 @@ inline bool site_noise(const std::string& name, size_t L, NoiseModel* out) {
     if (name == "sum_mult" || name == "all") l.sum_mult = kSiteStd;
     if (name == "sum_add" || name == "all") l.sum_add = kSiteStd;
     if (name == "out_add" || name == "all") l.out_add = kSiteStd;
+    if (name == "physical") {  // thermal, shot and a slow drift (the physical chain's sites)
+      l.sum_add = kSiteStd;
+      l.shot = kSiteStd / 2;
+      l.drift = kSiteStd / 10;
+    }
   }
   *out = n;
   return name == "none" || name == "weight" || name == "sum_mult" || name == "sum_add" ||
-         name == "out_add" || name == "all";
+         name == "out_add" || name == "all" || name == "physical";
 }
 
 // Noiseless and each site alone, in the order every report prints them.

@@ -1,8 +1,10 @@
 // Training throughput of the default network (784-256-128-64-32-10 relu, Adam,
 // batch 128) on synthetic MNIST-shaped data, in samples per second and GFLOP/s (1.06 MFLOP
 // per sample, bench/common.h).
-// Usage: train_throughput [threads] [steps] [noise: none|weight|sum_mult|sum_add|out_add|all]
-//                         [arch (default 784-256-128-64-32-10)] [batch (default 128)]
+// Usage: train_throughput [threads] [steps] [noise: none|weight|sum_mult|sum_add|out_add|all|
+//                         physical] [arch (default 784-256-128-64-32-10)] [batch (default 128)]
+//                         [chain: physical (default) | legacy]
+// (physical: sum_add 0.1 with shot 0.05 and drift 0.01, the new sites that enter training.)
 // (one site at std 0.1 on every layer; all: every site at once). bench/scaling.sh varies the
 // architecture and the batch.
 // Before timing, checks the float gradient of one batch against the double one.
@@ -26,8 +28,9 @@ int run(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 0;
   const int steps = argc > 2 ? std::atoi(argv[2]) : 300;
   const std::string mode = argc > 3 ? argv[3] : "none";
-  const Architecture arch = argc > 4 ? Architecture::from_string(argv[4], Activation::kRelu, 1.0)
-                                     : Architecture::default_mnist();
+  const Chain chain = argc > 6 ? parse_chain(argv[6]) : Chain::kPhysical;
+  const Architecture arch = Architecture::from_string(argc > 4 ? argv[4] : kDefaultArchitecture,
+                                                      Activation::kRelu, 1.0, chain);
   const int B = argc > 5 ? std::atoi(argv[5]) : 128;
   if (B < 1 || steps < 1) {
     std::fprintf(stderr, "train_throughput: batch and steps must be >= 1\n");
@@ -80,10 +83,11 @@ int run(int argc, char** argv) {
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double rate = steps * B / sec;
   std::printf(
-      "gift  threads=%d noise=%-8s batch=%d steps=%d  %.0f samples/s  %.1f GFLOP/s  "
+      "gift  threads=%d noise=%-8s chain=%s batch=%d steps=%d  %.0f samples/s  %.1f GFLOP/s  "
       "(grad check rel %.1e)%s%s\n",
-      engine.threads(), mode.c_str(), B, steps, rate, rate * bench::train_flop(net.arch()) * 1e-9,
-      rel, argc > 4 ? "  arch " : "", argc > 4 ? argv[4] : "");
+      engine.threads(), mode.c_str(), to_string(chain), B, steps, rate,
+      rate * bench::train_flop(net.arch()) * 1e-9, rel, argc > 4 ? "  arch " : "",
+      argc > 4 ? argv[4] : "");
   return 0;
 }
 }  // namespace

@@ -19,6 +19,10 @@ void NoiseFlags::add(CLI::App& app, const std::string& prefix, const std::string
   }
   app.add_option(names.back(), output_clip,
                  "output saturation: clip every layer's output to +-C (0 = none)");
+  app.add_option((prefix.empty() ? "--noise-preset" : "--" + prefix + "-noise-preset"), preset,
+                 "a named noise mix of a hardware class (" + noise_preset_names() +
+                     "; docs/model.md) as the base: every site option other than 0 replaces "
+                     "its value");
 }
 
 std::vector<std::string> NoiseFlags::option_names(const std::string& prefix) {
@@ -31,11 +35,13 @@ std::vector<std::string> NoiseFlags::option_names(const std::string& prefix) {
 
 NoiseModel NoiseFlags::build(size_t num_layers, const std::string& prefix) const {
   const std::vector<std::string> names = option_names(prefix);
-  NoiseModel m = NoiseModel::none(num_layers);
+  NoiseModel m = preset.empty() ? NoiseModel::none(num_layers) : noise_preset(preset, num_layers);
   for (const NoiseSiteInfo& site : noise_sites()) {
     const int s = site_index(site.site);
     const std::vector<double> v = parse_per_layer(stds[s], num_layers, names[s]);
-    for (size_t l = 0; l < num_layers; ++l) m.layers[l].*site.member = v[l];
+    for (size_t l = 0; l < num_layers; ++l) {
+      if (preset.empty() || v[l] != 0) m.layers[l].*site.member = v[l];
+    }
   }
   m.output_clip = output_clip;
   m.validate(num_layers, "noise options");
@@ -151,6 +157,10 @@ void FinetuneOptionFlags::add(CLI::App& app, FinetuneOptions& o) {
   no_rescale = !o.rescale;
   app.add_option("--calib-inputs", o.calibration.inputs, "calibration: distinct inputs K");
   app.add_option("--calib-repeats", o.calibration.repeats, "calibration: passes R of each input");
+  app.add_option("--calib-sites", calib_sites,
+                 "calibration: the per-pass sites the fit may find, comma-separated (default "
+                 "weight,sum_mult,sum_add,out_add,in_add,drift; add shot, rin or weight_add where "
+                 "expected: docs/method.md says what each costs)");
   app.add_option("--fit-data", fit_data,
                  "images to fit: train (the training set less the scoring hold-out) or calib "
                  "(the calibration set less the hold-out); retrain always fits train");
@@ -180,6 +190,23 @@ void FinetuneOptionFlags::apply(FinetuneOptions& o) const {
   o.score_by = for_option("--score", [&] { return parse_score_by(score_by); });
   o.fit_data = for_option("--fit-data", [&] { return parse_fit_data(fit_data); });
   o.rescale = !no_rescale;
+  if (!calib_sites.empty()) {
+    o.calibration.sites.clear();
+    std::string item;
+    for (size_t i = 0; i <= calib_sites.size(); ++i) {
+      if (i == calib_sites.size() || calib_sites[i] == ',') {
+        o.calibration.sites.push_back(
+            for_option("--calib-sites", [&] { return parse_noise_site(item); }));
+        item.clear();
+      } else {
+        item += calib_sites[i];
+      }
+    }
+    for_option("--calib-sites", [&] {
+      o.calibration.validate();
+      return 0;
+    });
+  }
 }
 
 }  // namespace gift::cli

@@ -21,6 +21,8 @@ namespace gift::cli {
 struct NoiseFlags {
   std::array<std::string, kNumNoiseSites> stds = filled("0");  // by site_index
   double output_clip = 0;
+  std::string preset;  // --noise-preset: the base mix (onn/noise.h); site options other than 0
+                       // replace its value
   void add(CLI::App& app, const std::string& prefix, const std::string& role);
   NoiseModel build(size_t num_layers, const std::string& prefix) const;
   // The option names add() declares for `prefix`, the sites' then output-clip.
@@ -130,6 +132,7 @@ struct DeviceFlags {
 // name the option.
 struct FinetuneOptionFlags {
   std::string optimizer, schedule, score_by, fit_data;
+  std::string calib_sites;  // --calib-sites: empty keeps CalibrationOptions::sites' default
   bool no_rescale = false;
   void add(CLI::App& app, FinetuneOptions& o);
   void apply(FinetuneOptions& o) const;

@@ -39,11 +39,10 @@ void run_device_server(const DeviceServerFlags& f) {
   if (channel < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
     throw InputError(std::string("device-server: cannot set up stdout: ") + std::strerror(errno));
   }
-  const Architecture arch =
-      f.checkpoint.empty()
-          ? Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max,
-                                      parse_chain(f.chain))
-          : io::load_checkpoint(f.checkpoint).net.arch();
+  const Architecture arch = f.checkpoint.empty()
+                                ? Architecture::from_string(f.arch, parse_activation(f.activation),
+                                                            f.w_max, parse_chain(f.chain))
+                                : io::load_checkpoint(f.checkpoint).net.arch();
   SimulatedDeviceOptions o;
   o.noise = f.noise.build(arch.num_layers(), "");
   o.imperfections = f.imperfections.build();

@@ -118,6 +118,7 @@ void add_eval(CLI::App& app) {
     for (size_t i = 0; i < kNumNoiseSites; ++i) {  // the sites' options, not --output-clip
       if (cmd->count(names[i]) > 0) f->noise_given = true;
     }
+    if (!f->noise.preset.empty()) f->noise_given = true;
     run_eval(*f);
   });
 }

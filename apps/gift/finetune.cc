@@ -106,6 +106,7 @@ nlohmann::json finetune_config(const FinetuneFlags& f) {
                  {"seed", d.seed},
                  {"no_taps", d.no_taps},
                  {"command", d.command}});
+  if (!d.noise.preset.empty()) device["noise_preset"] = d.noise.preset;  // only when set
   return {{"checkpoint", f.checkpoint},
           {"dataset", f.data.dataset},
           {"data_dir", f.data.dir},

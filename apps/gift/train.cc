@@ -33,9 +33,8 @@ struct TrainFlags {
 
 // A new network, initialised, with the options of the flags.
 io::Checkpoint new_checkpoint(const TrainFlags& f) {
-  const Architecture arch =
-      Architecture::from_string(f.arch, parse_activation(f.activation), f.w_max,
-                                parse_chain(f.chain));
+  const Architecture arch = Architecture::from_string(f.arch, parse_activation(f.activation),
+                                                      f.w_max, parse_chain(f.chain));
   io::Checkpoint ckpt;
   ckpt.net = Network(arch);
   ckpt.net.init(f.train.seed);

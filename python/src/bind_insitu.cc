@@ -82,6 +82,18 @@ void bind_calibration(pyb::module_& m) {
       .def_readwrite("calib_bootstrap", &CalibrationOptions::bootstrap)
       .def_readwrite("seed", &CalibrationOptions::seed)
       .def_readwrite("threads", &CalibrationOptions::threads)
+      .def_property(
+          "calib_sites",
+          [](const CalibrationOptions& o) {
+            std::vector<std::string> names;
+            for (NoiseSite s : o.sites) names.push_back(to_string(s));
+            return names;
+          },
+          [](CalibrationOptions& o, const std::vector<std::string>& names) {
+            o.sites.clear();
+            for (const std::string& n : names) o.sites.push_back(parse_noise_site(n));
+          },
+          "the per-pass sites the fit may find (names; docs/method.md)")
       .def("validate", &CalibrationOptions::validate);
   pyb::class_<Estimate>(m, "Estimate", "A std and its 95% interval")
       .def_readonly("value", &Estimate::value)

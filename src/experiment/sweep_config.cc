@@ -123,8 +123,8 @@ SweepConfig SweepConfig::from_json(const json& j, const std::string& what) {
 
 SweepConfig SweepConfig::parse_config(const json& j, const std::string& what) {
   reject_unknown(j,
-                 {"dataset", "data_dir", "arch", "activation", "w_max", "chain", "train", "test_limit",
-                  "grids", "seeds", "methods", "finetune", "eval_repeats", "device"},
+                 {"dataset", "data_dir", "arch", "activation", "w_max", "chain", "train",
+                  "test_limit", "grids", "seeds", "methods", "finetune", "eval_repeats", "device"},
                  what);
   constexpr uint64_t kAny = std::numeric_limits<uint64_t>::max();
   const double kMaxDouble = std::numeric_limits<double>::max();

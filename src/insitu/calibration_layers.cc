@@ -196,8 +196,7 @@ Linearised linearise(const LayerData& D, const Vec4& at, const Vec4* weight_at, 
       const double m_at = model(at, x, J);
       double w = 1;
       if (weight_at) {
-        mu[static_cast<size_t>(i)] =
-            std::max(model(*weight_at, x, Jw), floor);
+        mu[static_cast<size_t>(i)] = std::max(model(*weight_at, x, Jw), floor);
         w = 1 / (2 * mu[static_cast<size_t>(i)] * mu[static_cast<size_t>(i)]);
       }
       Vec4 Jv = Vec4::Zero();

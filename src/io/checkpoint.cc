@@ -212,8 +212,8 @@ Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path
       const float bm = b.cwiseAbs().maxCoeff();
       if (bm > static_cast<float>(kModulatorMax)) {  // the bound Network::project() clips to
         std::ostringstream os;
-        os << path << ": tensor '" << bn << "' holds |b| = " << bm
-           << " beyond the modulator range " << kModulatorMax << " of the physical chain";
+        os << path << ": tensor '" << bn << "' holds |b| = " << bm << " beyond the modulator range "
+           << kModulatorMax << " of the physical chain";
         throw InputError(os.str());
       }
     }

@@ -14,7 +14,8 @@ namespace gift::io {
 nlohmann::json arch_to_json(const Architecture& a) {
   std::vector<std::string> acts;
   for (Activation x : a.activations) acts.push_back(to_string(x));
-  return {{"sizes", a.sizes}, {"activations", acts}, {"w_max", a.w_max}, {"chain", to_string(a.chain)}};
+  return {
+      {"sizes", a.sizes}, {"activations", acts}, {"w_max", a.w_max}, {"chain", to_string(a.chain)}};
 }
 
 Architecture arch_from_json(const nlohmann::json& j, const std::string& what) {

@@ -104,8 +104,7 @@ bool needs_power(const LayerNoise& n) { return n.shot > 0 || n.rin > 0; }
 // backward), P = h |W|ᵀ into t.p, the bias-free m into t.m (rin), Σ_j h_j² into t.h2.
 template <class T>
 void layer_mean(LayerTape<T>& t, const NetworkT<T>& net, size_t l,
-                const Eigen::Ref<const MatT<T>>& h, const LayerNoise& n,
-                const WeightStats<T>* ws) {
+                const Eigen::Ref<const MatT<T>>& h, const LayerNoise& n, const WeightStats<T>* ws) {
   const auto W = net.weight(l);
   const int B = static_cast<int>(h.rows()), O = static_cast<int>(W.rows());
   t.z.resize(B, O);
@@ -150,8 +149,7 @@ void signal_stds(LayerTape<T>& t, const LayerNoise& n, int B, int O) {
 // once for many passes) unless null or in_add is on there; then from tape.x (or first->x).
 template <class T>
 void forward_layers(Tape<T>& tape, const NetworkT<T>& net, int B, const NoiseModel& noise,
-                    const NoiseDraws* draws, const WeightStats<T>* ws,
-                    const FirstLayer<T>* first) {
+                    const NoiseDraws* draws, const WeightStats<T>* ws, const FirstLayer<T>* first) {
   const size_t L = net.num_layers();
   const T clip = static_cast<T>(noise.output_clip);
   const bool physical = net.has_gain();
@@ -193,7 +191,8 @@ void forward_layers(Tape<T>& tape, const NetworkT<T>& net, int B, const NoiseMod
     // u = m (+ sd ⊙ ξ_w) (+ sd_k ⊙ ξ_k), held in z.
     if (n.weight > 0) t.z.array() += t.sd.array() * t.xi[kXiWeight].array();
     for (int k = 0; k < kNumSignalSites; ++k) {
-      if (t.sdn[k].size()) t.z.array() += t.sdn[k].array() * t.xi[site_index(kSignalSites[k])].array();
+      if (t.sdn[k].size())
+        t.z.array() += t.sdn[k].array() * t.xi[site_index(kSignalSites[k])].array();
     }
     if (n.sum_mult > 0) t.z.array() *= T(1) + static_cast<T>(n.sum_mult) * t.xi[kXiSumMult].array();
     if (n.drift > 0) t.z.array() *= T(1) + static_cast<T>(n.drift) * t.xi[kXiDrift].array();
@@ -355,7 +354,7 @@ void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>&
     signal_stds<T>(t, n, B, O);
     const MatT<T> m = t.z;  // h Wᵀ (+ b legacy)
     t.z = sums[l];
-    MatT<T> e;              // the residual in the units of u
+    MatT<T> e;  // the residual in the units of u
     if (physical) {
       // e = (z - (g ⊙ m + b)) / g, the residual of the optical sum; u = m + e.
       const RowVecT<T> g = net.gain(l);
@@ -413,8 +412,8 @@ void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& n
     if (physical && l + 1 < L) {
       MatT<T>& clean = tape.g;  // φ(z), recomputed: the drive before saturation and noise
       apply_activation(clean, t.z, net.arch().activations[l]);
-      da.array() *=
-          ((clean.array() > T(0)) && (clean.array() < static_cast<T>(kModulatorMax))).template cast<T>();
+      da.array() *= ((clean.array() > T(0)) && (clean.array() < static_cast<T>(kModulatorMax)))
+                        .template cast<T>();
     }
     activation_backward(da, t.z, net.arch().activations[l]);
     if (physical) {
@@ -446,8 +445,8 @@ void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& n
     const bool power = needs_power(n);
     if (power) {
       t.dp = MatT<T>::Zero(B, t.du.cols());
-      if (df[0].size()) t.dp += df[0];                                       // f = P
-      if (df[1].size()) t.dp.array() += df[1].array() * t.p.array();         // f = (P² + m²) / 2
+      if (df[0].size()) t.dp += df[0];                                // f = P
+      if (df[1].size()) t.dp.array() += df[1].array() * t.p.array();  // f = (P² + m²) / 2
       if (df[1].size()) t.du.array() += df[1].array() * t.m.array();
     }
     if (l == 0 && !dx) break;

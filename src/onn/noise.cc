@@ -22,16 +22,15 @@ const std::array<NoiseSiteInfo, kNumNoiseSites>& noise_sites() {
       {NoiseSite::kShot, "shot", "shot",
        "detector shot noise: std s_sh sqrt(P), P the power on the balanced pair", false, 4,
        &LayerNoise::shot},
-      {NoiseSite::kRin, "rin", "rin", "laser relative intensity noise on each arm's power", true,
-       5, &LayerNoise::rin},
+      {NoiseSite::kRin, "rin", "rin", "laser relative intensity noise on each arm's power", true, 5,
+       &LayerNoise::rin},
       {NoiseSite::kWeightAdd, "weight_add", "weight-add",
        "additive transmission noise std s_t (nonzero at a zero weight)", false, 6,
        &LayerNoise::weight_add},
       {NoiseSite::kInAdd, "in_add", "in-add", "input modulator intensity noise std s_in", false, 7,
        &LayerNoise::in_add},
       {NoiseSite::kDrift, "drift", "drift",
-       "slow relative gain drift std s_d, one draw per forward call", true, 8,
-       &LayerNoise::drift},
+       "slow relative gain drift std s_d, one draw per forward call", true, 8, &LayerNoise::drift},
   }};
   return sites;
 }
@@ -117,6 +116,22 @@ void NoiseModel::validate(size_t num_layers, const std::string& what) const {
     throw InputError(os.str());
   }
 }
+
+NoiseModel noise_preset(const std::string& name, size_t num_layers) {
+  if (name == "soa") {
+    NoiseModel m = NoiseModel::none(num_layers);
+    for (LayerNoise& l : m.layers) {
+      l.sum_add = 0.1;  // receiver thermal noise, the study's baseline level
+      l.shot = 0.01;    // shot: a third of thermal at ~10 units of detected power
+      l.rin = 0.01;     // laser RIN -140 dB/Hz over 10 GHz: sqrt(1e-14 * 1e10)
+      l.weight = 0.01;  // SOA signal-ASE beat noise at ~40 dB SNR on each weighted channel
+    }
+    return m;
+  }
+  throw InputError("unknown noise preset '" + name + "': expected " + noise_preset_names());
+}
+
+std::string noise_preset_names() { return "soa"; }
 
 NoiseModel NoiseModel::scaled(double factor) const {
   NoiseModel m = *this;

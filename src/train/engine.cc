@@ -29,8 +29,7 @@ std::vector<GradTask> grad_tasks(const NetworkT<T>& net, int rows) {
 // 4 dz and 5 u (physical chain), 6 dp (shot or rin). Under in_add the input is the noisy one
 // of the tape, stacked for layer 0 too.
 constexpr size_t kParts = 7;
-std::vector<std::pair<size_t, int>> stack_parts(const NoiseModel& noise, size_t L,
-                                                bool physical) {
+std::vector<std::pair<size_t, int>> stack_parts(const NoiseModel& noise, size_t L, bool physical) {
   std::vector<std::pair<size_t, int>> parts;
   for (size_t l = 0; l < L; ++l) {
     const LayerNoise& n = noise.layers[l];

@@ -35,9 +35,9 @@ struct Case {
   Activation act = Activation::kRelu;
   NoiseModel truth;
   Imperfections imp;
-  double scale = 0;              // the case's largest std (zero sites are judged against it)
-  const Network* net = nullptr;  // a given network (else random ones by seed)
-  const Mat* pool = nullptr;     // inputs drawn from these rows (else uniform random)
+  double scale = 0;                    // the case's largest std (zero sites are judged against it)
+  const Network* net = nullptr;        // a given network (else random ones by seed)
+  const Mat* pool = nullptr;           // inputs drawn from these rows (else uniform random)
   std::vector<NoiseSite> extra_sites;  // sites the fit may find besides the default ones
   bool without_sum_mult = false;       // sum_mult left out of the fit
 };
@@ -186,8 +186,7 @@ Tally run_case(const Case& c, int seeds, uint64_t first_seed, int K = 100, int R
       for (int site = 0; site < kNumNoiseSites; ++site) {
         const NoiseSite ns = static_cast<NoiseSite>(site);
         if (!co.fits(ns)) continue;  // not fitted: reported 0 with an empty interval
-        t.site[site].add(seen.layers[l].at(ns),
-                         cal.layers[l].site[site], scale);
+        t.site[site].add(seen.layers[l].at(ns), cal.layers[l].site[site], scale);
       }
       const double truth =
           c.imp.weight_bits > 0 ? static_equivalent(net, programmed, x, l) : c.imp.gain_std;

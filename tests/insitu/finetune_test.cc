@@ -13,6 +13,7 @@
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
 #include "gift/insitu/simulated_device.h"
+#include "gift/onn/forward.h"
 #include "gift/train/engine.h"
 #include "gift/train/loss.h"
 #include "gift/train/trainer.h"
@@ -303,6 +304,38 @@ TEST(Finetune, FitDataChoosesTheImagesAndNeverTheHeldOutOnes) {
   EXPECT_EQ(make_method("retrain")->run(net, dev, calib, f.train, o).fit_data, FitData::kTraining);
   o.fit_data = FitData::kTraining;
   EXPECT_THROW(make_method("gift")->run(net, dev, calib, LabelledSet{}, o), InputError);
+}
+
+// The power budget holds for every method's output (the physical chain): weights within the
+// transmission range, biases within the modulator's range, and every hidden activation on the
+// test images inside [0, 1], noiseless and under the chip's noise, so no method can hand the
+// next layer more light than a modulator emits.
+TEST(Finetune, EveryMethodsOutputStaysInsideThePowerBudget) {
+  const Fixture& f = fixture();
+  ASSERT_TRUE(f.net.arch().physical());
+  for (const std::string& name : method_names()) {
+    FinetuneOptions o = f.options();
+    o.budget_gradients = 3000;
+    o.budget_passes = 0;
+    SimulatedDevice dev = f.device(1.0);
+    Network net = f.net;
+    const FinetuneReport r = make_method(name)->run(net, dev, f.calib, f.train, o);
+    SCOPED_TRACE(name + ": " + r.summary());
+    for (size_t l = 0; l < net.num_layers(); ++l) {
+      EXPECT_LE(net.weight(l).cwiseAbs().maxCoeff(), net.arch().w_max);
+      EXPECT_LE(net.bias(l).cwiseAbs().maxCoeff(), kModulatorMax);
+    }
+    for (const NoiseModel& noise :
+         {NoiseModel::none(3), NoiseModel::uniform(3, NoiseSite::kSumAdd, 1.0)}) {
+      Tape<float> tape;
+      const NoiseDraws d{7, Purpose::kTest, 0, 0};
+      network_forward<float>(tape, net, f.test.images, noise, &d);
+      for (size_t l = 0; l + 1 < net.num_layers(); ++l) {
+        EXPECT_GE(tape.layers[l].a.minCoeff(), 0.0f) << "layer " << l;
+        EXPECT_LE(tape.layers[l].a.maxCoeff(), static_cast<float>(kModulatorMax)) << "layer " << l;
+      }
+    }
+  }
 }
 
 TEST(Finetune, GiftRescaleKeepsTheNoiselessDecisions) {

@@ -224,5 +224,26 @@ TEST(NoiseSiteRegistry, ForwardDrawsUseTheStreamWord) {
   }
 }
 
+// The SOA cross-connect preset: the documented values on every layer, nothing else on; an
+// unknown name is refused naming the known ones.
+TEST(NoisePreset, SoaHasTheDocumentedValuesAndUnknownNamesAreRefused) {
+  const NoiseModel m = noise_preset("soa", 3);
+  ASSERT_EQ(m.layers.size(), 3u);
+  for (const LayerNoise& l : m.layers) {
+    EXPECT_EQ(l.sum_add, 0.1);
+    EXPECT_EQ(l.shot, 0.01);
+    EXPECT_EQ(l.rin, 0.01);
+    EXPECT_EQ(l.weight, 0.01);
+    EXPECT_EQ(l.sum_mult + l.out_add + l.weight_add + l.in_add + l.drift, 0.0);
+  }
+  m.validate(3);
+  try {
+    noise_preset("mzi", 3);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "unknown noise preset 'mzi': expected soa");
+  }
+}
+
 }  // namespace
 }  // namespace gift

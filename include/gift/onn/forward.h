@@ -45,30 +45,30 @@ constexpr NoiseSite kSignalSites[kNumSignalSites] = {NoiseSite::kShot, NoiseSite
 // blocks that run forward and backward with the same weights (weight_stats).
 template <class T>
 struct WeightStats {
-  std::vector<MatT<T>> sq;         // W⊙W (weight noise; else empty)
-  std::vector<MatT<T>> abs;        // |W| (shot or rin; else empty)
+  std::vector<MatT<T>> sq;   // W⊙W (weight noise; else empty)
+  std::vector<MatT<T>> abs;  // |W| (shot or rin; else empty)
 };
 
 template <class T>
 struct LayerTape {
-  MatT<T> xi[kNumNoiseSites];  // B x O draws of the active sites by site_index (others empty;
-                               // in_add's are B x I, one per input intensity)
-  MatT<T> x_in;                // B x I, the input with modulator noise (in_add only)
-  MatT<T> w_sq;                // O x I, W⊙W (weight noise only, when not shared)
-  MatT<T> w_abs;               // O x I, |W| (shot or rin, when not shared)
-  MatT<T> x_sq;                // B x I, input squared (weight noise only)
-  MatT<T> sd;                  // B x O, s_w sqrt(q) (weight noise only)
+  MatT<T> xi[kNumNoiseSites];    // B x O draws of the active sites by site_index (others empty;
+                                 // in_add's are B x I, one per input intensity)
+  MatT<T> x_in;                  // B x I, the input with modulator noise (in_add only)
+  MatT<T> w_sq;                  // O x I, W⊙W (weight noise only, when not shared)
+  MatT<T> w_abs;                 // O x I, |W| (shot or rin, when not shared)
+  MatT<T> x_sq;                  // B x I, input squared (weight noise only)
+  MatT<T> sd;                    // B x O, s_w sqrt(q) (weight noise only)
   MatT<T> sdn[kNumSignalSites];  // B x O, std of shot, rin, weight_add (active only)
-  MatT<T> p;                   // B x O, P = h |W|ᵀ (shot or rin)
-  MatT<T> m;                   // B x O, h Wᵀ without bias (rin only)
-  VecT<T> h2;                  // B, Σ_j h_j² (weight_add only)
-  MatT<T> u;                   // B x O, the noisy sum before gain and bias (physical chain)
-  MatT<T> z;                   // B x O, detected sum (after gain and bias: what taps return)
-  MatT<T> a;                   // B x O, layer output
-  MatT<T> du;                  // B x O, backward: dloss/du (u before the noise that multiplies)
-  MatT<T> dq;                  // B x O, backward: dloss/dq (weight noise only)
-  MatT<T> dz;                  // B x O, backward: dloss/dz (physical chain)
-  MatT<T> dp;                  // B x O, backward: dloss/dP (shot or rin)
+  MatT<T> p;                     // B x O, P = h |W|ᵀ (shot or rin)
+  MatT<T> m;                     // B x O, h Wᵀ without bias (rin only)
+  VecT<T> h2;                    // B, Σ_j h_j² (weight_add only)
+  MatT<T> u;                     // B x O, the noisy sum before gain and bias (physical chain)
+  MatT<T> z;                     // B x O, detected sum (after gain and bias: what taps return)
+  MatT<T> a;                     // B x O, layer output
+  MatT<T> du;                    // B x O, backward: dloss/du (u before the noise that multiplies)
+  MatT<T> dq;                    // B x O, backward: dloss/dq (weight noise only)
+  MatT<T> dz;                    // B x O, backward: dloss/dz (physical chain)
+  MatT<T> dp;                    // B x O, backward: dloss/dP (shot or rin)
 };
 
 template <class T>
@@ -104,9 +104,9 @@ void network_forward(Tape<T>& tape, const NetworkT<T>& net, const Eigen::Ref<con
                      const WeightStats<T>* ws = nullptr);
 
 // Layer 0's noiseless part for a fixed batch and weights: m = x W_0ᵀ (+ b_0, legacy) (B x O_0)
-// and what the signal-dependent sites need (sd, P, m, Σh²). It is the same in every Monte-Carlo pass over that batch,
-// so passes compute it once (first_layer) and start from it (network_forward_from), with the
-// same result, bit for bit, as network_forward on the batch.
+// and what the signal-dependent sites need (sd, P, m, Σh²). It is the same in every Monte-Carlo
+// pass over that batch, so passes compute it once (first_layer) and start from it
+// (network_forward_from), with the same result, bit for bit, as network_forward on the batch.
 template <class T>
 struct FirstLayer {
   MatT<T> z, sd, p, m;
@@ -162,8 +162,7 @@ void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>&
 // network_forward.
 template <class T>
 void network_backward(Tape<T>& tape, const NetworkT<T>& net, const NoiseModel& noise,
-                      const MatT<T>& dlogits, MatT<T>* dx,
-                      const WeightStats<T>* ws = nullptr);
+                      const MatT<T>& dlogits, MatT<T>* dx, const WeightStats<T>* ws = nullptr);
 
 // What layer_grad needs besides du and the input, as network_backward leaves them in the tape
 // (B x O_l each; null where the chain or the sites do not use them).

@@ -58,8 +58,7 @@ struct Architecture {
   static Architecture default_mnist();
   // Same widths, activations and w_max (exactly): the same programmable network.
   bool operator==(const Architecture& o) const {
-    return sizes == o.sizes && activations == o.activations && w_max == o.w_max &&
-           chain == o.chain;
+    return sizes == o.sizes && activations == o.activations && w_max == o.w_max && chain == o.chain;
   }
   bool operator!=(const Architecture& o) const { return !(*this == o); }
   // Widths "784,256,10" or "784-256-10" with one hidden activation for all hidden layers.
@@ -71,7 +70,8 @@ template <class T>
 class NetworkT {
  public:
   NetworkT() = default;
-  // All weights and biases zero, gains (physical chain) one. Requires arch.validate() to pass (checked).
+  // All weights and biases zero, gains (physical chain) one. Requires arch.validate() to pass
+  // (checked).
   explicit NetworkT(Architecture arch);
 
   const Architecture& arch() const { return arch_; }

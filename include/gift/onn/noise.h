@@ -86,12 +86,12 @@ uint32_t noise_stream_word(size_t layer, uint32_t stream_id);
 
 // Standard deviations of the sites for one layer (all >= 0).
 struct LayerNoise {
-  double weight = 0;    // s_w, relative
-  double sum_mult = 0;  // s_m, relative
-  double sum_add = 0;   // s_a, absolute (units of the detected sum)
-  double out_add = 0;   // s_o, absolute (units of the activation)
-  double shot = 0;      // s_sh, absolute: std sqrt(P) s_sh (P in units of the detected sum)
-  double rin = 0;       // s_r, relative to each arm's power
+  double weight = 0;      // s_w, relative
+  double sum_mult = 0;    // s_m, relative
+  double sum_add = 0;     // s_a, absolute (units of the detected sum)
+  double out_add = 0;     // s_o, absolute (units of the activation)
+  double shot = 0;        // s_sh, absolute: std sqrt(P) s_sh (P in units of the detected sum)
+  double rin = 0;         // s_r, relative to each arm's power
   double weight_add = 0;  // s_t, absolute (units of a transmission)
   double in_add = 0;      // s_in, absolute (units of an input intensity)
   double drift = 0;       // s_d, relative, one draw per forward call
@@ -122,5 +122,13 @@ struct NoiseModel {
   // A short human-readable form, e.g. "sum_add=0.1" or "sum_add=[0.1,0.2,...]".
   std::string describe() const;
 };
+
+// Named noise mixes of a hardware class (docs/model.md derives each value and names its
+// source): "soa", the incoherent SOA cross-connect of the GIFT paper's authors (weights as SOA
+// gains, balanced detection): thermal 0.1, shot 0.01, rin 0.01, weight 0.01 on every layer.
+// Throws InputError for another name.
+NoiseModel noise_preset(const std::string& name, size_t num_layers);
+// "soa" (the names noise_preset accepts, joined by ", ").
+std::string noise_preset_names();
 
 }  // namespace gift
