@@ -157,10 +157,7 @@ void FinetuneOptionFlags::add(CLI::App& app, FinetuneOptions& o) {
   no_rescale = !o.rescale;
   app.add_option("--calib-inputs", o.calibration.inputs, "calibration: distinct inputs K");
   app.add_option("--calib-repeats", o.calibration.repeats, "calibration: passes R of each input");
-  app.add_option("--calib-sites", calib_sites,
-                 "calibration: the per-pass sites the fit may find, comma-separated (default "
-                 "weight,sum_mult,sum_add,out_add,in_add,drift; add shot, rin or weight_add where "
-                 "expected: docs/method.md says what each costs)");
+  add_calib_sites(app, calib_sites);
   app.add_option("--fit-data", fit_data,
                  "images to fit: train (the training set less the scoring hold-out) or calib "
                  "(the calibration set less the hold-out); retrain always fits train");
@@ -190,23 +187,32 @@ void FinetuneOptionFlags::apply(FinetuneOptions& o) const {
   o.score_by = for_option("--score", [&] { return parse_score_by(score_by); });
   o.fit_data = for_option("--fit-data", [&] { return parse_fit_data(fit_data); });
   o.rescale = !no_rescale;
-  if (!calib_sites.empty()) {
-    o.calibration.sites.clear();
-    std::string item;
-    for (size_t i = 0; i <= calib_sites.size(); ++i) {
-      if (i == calib_sites.size() || calib_sites[i] == ',') {
-        o.calibration.sites.push_back(
-            for_option("--calib-sites", [&] { return parse_noise_site(item); }));
-        item.clear();
-      } else {
-        item += calib_sites[i];
-      }
+  apply_calib_sites(calib_sites, o.calibration);
+}
+
+void add_calib_sites(CLI::App& app, std::string& text) {
+  app.add_option("--calib-sites", text,
+                 "calibration: the per-pass sites the fit may find, comma-separated (default "
+                 "weight,sum_mult,sum_add,out_add,in_add,drift; add shot, rin or weight_add where "
+                 "expected: docs/method.md says what each costs)");
+}
+
+void apply_calib_sites(const std::string& text, CalibrationOptions& o) {
+  if (text.empty()) return;
+  o.sites.clear();
+  std::string item;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i == text.size() || text[i] == ',') {
+      o.sites.push_back(for_option("--calib-sites", [&] { return parse_noise_site(item); }));
+      item.clear();
+    } else {
+      item += text[i];
     }
-    for_option("--calib-sites", [&] {
-      o.calibration.validate();
-      return 0;
-    });
   }
+  for_option("--calib-sites", [&] {
+    o.validate();
+    return 0;
+  });
 }
 
 }  // namespace gift::cli

@@ -138,6 +138,11 @@ struct FinetuneOptionFlags {
   void apply(FinetuneOptions& o) const;
 };
 
+// --calib-sites (CalibrationOptions::sites as comma-separated names): the option, and its value
+// applied to `o` (unchanged when empty; InputError naming the option for a bad name).
+void add_calib_sites(CLI::App& app, std::string& text);
+void apply_calib_sites(const std::string& text, CalibrationOptions& o);
+
 void add_calibrate(CLI::App& app);
 void add_finetune(CLI::App& app);
 void add_sweep(CLI::App& app);

@@ -57,6 +57,7 @@ struct CalibrateFlags {
   DataFlags data;
   DeviceFlags device;
   CalibrationOptions calib;
+  std::string calib_sites;  // --calib-sites
   uint64_t seed = 1;
   int threads = 0;
 };
@@ -68,6 +69,7 @@ void run_calibrate(CalibrateFlags& f) {
   const data::Dataset train = f.data.load(data::Split::kTrain);
   f.device.threads = f.threads;
   std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
+  apply_calib_sites(f.calib_sites, f.calib);
   const CalibrationOptions co = calibration_options(f.calib, f.seed, f.threads);
   const LabelledSet set = calibration_set(train, static_cast<size_t>(co.inputs), f.seed);
   const Calibration c = calibrate(*device, ckpt.net, set.images, co, ckpt.train.noise);
@@ -355,6 +357,7 @@ void add_calibrate(CLI::App& app) {
   f->device.add(*cmd);
   cmd->add_option("--calib-inputs", f->calib.inputs, "calibration: distinct inputs K");
   cmd->add_option("--calib-repeats", f->calib.repeats, "calibration: passes R of each input");
+  add_calib_sites(*cmd, f->calib_sites);
   add_calib_bootstrap(*cmd, f->calib);
   cmd->add_option("--seed", f->seed, "seed of the input choice and the bootstrap");
   cmd->add_option("--threads", f->threads, "threads (0 = all cores)");

@@ -191,6 +191,17 @@ void bind_finetune_options(pyb::module_& m) {
   prop<int>(
       c, "calib_bootstrap", [](const O& o) { return o.calibration.bootstrap; },
       [](O& o, int v) { o.calibration.bootstrap = v; });
+  prop<std::vector<std::string>>(
+      c, "calib_sites",
+      [](const O& o) {
+        std::vector<std::string> names;
+        for (NoiseSite s : o.calibration.sites) names.push_back(to_string(s));
+        return names;
+      },
+      [](O& o, const std::vector<std::string>& names) {
+        o.calibration.sites.clear();
+        for (const std::string& n : names) o.calibration.sites.push_back(parse_noise_site(n));
+      });
 }
 
 void bind_finetune(pyb::module_& m) {

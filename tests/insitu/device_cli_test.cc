@@ -13,8 +13,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -234,6 +236,37 @@ TEST_F(DeviceCli, DeviceTimeoutEndsAHang) {
   args.insert(args.end(), {"--device-command", mute, "--device-timeout", "0.5"});
   expect_one_error_line(run(args), 1,
                         "device server '" + mute + "': no reply to HELLO within 0.5 s");
+}
+
+// --calib-sites: the fit finds a listed site (shot on a shot-noise chip, with an interval) and
+// an unknown or repeated name is one error line naming the option; --device-noise-preset
+// builds the chip's noise from a named mix.
+TEST_F(DeviceCli, CalibSitesChoosesTheFittedSitesAndPresetsBuildTheChip) {
+  std::vector<std::string> args = calibrate_args();
+  for (size_t i = 0; i + 1 < args.size(); ++i) {  // enough inputs and repeats to find it
+    if (args[i] == "--calib-inputs") args[i + 1] = "40";
+    if (args[i] == "--calib-repeats") args[i + 1] = "16";
+  }
+  args.insert(args.end(), {"--calib-sites", "sum_add,shot", "--device-noise-shot", "0.3"});
+  ASSERT_EQ(run(args), 0) << err();
+  const nlohmann::json j = nlohmann::json::parse(read_text(tmp_.path("cal.json")));
+  const nlohmann::json& shot = j.at("estimate").at("shot");
+  ASSERT_EQ(shot.size(), 2u) << j.dump();
+  EXPECT_GT(shot[0].get<double>(), 0.1) << j.dump();  // found on layer 0 (true 0.3)
+  EXPECT_EQ(j.at("estimate").at("sum_mult")[0].get<double>(), 0.0) << j.dump();  // not listed
+  std::remove(tmp_.path("cal.json").c_str());  // the error runs below must write none
+  for (const std::string bad : {"sum_add,bogus", "shot,shot"}) {
+    args = calibrate_args();
+    args.insert(args.end(), {"--calib-sites", bad});
+    expect_one_error_line(run(args), 1, "--calib-sites");
+  }
+  args = calibrate_args();
+  args.insert(args.end(), {"--device-noise-preset", "soa"});
+  ASSERT_EQ(run(args), 0) << err();
+  std::remove(tmp_.path("cal.json").c_str());
+  args = calibrate_args();
+  args.insert(args.end(), {"--device-noise-preset", "mzi"});
+  expect_one_error_line(run(args), 1, "unknown noise preset 'mzi': expected soa");
 }
 
 TEST_F(DeviceCli, DeviceTimeoutIsValidated) {

@@ -170,3 +170,18 @@ def test_bad_chip_output_is_an_input_error(trained, train_set):
 
     with pytest.raises(gift.InputError, match=r"must define program\(\)"):
         gift.calibrate(Missing(), net, train_set)
+
+
+def test_calib_sites_choose_what_the_fit_may_find(trained, train_set):
+    net = trained[0].net
+    opts = gift.CalibrationOptions()
+    assert opts.calib_sites == ["weight", "sum_mult", "sum_add", "out_add", "in_add", "drift"]
+    opts.calib_sites = ["sum_add"]
+    assert opts.calib_sites == ["sum_add"]
+    with pytest.raises(gift.InputError, match="unknown noise site 'bogus'"):
+        opts.calib_sites = ["bogus"]
+    assert gift.FinetuneOptions(calib_sites=["sum_add", "shot"]).calib_sites == ["sum_add", "shot"]
+    c = gift.calibrate(NumpyChip(net.arch, sigma=0.3), net, train_set, calib_inputs=30,
+                       calib_repeats=6, calib_sites=["sum_add"])
+    for layer in c.layers:
+        assert layer.sites["weight"].high == 0 and layer.sites["sum_add"].value > 0
