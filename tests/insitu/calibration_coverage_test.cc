@@ -326,7 +326,9 @@ TEST(CalibrationCoverage, EachSiteAloneAndMixedOverFortyDevices) {
     EXPECT_GE(x.coverage(), first_four ? 0.88 : 0.85) << what;
     // (With 80 or 160 intervals all of them covering is not yet a sign of width: 0.95^80 is
     // 1.7%; the width itself is in the report.)
-    if (first_four) EXPECT_LE(x.coverage(), 0.995) << "intervals suspiciously wide: " << what;
+    if (first_four) {
+      EXPECT_LE(x.coverage(), 0.995) << "intervals suspiciously wide: " << what;
+    }
     // Opt-in sites (shot, rin, weight_add) are fitted only in their own cases.
     const bool opt_in = s == site_index(NoiseSite::kShot) || s == site_index(NoiseSite::kRin) ||
                         s == site_index(NoiseSite::kWeightAdd);

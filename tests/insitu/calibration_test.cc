@@ -137,7 +137,9 @@ TEST(Calibration, RecoversEachSiteAlone) {
     const double tol = s < 5 ? 0.1 : 0.25;
     for (size_t l = 0; l < 3; ++l) {
       const double t = seen.layers[l].at(static_cast<NoiseSite>(s));
-      if (t > 0) EXPECT_NEAR(c.layers[l].site[s].value, t, tol * t) << c.report();
+      if (t > 0) {
+        EXPECT_NEAR(c.layers[l].site[s].value, t, tol * t) << c.report();
+      }
     }
   }
 }
