@@ -290,7 +290,7 @@ constexpr int kSeeds = 40;
 // at a rate in [0.88, 1.0) (hundreds of intervals at 0.95: a binomial band of about 4 sigma),
 // and a site whose true std is 0 is reported non-zero (interval above 0) at most at the rate
 // a 95% interval allows on one side plus slack, with values near 0.
-TEST(CalibrationCoverage, EachSiteAloneAndMixedOverFortyDevices) {
+TEST(CalibrationCoverageSlow, EachSiteAloneAndMixedOverFortyDevices) {
   std::vector<Case> cases = site_cases("20-16-10", Activation::kRelu, {0.05});
   for (const Case& c : site_cases("20-16-10", Activation::kTanh, {0.5})) cases.push_back(c);
   for (const Case& c : site_cases("20-16-10", Activation::kRelu, {0.5})) {
@@ -359,7 +359,7 @@ TEST(CalibrationCoverage, AWeightOnlyChipShowsNoOtherSite) {
 // Static weight errors: a gain error of std 0.05 and 0.1 (40 devices each) is covered at a
 // rate in [0.88, 1]; 6-bit weights are reported near the relative error that acts alike; a
 // chip without static errors is reported without them. The per-pass intervals keep covering.
-TEST(CalibrationCoverage, StaticWeightErrorOverFortyDevices) {
+TEST(CalibrationCoverageSlow, StaticWeightErrorOverFortyDevices) {
   const std::vector<Case> cases = static_cases("20-16-10", Activation::kRelu);
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
@@ -383,7 +383,7 @@ TEST(CalibrationCoverage, StaticWeightErrorOverFortyDevices) {
 
 // Output-only devices: the fitted scale of a pattern (the truth at half size: the true scale
 // is 2) is covered at a rate in [0.85, 1] over 2 x 40 devices (K = 50, R = 8 to keep it fast).
-TEST(CalibrationCoverage, OutputOnlyScaleOverFortyDevices) {
+TEST(CalibrationCoverageSlow, OutputOnlyScaleOverFortyDevices) {
   int covered = 0, total = 0;
   for (const Case& c : {site_cases("20-16-10", Activation::kRelu, {0.05}).back(),
                         site_cases("20-16-10", Activation::kTanh, {0.5}).back()}) {
