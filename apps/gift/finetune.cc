@@ -205,10 +205,11 @@ FinetuneOptions finetune_options(const FinetuneFlags& f, const io::Checkpoint& c
 void print_row(const nlohmann::json& j) {
   const std::vector<double> after = j.at("test_accuracy_after").get<std::vector<double>>();
   const nlohmann::json& rec = j.contains("recovery") ? j["recovery"] : nlohmann::json(nullptr);
-  std::printf("%-8s %8.2f%% [%6.2f, %6.2f] %+8.1f%% %9.2f %11llu %9llu %7.1fs %9s\n",
+  char rec_text[32] = "-";  // no oracle given, or the start within 1 point of it
+  if (rec.is_number()) std::snprintf(rec_text, sizeof rec_text, "%.2f", rec.get<double>());
+  std::printf("%-8s %8.2f%% [%6.2f, %6.2f] %+8.1f%% %9s %11llu %9llu %7.1fs %9s\n",
               j.at("method").get<std::string>().c_str(), 100 * after.at(0), 100 * after.at(1),
-              100 * after.at(2), 100 * j.at("relative_improvement").get<double>(),
-              rec.is_number() ? rec.get<double>() : NAN,
+              100 * after.at(2), 100 * j.at("relative_improvement").get<double>(), rec_text,
               static_cast<unsigned long long>(j.at("device_passes").get<uint64_t>()),
               static_cast<unsigned long long>(j.at("device_programmings").get<uint64_t>()),
               j.at("digital_seconds").get<double>(), j.at("accepted").get<bool>() ? "yes" : "no");
@@ -224,7 +225,12 @@ void print_start(const FinetuneFlags& f, const io::Checkpoint& ckpt, const Devic
               f.device.imperfections.build().any() ? " and static errors" : "");
   std::printf("device test accuracy before: %.2f%% [%.2f, %.2f]", 100 * before.mean,
               100 * before.low, 100 * before.high);
-  if (oracle_acc >= 0) std::printf("; oracle: %.2f%%", 100 * oracle_acc);
+  if (oracle_acc >= 0) {
+    std::printf("; oracle: %.2f%% (recovery \"-\": the start within 1 point of it)",
+                100 * oracle_acc);
+  } else {
+    std::printf(" (recovery \"-\": no --oracle given)");
+  }
   std::printf("\n%-8s %9s %18s %9s %9s %11s %9s %8s %9s\n", "method", "accuracy", "95% interval",
               "rel.impr", "recovery", "dev.passes", "programs", "digital", "accepted");
 }
@@ -307,11 +313,18 @@ void run_finetune(FinetuneFlags& f) {
   f.device.threads = f.threads;
   const FinetuneOptions o = finetune_options(f, ckpt);
 
+  // A simulated chip judges every network on a fresh copy of itself: the same static errors and
+  // the same draws for every network (common random numbers), so a network that did not change
+  // reads the same before and after, and a difference is paired pass by pass. An external chip
+  // is one chip: its draws are what they are.
+  const bool simulated = f.device.command.empty();
   std::unique_ptr<Device> probe = f.device.make(ckpt.net.arch());
   const DeviceAccuracy before = device_accuracy(*probe, ckpt.net, test_set, f.eval_repeats);
   double oracle_acc = -1;
-  if (!f.oracle.empty())
+  if (!f.oracle.empty()) {
+    if (simulated) probe = f.device.make(ckpt.net.arch());
     oracle_acc = device_accuracy(*probe, oracle_ckpt.net, test_set, f.eval_repeats).mean;
+  }
   print_start(f, ckpt, before, oracle_acc);
   nlohmann::json all = nlohmann::json::array();
   // The report holds every method finished so far, rewritten (atomically) after each one,
@@ -333,6 +346,7 @@ void run_finetune(FinetuneFlags& f) {
     Network net = ckpt.net;
     std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
     const FinetuneReport r = make_method(name)->run(net, *device, calib, train_set, o);
+    if (simulated) device = f.device.make(ckpt.net.arch());  // the draws `before` had
     const DeviceAccuracy after = device_accuracy(*device, net, test_set, f.eval_repeats);
     const nlohmann::json j = method_row(r, before, after, oracle_acc);
     print_row(j);

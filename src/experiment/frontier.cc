@@ -206,10 +206,12 @@ void probe_methods(const FrontierConfig& cfg, const CheckedCase& fc, const Netwo
 void run_start_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Network& start,
                     const Network& oracle, const LabelledSet& eval, const LabelledSet& train,
                     uint64_t seed, FrontierRow& row, std::string* line) {
+  // Each network on a fresh copy of the chip: common random numbers (run_method_cell too).
   SimulatedDevice probe(start.arch(), fc.device);
   const DeviceAccuracy before = device_accuracy(probe, start, eval, cfg.eval_repeats);
   const Network oracle_ref = oracle_reference(oracle, train, fc.device.noise, seed, 1);
-  const DeviceAccuracy orc = device_accuracy(probe, oracle_ref, eval, cfg.eval_repeats);
+  SimulatedDevice probe2(start.arch(), fc.device);
+  const DeviceAccuracy orc = device_accuracy(probe2, oracle_ref, eval, cfg.eval_repeats);
   row.acc_before = row.acc_after = before.mean;
   row.acc_before_ci = row.acc_after_ci = {before.low, before.high};
   row.acc_oracle = orc.mean;
@@ -234,7 +236,8 @@ void run_method_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Net
   SimulatedDevice device(start.arch(), fc.device);
   Network net = start;
   const FinetuneReport rep = make_method(row.method)->run(net, device, split.calib, train, o);
-  const DeviceAccuracy after = device_accuracy(device, net, split.eval, cfg.eval_repeats);
+  SimulatedDevice judge(start.arch(), fc.device);  // the draws the start was judged with
+  const DeviceAccuracy after = device_accuracy(judge, net, split.eval, cfg.eval_repeats);
   row.sample_gradients = rep.sample_gradients;
   row.device_passes = rep.device_passes;
   row.device_programmings = rep.device_programmings;

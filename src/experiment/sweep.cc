@@ -124,10 +124,16 @@ SweepRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& sta
   so.imperfections = cfg.imperfections;
   so.seed = sweep_device_seed(g.name, c.truth, c.seed);
   so.threads = 1;
-  SimulatedDevice device(cfg.architecture(), so);
-  const DeviceAccuracy before = device_accuracy(device, start, lab.eval, cfg.eval_repeats);
+  // Every network is judged on a fresh copy of the chip (the same static errors, the same
+  // draws: common random numbers), so `none` reads the same before and after and a difference
+  // is paired pass by pass; the method works on a chip of its own.
+  const auto judge = [&](const Network& n) {
+    SimulatedDevice probe(cfg.architecture(), so);
+    return device_accuracy(probe, n, lab.eval, cfg.eval_repeats);
+  };
+  const DeviceAccuracy before = judge(start);
   const Network oracle_ref = oracle_reference(oracle_net, train, so.noise, c.seed, 1);
-  const DeviceAccuracy oracle = device_accuracy(device, oracle_ref, lab.eval, cfg.eval_repeats);
+  const DeviceAccuracy oracle = judge(oracle_ref);
   FinetuneOptions o = cfg.finetune;
   o.assumed = g.pattern.scaled(c.assumed);
   o.seed = c.seed;
@@ -135,8 +141,9 @@ SweepRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& sta
   o.calibration.seed = c.seed;
   o.calibration.threads = 1;
   Network net = start;
+  SimulatedDevice device(cfg.architecture(), so);
   const FinetuneReport rep = make_method(c.method)->run(net, device, lab.calib, train, o);
-  const DeviceAccuracy after = device_accuracy(device, net, lab.eval, cfg.eval_repeats);
+  const DeviceAccuracy after = judge(net);
   SweepRow row;
   row.key = c.key;
   row.grid = g.name;

@@ -48,19 +48,39 @@ ScoreBy parse_score_by(const std::string& name) {
 }
 
 std::string FinetuneReport::summary() const {
-  char buf[512];
+  char buf[768];
   std::snprintf(buf, sizeof buf,
-                "%s: held-out device loss %.4f (±%.4f) -> %.4f (±%.4f), accuracy %.2f%% -> %.2f%%, "
-                "best epoch %d, %s; "
+                "%s: on %zu held-out images, device loss %.4f (se %.4f) -> %.4f (se %.4f), "
+                "accuracy %.2f%% -> %.2f%%; ",
+                method.c_str(), confirm_images, start_loss, start_se, final_loss, final_se,
+                100 * start_accuracy, 100 * final_accuracy);
+  std::string s = buf;
+  if (tested) {
+    const bool acc = score_by_accuracy;
+    std::snprintf(buf, sizeof buf,
+                  "candidate %s %+.*f (se %.*f; better on %ld images, worse on %ld; %s p = %.3g, "
+                  "level %.3g): %s; ",
+                  acc ? "error-rate gain" : "loss gain", acc ? 2 : 4, acc ? 100 * gain : gain,
+                  acc ? 2 : 4, acc ? 100 * gain_se : gain_se, images_better, images_worse,
+                  acc ? "sign test" : "t test", p_value, level,
+                  accepted ? "accepted" : "start kept");
+    s += buf;
+  } else {
+    s += method == "none" ? "nothing to test; " : "no candidate (nothing moved): start kept; ";
+  }
+  if (select_images > 0) {
+    std::snprintf(buf, sizeof buf, "best check %d chosen on %zu other images; ", best_epoch,
+                  select_images);
+    s += buf;
+  }
+  std::snprintf(buf, sizeof buf,
                 "device passes %llu, programmings %llu, sample gradients %llu, digital %.2f s",
-                method.c_str(), start_loss, start_se, final_loss, final_se, 100 * start_accuracy,
-                100 * final_accuracy, best_epoch, accepted ? "accepted" : "start kept",
                 static_cast<unsigned long long>(device_passes),
                 static_cast<unsigned long long>(device_programmings),
                 static_cast<unsigned long long>(sample_gradients), digital_seconds);
-  std::string s = buf;
+  s += buf;
   const MethodInfo* info = find_method(method);
-  if (!epochs.empty() && info && info->alignment) {
+  if (epochs.size() > 1 && info && info->alignment) {
     std::snprintf(buf, sizeof buf, "; alignment: sign agreement %.2f, correlation %.2f",
                   sign_agreement, correlation);
     s += buf;
@@ -90,6 +110,20 @@ nlohmann::json FinetuneReport::to_json() const {
       {"final_se", final_se},
       {"start_accuracy", start_accuracy},
       {"final_accuracy", final_accuracy},
+      {"select_images", select_images},
+      {"confirm_images", confirm_images},
+      {"acceptance_test",
+       {{"tested", tested},
+        {"score_by", score_by_accuracy ? "accuracy" : "loss"},
+        {"test", score_by_accuracy ? "sign" : "t"},
+        {"candidate_loss", candidate_loss},
+        {"candidate_accuracy", candidate_accuracy},
+        {"gain", gain},
+        {"gain_se", gain_se},
+        {"images_better", images_better},
+        {"images_worse", images_worse},
+        {"p_value", p_value},
+        {"level", level}}},
       {"epochs", ep},
       {"best_epoch", best_epoch},
       {"accepted", accepted},

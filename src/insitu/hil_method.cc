@@ -17,25 +17,25 @@ class HilMethod : public MethodBase {
   std::string name() const override { return "hil"; }
 
  protected:
-  Candidate tune(Network& net, Context& c, const Score& start) override;
+  Candidate tune(Network& net, Context& c) override;
 };
 
-Candidate HilMethod::tune(Network& net, Context& c, const Score& start) {
+Candidate HilMethod::tune(Network& net, Context& c) {
   const FinetuneOptions& o = *c.o;
   FinetuneReport& r = *c.r;
   if (!c.device->info().taps) {
     throw InputError("method hil needs a device that exposes every layer's detected sums");
   }
   const size_t N = c.fit.size(), B = static_cast<size_t>(o.batch_size);
-  // Passes: the candidate's fresh score first, then up to half of the rest for checks,
+  // Passes: the candidate's confirmation first, then up to half of the rest for checks,
   // the remainder for steps.
   const uint64_t left = c.passes_left();
-  int checks = o.checks;
+  int checks = affordable_checks(c, kNoLimit);
   uint64_t step_passes = kNoLimit;
   if (left != kNoLimit) {
-    const uint64_t avail = left - c.score_cost;
+    const uint64_t avail = left - c.confirm_cost;
     checks = affordable_checks(c, avail / 2);
-    step_passes = avail - static_cast<uint64_t>(checks) * c.score_cost;
+    step_passes = avail - static_cast<uint64_t>(checks) * c.check_cost;
   }
   bool limited = false;
   const std::vector<size_t> steps =
@@ -65,7 +65,7 @@ Candidate HilMethod::tune(Network& net, Context& c, const Score& start) {
     optimizer_step(net.params(), g, state, o.optimizer);
     net.project();
   };
-  return run_plan(net, c, steps, checks, start, step, nullptr);
+  return run_plan(net, c, steps, checks, step, nullptr);
 }
 
 }  // namespace

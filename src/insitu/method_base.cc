@@ -43,18 +43,6 @@ class TimedDevice : public Device {
   Device& d_;
 };
 
-// Paired comparison of two scores on the same images: mean of (a - b) and its error.
-void paired_gain(const Score& a, const Score& b, ScoreBy by, double* mean, double* se) {
-  const std::vector<double>& pa = a.per_image_objective(by);
-  const std::vector<double>& pb = b.per_image_objective(by);
-  const size_t n = pa.size();
-  std::vector<double> d(n);
-  for (size_t i = 0; i < n; ++i) d[i] = pa[i] - pb[i];
-  const MeanCI ci = mean_ci95(d);
-  *mean = ci.mean;
-  *se = n > 1 ? ci.stddev / std::sqrt(static_cast<double>(n)) : 0;
-}
-
 // The rows of `train` that are not among `held_out`'s images (compared by content, so the
 // caller need not say where its calibration set came from).
 std::vector<uint32_t> rows_without(const LabelledSet& train, const LabelledSet& held_out) {
@@ -85,23 +73,10 @@ std::vector<uint32_t> rows_without(const LabelledSet& train, const LabelledSet& 
   return rows;
 }
 
-// The per-image average of two measurements of the same network on the same images.
-Score pooled(const Score& a, const Score& b) {
-  Score s = a;
-  for (size_t i = 0; i < s.per_image.size(); ++i) {
-    s.per_image[i] = 0.5 * (a.per_image[i] + b.per_image[i]);
-    s.per_image_err[i] = 0.5 * (a.per_image_err[i] + b.per_image_err[i]);
-  }
-  s.loss = 0.5 * (a.loss + b.loss);
-  s.se = 0.5 * std::sqrt(a.se * a.se + b.se * b.se);
-  s.accuracy = 0.5 * (a.accuracy + b.accuracy);
-  return s;
-}
-
-// Keeps the candidate only if it beats the start by accept_z errors on the held-out images,
-// paired per image: measured afresh (a candidate selected among several checks) or, when
-// it was the only one checked, on that check pooled with a fresh measurement if the pass
-// budget still allows one.
+// The acceptance test: the candidate (measured on the confirmation images, by the plan or
+// here) against the start measured on the same images, one-sided at 1 - Phi(accept_z). The
+// confirmation images saw no choice (docs/method.md, "The guard"), so the test keeps its level
+// whatever the number of checks.
 void accept_or_revert(Network& net, const Network& start_net, const Candidate& cand, Context& c,
                       const Score& start, Score* final) {
   FinetuneReport& r = *c.r;
@@ -111,18 +86,19 @@ void accept_or_revert(Network& net, const Network& start_net, const Candidate& c
     r.best_epoch = 0;
     return;
   }
-  Score measured;
-  if (cand.measured) {
-    measured = cand.score;
-    if (c.passes_left() >= c.score_cost) {
-      measured = pooled(cand.score, device_score(*c.device, cand.net, c.score, c.o->score_repeats));
-    }
-  } else {
-    measured = device_score(*c.device, cand.net, c.score, c.o->score_repeats);
-  }
-  double gain = 0, se = 0;
-  paired_gain(start, measured, c.o->score_by, &gain, &se);
-  r.accepted = gain > c.o->accept_z * se && gain > 0;
+  const Score measured = cand.confirmed
+                             ? cand.score
+                             : device_score(*c.device, cand.net, c.confirm, c.o->score_repeats);
+  const PairedTest t = paired_test(start, measured, c.o->score_by);
+  r.tested = true;
+  r.gain = t.gain;
+  r.gain_se = t.se;
+  r.p_value = t.p;
+  r.images_better = t.better;
+  r.images_worse = t.worse;
+  r.candidate_accuracy = measured.accuracy;
+  r.candidate_loss = measured.loss;
+  r.accepted = t.gain > 0 && t.p <= r.level;
   if (r.accepted) {
     net = cand.net;
     *final = measured;
@@ -139,17 +115,41 @@ void check_fixed_cost(const Context& c, const std::string& method) {
   const uint64_t calib_cost = o.calibrate ? static_cast<uint64_t>(o.calibration.inputs) *
                                                 static_cast<uint64_t>(o.calibration.repeats)
                                           : 0;
-  const uint64_t fixed = calib_cost + 2 * c.score_cost;
+  const uint64_t start_cost =
+      static_cast<uint64_t>(c.score.labels.size()) * static_cast<uint64_t>(o.score_repeats);
+  const uint64_t fixed = calib_cost + start_cost + c.confirm_cost;
   if (o.budget_passes > 0 && o.budget_passes < fixed) {
     throw InputError("fine-tuning: a budget of " + std::to_string(o.budget_passes) +
                      " device passes is below the fixed cost of method " + method + ": " +
                      std::to_string(fixed) + " (calibration " + std::to_string(calib_cost) +
-                     ", two scores of " + std::to_string(c.score.labels.size()) + " images x " +
-                     std::to_string(o.score_repeats) + ")");
+                     ", the start's score of " + std::to_string(c.score.labels.size()) +
+                     " images x " + std::to_string(o.score_repeats) +
+                     ", the candidate's confirmation on " +
+                     std::to_string(c.confirm.labels.size()) + ")");
   }
 }
 
 }  // namespace
+
+PairedTest paired_test(const Score& start, const Score& cand, ScoreBy by) {
+  const std::vector<double>& ps = start.per_image_objective(by);
+  const std::vector<double>& pc = cand.per_image_objective(by);
+  if (ps.size() != pc.size()) throw InternalError("paired_test: scores of different images");
+  PairedTest t;
+  t.n = ps.size();
+  if (t.n == 0) return t;
+  std::vector<double> d(t.n);
+  for (size_t i = 0; i < t.n; ++i) {
+    d[i] = ps[i] - pc[i];
+    t.better += d[i] > 0;
+    t.worse += d[i] < 0;
+  }
+  const MeanCI ci = mean_ci95(d);
+  t.gain = ci.mean;
+  t.se = t.n > 1 ? ci.stddev / std::sqrt(static_cast<double>(t.n)) : 0;
+  t.p = by == ScoreBy::kAccuracy ? sign_test_p(t.better, t.worse) : paired_t_p(d);
+  return t;
+}
 
 Score device_score(Device& device, const Network& net, const LabelledSet& set, int repeats) {
   device.program(net);
@@ -157,11 +157,10 @@ Score device_score(Device& device, const Network& net, const LabelledSet& set, i
   Score s;
   s.per_image.assign(N, 0.0);
   s.per_image_err.assign(N, 0.0);
-  std::vector<double> pass_loss;
   size_t correct = 0;
+  double total = 0;
   for (int r = 0; r < repeats; ++r) {
     const DeviceOutput out = device.forward(set.images, false);
-    double total = 0;
     for (size_t i = 0; i < N; ++i) {
       int c = 0;
       const Mat row = out.out.row(static_cast<Eigen::Index>(i));
@@ -171,11 +170,11 @@ Score device_score(Device& device, const Network& net, const LabelledSet& set, i
       total += li;
       correct += static_cast<size_t>(c);
     }
-    pass_loss.push_back(total / static_cast<double>(N));
   }
-  const MeanCI ci = mean_ci95(pass_loss);
-  s.loss = ci.mean;
-  s.se = repeats > 1 ? ci.stddev / std::sqrt(static_cast<double>(repeats)) : 0;
+  s.loss = total / static_cast<double>(N * static_cast<size_t>(repeats));
+  // The standard error of the mean loss over these images (whatever the passes): the spread
+  // of the per-image means.
+  s.se = N > 1 ? mean_ci95(s.per_image).stddev / std::sqrt(static_cast<double>(N)) : 0;
   s.accuracy = static_cast<double>(correct) / static_cast<double>(N * static_cast<size_t>(repeats));
   return s;
 }
@@ -188,10 +187,10 @@ double twin_loss(Engine& engine, const Network& net, const LabelledSet& set,
          static_cast<double>(set.labels.size());
 }
 
-void finish_alignment(FinetuneReport& r, double start_twin) {
+void finish_alignment(FinetuneReport& r, double start_twin, double start_device) {
   // Predicted change: the twin's loss change; measured: the device's.
   std::vector<double> p, m;
-  double prev_twin = start_twin, prev_dev = r.start_loss;
+  double prev_twin = start_twin, prev_dev = start_device;
   for (const EpochScore& e : r.epochs) {
     p.push_back(e.twin_loss - prev_twin);
     m.push_back(e.device_loss - prev_dev);
@@ -224,6 +223,8 @@ void RowSet::gather(const std::vector<uint32_t>& perm, size_t b0, size_t n, Mat&
   for (size_t i = 0; i < n; ++i) picked[i] = rows[perm[b0 + i]];
   gather_rows(*images, *labels, picked.data(), n, xb, yb);
 }
+
+double Context::check_start_loss() const { return split ? start_select.loss : r->start_loss; }
 
 uint64_t Context::passes_left() const {
   if (o->budget_passes == 0) return kNoLimit;
@@ -259,49 +260,56 @@ std::vector<size_t> plan_steps(size_t n, size_t batch, int epochs, uint64_t grad
 }
 
 int affordable_checks(const Context& c, uint64_t passes) {
+  if (!c.split) return 0;
   if (passes == kNoLimit) return c.o->checks;
   return static_cast<int>(
-      std::min<uint64_t>(static_cast<uint64_t>(c.o->checks), passes / c.score_cost));
+      std::min<uint64_t>(static_cast<uint64_t>(c.o->checks), passes / c.check_cost));
 }
 
 Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, int checks,
-                   const Score& start, const std::function<void(size_t, size_t)>& step,
+                   const std::function<void(size_t, size_t)>& step,
                    const std::function<double(const Network&)>& twin_score, bool start_moved) {
   const FinetuneOptions& o = *c.o;
   FinetuneReport& r = *c.r;
+  if (checks > 0 && !c.split) throw InternalError("run_plan: checks need a split hold-out");
   Candidate best;
-  double best_score = start.objective(o.score_by);
+  double best_score = c.split ? c.start_select.objective(o.score_by) : 0;
   const size_t S = steps.size();
   int done = 0;
+  const auto record = [&](const Score& s, size_t i) {
+    EpochScore e;
+    e.epoch = ++done;
+    e.step = i;
+    e.sample_gradients = r.sample_gradients;
+    if (twin_score) e.twin_loss = twin_score(net);
+    e.device_loss = s.loss;
+    e.device_se = s.se;
+    e.device_accuracy = s.accuracy;
+    r.epochs.push_back(e);
+  };
   for (size_t i = 1; i <= S; ++i) {
     step(i - 1, steps[i - 1]);
     const bool due = checks > 0 && i >= (static_cast<size_t>(done + 1) * S + checks - 1) /
                                             static_cast<size_t>(checks);
     if (!due) continue;
-    ++done;
-    EpochScore e;
-    e.epoch = done;
-    e.step = i;
-    e.sample_gradients = r.sample_gradients;
-    if (twin_score) e.twin_loss = twin_score(net);
-    const Score s = device_score(*c.device, net, c.score, o.score_repeats);
-    e.device_loss = s.loss;
-    e.device_se = s.se;
-    e.device_accuracy = s.accuracy;
-    r.epochs.push_back(e);
+    const Score s = device_score(*c.device, net, c.select, o.score_repeats);
+    record(s, i);
     if (s.objective(o.score_by) < best_score) {
       best_score = s.objective(o.score_by);
       best.net = net;
       best.moved = true;
-      best.score = s;
-      r.best_epoch = e.epoch;
+      r.best_epoch = done;
     }
   }
-  best.measured = best.moved && done == 1;
-  if (done == 0 && (S > 0 || start_moved)) {  // no check: the end is the candidate
+  if (checks == 0 && (S > 0 || start_moved)) {  // no check: the end is the candidate
     best.net = net;
     best.moved = true;
-    r.best_epoch = 1;
+    if (!c.split) {  // nothing chosen: its measurement on the confirmation images is the check
+      best.score = device_score(*c.device, net, c.confirm, o.score_repeats);
+      best.confirmed = true;
+      record(best.score, S);
+    }
+    r.best_epoch = done > 0 ? done : 1;
   }
   return best;
 }
@@ -325,7 +333,21 @@ void MethodBase::prepare(Context& c, Network& net, const LabelledSet& calib,
   const std::vector<uint32_t> perm = permutation(N, RngStream{o.seed, Purpose::kScoreSplit});
   gather_rows(calib.images, calib.labels, perm.data() + n_fit, n_score, c.score.images,
               c.score.labels);
-  c.score_cost = static_cast<uint64_t>(n_score) * static_cast<uint64_t>(o.score_repeats);
+  // Several checks: the first half of the hold-out selects, the second confirms (the
+  // permutation is random, so both halves are random draws of it).
+  c.split = o.checks >= 2 && !baseline && n_score >= 2;
+  const size_t n_select = c.split ? n_score / 2 : 0;
+  if (c.split) {
+    gather_rows(calib.images, calib.labels, perm.data() + n_fit, n_select, c.select.images,
+                c.select.labels);
+  }
+  gather_rows(calib.images, calib.labels, perm.data() + n_fit + n_select, n_score - n_select,
+              c.confirm.images, c.confirm.labels);
+  const uint64_t R = static_cast<uint64_t>(o.score_repeats);
+  c.check_cost = static_cast<uint64_t>(n_select) * R;
+  c.confirm_cost = static_cast<uint64_t>(n_score - n_select) * R;
+  r.select_images = n_select;
+  r.confirm_images = n_score - n_select;
   if (!baseline) {
     if (r.fit_data == FitData::kTraining) {
       if (train.labels.empty()) {
@@ -375,8 +397,11 @@ FinetuneReport MethodBase::run(Network& net, Device& raw_device, const LabelledS
   c.o = &o;
   c.r = &r;
   c.passes0 = c0.passes;
+  r.level = upper_tail_level(o.accept_z);
+  r.score_by_accuracy = o.score_by == ScoreBy::kAccuracy;
   prepare(c, net, calib, train);
-  const Score start = device_score(device, net, c.score, o.score_repeats);
+  if (c.split) c.start_select = device_score(device, net, c.select, o.score_repeats);
+  const Score start = device_score(device, net, c.confirm, o.score_repeats);
   r.start_loss = start.loss;
   r.start_se = start.se;
   r.start_accuracy = start.accuracy;
@@ -384,7 +409,7 @@ FinetuneReport MethodBase::run(Network& net, Device& raw_device, const LabelledS
   if (!method_info(name()).baseline) {
     const Network start_net = net;
     const FlushSubnormals ftz;
-    const Candidate cand = tune(net, c, start);
+    const Candidate cand = tune(net, c);
     accept_or_revert(net, start_net, cand, c, start, &final_score);
   }
   r.final_loss = final_score.loss;
@@ -407,7 +432,7 @@ class NoneMethod : public MethodBase {
   std::string name() const override { return "none"; }
 
  protected:
-  Candidate tune(Network&, Context&, const Score&) override { return {}; }
+  Candidate tune(Network&, Context&) override { return {}; }
 };
 
 }  // namespace

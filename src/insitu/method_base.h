@@ -37,15 +37,26 @@ enum FitShuffleStream : uint32_t {
 constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
 
 struct Score {
-  double loss = 0, se = 0, accuracy = 0;
-  std::vector<double> per_image;      // mean loss of each image over the passes
-  std::vector<double> per_image_err;  // fraction of the passes that misclassified each image
+  double loss = 0, se = 0, accuracy = 0;  // se: of the mean loss, from the spread over images
+  std::vector<double> per_image;          // mean loss of each image over the passes
+  std::vector<double> per_image_err;      // fraction of the passes that misclassified each image
   // The number that scoring minimises: the mean loss, or the error rate.
   double objective(ScoreBy by) const { return by == ScoreBy::kLoss ? loss : 1 - accuracy; }
   const std::vector<double>& per_image_objective(ScoreBy by) const {
     return by == ScoreBy::kLoss ? per_image : per_image_err;
   }
 };
+
+// The acceptance test of `cand` against `start`, measured on the same images: per image the
+// gain d_i = start_i - cand_i of the objective (error rate or loss; positive: the candidate is
+// better), its mean and standard error over images, and the one-sided p-value of "no better"
+// (exact sign test on accuracy, Student's t on the loss; core/stats.h).
+struct PairedTest {
+  double gain = 0, se = 0, p = 1;
+  long better = 0, worse = 0;  // images where the candidate is better / worse
+  size_t n = 0;
+};
+PairedTest paired_test(const Score& start, const Score& cand, ScoreBy by);
 
 // Programs `net` and measures its loss on `set` over `repeats` device passes.
 Score device_score(Device& device, const Network& net, const LabelledSet& set, int repeats);
@@ -71,15 +82,29 @@ struct RowSet {
 uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const NoiseModel& noise,
                       uint64_t seed, std::vector<double>* chosen);
 
-// What a run may still spend, and the device's score of the candidates along the way.
+// What a run may still spend, and the images the device scores. The scoring hold-out is
+// never fitted. With one check or none (FinetuneOptions::checks <= 1) nothing is selected
+// along the way: the end of the plan is the candidate and the whole hold-out confirms it.
+// With several checks the hold-out is split in two disjoint halves (`split`): the checks are
+// scored on `select`, the best is chosen there, and the acceptance test measures it afresh on
+// `confirm`, images no choice has seen, so the test keeps its level whatever the checks.
 struct Context {
   Device* device = nullptr;
   const FinetuneOptions* o = nullptr;
   FinetuneReport* r = nullptr;
   RowSet fit;
-  LabelledSet score;        // held-out images, never fitted
-  uint64_t score_cost = 0;  // device passes of one score
-  uint64_t passes0 = 0;     // the device's pass counter at the start
+  LabelledSet score;          // the whole hold-out (select and confirm), never fitted
+  LabelledSet select;         // the checks' images (empty unless split)
+  LabelledSet confirm;        // the acceptance test's images
+  bool split = false;         // several checks: select and confirm are disjoint halves
+  uint64_t check_cost = 0;    // device passes of one check (0 unless split)
+  uint64_t confirm_cost = 0;  // device passes of the confirmation
+  Score start_select;         // the start on `select` (split only)
+  // The images the checks are scored on (select, or confirm when nothing is selected), and the
+  // start's device loss there: what the twin's predictions are compared with.
+  const LabelledSet& check_images() const { return split ? select : confirm; }
+  double check_start_loss() const;
+  uint64_t passes0 = 0;  // the device's pass counter at the start
   uint64_t passes_spent() const { return device->counters().passes - passes0; }
   uint64_t passes_left() const;
   uint64_t gradients_left() const;
@@ -92,30 +117,32 @@ std::vector<size_t> plan_steps(size_t n, size_t batch, int epochs, uint64_t grad
                                uint64_t grad_allowance, uint64_t passes_per_image,
                                uint64_t pass_allowance, bool* limited);
 
-// How many checks fit in `passes` (the pass allowance left for checks).
+// How many checks fit in `passes` (the pass allowance left for checks, the confirmation
+// already set aside); 0 unless the hold-out is split.
 int affordable_checks(const Context& c, uint64_t passes);
 
-// What a plan hands to the acceptance test: the best network and, when it was the only one
-// the device scored (no selection among several), that unbiased score.
+// What a plan hands to the acceptance test: the best network and, when the plan measured it
+// on the confirmation images itself (no checks: the end is the candidate), that measurement.
 struct Candidate {
   Network net;
-  bool moved = false;     // differs from the start
-  bool measured = false;  // `score` is an unselected measurement of `net`
+  bool moved = false;      // differs from the start
+  bool confirmed = false;  // `score` is `net` measured on the confirmation images
   Score score;
 };
 
-// Runs the planned steps (`step(i, n)` changes `net` with a batch of n images), scoring the
-// device at `checks` evenly spaced steps (the last at the end) and keeping the best that
-// beats the start; with no check, the end is the candidate (if it moved: steps were taken,
-// or `start_moved`, a structured first step changed it).
+// Runs the planned steps (`step(i, n)` changes `net` with a batch of n images). With a split
+// hold-out, scores the device on the selection images at `checks` evenly spaced steps (the
+// last at the end) and keeps the best that beats the start there. Otherwise the end is the
+// candidate (if it moved: steps were taken, or `start_moved`, a structured first step changed
+// it), measured on the confirmation images and recorded as the one check.
 Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, int checks,
-                   const Score& start, const std::function<void(size_t, size_t)>& step,
+                   const std::function<void(size_t, size_t)>& step,
                    const std::function<double(const Network&)>& twin_score,
                    bool start_moved = false);
 
 // The sign agreement and correlation of the twin's and the device's loss changes over the
-// checks (from `start_twin` and the start's device loss).
-void finish_alignment(FinetuneReport& r, double start_twin);
+// checks (from `start_twin` and the start's device loss on the check images).
+void finish_alignment(FinetuneReport& r, double start_twin, double start_device);
 
 // The plan and the guard every method runs under; a method supplies only tune().
 class MethodBase : public FinetuneMethod {
@@ -127,7 +154,7 @@ class MethodBase : public FinetuneMethod {
   // Whether the method fits the training set whatever FitData says (retrain).
   virtual bool fits_training() const { return false; }
   // Runs the method's plan from `net` (left at the last step); returns the best candidate.
-  virtual Candidate tune(Network& net, Context& c, const Score& start) = 0;
+  virtual Candidate tune(Network& net, Context& c) = 0;
 
  private:
   void prepare(Context& c, Network& net, const LabelledSet& calib, const LabelledSet& train);

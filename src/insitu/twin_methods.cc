@@ -114,13 +114,13 @@ class TwinMethod : public MethodBase {
 
  protected:
   bool fits_training() const override { return kind_ == kRetrain; }
-  Candidate tune(Network& net, Context& c, const Score& start) override;
+  Candidate tune(Network& net, Context& c) override;
 
  private:
   Kind kind_;
 };
 
-Candidate TwinMethod::tune(Network& net, Context& c, const Score& start) {
+Candidate TwinMethod::tune(Network& net, Context& c) {
   const FinetuneOptions& o = *c.o;
   FinetuneReport& r = *c.r;
   Engine engine(o.threads);
@@ -132,7 +132,7 @@ Candidate TwinMethod::tune(Network& net, Context& c, const Score& start) {
   const std::vector<size_t> steps =
       plan_steps(N, B, epochs, per_image, c.gradients_left(), 0, kNoLimit, &limited);
   r.budget_limited = limited;
-  const uint64_t reserve = c.score_cost;  // the candidate's fresh score
+  const uint64_t reserve = c.confirm_cost;  // the candidate's confirmation
   const uint64_t left = c.passes_left();
   const int checks = affordable_checks(c, left == kNoLimit ? kNoLimit : left - reserve);
   bool start_moved = false;
@@ -140,7 +140,7 @@ Candidate TwinMethod::tune(Network& net, Context& c, const Score& start) {
     r.twin_forwards += rescale_step(net, engine, c.fit, r.noise_used, o.seed, &r.rescale);
     for (double v : r.rescale) start_moved = start_moved || v != 1.0;
   }
-  const double start_twin = twin_loss(engine, net, c.score, r.noise_used, o.seed);
+  const double start_twin = twin_loss(engine, net, c.check_images(), r.noise_used, o.seed);
   OptimizerState state;
   Mat xb;
   std::vector<int> yb;
@@ -156,7 +156,7 @@ Candidate TwinMethod::tune(Network& net, Context& c, const Score& start) {
     }
     c.fit.gather(perm, pos, n, xb, yb);
     pos += n;
-    const NoiseDraws d{o.seed, Purpose::kTrainNoise, static_cast<uint32_t>(i), 0};
+    const NoiseDraws d{o.seed, Purpose::kFinetuneNoise, static_cast<uint32_t>(i), 0};
     engine.loss_and_grad(net, xb, yb.data(), r.noise_used, d, g);
     r.sample_gradients += n;
     if (kind_ == kDiff) {
@@ -173,10 +173,12 @@ Candidate TwinMethod::tune(Network& net, Context& c, const Score& start) {
     net.project();
   };
   const Candidate best = run_plan(
-      net, c, steps, checks, start, step,
-      [&](const Network& n) { return twin_loss(engine, n, c.score, r.noise_used, o.seed); },
+      net, c, steps, checks, step,
+      [&](const Network& n) {
+        return twin_loss(engine, n, c.check_images(), r.noise_used, o.seed);
+      },
       start_moved);
-  finish_alignment(r, start_twin);
+  finish_alignment(r, start_twin, c.check_start_loss());
   return best;
 }
 

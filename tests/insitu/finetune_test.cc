@@ -140,8 +140,13 @@ std::pair<double, double> device_loss(Device& dev, const Network& net, const Lab
 TEST(FinetuneSlow, NeverReturnsWeightsWorseThanTheStart) {
   const Fixture& f = fixture();
   // A step size that wrecks the network's accuracy (three epochs of it are as much a wreck as
-  // fifteen): the acceptance test refuses it, or accepts only what is better by its criterion,
-  // which a fresh measurement on images it never saw confirms.
+  // fifteen). With one check nothing is chosen along the way: the wreck itself reaches the
+  // acceptance test, measured on the scoring images. By accuracy it must be refused; refused,
+  // the start comes back bit for bit and the report says so. By loss the wreck can be better
+  // (the start's confident mistakes on a noisier chip cost more than the wreck's hedging): if
+  // accepted, a fresh measurement on images the test never saw confirms the lower loss. (A
+  // candidate no better than the start in expectation is accepted at most at the test's level:
+  // AcceptanceSlow.FalseAcceptRateHoldsItsLevelAtOneThreeAndFiveChecks.)
   for (ScoreBy by : {ScoreBy::kAccuracy, ScoreBy::kLoss}) {
     FinetuneOptions o = f.options();
     o.optimizer.lr = 0.5;
@@ -154,22 +159,21 @@ TEST(FinetuneSlow, NeverReturnsWeightsWorseThanTheStart) {
       o.seed = seed;
       const FinetuneReport r = make_method("gift")->run(net, dev, f.calib, f.train, o);
       ASSERT_EQ(r.epochs.size(), 1u) << r.summary();
-      // The candidate's check: its accuracy is wrecked (the test exercises a refusal).
-      EXPECT_LT(r.epochs[0].device_accuracy, r.start_accuracy - 0.1) << r.summary();
+      ASSERT_TRUE(r.tested) << r.summary();
+      // The candidate is wrecked, and the test saw it on the confirmation images.
+      EXPECT_LT(r.candidate_accuracy, r.start_accuracy - 0.1) << r.summary();
+      EXPECT_EQ(r.epochs[0].device_accuracy, r.candidate_accuracy);
+      EXPECT_EQ(r.accepted, r.gain > 0 && r.p_value <= r.level) << r.summary();
+      if (by == ScoreBy::kAccuracy) {
+        EXPECT_LT(r.gain, 0) << r.summary();
+        EXPECT_FALSE(r.accepted) << r.summary();
+      }
       if (r.accepted) {
-        // Judged afresh on the test set (images the acceptance test never saw), by the same
-        // criterion: no worse than the start beyond 3 standard errors of Monte-Carlo error.
-        if (by == ScoreBy::kAccuracy) {
-          const DeviceAccuracy before = device_accuracy(dev, f.net, f.test, 10);
-          const DeviceAccuracy after = device_accuracy(dev, net, f.test, 10);
-          EXPECT_GT(after.mean - before.mean, -3 * combined_se(before, after)) << r.summary();
-        } else {
-          const auto [before, se_b] = device_loss(dev, f.net, f.test, 10);
-          const auto [after, se_a] = device_loss(dev, net, f.test, 10);
-          EXPECT_LT(after - before, 3 * std::sqrt(se_a * se_a + se_b * se_b)) << r.summary();
-        }
+        const auto [before, se_b] = device_loss(dev, f.net, f.test, 10);
+        const auto [after, se_a] = device_loss(dev, net, f.test, 10);
+        EXPECT_LT(after - before, 3 * std::sqrt(se_a * se_a + se_b * se_b)) << r.summary();
+        EXPECT_EQ(r.final_loss, r.candidate_loss);
       } else {
-        // Refused: the start, bit for bit, and the report says so consistently.
         EXPECT_TRUE(net.params() == f.net.params()) << r.summary();
         EXPECT_EQ(r.best_epoch, 0);
         EXPECT_EQ(r.final_loss, r.start_loss);
@@ -226,20 +230,16 @@ TEST(FinetuneSlow, QueryAccountingIsExact) {
     uint64_t expected = N * S;  // the start's score
     if (name != "none") {
       EXPECT_EQ(r.fit_images, f.train.labels.size()) << name;
-      EXPECT_EQ(r.epochs.size(), 1u) << name;  // one check, at the end
-      expected += K * R + N * S;               // calibration, the check
+      EXPECT_EQ(r.epochs.size(), 1u) << name;  // one check, at the end: the confirmation
+      expected += K * R + N * S;               // calibration, the confirmation
     }
     const uint64_t steps = name == "retrain" ? 5 * ((2000 + 127) / 128) : 3 * ((2000 + 31) / 32);
     if (name == "hil") expected += 3 * 2000;  // every fitted image went through the chip
     if (name != "none") {
       EXPECT_EQ(r.epochs[0].step, steps) << name;
     }
-    // A candidate that beat the start at its check is measured once more (pooled).
-    EXPECT_TRUE(r.device_passes == expected || r.device_passes == expected + N * S)
-        << name << " " << r.device_passes << " vs " << expected;
-    if (r.accepted) {
-      EXPECT_EQ(r.device_passes, expected + N * S) << name;
-    }
+    // Accepted or not, nothing more: the one check is the confirmation.
+    EXPECT_EQ(r.device_passes, expected) << name;
     EXPECT_GE(r.digital_seconds, 0.0);
   }
 }

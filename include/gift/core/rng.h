@@ -16,7 +16,7 @@ namespace gift {
 enum class Purpose : uint32_t {
   kInit = 1,            // weight initialisation (a = layer)
   kShuffle = 2,         // training's epoch shuffling (a = epoch)
-  kTrainNoise = 3,      // per-pass noise while training or fine-tuning (a = step)
+  kTrainNoise = 3,      // per-pass noise while training (a = step)
   kEvalNoise = 4,       // Monte-Carlo evaluation (a = repeat)
   kDeviceNoise = 5,     // a simulated device's per-pass noise (a = pass)
   kFabrication = 6,     // a simulated device's static errors (a = layer)
@@ -30,6 +30,8 @@ enum class Purpose : uint32_t {
   kCalibTwin = 14,      // calibration's simulated twin (its device seed, derive_seed)
   kRowGain = 15,        // a simulated device's static gain error of each output row (a = layer)
   kColGain = 16,        // a simulated device's static gain error of each input column (a = layer)
+  kFinetuneNoise = 17,  // the twin's per-step noise while fine-tuning (a = step); its own
+                        // purpose, so fine-tuning never replays pre-training's draws
   kTest = 100,          // tests
 };
 

@@ -17,4 +17,17 @@ struct MeanCI {
 // Mean and t-based 95% interval of `values` (an interval of zero width for n = 1).
 MeanCI mean_ci95(const std::vector<double>& values);
 
+// One-sided tests of paired differences d_i (positive: the second of a pair is better), the
+// acceptance test of fine-tuning (insitu/method_base.cc). Both return the one-sided p-value
+// of "no better" (1 when there is nothing to test).
+//   sign_test_p:   exact sign test: P(X >= better) for X ~ Binomial(better + worse, 1/2);
+//                  ties are dropped. The test for accuracy, whose differences are 0/±1 per
+//                  image and pass.
+//   paired_t_p:    Student's t on the mean of `d` (n - 1 degrees of freedom): the test for
+//                  the loss.
+double sign_test_p(long better, long worse);
+double paired_t_p(const std::vector<double>& d);
+// The one-sided level of a standard normal quantile z: 1 - Phi(z) (z = 1.645: 0.05).
+double upper_tail_level(double z);
+
 }  // namespace gift

@@ -13,10 +13,13 @@
 // Every method but none runs under one plan and one guard: the calibration set (the lab's
 // labelled images) is scored and, with FitData::kCalibration, split into images to fit and a
 // held-out part to score; with FitData::kTraining the training set less the scored images is
-// fitted. The device scores the start and `checks` points along the way; the best check that
-// beats the start is kept only if its paired per-image gain exceeds accept_z errors (measured
-// afresh, or pooled with a fresh measurement when it was the only one checked). Steps, checks
-// and calibration are planned within the two budgets.
+// fitted. The guard: with `checks` <= 1 nothing is chosen along the way; the end of the plan is
+// measured on the whole hold-out, paired per image with the start. With several checks the
+// hold-out is split in two disjoint halves: the checks are scored on the first, the best that
+// beats the start there is measured afresh on the second and tested there. Either way the test
+// sees images no choice has seen, so it keeps its level (one-sided 1 - Phi(accept_z)): an exact
+// sign test on the per-image errors (accuracy), Student's t on the per-image losses (loss).
+// Steps, checks and calibration are planned within the two budgets.
 #pragma once
 
 #include <memory>
@@ -59,15 +62,17 @@ struct FinetuneOptions {
   // gift's structured first step: scale each layer towards the weight range by the fraction
   // the twin prefers under the calibrated noise (rescale_step in finetune.cc).
   bool rescale = true;
-  int checks = 1;  // device scores along the way, the last at the end (fewer if passes run short)
+  // Device scores along the way, the last at the end (fewer if passes run short). With 2 or more
+  // the hold-out is halved: one half selects among the checks, the other confirms.
+  int checks = 1;
   int score_repeats = 1;  // device passes of each scoring image per score
   // Fraction of the calibration set held out for scoring (device loss after each epoch and
   // the acceptance test); gift and diff fit only the rest. Scoring on the images being fitted
   // accepts over-fitting (docs/method.md has the numbers).
   double holdout = 0.3;
   ScoreBy score_by = ScoreBy::kAccuracy;  // the device criterion for the best epoch and acceptance
-  double accept_z =
-      1.645;              // accept only if the gain exceeds accept_z standard errors (one-sided 5%)
+  // The acceptance test's one-sided level is 1 - Phi(accept_z) (1.645: 5%).
+  double accept_z = 1.645;
   bool calibrate = true;  // false: use `noise` as the estimate (ablations, tests)
   NoiseModel noise;       // the estimate when calibrate is false
   NoiseModel assumed;     // s_hat: the noise the network was trained under (empty: none)
@@ -102,9 +107,23 @@ struct FinetuneReport {
   Calibration calibration;
   NoiseModel noise_used;                    // s_est
   size_t fit_images = 0, score_images = 0;  // the split of the calibration set
-  double start_loss = 0, start_se = 0;      // device loss on the held-out scoring images before
-  double final_loss = 0, final_se = 0;      // ... of what is returned (re-measured)
-  double start_accuracy = 0, final_accuracy = 0;  // held-out device accuracy, same passes
+  size_t select_images = 0;   // the hold-out's images that choose among checks (0: no choice)
+  size_t confirm_images = 0;  // ... that the acceptance test measures (the rest)
+  // On the confirmation images: the start's device loss (standard error over images) and
+  // accuracy, and the same for what is returned (the start's own when it is kept).
+  double start_loss = 0, start_se = 0;
+  double final_loss = 0, final_se = 0;
+  double start_accuracy = 0, final_accuracy = 0;
+  // The acceptance test (tested: a candidate reached it): the candidate on the confirmation
+  // images, the paired gain over the start (error-rate or loss reduction, by `score_by`) with its
+  // standard error over images, the images it is better and worse on, the one-sided p-value
+  // and the level it was held to. Conditional on acceptance the gain is biased upwards (it
+  // passed a test); the lab's judged images (gift finetune's "after") measure it unbiased.
+  bool tested = false;
+  bool score_by_accuracy = true;  // the test: exact sign test (accuracy) or paired t (loss)
+  double candidate_loss = 0, candidate_accuracy = 0;
+  double gain = 0, gain_se = 0, p_value = 1, level = 0.05;
+  long images_better = 0, images_worse = 0;
   std::vector<EpochScore> epochs;
   int best_epoch = 0;           // 0: the start
   bool budget_limited = false;  // a budget cut the method's plan short
