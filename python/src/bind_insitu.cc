@@ -99,6 +99,7 @@ void bind_calibration(pyb::module_& m) {
       .def_readonly("value", &Estimate::value)
       .def_readonly("low", &Estimate::low)
       .def_readonly("high", &Estimate::high)
+      .def_readonly("refit_outside", &Estimate::refit_outside)
       .def("__repr__", [](const Estimate& e) {
         return "gift.Estimate(" + std::to_string(e.value) + ", [" + std::to_string(e.low) + ", " +
                std::to_string(e.high) + "])";
@@ -112,7 +113,8 @@ void bind_calibration(pyb::module_& m) {
                                return d;
                              })
       .def_readonly("static_error_index", &LayerCalibration::static_error_index)
-      .def_readonly("static_weight", &LayerCalibration::static_weight);
+      .def_readonly("static_weight", &LayerCalibration::static_weight)
+      .def_readonly("static_misspecified", &LayerCalibration::static_misspecified);
   pyb::class_<Calibration>(m, "Calibration", "What calibrate measured (insitu/calibration.h)")
       .def_readonly("per_layer", &Calibration::per_layer)
       .def_readonly("layers", &Calibration::layers)

@@ -148,6 +148,20 @@ std::string Calibration::report() const {
                     std_text(e.high).c_str());
       os << buf;
     }
+    // Notes: what the table's numbers do not say on their own.
+    for (size_t l = 0; l < layers.size(); ++l) {
+      for (int s = 0; s < kNumNoiseSites; ++s) {
+        if (layers[l].site[s].refit_outside) {
+          os << "note: layer " << l << " " << to_string(static_cast<NoiseSite>(s))
+             << ": point re-fitted outside its interval (after site selection)\n";
+        }
+      }
+      if (layers[l].static_misspecified) {
+        os << "note: layer " << l
+           << " static: the static moment is significantly negative; misspecification (the "
+              "noise model does not fit this chip), not a clean zero\n";
+      }
+    }
   }
   os << "device passes: " << device_passes << '\n';
   return os.str();
@@ -177,6 +191,17 @@ nlohmann::json Calibration::to_json() const {
     }
     j["static_error_index"] = idx;
     j["static_weight"] = sw;
+    nlohmann::json mis = nlohmann::json::array(), outside = nlohmann::json::array();
+    for (const LayerCalibration& l : layers) {
+      mis.push_back(l.static_misspecified);
+      nlohmann::json names = nlohmann::json::array();
+      for (int s = 0; s < kNumNoiseSites; ++s) {
+        if (l.site[s].refit_outside) names.push_back(to_string(static_cast<NoiseSite>(s)));
+      }
+      outside.push_back(names);
+    }
+    j["static_misspecified"] = mis;
+    j["refit_outside"] = outside;
   }
   return j;
 }
@@ -234,7 +259,7 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
   cal.device_passes = device.counters().passes - passes_before;
 
   if (info.taps) {
-    calibration_detail::calibrate_layers(cal, net, batch, dev, o);
+    calibration_detail::calibrate_layers(cal, net, batch, dev, o, pattern_in.output_clip);
   } else {
     calibration_detail::calibrate_output_only(cal, net, batch, dev, o, pattern_in);
   }

@@ -16,8 +16,9 @@ void repeat_stats(const MatD& m, int K, int R, MatD* mean, MatD* var);
 
 // A device with taps (calibration_layers.cc): every layer's sites, static weight error and
 // static-error index, from the detected sums `dev.sums` of the batch `batch` (K*R x I_0).
+// Every layer's nominal input is clipped to ±output_clip where it is > 0.
 void calibrate_layers(Calibration& cal, const Network& net, const Mat& batch,
-                      const DeviceOutput& dev, const CalibrationOptions& o);
+                      const DeviceOutput& dev, const CalibrationOptions& o, double output_clip);
 
 // An output-only device (calibration_output_only.cc): one scale of `pattern` (of sum_add 1 on
 // every layer when empty or all zero) whose twin reproduces the device's output variance.

@@ -122,6 +122,7 @@ struct LayerData {
   MatD Fh;      // mean over repeats of Σ_j h̃_j² (weight_add)
   MatD P;       // Σ_j W_ij² h̄_j², h̄ the mean input over repeats (static errors)
   MatD S;       // Σ_j W_ij² Var_r(h̃_j): the static error's share of v per unit s_static²
+  MatD Hw;  // I x I, Σ_k Cov_r(h̃_k) (the inputs' covariance over repeats, summed over inputs)
   VectorXd w2;  // O, Σ_j W_ij² (output noise of the layer before)
   MatD WWt;     // O x O, W Wᵀ (layers >= 1)
   MatD offset;  // K x O, subtracted from v (the static error's share), or empty
@@ -135,23 +136,22 @@ Cell cell_of(const LayerData& D, int k, int i) {
   return {D.M(k, i), D.Q(k, i), D.w2[i], D.Fs(k, i), D.Fr(k, i), D.Fh(k, i)};
 }
 
-// The variance model of one residual and its gradient in the unknowns t:
+// The variance model of one residual and its gradient in the unknowns t: onn/forward.h's
+// residual_variance (the one model hil infers its draws under), whose variances are ordered
+// as the unknowns here:
 //   Var[e] = a + b M + (1 + b) (c Q + e Fs + f Fr + g Fh + (1 + c) d Σ W²)
-// exact for Gaussian draws given the measured input, the products of the sites included
-// (the sites that add to the optical sum are multiplied by sum_mult, the input noise by the
-// weight noise).
+// exact for Gaussian draws given the measured input, the products of the sites included.
+static_assert(SumVariances::kCount == kUnknowns, "calibration's unknowns are SumVariances'");
 double model(const Vec4& t, const Cell& x, double* J) {
-  const double a = t[kUAdd], b = t[kUMult], c = t[kUWeight], d = t[kUOut];
-  const double e = t[kUShot], f = t[kURin], g = t[kUWAdd];
-  const double inner = c * x.Q + e * x.Fs + f * x.Fr + g * x.Fh + (1 + c) * d * x.w2;
-  J[kUAdd] = 1;
-  J[kUMult] = x.M + inner;
-  J[kUWeight] = (1 + b) * (x.Q + d * x.w2);
-  J[kUOut] = (1 + b) * (1 + c) * x.w2;
-  J[kUShot] = (1 + b) * x.Fs;
-  J[kURin] = (1 + b) * x.Fr;
-  J[kUWAdd] = (1 + b) * x.Fh;
-  return a + b * x.M + (1 + b) * inner;
+  SumVariances v;
+  v.add = t[kUAdd];
+  v.mult = t[kUMult];
+  v.weight = t[kUWeight];
+  v.in = t[kUOut];
+  v.shot = t[kUShot];
+  v.rin = t[kURin];
+  v.weight_add = t[kUWAdd];
+  return residual_variance(v, SumFeatures{x.M, x.Q, x.w2, x.Fs, x.Fr, x.Fh}, J);
 }
 
 // One layer's normal equations, linearised at `at` with fixed weights, kept per cell
@@ -324,19 +324,24 @@ std::vector<VarianceInterval> jackknife_intervals(const Linearised& L) {
 }
 
 // The static weight error of one layer from the mean residuals. A fixed relative error
-// W ⊙ (1 + δ), δ ~ N(0, s²), shifts neuron i's mean residual on input k by
-// Σ_j W_ij δ_ij h̄_kj, so with the sampling part (Var[e]/R, estimated by v/R) removed,
-// T_i = Σ_k (ē_ki² - v_ki/R) has mean s² Σ_k P_ki. Estimate: s² = Σ_i T_i / Σ_ki P_ki. Its
-// variance, for Gaussian δ and noise, is α s⁴ + β s² + γ with
-//   α = 2 Σ_i ||A_iᵀ A_i||_F² / (ΣP)²   (A_i = [W_ij h̄_kj], K x I; A_iᵀA_i = D_i H̄ᵀH̄ D_i)
-//   β = 4 Σ_ki (Var_ki / R) P_ki / (ΣP)²
-//   γ = 2 R/(R-1) Σ_k tr(C_k²) / (ΣP)²   (C_k: the covariance over neurons of the mean noise)
+// W ⊙ (1 + δ), δ ~ N(0, s²), adds Σ_j W_ij δ_ij h̃_krj to neuron i's residual on pass r of
+// input k. Its mean over the repeats shifts ē_ki by Σ_j W_ij δ_ij h̄_kj (E: s² P_ki); where
+// the measured input varies between repeats (layers >= 1: the noise of the layers before)
+// it also varies, and adds s² S_ki to the sample variance v_ki in expectation, hence s² S/R
+// to v/R. So T_i = Σ_k (ē_ki² - v_ki/R) has mean s² Σ_k (P_ki - S_ki/R), exactly, given the
+// measured inputs. Estimate: s² = Σ_i T_i / Σ_ki (P_ki - S_ki/R). (Leaving S/R out of the
+// denominator biased s² low by the factor 1 - ΣS/(R ΣP) on every layer after the first.)
+// Its variance, for Gaussian δ and noise, is α s⁴ + β s² + γ with (D = Σ(P - S/R))
+//   α = 2 Σ_i ||B_i||_F² / D²   (B_i = diag(W_i) (H̄ᵀH̄ - Hw/R) diag(W_i): T_i's quadratic
+//                                 form in δ, Hw = Σ_k Cov_r(h̃_k))
+//   β = 4 Σ_ki (Var_ki / R) P_ki / D²
+//   γ = 2 R/(R-1) Σ_k tr(C_k²) / D²   (C_k: the covariance over neurons of the mean noise)
 // and the interval is the set of s² that the estimate does not reject at 5%.
 VarianceInterval static_fit(const LayerData& D, const MatD& W_sq, const MatD& h_mean,
-                            const MatD& abs_sum, const MatD& var_fit, double d_prev,
-                            double* s2_out) {
+                            const MatD& abs_sum, const MatD& var_fit, double d_prev, double* s2_out,
+                            bool* negative) {
   const int K = D.K, O = D.O, R = D.R;
-  const double sumP = D.P.sum();
+  const double sumP = D.P.sum() - D.S.sum() / R;
   // float32 readings: the device's own rounding of its sums (a dot product of I terms, about
   // 2^-24 of their absolute sum per step) is fixed for a fixed input, so it reads like a
   // static error; a generous bound of its square is taken off, and counted as noise.
@@ -351,8 +356,9 @@ VarianceInterval static_fit(const LayerData& D, const MatD& W_sq, const MatD& h_
   }
   const double s2 = sumP > 0 ? T / sumP : 0;
   *s2_out = s2;
+  *negative = false;
   if (!(sumP > 0)) return {0, 0};
-  const MatD Ghh = h_mean.transpose() * h_mean;  // I x I
+  const MatD Ghh = h_mean.transpose() * h_mean - D.Hw / R;  // I x I
   const MatD G2 = Ghh.array().square().matrix();
   double a = 0;
   for (int i = 0; i < O; ++i) {
@@ -405,7 +411,9 @@ VarianceInterval static_fit(const LayerData& D, const MatD& W_sq, const MatD& h_
     }
     return hi;
   };
-  if (quantile(0, false) > s2) return {0, 0};  // below what even s² = 0 allows: none
+  // Below what even s² = 0 allows: no static error explains it; the model is misspecified.
+  *negative = quantile(0, false) > s2;
+  if (*negative) return {0, 0};
   return {quantile(0, true) >= s2 ? 0.0 : solve(true), solve(false)};
 }
 
@@ -418,27 +426,35 @@ LayerData layer_data(const Network& net, size_t l, const MatD& h, const Mat& sum
   D.R = R;
   D.O = static_cast<int>(W.rows());
   D.n = kUnknowns;
+  // The features of onn/forward.h's sum_feature (the ones hil infers its draws under).
+  const RowVecT<double> bias = net.bias(l).cast<double>();
+  const RowVecT<double>* b = net.has_gain() ? nullptr : &bias;
+  const auto feature = [&](NoiseSite site, MatD* mean) {
+    repeat_stats(sum_feature<double>(site, h, W, b), K, R, mean, nullptr);
+  };
   MatD m = h * W.transpose();
-  if (!net.has_gain()) m.rowwise() += net.bias(l).cast<double>();
+  if (b) m.rowwise() += bias;
   D.e = sums.cast<double>() - m;
   repeat_stats(D.e, K, R, &D.e_mean, &D.v);
-  repeat_stats(m.array().square().matrix(), K, R, &D.M, nullptr);
-  repeat_stats(MatD(h.array().square().matrix() * W_sq.transpose()), K, R, &D.Q, nullptr);
+  feature(NoiseSite::kSumMult, &D.M);
+  feature(NoiseSite::kWeight, &D.Q);
   MatD h_var;
   repeat_stats(h, K, R, h_mean, &h_var);
   repeat_stats(m, K, R, m_mean, nullptr);
   D.P = h_mean->array().square().matrix() * W_sq.transpose();
   D.S = h_var * W_sq.transpose();
+  {
+    MatD centred = h;
+    for (int k = 0; k < K; ++k) {
+      centred.middleRows(static_cast<Eigen::Index>(k) * R, R).rowwise() -= h_mean->row(k);
+    }
+    D.Hw = centred.transpose() * centred / (R - 1);
+  }
   D.w2 = W_sq.rowwise().sum();
   D.WWt = W * W.transpose();
-  const MatD Wabs = W.cwiseAbs();
-  const MatD P = h * Wabs.transpose();
-  repeat_stats(P, K, R, &D.Fs, nullptr);
-  repeat_stats(MatD(0.5 * (P.array().square() + m.array().square()).matrix()), K, R, &D.Fr,
-               nullptr);
-  MatD h2(h.rows(), D.O);
-  h2.colwise() = h.array().square().rowwise().sum().matrix();
-  repeat_stats(h2, K, R, &D.Fh, nullptr);
+  feature(NoiseSite::kShot, &D.Fs);
+  feature(NoiseSite::kRin, &D.Fr);
+  feature(NoiseSite::kWeightAdd, &D.Fh);
   return D;
 }
 
@@ -507,11 +523,14 @@ void site_estimates(Calibration& cal, size_t l, const LayerData& D, const Linear
     const Linearised reduced = allowed == all ? fit : fit_variances(D, allowed);
     point = nnls_scaled(reduced.G_all, reduced.g_all + reduced.G_all * reduced.at, n, allowed);
   }
+  // The interval is the unconstrained fit's, as computed; a re-fitted point outside it is
+  // flagged, not hidden by widening the interval.
   auto make = [&](int j) {
     Estimate e;
     e.value = sqrt0(point[j]);
-    e.low = std::min(sqrt0(iv[static_cast<size_t>(j)].low), e.value);
-    e.high = std::max(sqrt0(iv[static_cast<size_t>(j)].high), e.value);
+    e.low = spread ? sqrt0(iv[static_cast<size_t>(j)].low) : 0.0;
+    e.high = spread ? sqrt0(iv[static_cast<size_t>(j)].high) : 0.0;
+    e.refit_outside = e.value < e.low || e.value > e.high;
     return e;
   };
   for (int j = 0; j < kUnknowns; ++j) {
@@ -633,7 +652,7 @@ void calibrate_layer(Calibration& cal, const Network& net, size_t l, const MatD&
   if (!net.has_gain()) abs_sum.rowwise() += net.bias(l).cast<double>().cwiseAbs();
   const VarianceInterval siv = static_fit(
       D, W_sq, h_mean, abs_sum, spread ? fitted_variance(D, fit, floor) : MatD::Zero(K, O),
-      spread ? std::max(fit.solve()[kUOut], 0.0) : 0.0, &s2);
+      spread ? std::max(fit.solve()[kUOut], 0.0) : 0.0, &s2, &lc.static_misspecified);
   const bool static_found = siv.low > 0;
   lc.static_weight.value = static_found ? sqrt0(s2) : 0.0;
   lc.static_weight.low = sqrt0(siv.low);
@@ -669,7 +688,7 @@ Estimate last_output_noise(const DeviceOutput& dev, int K, int R) {
 }  // namespace
 
 void calibrate_layers(Calibration& cal, const Network& net, const Mat& batch,
-                      const DeviceOutput& dev, const CalibrationOptions& o) {
+                      const DeviceOutput& dev, const CalibrationOptions& o, double output_clip) {
   const int K = o.inputs, R = o.repeats;
   const size_t L = net.num_layers();
   if (dev.sums.size() != L)
@@ -700,6 +719,10 @@ void calibrate_layers(Calibration& cal, const Network& net, const Mat& batch,
       Mat a;
       apply_activation<float>(a, dev.sums[l], net.arch().activations[l]);
       if (net.has_gain()) a = a.cwiseMax(0.0f).cwiseMin(static_cast<float>(kModulatorMax));
+      if (output_clip > 0) {
+        const float c = static_cast<float>(output_clip);
+        a = a.cwiseMax(-c).cwiseMin(c);
+      }
       h = a.cast<double>();
     }
   }

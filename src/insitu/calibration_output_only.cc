@@ -2,8 +2,12 @@
 // output variance on a grid of scales, with a bootstrap interval over inputs.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <limits>
+#include <string>
 
 #include "calibration_internal.h"
+#include "gift/core/error.h"
 #include "gift/core/rng.h"
 #include "gift/insitu/simulated_device.h"
 
@@ -50,31 +54,46 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
   MatD mean, var;
   repeat_stats(dev.out.cast<double>(), K, R, &mean, &var);
   const VectorXd v_dev = var.rowwise().mean();  // K
-  // Twin variance on a grid of scales, with common random numbers across the grid.
+  // Twin variance on a grid of scales (12 a decade from 1e-3), with common random numbers
+  // across the grid; a decade at a time beyond 1e2 until the curve brackets the device's
+  // variance in the data and in every bootstrap resample, up to kMaxOutputOnlyScale.
   std::vector<double> grid = {0.0};
-  for (int i = 0; i <= 60; ++i) grid.push_back(1e-3 * std::pow(10.0, 5.0 * i / 60));
-  MatD v_twin(K, static_cast<Eigen::Index>(grid.size()));
-  for (size_t g = 0; g < grid.size(); ++g) {
-    SimulatedDeviceOptions so;
-    so.noise = cal.pattern.scaled(grid[g]);
-    so.seed = derive_seed(RngStream{o.seed, Purpose::kCalibTwin});
-    so.threads = o.threads;
-    SimulatedDevice twin(net.arch(), so);
-    twin.program(net);
-    MatD tm, tv;
-    repeat_stats(twin.forward(batch, false).out.cast<double>(), K, R, &tm, &tv);
-    v_twin.col(static_cast<Eigen::Index>(g)) = tv.rowwise().mean();
-  }
+  std::vector<VectorXd> curve_cols;  // per grid point, the twin's variance per input (K)
+  const auto add_points = [&](int from, int to) {
+    for (int i = from; i <= to; ++i) {
+      const double s = 1e-3 * std::pow(10.0, i / 12.0);
+      if (s > kMaxOutputOnlyScale * (1 + 1e-12)) break;
+      grid.push_back(s);
+    }
+  };
+  const auto simulate = [&](size_t from) {
+    for (size_t g = from; g < grid.size(); ++g) {
+      SimulatedDeviceOptions so;
+      so.noise = cal.pattern.scaled(grid[g]);
+      so.seed = derive_seed(RngStream{o.seed, Purpose::kCalibTwin});
+      so.threads = o.threads;
+      SimulatedDevice twin(net.arch(), so);
+      twin.program(net);
+      MatD tm, tv;
+      repeat_stats(twin.forward(batch, false).out.cast<double>(), K, R, &tm, &tv);
+      curve_cols.push_back(tv.rowwise().mean());
+    }
+  };
+  add_points(0, 60);  // 1e-3 .. 1e2
+  simulate(0);
   // The device and the twin ran the same inputs: an input is resampled with both of its
   // variances, whose own sampling errors (device and twin draws) it then carries.
   const auto boot = bootstrap_indices(K, o.bootstrap, o.seed, 0xCA1u);
+  // The scale whose twin reproduces the (resampled) device variance; NaN when the grid's
+  // largest scale falls short of it.
   auto solve = [&](const std::vector<int>* idx) {
     double target = 0;
     VectorXd curve = VectorXd::Zero(static_cast<Eigen::Index>(grid.size()));
     for (int i = 0; i < K; ++i) {
       const int k = idx ? (*idx)[static_cast<size_t>(i)] : i;
       target += v_dev[k];
-      curve += v_twin.row(k).transpose();
+      for (size_t g = 0; g < grid.size(); ++g)
+        curve[static_cast<Eigen::Index>(g)] += curve_cols[g][k];
     }
     // Interpolated in the std (sqrt of the variance), nearly linear in the scale.
     const double ts = std::sqrt(target);
@@ -86,8 +105,29 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
         return grid[g - 1] + std::clamp(f, 0.0, 1.0) * (grid[g] - grid[g - 1]);
       }
     }
-    return grid.back();
+    return std::numeric_limits<double>::quiet_NaN();
   };
+  const auto bracketed = [&] {
+    if (std::isnan(solve(nullptr))) return false;
+    for (const auto& idx : boot) {
+      if (std::isnan(solve(&idx))) return false;
+    }
+    return true;
+  };
+  for (int decade = 5; !bracketed(); ++decade) {
+    if (grid.back() >= kMaxOutputOnlyScale * (1 - 1e-12)) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%g", kMaxOutputOnlyScale);
+      throw InputError(std::string("calibration: the device's output varies more than the twin's "
+                                   "at ") +
+                       buf +
+                       " x the noise pattern, the largest scale searched (kMaxOutputOnlyScale); "
+                       "no scale is estimated: give a pattern closer to the device's noise");
+    }
+    const size_t from = grid.size();
+    add_points(12 * decade + 1, 12 * (decade + 1));
+    simulate(from);
+  }
   std::vector<double> samples;
   for (const auto& idx : boot) samples.push_back(solve(&idx));
   cal.scale.value = solve(nullptr);

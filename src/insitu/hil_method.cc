@@ -1,8 +1,15 @@
 // hil, hardware in the loop: every step runs its batch on the device with taps and
 // backpropagates through the measured sums, with the calibrated noise's draws inferred
-// from them (measured_gradient, onn/forward.h); reprograms the device every step.
+// from them (measured_gradient, onn/forward.h): under the calibrated per-pass estimate, the
+// chip's static weight error a fixed offset (not draws), the device's output clip on every
+// layer's input; reprograms the device every step. Adam (or SGD) under FinetuneOptions'
+// schedule (cosine over the planned steps by default), the optimizer's step split over
+// `threads`; the inferred gradient itself is one thread.
+#include <cmath>
+
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
+#include "gift/core/threads.h"
 #include "gift/onn/forward.h"
 #include "gift/train/loss.h"
 #include "gift/train/optimizer.h"
@@ -41,6 +48,18 @@ Candidate HilMethod::tune(Network& net, Context& c) {
   const std::vector<size_t> steps =
       plan_steps(N, B, o.epochs, 1, c.gradients_left(), 1, step_passes, &limited);
   r.budget_limited = limited;
+  // The draws are inferred under the calibrated per-pass noise with the static weight error
+  // apart (a fixed offset of the residual, not per-pass weight noise as in the twin's
+  // noise_used); without calibration, under the noise given.
+  NoiseModel noise = r.noise_used;
+  std::vector<double> static_weight;
+  if (r.calibrated && r.calibration.per_layer) {
+    noise = r.calibration.estimate();
+    noise.output_clip = r.noise_used.output_clip;
+    for (const LayerCalibration& l : r.calibration.layers)
+      static_weight.push_back(l.static_weight.value);
+  }
+  const int threads = resolve_threads(o.threads);
   OptimizerState state;
   Mat xb;
   std::vector<int> yb;
@@ -48,7 +67,7 @@ Candidate HilMethod::tune(Network& net, Context& c) {
   std::vector<uint32_t> perm;
   size_t pos = N;
   int epoch = -1;
-  const auto step = [&](size_t, size_t n) {
+  const auto step = [&](size_t i, size_t n) {
     if (pos >= N) {
       perm = permutation(
           N, RngStream{o.seed, Purpose::kFitShuffle, static_cast<uint32_t>(++epoch), kHilStream});
@@ -60,9 +79,14 @@ Candidate HilMethod::tune(Network& net, Context& c) {
     const DeviceOutput out = c.device->forward(xb, true);
     Mat dlogits;
     softmax_xent<float>(out.out, yb.data(), &dlogits, 1.0f / static_cast<float>(n), nullptr);
-    measured_gradient<float>(g, net, xb, out.sums, out.out, r.noise_used, dlogits);
+    measured_gradient<float>(g, net, xb, out.sums, out.out, noise, dlogits, static_weight);
     r.sample_gradients += n;
-    optimizer_step(net.params(), g, state, o.optimizer);
+    OptimizerOptions step_opts = o.optimizer;
+    if (o.schedule == LrSchedule::kCosine) {  // cosine over the plan, as gift and diff
+      step_opts.lr *= 0.5 * (1 + std::cos(3.141592653589793 * static_cast<double>(i) /
+                                          static_cast<double>(steps.size())));
+    }
+    optimizer_step(net.params(), g, state, step_opts, threads);
     net.project();
   };
   return run_plan(net, c, steps, checks, step, nullptr);

@@ -310,23 +310,71 @@ MatT<T> sum_feature(NoiseSite site, const MatT<T>& h, const Eigen::Ref<const Mat
   throw InternalError("sum_feature: unknown site");
 }
 
+double residual_variance(const SumVariances& v, const SumFeatures& f, double* J) {
+  const double inner = v.weight * f.Q + v.shot * f.P + v.rin * f.Fr + v.weight_add * f.Fh +
+                       (1 + v.weight) * v.in * f.w2;
+  if (J) {
+    J[0] = 1;
+    J[1] = f.M + inner;
+    J[2] = (1 + v.mult) * (f.Q + v.in * f.w2);
+    J[3] = (1 + v.mult) * (1 + v.weight) * f.w2;
+    J[4] = (1 + v.mult) * f.P;
+    J[5] = (1 + v.mult) * f.Fr;
+    J[6] = (1 + v.mult) * f.Fh;
+  }
+  return v.add + v.mult * f.M + (1 + v.mult) * inner;
+}
+
+SumVariances sum_variances(const LayerNoise& n, double prev_out_add, double static_weight) {
+  const auto sq = [](double s) { return s * s; };
+  SumVariances v;
+  v.add = sq(n.sum_add);
+  v.mult = (1 + sq(n.sum_mult)) * (1 + sq(n.drift)) - 1;
+  v.weight = sq(n.weight) + sq(static_weight);
+  v.in = sq(n.in_add) + sq(prev_out_add);
+  v.shot = sq(n.shot);
+  v.rin = sq(n.rin);
+  v.weight_add = sq(n.weight_add);
+  return v;
+}
+
 template <class T>
 MatT<T> sum_variance(const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W, const RowVecT<T>* bias,
-                     const LayerNoise& n, double prev_out_add) {
-  MatT<T> var = MatT<T>::Zero(h.rows(), W.rows());
-  for (const NoiseSiteInfo& info : noise_sites()) {
-    const double s = info.site == NoiseSite::kOutAdd ? prev_out_add : n.at(info.site);
-    if (s > 0) var += static_cast<T>(s * s) * sum_feature<T>(info.site, h, W, bias);
+                     const SumVariances& v) {
+  const Eigen::Index B = h.rows(), O = W.rows();
+  const auto feature = [&](NoiseSite site, bool on) -> MatT<T> {
+    if (!on) return MatT<T>::Zero(B, O);
+    return sum_feature<T>(site, h, W, bias);
+  };
+  const MatT<T> M = feature(NoiseSite::kSumMult, v.mult > 0);
+  const MatT<T> Q = feature(NoiseSite::kWeight, v.weight > 0);
+  const MatT<T> w2 = feature(NoiseSite::kInAdd, v.in > 0);
+  const MatT<T> P = feature(NoiseSite::kShot, v.shot > 0);
+  const MatT<T> Fr = feature(NoiseSite::kRin, v.rin > 0);
+  const MatT<T> Fh = feature(NoiseSite::kWeightAdd, v.weight_add > 0);
+  MatT<T> var(B, O);
+  for (Eigen::Index j = 0; j < O; ++j) {
+    for (Eigen::Index i = 0; i < B; ++i) {
+      const SumFeatures f{M(i, j), Q(i, j), w2(i, j), P(i, j), Fr(i, j), Fh(i, j)};
+      var(i, j) = static_cast<T>(residual_variance(v, f));
+    }
   }
   return var;
 }
 
 template <class T>
+MatT<T> sum_variance(const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W, const RowVecT<T>* bias,
+                     const LayerNoise& n, double prev_out_add) {
+  return sum_variance<T>(h, W, bias, sum_variances(n, prev_out_add));
+}
+
+template <class T>
 void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>& x,
                            const std::vector<MatT<T>>& sums, const MatT<T>& out,
-                           const NoiseModel& noise) {
+                           const NoiseModel& noise, const std::vector<double>& static_weight) {
   const size_t L = net.num_layers();
-  if (sums.size() != L || noise.layers.size() != L) {
+  if (sums.size() != L || noise.layers.size() != L ||
+      (!static_weight.empty() && static_weight.size() != L)) {
     throw InternalError("tape_from_measurement: wrong number of layers");
   }
   const bool physical = net.has_gain();
@@ -374,7 +422,9 @@ void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>&
     }
     const RowVecT<T> b = physical ? RowVecT<T>() : RowVecT<T>(net.bias(l));
     const double prev_so = l > 0 ? noise.layers[l - 1].out_add : 0.0;
-    const MatT<T> var = sum_variance<T>(h, W, physical ? nullptr : &b, n, prev_so);
+    const double s_static = static_weight.empty() ? 0.0 : static_weight[l];
+    const MatT<T> var =
+        sum_variance<T>(h, W, physical ? nullptr : &b, sum_variances(n, prev_so, s_static));
     const auto ratio = (var.array() > T(0)).select(e.array() / var.array(), T(0));
     if (n.weight > 0) t.xi[kXiWeight] = (t.sd.array() * ratio).matrix();
     for (int k = 0; k < kNumSignalSites; ++k) {
@@ -530,9 +580,11 @@ void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseMod
                                   const RowVecT<T>*);                                              \
   template MatT<T> sum_variance<T>(const MatT<T>&, const Eigen::Ref<const MatT<T>>&,               \
                                    const RowVecT<T>*, const LayerNoise&, double);                  \
+  template MatT<T> sum_variance<T>(const MatT<T>&, const Eigen::Ref<const MatT<T>>&,               \
+                                   const RowVecT<T>*, const SumVariances&);                        \
   template void tape_from_measurement<T>(Tape<T>&, const NetworkT<T>&, const MatT<T>&,             \
                                          const std::vector<MatT<T>>&, const MatT<T>&,              \
-                                         const NoiseModel&);                                       \
+                                         const NoiseModel&, const std::vector<double>&);           \
   template void network_backward<T>(Tape<T>&, const NetworkT<T>&, const NoiseModel&,               \
                                     const MatT<T>&, MatT<T>*, const WeightStats<T>*);              \
   template void layer_grad<T>(VecT<T>&, const NetworkT<T>&, const NoiseModel&, size_t, int, int,   \
@@ -547,9 +599,10 @@ GIFT_INSTANTIATE(double)
 template <class T>
 void measured_gradient(VecT<T>& grad, const NetworkT<T>& net, const MatT<T>& x,
                        const std::vector<MatT<T>>& sums, const MatT<T>& out,
-                       const NoiseModel& noise, const MatT<T>& dlogits) {
+                       const NoiseModel& noise, const MatT<T>& dlogits,
+                       const std::vector<double>& static_weight) {
   Tape<T> tape;
-  tape_from_measurement<T>(tape, net, x, sums, out, noise);
+  tape_from_measurement<T>(tape, net, x, sums, out, noise, static_weight);
   network_backward<T>(tape, net, noise, dlogits, nullptr);
   grad.setZero(net.params().size());
   const std::vector<const Tape<T>*> tapes = {&tape};
@@ -560,9 +613,11 @@ void measured_gradient(VecT<T>& grad, const NetworkT<T>& net, const MatT<T>& x,
 
 template void measured_gradient<float>(VecT<float>&, const NetworkT<float>&, const MatT<float>&,
                                        const std::vector<MatT<float>>&, const MatT<float>&,
-                                       const NoiseModel&, const MatT<float>&);
+                                       const NoiseModel&, const MatT<float>&,
+                                       const std::vector<double>&);
 template void measured_gradient<double>(VecT<double>&, const NetworkT<double>&, const MatT<double>&,
                                         const std::vector<MatT<double>>&, const MatT<double>&,
-                                        const NoiseModel&, const MatT<double>&);
+                                        const NoiseModel&, const MatT<double>&,
+                                        const std::vector<double>&);
 
 }  // namespace gift

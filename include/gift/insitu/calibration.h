@@ -67,7 +67,11 @@ struct CalibrationOptions {
 };
 
 struct Estimate {
-  double value = 0, low = 0, high = 0;  // a std and its 95% interval (low <= value <= high)
+  double value = 0, low = 0, high = 0;  // a std and its 95% interval, as computed
+  // The point estimate was re-fitted (after the selection of the sites present, with
+  // non-negative variances) and fell outside the interval of the unconstrained fit. The
+  // interval is reported as computed, not widened to contain the point.
+  bool refit_outside = false;
 };
 
 struct LayerCalibration {
@@ -81,6 +85,11 @@ struct LayerCalibration {
   // the relative error that acts alike), from the mean residuals. 0 unless its interval
   // excludes 0.
   Estimate static_weight;
+  // The static moment Σ(ē² - v/R) came out significantly negative: below what even no static
+  // error allows at 5%. No static error explains that; the noise model does not fit the chip
+  // (misspecification: e.g. noise correlated between repeats, or clipping), so this is not a
+  // clean "no static error" (static_weight.value is still 0).
+  bool static_misspecified = false;
 };
 
 struct Calibration {
@@ -98,14 +107,25 @@ struct Calibration {
   NoiseModel twin_noise() const;
   std::string report() const;
   // {"per_layer", "device_passes", "estimate", "low", "high", "twin_noise" (noise models),
-  //  and "static_error_index": [L], "static_weight": {"value", "low", "high"}: [L] each
-  //  (per layer), or "scale": [value, low, high] and "pattern" (output-only)}.
+  //  and "static_error_index": [L], "static_weight": {"value", "low", "high"}: [L] each,
+  //  "static_misspecified": [L] booleans, "refit_outside": [L] lists of the site names whose
+  //  re-fitted point lies outside its interval (per layer), or "scale": [value, low, high] and
+  //  "pattern" (output-only)}.
   nlohmann::json to_json() const;
 };
 
+// Output-only calibration searches the scale of the pattern from 1e-3 upwards, a decade at a
+// time until the twin's output variance brackets the device's (and every bootstrap
+// resample's), up to this bound.
+constexpr double kMaxOutputOnlyScale = 1e5;
+
 // Programs `net` on `device` and calibrates with `inputs` (N x I_0, N >= options.inputs;
 // the first K rows are used). `pattern` is used only without taps (empty = unit sum_add).
-// Throws InputError on bad options, too few inputs, or device readings holding NaN or inf.
+// Throws InputError on bad options, too few inputs, or device readings holding NaN or inf;
+// without taps also when the device's output varies more than the twin's at
+// kMaxOutputOnlyScale times the pattern (the largest scale searched).
+// With taps, every layer's nominal input is clipped to ±pattern.output_clip where set (the
+// device's output saturation, docs/model.md).
 Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
                       const CalibrationOptions& options, const NoiseModel& pattern = {});
 

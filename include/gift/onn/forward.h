@@ -126,18 +126,46 @@ void network_forward_from(Tape<T>& tape, const NetworkT<T>& net, const FirstLaye
                           const WeightStats<T>* ws = nullptr);
 
 // The variance model of a detected sum, the one that calibration fits and hardware in the loop
-// infers its draws under: given a layer's input h (B x I) and weights W (O x I),
-//   Var[u_bi] = Σ_site s_site² F_site[b, i]   (optical units: before the gain g),
-//   F_weight = (h⊙h)(W⊙W)ᵀ, F_sum_mult = F_drift = m², F_sum_add = 1, F_shot = P,
-//   F_rin = (P² + m²) / 2, F_weight_add = Σ_j h_j², F_in_add = Σ_j W_ij²,
-//   F_out_add = Σ_j W_ij² (the previous layer's output noise, entering through this input),
-// with m = h Wᵀ (+ b in the legacy chain, `bias` non-null) and P = h |W|ᵀ. Product terms of
-// order s² s'² are left out; drift's variance is shared by the samples of one forward call.
+// infers its draws under: given a layer's input h (B x I) and weights W (O x I), per residual
+// (optical units: before the gain g) the features
+//   F_weight = Q = (h⊙h)(W⊙W)ᵀ, F_sum_mult = F_drift = M = m², F_sum_add = 1, F_shot = P,
+//   F_rin = (P² + m²) / 2, F_weight_add = Σ_j h_j², F_in_add = F_out_add = Σ_j W_ij²
+// (out_add: the previous layer's output noise, entering through this input), with m = h Wᵀ
+// (+ b in the legacy chain, `bias` non-null) and P = h |W|ᵀ.
 template <class T>
 MatT<T> sum_feature(NoiseSite site, const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W,
                     const RowVecT<T>* bias);
-// Σ_site s_site² F_site for layer noise `n` and the previous layer's output noise std
-// `prev_out_add` (0 on layer 0).
+
+// The variances (s², not stds) of the sites that reach one residual, in the order of the
+// gradient residual_variance returns: sum_add, the multiplicative sites (sum_mult and drift
+// together: (1 + s_m²)(1 + s_d²) - 1), weight (per-pass weight noise, plus the static weight
+// error where it is counted as variance), the noise on the input intensities (this layer's
+// in_add plus the previous layer's out_add), shot, rin, weight_add.
+struct SumVariances {
+  static constexpr int kCount = 7;
+  double add = 0, mult = 0, weight = 0, in = 0, shot = 0, rin = 0, weight_add = 0;
+};
+// One residual's features (sum_feature of the sites above; in: Σ_j W_ij²).
+struct SumFeatures {
+  double M = 0, Q = 0, w2 = 0, P = 0, Fr = 0, Fh = 0;
+};
+// THE residual-variance model, shared by calibration (which fits it) and hardware in the loop
+// (which infers its draws under it): exact for Gaussian draws given the measured input, the
+// products of the sites included (the sites that add to the optical sum are multiplied by the
+// multiplicative ones, the input noise by the weight noise):
+//   Var[e] = add + mult M + (1 + mult) (weight Q + shot P + rin Fr + weight_add Fh
+//                                       + (1 + weight) in Σ_j W_ij²).
+// J (kCount entries, null for none): its gradient in the variances, in SumVariances' order.
+double residual_variance(const SumVariances& v, const SumFeatures& f, double* J = nullptr);
+// The SumVariances of layer noise `n` with the previous layer's output noise std
+// `prev_out_add` (0 on layer 0) and a static relative weight error of std `static_weight`
+// counted as variance of the weight term.
+SumVariances sum_variances(const LayerNoise& n, double prev_out_add, double static_weight = 0);
+// residual_variance of every residual (B x O) under `v`.
+template <class T>
+MatT<T> sum_variance(const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W, const RowVecT<T>* bias,
+                     const SumVariances& v);
+// sum_variance under sum_variances(n, prev_out_add).
 template <class T>
 MatT<T> sum_variance(const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W, const RowVecT<T>* bias,
                      const LayerNoise& n, double prev_out_add);
@@ -145,17 +173,22 @@ MatT<T> sum_variance(const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W, const
 // The tape of a pass measured on a device (hardware in the loop): the batch `x`, every
 // layer's detected sums `sums[l]` (B x O_l) and the final output `out` (B x O_L, taken as
 // the logits). Layer inputs are φ of the measured sums (clamped to [0, 1] in the physical
-// chain, and to ±output_clip). The draws that backward needs under `noise` (the calibrated
-// estimate) are not observed; each is set to its conditional mean given the measured residual
-// e (z - (g ⊙ h Wᵀ + b), divided by g in the physical chain), under the linearisation
-//   e ≈ Σ_k c_k ξ_k,  Var[e] = sum_variance(...)   (the calibration's model),
+// chain, and to ±noise.output_clip where set: what the next layer's modulator receives). The
+// draws that backward needs under `noise` (the calibrated per-pass estimate) are not observed;
+// each is set to its conditional mean given the measured residual e (z - (g ⊙ h Wᵀ + b),
+// divided by g in the physical chain), under the linearisation
+//   e ≈ o + Σ_k c_k ξ_k,  Var[e] = sum_variance(...)   (the calibration's model),
 // so E[ξ_k | e] = c_k e / Var[e] with c_k = sd_k for the additive sites and m s_m, m s_d for
-// the multiplicative ones. With one site active this recovers the draw exactly (e.g.
-// 1 + s_m ξ_m = z / m); a clean backward instead drops the noise-induced part of the gradient.
+// the multiplicative ones. `static_weight` (per layer, empty = none) is the std of the chip's
+// fixed relative weight error: its share o = Σ_j W_ij δ_ij h_j of the residual is a fixed
+// offset, not a draw: it enters Var[e] (so it is not explained as per-pass noise) and stays in
+// the tape's sums, but no draw and no noise gradient stands for it. With one per-pass site
+// active and no static error this recovers the draw exactly (e.g. 1 + s_m ξ_m = z / m); a clean
+// backward instead drops the noise-induced part of the gradient.
 template <class T>
 void tape_from_measurement(Tape<T>& tape, const NetworkT<T>& net, const MatT<T>& x,
                            const std::vector<MatT<T>>& sums, const MatT<T>& out,
-                           const NoiseModel& noise);
+                           const NoiseModel& noise, const std::vector<double>& static_weight = {});
 
 // Backpropagates `dlogits` (B x O_L) through the recorded tape: fills du and dq of
 // every layer (and dz, dp where used), and dx (B x I_0) if non-null. `ws` as given to
@@ -194,11 +227,12 @@ void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseMod
 // Hardware in the loop: grad (laid out like net.params(), overwritten) = the gradient, in
 // every layer's W and b, of a loss whose gradient in the logits is `dlogits` (B x O_L),
 // backpropagated through the pass measured on a device (x, sums, out as for
-// tape_from_measurement, the draws inferred under `noise`). The same arithmetic as
-// tape_from_measurement, network_backward and accumulate_layer_grad of every layer in turn.
+// tape_from_measurement, the draws inferred under `noise` and `static_weight`). The same arithmetic
+// as tape_from_measurement, network_backward and accumulate_layer_grad of every layer in turn.
 template <class T>
 void measured_gradient(VecT<T>& grad, const NetworkT<T>& net, const MatT<T>& x,
                        const std::vector<MatT<T>>& sums, const MatT<T>& out,
-                       const NoiseModel& noise, const MatT<T>& dlogits);
+                       const NoiseModel& noise, const MatT<T>& dlogits,
+                       const std::vector<double>& static_weight = {});
 
 }  // namespace gift
