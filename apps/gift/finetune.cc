@@ -29,12 +29,15 @@ namespace {
 
 LabelledSet to_set(const data::Dataset& d) { return {d.images, d.labels}; }
 
-// `n` training images chosen by `seed` (the lab's labelled calibration set).
-LabelledSet calibration_set(const data::Dataset& train, size_t n, uint64_t seed) {
+// The lab's images of the test split: lab_split by `seed`, as finetune draws its --calib-size
+// calibration set. Calibration sends the first K, which do not depend on the lab's size (a
+// permutation of the test split by the seed), so `gift calibrate --calib-inputs K --seed S`
+// measures on the very images `gift finetune --seed S` calibrates on (any --calib-size >= K).
+LabelledSet lab_images(const data::Dataset& test, size_t k, uint64_t seed) {
   try {
-    return calibration_subset(to_set(train), n, seed);
+    return lab_split(to_set(test), k, seed).calib;
   } catch (const InputError& e) {
-    throw InputError(std::string("--calib-size: ") + e.what());
+    throw InputError(std::string("--calib-inputs: ") + e.what());
   }
 }
 
@@ -66,12 +69,13 @@ void run_calibrate(CalibrateFlags& f) {
   if (!f.json_out.empty()) io::prepare_output(f.json_out);
   const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
   if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
-  const data::Dataset train = f.data.load(data::Split::kTrain);
+  const data::Dataset test = f.data.load(data::Split::kTest);
+  check_labelled_data(ckpt.net.arch(), test.images, test.labels, "test set");
   f.device.threads = f.threads;
   std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
   apply_calib_sites(f.calib_sites, f.calib);
   const CalibrationOptions co = calibration_options(f.calib, f.seed, f.threads);
-  const LabelledSet set = calibration_set(train, static_cast<size_t>(co.inputs), f.seed);
+  const LabelledSet set = lab_images(test, static_cast<size_t>(co.inputs), f.seed);
   const Calibration c = calibrate(*device, ckpt.net, set.images, co, ckpt.train.noise);
   std::printf("calibration of %s on a %s device (%d inputs x %d passes)\n", f.checkpoint.c_str(),
               device->info().name.c_str(), co.inputs, co.repeats);
@@ -369,11 +373,14 @@ void add_calibrate(CLI::App& app) {
   f->data.add(*cmd);
   f->data.dataset.clear();
   f->device.add(*cmd);
-  cmd->add_option("--calib-inputs", f->calib.inputs, "calibration: distinct inputs K");
+  cmd->add_option("--calib-inputs", f->calib.inputs,
+                  "calibration: distinct inputs K, the lab's images of the test split: the K "
+                  "that finetune with the same --seed calibrates on");
   cmd->add_option("--calib-repeats", f->calib.repeats, "calibration: passes R of each input");
   add_calib_sites(*cmd, f->calib_sites);
   add_calib_bootstrap(*cmd, f->calib);
-  cmd->add_option("--seed", f->seed, "seed of the input choice and the bootstrap");
+  cmd->add_option("--seed", f->seed,
+                  "seed of the input choice (finetune's lab split) and the bootstrap");
   cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
   cmd->add_option("--json", f->json_out, "write the estimate as JSON to this file");
   cmd->callback([f] { run_calibrate(*f); });

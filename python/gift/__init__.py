@@ -119,7 +119,8 @@ def evaluate(net, data, labels=None, options=None, **eval_options):
 
 def calibrate(device, net, inputs, options=None, pattern=None, **calib_options):
     """Programs net on device and fits its noise from the first calib_inputs rows of inputs
-    (images, a Dataset or a LabelledSet), as `gift calibrate`."""
+    (images, a Dataset or a LabelledSet), as `gift calibrate`, which sends the lab's images:
+    lab_split(test, n, seed)[0] with its --seed, the images finetune calibrates on."""
     if isinstance(inputs, (Dataset, LabelledSet)):
         inputs = inputs.images
     return _gift.calibrate(device, _network(net), inputs,

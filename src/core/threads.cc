@@ -12,14 +12,43 @@
 
 namespace gift {
 
+#if defined(__SSE__)
+namespace {
+constexpr unsigned kFtzDaz = 0x8040;  // MXCSR bits 15 (flush to zero) and 6 (denormals are zero)
+}  // namespace
+#endif
+
 FlushSubnormals::FlushSubnormals() {
 #if defined(__SSE__)
   saved_ = _mm_getcsr();
-  _mm_setcsr(saved_ | 0x8040);
+  _mm_setcsr(saved_ | kFtzDaz);
 #endif
 }
 
 FlushSubnormals::~FlushSubnormals() {
+#if defined(__SSE__)
+  _mm_setcsr(saved_);
+#endif
+}
+
+unsigned subnormal_mode() {
+#if defined(__SSE__)
+  return _mm_getcsr() & kFtzDaz;
+#else
+  return 0;
+#endif
+}
+
+SubnormalMode::SubnormalMode(unsigned mode) {
+#if defined(__SSE__)
+  saved_ = _mm_getcsr();
+  _mm_setcsr((saved_ & ~kFtzDaz) | (mode & kFtzDaz));
+#else
+  (void)mode;
+#endif
+}
+
+SubnormalMode::~SubnormalMode() {
 #if defined(__SSE__)
   _mm_setcsr(saved_);
 #endif

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "gift/core/error.h"
+#include "gift/core/threads.h"
 
 namespace gift {
 
@@ -85,12 +86,19 @@ void optimizer_step(Vec& params, const Vec& grad, OptimizerState& s, const Optim
   }
   float* v = o.kind == OptimizerKind::kAdam ? s.v.data() : nullptr;
   const Eigen::Index chunks = (n + kStepChunk - 1) / kStepChunk;
-#pragma omp parallel for num_threads(std::max(1, threads)) \
-    schedule(static) if (threads > 1 && chunks > 1)
-  for (Eigen::Index c = 0; c < chunks; ++c) {
-    const Eigen::Index b = c * kStepChunk, k = std::min(kStepChunk, n - b);
-    step_chunk(params.data() + b, grad.data() + b, s.m.data() + b, v ? v + b : nullptr, k, o, step,
-               eps);
+  // Every chunk is computed in the caller's subnormal mode: the trainer and the in-situ methods
+  // call this under FlushSubnormals, and a worker left in another mode would keep the subnormal
+  // moments that the caller's chunk flushes (a result that depends on the thread count).
+  const unsigned mode = subnormal_mode();
+#pragma omp parallel num_threads(std::max(1, threads)) if (threads > 1 && chunks > 1)
+  {
+    const SubnormalMode fp(mode);
+#pragma omp for schedule(static)
+    for (Eigen::Index c = 0; c < chunks; ++c) {
+      const Eigen::Index b = c * kStepChunk, k = std::min(kStepChunk, n - b);
+      step_chunk(params.data() + b, grad.data() + b, s.m.data() + b, v ? v + b : nullptr, k, o,
+                 step, eps);
+    }
   }
 }
 

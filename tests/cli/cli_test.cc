@@ -496,6 +496,26 @@ TEST_F(CliInsitu, CalibratePrintsAndSavesTheEstimate) {
   for (double v : j.at("estimate").at("sum_add")) EXPECT_NEAR(v, 0.5, 0.1) << r.out;
 }
 
+// calibrate measures on the lab's images of the test split, the ones finetune calibrates on with
+// the same seed: on the same chip both find the same estimate, bit for bit.
+TEST_F(CliInsitu, CalibrateUsesTheLabImagesFinetuneCalibratesOn) {
+  const std::string chip = " --device-noise-sum-add 1 --device-seed 4";
+  const Outcome c =
+      gift("calibrate" + common() + chip + " --calib-inputs 50 --seed 3 --json cal.json");
+  ASSERT_EQ(c.status, 0) << c.out << c.err;
+  const Outcome f = gift(finetune_args() + chip + " --method gift --report rep.json");
+  ASSERT_EQ(f.status, 0) << f.out << f.err;
+  const nlohmann::json cal = nlohmann::json::parse(read_text(in_run("cal.json")));
+  const nlohmann::json rep = nlohmann::json::parse(read_text(in_run("rep.json")));
+  EXPECT_EQ(cal.at("estimate"), rep.at("methods")[0].at("calibration").at("estimate"));
+  // Another seed draws other lab images (and bootstrap draws): another estimate.
+  const Outcome o =
+      gift("calibrate" + common() + chip + " --calib-inputs 50 --seed 4 --json other.json");
+  ASSERT_EQ(o.status, 0) << o.out << o.err;
+  EXPECT_NE(cal.at("estimate"),
+            nlohmann::json::parse(read_text(in_run("other.json"))).at("estimate"));
+}
+
 TEST_F(CliInsitu, FinetuneWritesCheckpointAndReport) {
   const Outcome r =
       gift(finetune_args() +

@@ -1,4 +1,6 @@
-// Training: same seed gives bitwise the same weights with 1 and 2 threads; a run
+// Training: same seed gives bitwise the same weights with 1 and 2 threads, and with 1, 2 and 4
+// on a network of several optimizer chunks whose gradients reach subnormal moments, as do
+// fine-tuning steps (engine gradient, optimizer step under FlushSubnormals); a run
 // resumed after an interruption equals an uninterrupted one; training learns a
 // separable synthetic task; evaluation reports a sane interval.
 #include "gift/train/trainer.h"
@@ -7,11 +9,15 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
+#include "gift/core/threads.h"
 #include "gift/train/engine.h"
 #include "gift/train/evaluate.h"
+#include "worker_fp_mode.h"
 
 namespace gift {
 namespace {
@@ -57,6 +63,74 @@ TEST(Trainer, BitwiseSameWithOneAndTwoThreads) {
   ASSERT_EQ(a.params().size(), b.params().size());
   EXPECT_EQ(0,
             std::memcmp(a.params().data(), b.params().data(), sizeof(float) * a.params().size()));
+}
+
+bool same(const Vec& a, const Vec& b) {
+  // (memcmp on an empty vector's null data would be undefined: GCC then drops null checks)
+  return a.size() == b.size() &&
+         (a.size() == 0 ||
+          std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<size_t>(a.size())) == 0);
+}
+
+// The blobs in the first 8 of 256 inputs; the other 248 are positive values scaled by 1e-8 down
+// to 1e-27, so that their weights' gradients are tiny and Adam's second moments of them
+// (1e-3 g^2) subnormal unless flushed.
+void blobs_with_tiny_inputs(int n, uint64_t seed, Mat* x, std::vector<int>* y) {
+  Mat b;
+  blobs(n, seed, &b, y);
+  x->resize(n, 256);
+  x->leftCols(8) = b;
+  for (Eigen::Index j = 8; j < 256; ++j)
+    x->col(j) = b.col(j % 8).cwiseAbs() * std::pow(10.0f, -8.0f - static_cast<float>(j % 20));
+}
+
+// The parameters and optimizer moments after training, then after five fine-tuning-like steps
+// (the in-situ methods' step: engine gradient, optimizer step, projection, under
+// FlushSubnormals) on a network of 256-256-32-3 (about 74k parameters: five chunks of the
+// threaded optimizer step).
+std::vector<Vec> train_and_tune(const Mat& x, const std::vector<int>& y, int threads) {
+  Network net(Architecture::from_string("256-256-32-3", Activation::kRelu, 1.0));
+  net.init(3);
+  TrainOptions o = options(threads);
+  o.epochs = 2;
+  TrainState state;
+  train(net, x, y, o, state);
+  std::vector<Vec> out{net.params(), state.optimizer.m, state.optimizer.v};
+  const FlushSubnormals ftz;
+  Engine engine(threads);
+  OptimizerState tune;
+  Vec g;
+  for (uint32_t step = 0; step < 5; ++step) {
+    const Eigen::Index r0 = 40 * step;
+    const NoiseDraws d{5, Purpose::kTrainNoise, step, 0};
+    engine.loss_and_grad(net, x.middleRows(r0, 70), y.data() + r0, o.noise, d, g);
+    optimizer_step(net.params(), g, tune, o.optimizer, engine.threads());
+    net.project();
+  }
+  out.insert(out.end(), {net.params(), tune.m, tune.v});
+  return out;
+}
+
+TEST(Trainer, BitwiseSameAtOneTwoAndFourThreadsOnSeveralOptimizerChunks) {
+  Mat x;
+  std::vector<int> y;
+  blobs_with_tiny_inputs(300, 1, &x, &y);
+  const char* names[6] = {"trained parameters", "trained first moment", "trained second moment",
+                          "tuned parameters",   "tuned first moment",   "tuned second moment"};
+  // OpenMP's workers in either mode (started inside or outside a FlushSubnormals scope).
+  for (bool workers_flush : {false, true}) {
+    test::set_worker_subnormal_mode(workers_flush, 4);
+    const std::vector<Vec> one = train_and_tune(x, y, 1);
+    ASSERT_GT(one[0].size(), 4 * 16384);
+    for (int threads : {2, 4}) {
+      const std::vector<Vec> many = train_and_tune(x, y, threads);
+      for (size_t i = 0; i < one.size(); ++i) {
+        EXPECT_TRUE(same(many[i], one[i]))
+            << names[i] << " differ at " << threads << " threads, workers flush " << workers_flush;
+      }
+    }
+  }
+  test::set_worker_subnormal_mode(false, 4);
 }
 
 TEST(Engine, GradientBitwiseSameForAnyThreadCount) {

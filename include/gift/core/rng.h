@@ -26,7 +26,10 @@ enum class Purpose : uint32_t {
   kScoreSplit = 10,     // fine-tuning: the calibration set's scoring hold-out and fitted part
   kFitShuffle = 11,     // fine-tuning: order of the fitted images (a = epoch, b = method)
   kRescaleSubset = 12,  // gift's rescale step: the images it judges scales on
-  kTwinNoise = 13,      // fine-tuning's twin scores, common random numbers (a = use, b = repeat)
+  kTwinNoise = 13,      // fine-tuning's digital-twin forwards, a NoiseDraws stream: a = pass,
+                        // b = sample (row), c = noise_stream_word(layer, site). Pass 0: every
+                        // twin_loss (the same draws for every candidate: common random numbers);
+                        // pass 1 + r: repeat r of the rescale step's twin error rates
   kCalibTwin = 14,      // calibration's simulated twin (its device seed, derive_seed)
   kRowGain = 15,        // a simulated device's static gain error of each output row (a = layer)
   kColGain = 16,        // a simulated device's static gain error of each input column (a = layer)

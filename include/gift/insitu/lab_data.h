@@ -22,9 +22,10 @@ struct LabelledSet {
 void gather_rows(const Mat& images, const std::vector<int>& labels, const uint32_t* rows, size_t n,
                  Mat& xb, std::vector<int>& yb);
 
-// The labelled calibration set of a lab: `n` images of `train` chosen by `seed` (a seeded
-// permutation, so the CLI and sweeps pick the same images). Throws InputError unless
-// 1 <= n <= train size.
+// A labelled calibration set drawn from a training set: `n` images of `train` chosen by `seed`
+// (a seeded permutation). The lab of the CLI (calibrate and finetune) and of sweeps is
+// lab_split's instead, from the test split; this stays for Python's calibration_subset. Throws
+// InputError unless 1 <= n <= train size.
 LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed);
 
 // The lab's labelled images and the images a result is judged on, both from `test` (images the
