@@ -317,16 +317,16 @@ void run_finetune(FinetuneFlags& f) {
   f.device.threads = f.threads;
   const FinetuneOptions o = finetune_options(f, ckpt);
 
-  // A simulated chip judges every network on a fresh copy of itself: the same static errors and
-  // the same draws for every network (common random numbers), so a network that did not change
-  // reads the same before and after, and a difference is paired pass by pass. An external chip
-  // is one chip: its draws are what they are.
-  const bool simulated = f.device.command.empty();
+  // Every network is judged on a fresh connection to the chip. A simulated chip (or a server
+  // that simulates one) starts its draws again: the same static errors and the same draws for
+  // every network (common random numbers), so a network that did not change reads the same
+  // before and after, and a difference is paired pass by pass. A real chip's draws are what
+  // they are.
   std::unique_ptr<Device> probe = f.device.make(ckpt.net.arch());
   const DeviceAccuracy before = device_accuracy(*probe, ckpt.net, test_set, f.eval_repeats);
   double oracle_acc = -1;
   if (!f.oracle.empty()) {
-    if (simulated) probe = f.device.make(ckpt.net.arch());
+    probe = f.device.make(ckpt.net.arch());
     oracle_acc = device_accuracy(*probe, oracle_ckpt.net, test_set, f.eval_repeats).mean;
   }
   print_start(f, ckpt, before, oracle_acc);
@@ -350,7 +350,7 @@ void run_finetune(FinetuneFlags& f) {
     Network net = ckpt.net;
     std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
     const FinetuneReport r = make_method(name)->run(net, *device, calib, train_set, o);
-    if (simulated) device = f.device.make(ckpt.net.arch());  // the draws `before` had
+    device = f.device.make(ckpt.net.arch());  // the draws `before` had
     const DeviceAccuracy after = device_accuracy(*device, net, test_set, f.eval_repeats);
     const nlohmann::json j = method_row(r, before, after, oracle_acc);
     print_row(j);
