@@ -24,10 +24,9 @@ t0="$(date +%s)"
 # which installs and links without the sanitizers, is not registered in a sanitized build.
 # -O1: the build takes about half the time of -O2 (measured: 8.5 s against 16.7 s for
 # tests/train/trainer_test.cc), which is most of this script's time in CI.
-# It is also CI's second CPU target: generic x86-64 (GIFT_NATIVE=OFF), where scripts/test.sh builds
-# for -march=native, with warnings as errors (GIFT_WERROR=ON).
+# Never with -Werror: GCC 12 warns (-Wmaybe-uninitialized) inside libstdc++'s <regex> under the
+# sanitizers' instrumentation, a false positive (measured: cli_test.cc).
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGIFT_SANITIZE=ON \
-  -DGIFT_NATIVE=OFF -DGIFT_WERROR=ON \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -DNDEBUG" \
   -DGIFT_BUILD_BENCH=OFF -DGIFT_PYTHON=OFF -DGIFT_MPI=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j"$JOBS"
