@@ -132,8 +132,10 @@ std::string format_table(const std::vector<AggregateRow>& rows) {
     t.add_column(h, true);
   }
   for (const AggregateRow& r : rows) {
-    const std::string recovery = r.recovery.n == 0
-                                     ? "-"
+    // One seed has no interval over seeds: the mean alone, never a zero-width "[x, x]".
+    const std::string recovery = r.recovery.n == 0 ? "-"
+                                 : r.recovery.n == 1
+                                     ? fixed(r.recovery.mean, 2)
                                      : fixed(r.recovery.mean, 2) + " [" + fixed(r.recovery.low, 2) +
                                            ", " + fixed(r.recovery.high, 2) + "]";
     const long accepted = std::lround(r.accepted_fraction * r.seeds);
@@ -147,7 +149,9 @@ std::string format_table(const std::vector<AggregateRow>& rows) {
   }
   return t.str() +
          "(means over seeds with 95% intervals: t over seeds, or the Monte-Carlo interval of a "
-         "single seed; recovery over the seeds where the oracle beats the start by >= 1 point)\n";
+         "single seed; recovery over the seeds where the oracle beats the start by >= 1 point, "
+         "\"-\" "
+         "where none does; its interval over seeds where there are two or more)\n";
 }
 
 }  // namespace gift::experiment
