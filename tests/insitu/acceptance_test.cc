@@ -176,13 +176,23 @@ TEST(Acceptance, TheReportSeparatesSelectionFromConfirmation) {
     o.fit_data = FitData::kCalibration;
     o.holdout = 0.5;
     o.budget_passes = 0;
+    o.epochs = 2;
     VerdictChip chip(arch, 11, VerdictOptions{});
     const FinetuneReport r = make_method("gift")->run(net, chip, calib, train, o);
     SCOPED_TRACE(r.summary());
     EXPECT_EQ(r.score_images, 300u);
     EXPECT_EQ(r.select_images, checks == 1 ? 0u : 150u);
     EXPECT_EQ(r.confirm_images, checks == 1 ? 300u : 150u);
-    EXPECT_EQ(static_cast<int>(r.epochs.size()), checks);
+    ASSERT_EQ(static_cast<int>(r.epochs.size()), checks);
+    // The checks are evenly spaced along the plan (300 fitted images, batch 64, 2 epochs: 10
+    // steps), the last at the end.
+    const uint64_t steps = 2 * ((300 + 63) / 64);
+    EXPECT_EQ(r.epochs.back().step, steps);
+    for (int k = 0; k < checks; ++k) {
+      EXPECT_EQ(r.epochs[static_cast<size_t>(k)].step,
+                (static_cast<uint64_t>(k + 1) * steps + static_cast<uint64_t>(checks) - 1) /
+                    static_cast<uint64_t>(checks));
+    }
     EXPECT_TRUE(r.tested);
     EXPECT_GT(r.start_se, 0.0);  // one pass per image: the error is over images
     EXPECT_EQ(r.images_better + r.images_worse > 0, true);
