@@ -36,6 +36,10 @@ def interval(xs):
 
 def fmt(t, scale=100.0, digits=2):
     m, lo, hi = t
+    if math.isnan(lo):
+        return f"{scale * m:.{digits}f} (one seed: no interval)"
+    if lo == hi:
+        return f"{scale * m:.{digits}f} (the same in every seed)"
     return f"{scale * m:.{digits}f} [{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
 
 
@@ -94,6 +98,9 @@ def main(args):
                     vb = ra["acc_oracle"] if b == "oracle" else methods[b][s]["acc_after"]
                     diffs.append(ra["acc_after"] - vb)
                 t = interval(diffs)
+                if all(d == 0 for d in diffs):
+                    print(f"- {a} - {b}: identical in every seed")
+                    continue
                 verdict = ("ahead" if t[1] > 0 else "behind" if t[2] < 0 else "not resolved")
                 print(f"- {a} - {b}: {fmt(t)} ({verdict})")
     return 0

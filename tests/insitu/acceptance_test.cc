@@ -207,12 +207,16 @@ TEST(Acceptance, TheReportSeparatesSelectionFromConfirmation) {
 }
 
 // The review's bar: over 400 seeds, the false-accept rate at 1, 3 and 5 checks is within its
-// Monte-Carlo error of the 5% level (re-measuring a candidate chosen on the same images
-// accepted 9-14% at 3-5 checks).
+// Monte-Carlo error of the 5% level. Candidates with their own verdicts on 30% of the images and
+// little device noise (2% flips): the previous guard (a candidate chosen on the scoring images,
+// re-measured on the same images, z-test) accepted 4.8%, 9.0% and 14.5% here.
 TEST(AcceptanceSlow, FalseAcceptRateHoldsItsLevelAtOneThreeAndFiveChecks) {
   const int seeds = 400;
+  VerdictOptions null;
+  null.own = 0.3;
+  null.flip = 0.02;
   for (int checks : {1, 3, 5}) {
-    const Rate r = acceptance(checks, seeds, VerdictOptions{}, false);
+    const Rate r = acceptance(checks, seeds, null, false);
     std::printf("checks %d: %d of %d accepted (%.3f)\n", checks, r.accepted, r.runs, r.rate());
     EXPECT_LE(r.rate(), 0.05 + r.margin(0.05)) << "checks " << checks;
   }
