@@ -164,7 +164,9 @@ void FinetuneOptionFlags::add(CLI::App& app, FinetuneOptions& o) {
   app.add_option("--schedule", schedule,
                  "learning rate over the planned steps: cosine or constant (retrain: cosine)");
   app.add_flag("--no-rescale", no_rescale, "gift: skip the structured rescaling first step");
-  app.add_option("--checks", o.checks, "device scores along the way (fewer if passes run short)");
+  app.add_option("--checks", o.checks,
+                 "device scores along the way (fewer if passes run short); 2 or more split the "
+                 "scoring images: half choose the best check, the other half confirm it");
   app.add_option("--epochs", o.epochs,
                  "epochs over the images fitted (gift, diff, hil), unless a budget ends it");
   app.add_option("--retrain-epochs", o.retrain_epochs,
