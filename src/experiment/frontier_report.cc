@@ -220,8 +220,9 @@ std::string frontier_markdown(const FrontierTable& t, const FrontierConfig& c,
        "(over seeds; with one seed over noise draws). Recovery: mean over the seeds where the "
        "oracle beats the start by at least " +
        fixed_text(100 * kMinRecoveryGap, 0) +
-       " point, with a t interval over seeds. Accepted: seeds whose result beat the start on the "
-       "method's scoring images; budget-limited: seeds where a budget cut the method's plan.\n";
+       " point, with a t interval over seeds. Accepted: seeds whose result passed the acceptance "
+       "test (exact, on scoring images no choice saw); budget-limited: seeds where a budget cut "
+       "the method's plan.\n";
   return s;
 }
 
