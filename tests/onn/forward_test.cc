@@ -239,6 +239,26 @@ TEST(Forward, MeasuredTapeRecoversEverySumSiteInThePhysicalChain) {
 
 // The variance model that calibration fits and hil infers under is the forward's: the sample
 // variance of the optical sum over many passes matches sum_variance site by site.
+
+// The sample variance of layer 0's detected sums of the first input over 4,000 passes
+// (NoiseDraws{seed, kTest, pass}).
+VecD layer0_sum_variance(const NetworkD& net, const MatD& x, const NoiseModel& noise,
+                         uint64_t seed) {
+  const int passes = 4000;
+  const Eigen::Index n = net.weight(0).rows();
+  VecD sum = VecD::Zero(n), sum2 = VecD::Zero(n);
+  for (int p = 0; p < passes; ++p) {
+    const NoiseDraws d{seed, Purpose::kTest, static_cast<uint32_t>(p), 0};
+    Tape<double> t;
+    network_forward<double>(t, net, x, noise, &d);
+    const VecD u = t.layers[0].u.row(0).transpose();
+    sum += u;
+    sum2 += u.cwiseAbs2();
+  }
+  const VecD mean = sum / passes;
+  return sum2 / passes - mean.cwiseAbs2();
+}
+
 TEST(Forward, SumVarianceMatchesTheForward) {
   const NetworkD net = small_net(Activation::kRelu, 5, Chain::kPhysical);
   MatD x(1, 6);
@@ -248,18 +268,7 @@ TEST(Forward, SumVarianceMatchesTheForward) {
     SCOPED_TRACE(info.name);
     NoiseModel noise = NoiseModel::none(3);
     noise.layers[0].at(info.site) = 0.2;
-    const int passes = 4000;
-    VecD sum = VecD::Zero(5), sum2 = VecD::Zero(5);
-    for (int p = 0; p < passes; ++p) {
-      const NoiseDraws d{11, Purpose::kTest, static_cast<uint32_t>(p), 0};
-      Tape<double> t;
-      network_forward<double>(t, net, x, noise, &d);
-      const VecD u = t.layers[0].u.row(0).transpose();
-      sum += u;
-      sum2 += u.cwiseAbs2();
-    }
-    const VecD mean = sum / passes;
-    const VecD var = sum2 / passes - mean.cwiseAbs2();
+    const VecD var = layer0_sum_variance(net, x, noise, 11);
     const MatD model = sum_variance<double>(x, net.weight(0), nullptr, noise.layers[0], 0.0);
     for (int i = 0; i < 5; ++i) {
       // The sample variance of n Gaussian draws has relative std sqrt(2 / n) (2.2% here):
@@ -428,18 +437,7 @@ TEST(Forward, SumVarianceWithProductsMatchesTheForward) {
   NoiseModel noise = NoiseModel::none(3);
   noise.layers[0] = {0.5, 0.5, 0.3, 0.0};
   noise.layers[0].in_add = 0.3;
-  const int passes = 4000;
-  VecD sum = VecD::Zero(5), sum2 = VecD::Zero(5);
-  for (int p = 0; p < passes; ++p) {
-    const NoiseDraws d{12, Purpose::kTest, static_cast<uint32_t>(p), 0};
-    Tape<double> t;
-    network_forward<double>(t, net, x, noise, &d);
-    const VecD u = t.layers[0].u.row(0).transpose();
-    sum += u;
-    sum2 += u.cwiseAbs2();
-  }
-  const VecD mean = sum / passes;
-  const VecD var = sum2 / passes - mean.cwiseAbs2();
+  const VecD var = layer0_sum_variance(net, x, noise, 12);
   const MatD model = sum_variance<double>(x, net.weight(0), nullptr, noise.layers[0], 0.0);
   for (int i = 0; i < 5; ++i) {
     // 5 sample variances of 4,000 draws: relative std 2.2% each, 8% covers all.
