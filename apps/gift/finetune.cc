@@ -41,6 +41,18 @@ LabelledSet lab_images(const data::Dataset& test, size_t k, uint64_t seed) {
   }
 }
 
+// The device as a reader should know it: a simulated one by its true noise and static errors,
+// an external one by its command and what it says it is (its true noise is not ours to know).
+std::string describe_device(const DeviceFlags& d, const Device& device, int layers) {
+  if (!d.command.empty()) {
+    const std::string name = device.info().name;
+    return "the external device '" + d.command + "'" +
+           (name.empty() ? std::string() : " (it says: " + name + ")");
+  }
+  return "a simulated device with true noise " + d.noise.build(layers, "device").describe() +
+         (d.imperfections.build().any() ? " and static errors" : "");
+}
+
 // --calib-bootstrap, bound to `o` (CalibrationOptions' default).
 void add_calib_bootstrap(CLI::App& app, CalibrationOptions& o) {
   app.add_option("--calib-bootstrap", o.bootstrap,
@@ -77,8 +89,9 @@ void run_calibrate(CalibrateFlags& f) {
   const CalibrationOptions co = calibration_options(f.calib, f.seed, f.threads);
   const LabelledSet set = lab_images(test, static_cast<size_t>(co.inputs), f.seed);
   const Calibration c = calibrate(*device, ckpt.net, set.images, co, ckpt.train.noise);
-  std::printf("calibration of %s on a %s device (%d inputs x %d passes)\n", f.checkpoint.c_str(),
-              device->info().name.c_str(), co.inputs, co.repeats);
+  std::printf("calibration of %s on %s (%d inputs x %d passes)\n", f.checkpoint.c_str(),
+              describe_device(f.device, *device, ckpt.net.num_layers()).c_str(), co.inputs,
+              co.repeats);
   std::printf("%s", c.report().c_str());
   std::printf("estimate: %s\n", c.estimate().describe().c_str());
   if (!f.json_out.empty()) {
@@ -221,12 +234,11 @@ void print_row(const nlohmann::json& j) {
 }
 
 // The start's line and the table's header.
-void print_start(const FinetuneFlags& f, const io::Checkpoint& ckpt, const DeviceAccuracy& before,
-                 double oracle_acc) {
-  std::printf("%s (trained at %s) on a device with true noise %s%s\n", f.checkpoint.c_str(),
+void print_start(const FinetuneFlags& f, const io::Checkpoint& ckpt, const Device& device,
+                 const DeviceAccuracy& before, double oracle_acc) {
+  std::printf("%s (trained at %s) on %s\n", f.checkpoint.c_str(),
               ckpt.train.noise.describe().c_str(),
-              f.device.noise.build(ckpt.net.num_layers(), "device").describe().c_str(),
-              f.device.imperfections.build().any() ? " and static errors" : "");
+              describe_device(f.device, device, ckpt.net.num_layers()).c_str());
   std::printf("device test accuracy before: %.2f%% [%.2f, %.2f]", 100 * before.mean,
               100 * before.low, 100 * before.high);
   if (oracle_acc >= 0) {
@@ -329,7 +341,7 @@ void run_finetune(FinetuneFlags& f) {
     probe = f.device.make(ckpt.net.arch());
     oracle_acc = device_accuracy(*probe, oracle_ckpt.net, test_set, f.eval_repeats).mean;
   }
-  print_start(f, ckpt, before, oracle_acc);
+  print_start(f, ckpt, *probe, before, oracle_acc);
   nlohmann::json all = nlohmann::json::array();
   // The report holds every method finished so far, rewritten (atomically) after each one,
   // so a run stopped between methods keeps what it finished; --resume continues it.

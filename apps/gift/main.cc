@@ -1,11 +1,14 @@
 // gift: the command-line tool. Every error prints one line and exits non-zero.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <exception>
 #include <fstream>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "common.h"
 #include "gift/core/error.h"
@@ -24,7 +27,7 @@ void check_numeric_options(CLI::App& app) {
         const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
         return digits ? std::string() : "expected a non-negative integer, found '" + s + "'";
       },
-      "UINT");
+      "");  // no description: the help shows the type alone ("N", below), not "UINT:UINT"
   for (CLI::Option* opt : app.get_options()) {
     if (opt->get_type_name() == "UINT") opt->check(non_negative_integer);
     if (opt->get_name() == "--threads" || opt->get_name() == "--jobs") {
@@ -55,6 +58,41 @@ std::string check_config_file(const std::string& path) {
   return "";
 }
 
+// Levenshtein distance, for "did you mean" on a mistyped subcommand.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The first argument when it is neither an option nor a subcommand (CLI11 would say only "A
+// subcommand is required"): why, with the nearest subcommand and the list. "" if it is fine.
+std::string check_subcommand(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-' || argv[1][0] == '\0') return "";
+  const std::string word = argv[1];
+  std::string names, nearest;
+  size_t best = 3;  // suggest only within two edits
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    const std::string& name = sub->get_name();
+    if (name == word) return "";
+    names += (names.empty() ? "" : ", ") + name;
+    const size_t d = edit_distance(word, name);
+    if (d < best) best = d, nearest = name;
+  }
+  return "unknown command '" + word + "'" +
+         (nearest.empty() ? "" : " (did you mean '" + nearest + "'?)") + "; the commands are " +
+         names + " (gift --help)";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,6 +101,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", gift::version());
   app.set_config("--config", "", "read options from a TOML/INI file ([train], [eval] sections)");
   app.require_subcommand(1);
+  // --help shows every option's default ("[10]") and plain types ("N", not "UINT:UINT").
+  app.option_defaults()->always_capture_default();
+  app.get_formatter()->label("UINT", "N");
   gift::cli::add_train(app);
   gift::cli::add_eval(app);
   gift::cli::add_calibrate(app);
@@ -73,6 +114,10 @@ int main(int argc, char** argv) {
   gift::cli::add_frontier(app);
   gift::cli::add_report(app);
   check_numeric_options(app);
+  if (const std::string problem = check_subcommand(app, argc, argv); !problem.empty()) {
+    std::fprintf(stderr, "gift: error: %s\n", problem.c_str());
+    return 2;
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     std::string path;

@@ -1,5 +1,6 @@
 #include "gift/core/stats.h"
 
+#include <algorithm>
 #include <boost/math/distributions/binomial.hpp>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
@@ -9,15 +10,9 @@
 namespace gift {
 
 double t_quantile_975(int df) {
-  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306,
-                                 2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
-                                 2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-                                 2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
   if (df < 1) throw InternalError("t_quantile_975: df must be >= 1");
-  if (df <= 30) return table[df - 1];
-  // Cornish-Fisher expansion around the normal quantile; error < 1e-3 for df > 30.
-  const double z = 1.959963984540054, z3 = z * z * z, z5 = z3 * z * z;
-  return z + (z3 + z) / (4.0 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96.0 * df * df);
+  const boost::math::students_t_distribution<double> dist(static_cast<double>(df));
+  return boost::math::quantile(dist, 0.975);
 }
 
 MeanCI mean_ci95(const std::vector<double>& values) {
@@ -37,6 +32,12 @@ MeanCI mean_ci95(const std::vector<double>& values) {
   r.low = r.mean - half;
   r.high = r.mean + half;
   return r;
+}
+
+MeanCI within(MeanCI m, double lo, double hi) {
+  m.low = std::clamp(m.low, lo, hi);
+  m.high = std::clamp(m.high, lo, hi);
+  return m;
 }
 
 double sign_test_p(long better, long worse) {

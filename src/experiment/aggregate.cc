@@ -39,10 +39,11 @@ MeanCI stat_of(const std::vector<const SweepRow*>& rows, double (*get)(const Swe
   return mean_ci95(v);
 }
 
-// An accuracy: over seeds, or the row's own Monte-Carlo interval when there is one seed.
+// An accuracy: over seeds, or the row's own Monte-Carlo interval when there is one seed; within
+// [0, 1] (a t interval over few seeds can reach past 100%).
 MeanCI accuracy_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&),
                    Interval (*get_ci)(const SweepRow&)) {
-  MeanCI m = stat_of(rows, get);
+  MeanCI m = within(stat_of(rows, get), 0, 1);
   if (rows.size() == 1) {
     m.low = get_ci(*rows[0]).low;
     m.high = get_ci(*rows[0]).high;

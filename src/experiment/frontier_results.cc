@@ -32,7 +32,7 @@ MeanCI accuracy_over(const std::vector<std::pair<double, Interval>>& v) {
   if (v.empty()) return undefined_stat();
   std::vector<double> x;
   for (const auto& p : v) x.push_back(p.first);
-  MeanCI m = mean_ci95(x);
+  MeanCI m = within(mean_ci95(x), 0, 1);  // an accuracy: a t interval can reach past 100%
   if (std::all_of(x.begin(), x.end(), [&](double a) { return a == x[0]; })) {
     m.low = v[0].second.low;
     m.high = v[0].second.high;

@@ -73,7 +73,11 @@ ExternalDevice::ExternalDevice(std::vector<std::string> argv, ExternalDeviceOpti
   if (argv_.empty() || argv_[0].empty()) {
     throw InputError("external device: the server command is empty");
   }
-  label_ = "device server '" + cut(argv_[0]) + "'";
+  // Named by its program and, for an interpreter ("python3 chip.py") or a subcommand ("gift
+  // device-server"), its first argument when that is not an option.
+  std::string who = argv_[0];
+  if (argv_.size() > 1 && !argv_[1].empty() && argv_[1][0] != '-') who += " " + argv_[1];
+  label_ = "device server '" + cut(who) + "'";
 
   start();
   try {

@@ -14,8 +14,8 @@ namespace gift {
 namespace {
 
 TEST(Stats, TQuantileMatchesPublishedValues) {
-  // t_{0.975, df} to 9 digits (e.g. Abramowitz & Stegun table 26.10; R's qt(0.975, df)). The
-  // table holds 3 decimals up to df = 30; beyond, the expansion is good to 1e-3.
+  // t_{0.975, df} to 9 digits (e.g. Abramowitz & Stegun table 26.10; R's qt(0.975, df)), which
+  // Boost.Math's quantile meets to 1e-8.
   const struct {
     int df;
     double t;
@@ -23,11 +23,11 @@ TEST(Stats, TQuantileMatchesPublishedValues) {
                {10, 2.228138852}, {20, 2.085963447}, {30, 2.042272456},  {31, 2.039513446},
                {40, 2.021075390}, {60, 2.000297822}, {120, 1.979930405}, {1000, 1.962339081}};
   for (const auto& k : known) {
-    EXPECT_NEAR(t_quantile_975(k.df), k.t, 1e-3) << "df " << k.df;
+    EXPECT_NEAR(t_quantile_975(k.df), k.t, 1e-8) << "df " << k.df;
   }
   // Decreasing towards the normal quantile.
   for (int df = 1; df < 200; ++df) EXPECT_GT(t_quantile_975(df), t_quantile_975(df + 1)) << df;
-  EXPECT_NEAR(t_quantile_975(1000000), 1.959966357, 1e-6);  // z + (z^3 + z) / (4 df) + ...
+  EXPECT_NEAR(t_quantile_975(1000000), 1.959966357, 1e-8);  // z + (z^3 + z) / (4 df) + ...
   EXPECT_THROW(t_quantile_975(0), InternalError);
 }
 
@@ -53,6 +53,18 @@ TEST(Stats, MeanCiOnKnownData) {
   EXPECT_EQ(same.stddev, 0);
   EXPECT_EQ(same.low, same.high);
   EXPECT_THROW(mean_ci95({}), InternalError);
+}
+
+TEST(Stats, WithinCutsTheIntervalAndKeepsTheMean) {
+  const MeanCI r = within(mean_ci95({0.2, 0.9}), 0, 1);
+  EXPECT_DOUBLE_EQ(r.mean, 0.55);
+  EXPECT_EQ(r.low, 0);
+  EXPECT_EQ(r.high, 1);
+  EXPECT_EQ(r.n, 2);
+  const MeanCI inside = mean_ci95({0.5, 0.51, 0.52});
+  const MeanCI same = within(inside, 0, 1);
+  EXPECT_EQ(same.low, inside.low);
+  EXPECT_EQ(same.high, inside.high);
 }
 
 TEST(Stats, MeanCiCoversTheTrueMeanNinetyFivePercentOfTheTime) {

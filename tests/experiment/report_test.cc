@@ -264,7 +264,7 @@ TEST(Report, AggregateMeansAndIntervalsOverSeeds) {
   EXPECT_GT(a.acc_after.high - a.acc_after.low, 0);
   // With two seeds the t quantile is 12.706: the interval is mean +- 12.706 |x1 - x2| / 2.
   EXPECT_NEAR(a.acc_after.high - a.acc_after.mean,
-              12.706 * std::abs(s1.acc_after - s2.acc_after) / 2, 1e-12);
+              t_quantile_975(1) * std::abs(s1.acc_after - s2.acc_after) / 2, 1e-12);
   EXPECT_DOUBLE_EQ(a.device_passes, 65750);
   EXPECT_DOUBLE_EQ(a.device_programmings, 34);
   EXPECT_DOUBLE_EQ(a.sample_gradients, 30000);
@@ -272,6 +272,28 @@ TEST(Report, AggregateMeansAndIntervalsOverSeeds) {
   EXPECT_DOUBLE_EQ(a.accepted_fraction, 0.5);
   EXPECT_DOUBLE_EQ(find_cell(agg, "weight", 0.1, 1, "none").accepted_fraction, 0);
   EXPECT_DOUBLE_EQ(find_cell(agg, "weight", 0.1, 1, "hil").device_programmings, 484);
+}
+
+TEST(Report, AccuracyIntervalsStayWithinZeroAndOne) {
+  // Two seeds far apart: the t interval (mean 0.6 +- 12.7 * 0.35) reaches far past [0, 1]; the
+  // table shows it cut to the possible range, and the mean and spread untouched.
+  SweepRow lo = make_row("sum_add", 0.1, 1, 1, "gift");
+  SweepRow hi = make_row("sum_add", 0.1, 1, 2, "gift");
+  lo.acc_after = 0.25;
+  hi.acc_after = 0.95;
+  const std::vector<AggregateRow> agg = aggregate({lo, hi});
+  ASSERT_EQ(agg.size(), 1u);
+  const MeanCI& a = agg[0].acc_after;
+  const MeanCI raw = mean_ci95({0.25, 0.95});
+  ASSERT_LT(raw.low, 0);
+  ASSERT_GT(raw.high, 1);
+  EXPECT_DOUBLE_EQ(a.mean, 0.6);
+  EXPECT_DOUBLE_EQ(a.stddev, raw.stddev);
+  EXPECT_EQ(a.low, 0);
+  EXPECT_EQ(a.high, 1);
+  for (const char* past : {"[-", "101", "141", "150"}) {
+    EXPECT_EQ(format_table(agg).find(past), std::string::npos) << past << "\n" << format_table(agg);
+  }
 }
 
 TEST(Report, AggregateSkipsNullRecovery) {

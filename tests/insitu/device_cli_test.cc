@@ -269,6 +269,22 @@ TEST_F(DeviceCli, CalibSitesChoosesTheFittedSitesAndPresetsBuildTheChip) {
   expect_one_error_line(run(args), 1, "unknown noise preset 'mzi': expected soa");
 }
 
+TEST_F(DeviceCli, AnExternalDeviceIsDescribedAsOneNotAsASimulatedChip) {
+  // The server is gift's own simulated chip behind the protocol; gift still cannot know its
+  // noise, and says what it drives: the command, and what the server says it is.
+  const std::string server = std::string(GIFT_BINARY) + " device-server --checkpoint " +
+                             tmp_.path("model.safetensors") + " --noise-sum-add 0.5";
+  std::vector<std::string> args = calibrate_args();
+  args.insert(args.end(), {"--device-command", server});
+  ASSERT_EQ(run(args), 0) << err();
+  EXPECT_TRUE(contains(out(), "on the external device '" + server + "'")) << out();
+  EXPECT_FALSE(contains(out(), "a simulated device")) << out();
+  args = calibrate_args();
+  args.insert(args.end(), {"--device-noise-sum-add", "0.5"});
+  ASSERT_EQ(run(args), 0) << err();
+  EXPECT_TRUE(contains(out(), "on a simulated device with true noise")) << out();
+}
+
 TEST_F(DeviceCli, DeviceTimeoutIsValidated) {
   for (const std::string bad : {"-1", "nan", "inf", "-inf", "1e999", "ten", ""}) {
     SCOPED_TRACE(bad);

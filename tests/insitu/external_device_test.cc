@@ -80,6 +80,12 @@ TEST(ExternalDevice, CommandThatDoesNotExistIsAClearError) {
   EXPECT_TRUE(contains(construct_error({"gift-no-such-command-in-path"}), "cannot start"));
 }
 
+TEST(ExternalDevice, AServerRunByAnInterpreterIsNamedByItsScript) {
+  // Every Python server would otherwise be "device server '/usr/bin/python3'".
+  const std::string e = construct_error({"/bin/sh", "/dev/null"});  // an empty script: exits
+  EXPECT_TRUE(contains(e, "device server '/bin/sh /dev/null'")) << e;
+}
+
 TEST(ExternalDevice, ServerThatExitsAtOnceIsAClearError) {
   for (std::vector<std::string> argv : {std::vector<std::string>{"/bin/false"},
                                         {"/bin/true"},
