@@ -97,16 +97,17 @@ void DataFlags::add(CLI::App& app) {
   app.add_option("--dataset", dataset, "data set: " + data::dataset_list())
       ->check(CLI::IsMember(data::dataset_names()));
   app.add_option("--data-dir", dir, "directory holding the IDX files (default data/<dataset>)");
-  app.add_option("--train-limit", train_limit, "use only the first N training images (0 = all)");
-  app.add_option("--test-limit", test_limit, "use only the first N test images (0 = all)");
+  app.add_option("--train-limit", train_limit,
+                 "use only the first N training images, decoding only those (0 = all)");
+  app.add_option("--test-limit", test_limit,
+                 "use only the first N test images, decoding only those (0 = all)");
 }
 
 data::Dataset DataFlags::load(data::Split split) const {
-  data::Dataset d =
-      data::load_dataset(dataset, dir.empty() ? data::default_data_dir(dataset) : dir, split);
   const size_t limit = split == data::Split::kTrain ? train_limit : test_limit;
-  if (limit > 0 && limit < d.size()) d = data::subset(d, 0, limit);
-  return d;
+  // The limit is applied while reading: only the first `limit` rows are decoded.
+  return data::load_dataset(dataset, dir.empty() ? data::default_data_dir(dataset) : dir, split,
+                            limit);
 }
 
 Progress::Progress(std::string label)

@@ -27,15 +27,16 @@
 namespace gift::cli {
 namespace {
 
-LabelledSet to_set(const data::Dataset& d) { return {d.images, d.labels}; }
+// Takes the images and labels over, without a copy.
+LabelledSet to_set(data::Dataset&& d) { return {std::move(d.images), std::move(d.labels)}; }
 
 // The lab's images of the test split: lab_split by `seed`, as finetune draws its --calib-size
 // calibration set. Calibration sends the first K, which do not depend on the lab's size (a
 // permutation of the test split by the seed), so `gift calibrate --calib-inputs K --seed S`
 // measures on the very images `gift finetune --seed S` calibrates on (any --calib-size >= K).
-LabelledSet lab_images(const data::Dataset& test, size_t k, uint64_t seed) {
+LabelledSet lab_images(data::Dataset&& test, size_t k, uint64_t seed) {
   try {
-    return lab_split(to_set(test), k, seed).calib;
+    return lab_split(to_set(std::move(test)), k, seed).calib;
   } catch (const InputError& e) {
     throw InputError(std::string("--calib-inputs: ") + e.what());
   }
@@ -81,13 +82,13 @@ void run_calibrate(CalibrateFlags& f) {
   if (!f.json_out.empty()) io::prepare_output(f.json_out);
   const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
   if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
-  const data::Dataset test = f.data.load(data::Split::kTest);
+  data::Dataset test = f.data.load(data::Split::kTest);
   check_labelled_data(ckpt.net.arch(), test.images, test.labels, "test set");
   f.device.threads = f.threads;
   std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
   apply_calib_sites(f.calib_sites, f.calib);
   const CalibrationOptions co = calibration_options(f.calib, f.seed, f.threads);
-  const LabelledSet set = lab_images(test, static_cast<size_t>(co.inputs), f.seed);
+  const LabelledSet set = lab_images(std::move(test), static_cast<size_t>(co.inputs), f.seed);
   const Calibration c = calibrate(*device, ckpt.net, set.images, co, ckpt.train.noise);
   std::printf("calibration of %s on %s (%d inputs x %d passes)\n", f.checkpoint.c_str(),
               describe_device(f.device, *device, ckpt.net.num_layers()).c_str(), co.inputs,
@@ -314,12 +315,12 @@ void run_finetune(FinetuneFlags& f) {
                      " network, the checkpoint a " + ckpt.net.arch().describe());
   }
   data::Dataset train = f.data.load(data::Split::kTrain);
-  const data::Dataset test = f.data.load(data::Split::kTest);
+  data::Dataset test = f.data.load(data::Split::kTest);
   check_labelled_data(ckpt.net.arch(), train.images, train.labels, "training set");
   check_labelled_data(ckpt.net.arch(), test.images, test.labels, "test set");
   LabSplit lab;
   try {
-    lab = lab_split(to_set(test), f.calib_size, f.seed);
+    lab = lab_split(to_set(std::move(test)), f.calib_size, f.seed);  // then only the lab's copy
   } catch (const InputError& e) {
     throw InputError(std::string("--calib-size: ") + e.what());
   }

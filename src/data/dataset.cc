@@ -44,6 +44,11 @@ Dataset dataset_from_idx(const IdxArray& images, const IdxArray& labels, int num
     fail(name, "expected num_classes >= 1, found " + std::to_string(num_classes));
   check_array(images, 3, "images", name);
   check_array(labels, 1, "labels", name);
+  // Files read with a row limit keep their full counts in file_rows: they must agree too.
+  if (images.file_rows != 0 && labels.file_rows != 0 && images.file_rows != labels.file_rows) {
+    fail(name, "expected as many labels as images (" + std::to_string(images.file_rows) +
+                   "), found " + std::to_string(labels.file_rows));
+  }
   const size_t n = images.dims[0];
   if (labels.dims[0] != n) {
     fail(name, "expected as many labels as images (" + std::to_string(n) + "), found " +
@@ -82,7 +87,8 @@ Dataset dataset_from_idx(const IdxArray& images, const IdxArray& labels, int num
   return d;
 }
 
-Dataset load_idx_dataset(const std::string& dir, Split split, const std::string& name) {
+Dataset load_idx_dataset(const std::string& dir, Split split, const std::string& name,
+                         size_t limit) {
   const std::string prefix = split == Split::kTrain ? "train" : "t10k";
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
@@ -99,16 +105,16 @@ Dataset load_idx_dataset(const std::string& dir, Split split, const std::string&
                     ".gz in this directory, found neither");
     }
   }
-  return dataset_from_idx(read_idx(paths[0]), read_idx(paths[1]), 10,
+  return dataset_from_idx(read_idx(paths[0], limit), read_idx(paths[1], limit), 10,
                           name + " (" + paths[0] + ", " + paths[1] + ")");
 }
 
-Dataset load_mnist(const std::string& dir, Split split) {
-  return load_idx_dataset(dir, split, "MNIST");
+Dataset load_mnist(const std::string& dir, Split split, size_t limit) {
+  return load_idx_dataset(dir, split, "MNIST", limit);
 }
 
-Dataset load_fashion_mnist(const std::string& dir, Split split) {
-  return load_idx_dataset(dir, split, "Fashion-MNIST");
+Dataset load_fashion_mnist(const std::string& dir, Split split, size_t limit) {
+  return load_idx_dataset(dir, split, "Fashion-MNIST", limit);
 }
 
 const std::vector<DataSetInfo>& dataset_registry() {
@@ -142,8 +148,8 @@ void check_dataset_name(const std::string& name, const std::string& owner) {
   }
 }
 
-Dataset load_dataset(const std::string& name, const std::string& dir, Split split) {
-  if (const DataSetInfo* d = find_dataset(name)) return d->load(dir, split);
+Dataset load_dataset(const std::string& name, const std::string& dir, Split split, size_t limit) {
+  if (const DataSetInfo* d = find_dataset(name)) return d->load(dir, split, limit);
   std::string expected;
   for (const std::string& n : dataset_names()) {
     expected += (expected.empty() ? "\"" : " or \"") + n + "\"";

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "gift/core/error.h"
 
@@ -39,43 +40,17 @@ uint32_t read_be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-uint32_t read_le32(const uint8_t* p) {
-  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
-}
-
 std::string shape_string(const std::vector<uint32_t>& dims) {
   std::string s;
   for (size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);
   return s;
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (!fs::exists(st)) fail(path, "expected an IDX file, found no such file");
-  if (fs::is_directory(st)) fail(path, "expected an IDX file, found a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "expected a readable file, found one that cannot be opened");
-
-  std::vector<uint8_t> bytes;
-  const uintmax_t hint = fs::file_size(path, ec);
-  if (!ec && hint <= kMaxFileBytes) bytes.reserve(hint);
-  char buf[1 << 16];
-  while (in) {
-    in.read(buf, sizeof buf);
-    bytes.insert(bytes.end(), buf, buf + in.gcount());
-    if (bytes.size() > kMaxFileBytes) {
-      fail(path, "expected an IDX file of at most " + std::to_string(kMaxFileBytes) +
-                     " bytes, found a larger file");
-    }
-  }
-  if (in.bad()) fail(path, "expected a readable file, found a read error");
-  return bytes;
-}
-
-// Decompresses one or more concatenated gzip members; trailing non-gzip bytes are an error.
-std::vector<uint8_t> gunzip(const uint8_t* in, size_t in_size, const std::string& name) {
+// Decompresses one or more concatenated gzip members in pieces of at most kPiece bytes, handing
+// each to `sink`; trailing non-gzip bytes are an error. Returns the decompressed size. Holds
+// only one piece at a time, so the caller decides what to keep.
+template <class Sink>
+uint64_t gunzip_to(const uint8_t* in, size_t in_size, const std::string& name, Sink&& sink) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 16) != Z_OK) throw InternalError("zlib inflateInit2 failed");
   struct End {
@@ -83,33 +58,26 @@ std::vector<uint8_t> gunzip(const uint8_t* in, size_t in_size, const std::string
     ~End() { inflateEnd(zs); }
   } end{&zs};
 
-  constexpr size_t kChunk = size_t{1} << 30;  // zlib counts in 32-bit uInt
-  // First guess at the output size: the gzip trailer's ISIZE (size mod 2^32 of the last
-  // member), bounded by deflate's largest ratio (1032:1) so a bad trailer cannot force a huge
-  // allocation. The loop below grows the buffer if the guess is short.
-  uint64_t guess = uint64_t{4} * in_size;
-  if (in_size >= 18) guess = read_le32(in + in_size - 4) + uint64_t{1};
-  guess = std::min<uint64_t>(guess, uint64_t{1032} * in_size);
-  std::vector<uint8_t> out(std::clamp<uint64_t>(guess, 1 << 16, kMaxFileBytes + 1));
-  size_t in_pos = 0, out_pos = 0;
+  constexpr size_t kChunk = size_t{1} << 30;  // zlib counts input in 32-bit uInt
+  constexpr size_t kPiece = size_t{1} << 20;
+  std::vector<uint8_t> piece(kPiece);
+  size_t in_pos = 0;
+  uint64_t total = 0;
   for (;;) {
-    if (out_pos == out.size()) {
-      if (out.size() > kMaxFileBytes) {
-        fail(name, "expected a gzip stream of an IDX file of at most " +
-                       std::to_string(kMaxFileBytes) +
-                       " bytes, found one that decompresses to more");
-      }
-      out.resize(std::min<uint64_t>(2 * out.size(), kMaxFileBytes + 1));
-    }
     const uInt avail_in = static_cast<uInt>(std::min(in_size - in_pos, kChunk));
-    const uInt avail_out = static_cast<uInt>(std::min(out.size() - out_pos, kChunk));
     zs.next_in = const_cast<Bytef*>(in + in_pos);
     zs.avail_in = avail_in;
-    zs.next_out = out.data() + out_pos;
-    zs.avail_out = avail_out;
+    zs.next_out = piece.data();
+    zs.avail_out = static_cast<uInt>(kPiece);
     const int rc = inflate(&zs, Z_NO_FLUSH);
     in_pos += avail_in - zs.avail_in;
-    out_pos += avail_out - zs.avail_out;
+    const size_t produced = kPiece - zs.avail_out;
+    total += produced;
+    if (total > kMaxFileBytes) {
+      fail(name, "expected a gzip stream of an IDX file of at most " +
+                     std::to_string(kMaxFileBytes) + " bytes, found one that decompresses to more");
+    }
+    if (produced > 0) sink(piece.data(), produced);
 
     if (rc == Z_STREAM_END) {
       if (in_pos == in_size) break;
@@ -129,9 +97,32 @@ std::vector<uint8_t> gunzip(const uint8_t* in, size_t in_size, const std::string
                      plural(in_size, "compressed byte"));
     }
   }
-  out.resize(out_pos);
-  return out;
+  return total;
 }
+
+// How many leading bytes of an IDX file of `size` bytes parse_prefix needs to keep `max_rows`
+// rows (0 = all), given its first `have` bytes (at least min(size, kMaxHeaderBytes) of them).
+// A header too short or malformed to say needs only what is there: parse_prefix reports it.
+uint64_t bytes_needed(const uint8_t* bytes, size_t have, uint64_t size, size_t max_rows) {
+  if (have < 4) return size;
+  const size_t elem = idx_element_size(bytes[2]);
+  const size_t ndims = bytes[3];
+  if (elem == 0 || ndims == 0 || ndims > kIdxMaxDims || have < 4 + 4 * ndims) return size;
+  const uint64_t rows = read_be32(bytes + 4);
+  uint64_t row_bytes = elem;
+  for (size_t i = 1; i < ndims; ++i) {
+    row_bytes *= read_be32(bytes + 4 + 4 * i);
+    if (row_bytes > kIdxMaxDataBytes) return size;
+  }
+  const uint64_t keep = max_rows == 0 ? rows : std::min<uint64_t>(rows, max_rows);
+  return std::min<uint64_t>(size, 4 + 4 * ndims + keep * row_bytes);
+}
+
+// parse_idx of a file of `size` bytes of which `bytes` holds the first `have`: every check of
+// parse_idx is made against `size`, and only the first `max_rows` rows (slices of the first
+// dimension; 0 = all) are kept, so `have` need be only bytes_needed().
+IdxArray parse_prefix(const uint8_t* bytes, size_t have, uint64_t size, size_t max_rows,
+                      const std::string& name);
 
 }  // namespace
 
@@ -171,7 +162,10 @@ const char* idx_type_name(uint8_t type_code) {
   }
 }
 
-IdxArray parse_idx(const uint8_t* bytes, size_t size, const std::string& name) {
+namespace {
+
+IdxArray parse_prefix(const uint8_t* bytes, size_t have, uint64_t size, size_t max_rows,
+                      const std::string& name) {
   if (size == 0) fail(name, "expected an IDX header, found an empty file");
   if (size < 4) {
     fail(name, "expected a 4-byte IDX magic number, found only " + plural(size, "byte"));
@@ -207,6 +201,7 @@ IdxArray parse_idx(const uint8_t* bytes, size_t size, const std::string& name) {
     }
     a.dims.push_back(d);
   }
+  a.file_rows = a.dims[0];
   for (uint32_t d : a.dims) {
     if (data_bytes > kIdxMaxDataBytes / d) {  // data_bytes * d > limit, without overflow
       fail(name, "expected at most " + std::to_string(kIdxMaxDataBytes) +
@@ -224,19 +219,79 @@ IdxArray parse_idx(const uint8_t* bytes, size_t size, const std::string& name) {
              (found < data_bytes ? plural(diff, "byte") + " short" : plural(diff, "extra byte")) +
              ")");
   }
-  a.data.assign(bytes + header, bytes + size);
+  if (max_rows > 0 && max_rows < a.dims[0]) a.dims[0] = static_cast<uint32_t>(max_rows);
+  const uint64_t keep = data_bytes / a.file_rows * a.dims[0];
+  if (have < header + keep) {
+    throw InternalError(name + ": parse_prefix given " + std::to_string(have) + " of the " +
+                        std::to_string(header + keep) + " bytes it needs");
+  }
+  a.data.assign(bytes + header, bytes + header + keep);
   return a;
 }
 
-IdxArray parse_idx_file(const uint8_t* bytes, size_t size, const std::string& name) {
-  if (!is_gzip(bytes, size)) return parse_idx(bytes, size, name);
-  const std::vector<uint8_t> raw = gunzip(bytes, size, name);
-  return parse_idx(raw.data(), raw.size(), name);
+}  // namespace
+
+IdxArray parse_idx(const uint8_t* bytes, size_t size, const std::string& name) {
+  return parse_prefix(bytes, size, size, 0, name);
 }
 
-IdxArray read_idx(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file(path);
-  return parse_idx_file(bytes.data(), bytes.size(), path);
+IdxArray parse_idx_file(const uint8_t* bytes, size_t size, const std::string& name,
+                        size_t max_rows) {
+  if (!is_gzip(bytes, size)) {
+    const uint64_t need = bytes_needed(bytes, size, size, max_rows);
+    return parse_prefix(bytes, static_cast<size_t>(need), size, max_rows, name);
+  }
+  // Keeps the header and the rows wanted; the rest is decompressed (to check the stream and the
+  // size) one piece at a time and dropped.
+  std::vector<uint8_t> kept;
+  uint64_t need = std::numeric_limits<uint64_t>::max();
+  bool known = false;
+  const uint64_t total = gunzip_to(bytes, size, name, [&](const uint8_t* p, size_t n) {
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(n, need - kept.size()));
+    kept.insert(kept.end(), p, p + take);
+    if (!known && kept.size() >= kMaxHeaderBytes) {
+      known = true;
+      need = bytes_needed(kept.data(), kept.size(), std::numeric_limits<uint64_t>::max(), max_rows);
+      // deflate's largest ratio is 1032:1, so a bad header cannot force a huge allocation
+      kept.reserve(static_cast<size_t>(std::min<uint64_t>(need, uint64_t{1032} * size)));
+      if (kept.size() > need) kept.resize(static_cast<size_t>(need));
+    }
+  });
+  return parse_prefix(kept.data(), kept.size(), total, max_rows, name);
+}
+
+IdxArray read_idx(const std::string& path, size_t max_rows) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!fs::exists(st)) fail(path, "expected an IDX file, found no such file");
+  if (fs::is_directory(st)) fail(path, "expected an IDX file, found a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "expected a readable file, found one that cannot be opened");
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) fail(path, "expected a readable file, found one whose size cannot be read");
+  if (size > kMaxFileBytes) {
+    fail(path, "expected an IDX file of at most " + std::to_string(kMaxFileBytes) +
+                   " bytes, found a larger file");
+  }
+  // The header, then only as much of a raw file as the rows wanted; a gzip file whole (its
+  // compressed bytes), to be decompressed piece by piece.
+  std::vector<uint8_t> bytes(static_cast<size_t>(std::min<uintmax_t>(size, kMaxHeaderBytes)));
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  const uint64_t need = is_gzip(bytes.data(), bytes.size())
+                            ? size
+                            : bytes_needed(bytes.data(), bytes.size(), size, max_rows);
+  const size_t head = bytes.size();
+  bytes.resize(static_cast<size_t>(std::max<uint64_t>(need, head)));
+  in.read(reinterpret_cast<char*>(bytes.data() + head),
+          static_cast<std::streamsize>(bytes.size() - head));
+  if (in.bad() || (bytes.size() > 0 && !in)) {
+    fail(path, "expected a readable file of " + plural(size, "byte") + ", found a read error");
+  }
+  if (is_gzip(bytes.data(), bytes.size())) {
+    return parse_idx_file(bytes.data(), bytes.size(), path, max_rows);
+  }
+  return parse_prefix(bytes.data(), bytes.size(), size, max_rows, path);
 }
 
 }  // namespace gift::data

@@ -208,9 +208,7 @@ double eta_seconds(std::chrono::steady_clock::time_point start, size_t finished,
 
 data::Dataset load_limited(const std::string& dataset, const std::string& data_dir,
                            data::Split split, size_t limit) {
-  data::Dataset d = data::load_dataset(dataset, data_dir, split);
-  if (limit > 0 && limit < d.size()) d = data::subset(d, 0, limit);
-  return d;
+  return data::load_dataset(dataset, data_dir, split, limit);  // decodes only `limit` rows
 }
 
 void check_lab_size(const std::string& what, size_t calib_size, size_t test_size, bool test_limited,

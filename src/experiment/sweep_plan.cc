@@ -26,11 +26,13 @@ bool SweepModel::operator<(const SweepModel& o) const {
   return std::tie(grid, level, seed) < std::tie(o.grid, o.level, o.seed);
 }
 
-// The data of a sweep, checked against its network: the training set, and per seed the lab's
-// labelled images and the images every accuracy is measured on.
+// The data of a sweep, checked against its network: the training and test splits, one copy
+// each, and the lab splits (the lab's labelled images and the images every accuracy is measured
+// on) of the seeds whose cells are in flight, each made once and shared while held.
 struct SweepPlan::Data {
   LabelledSet train;
-  std::map<uint64_t, LabSplit> labs;
+  LabelledSet test;
+  std::map<uint64_t, std::weak_ptr<const LabSplit>> labs;  // under labs_mu_
 };
 
 // What create() made and the results file it opened.
@@ -185,9 +187,30 @@ void SweepPlan::load_data() {
                  data_dir);
   auto data = std::make_unique<Data>();
   data->train = {std::move(train_set.images), std::move(train_set.labels)};  // no copy
-  const LabelledSet test{std::move(test_set.images), std::move(test_set.labels)};
-  for (uint64_t seed : cfg.seeds) data->labs[seed] = lab_split(test, cfg.calib_size, seed);
+  data->test = {std::move(test_set.images), std::move(test_set.labels)};
   data_ = std::move(data);
+}
+
+std::shared_ptr<const LabSplit> SweepPlan::lab(uint64_t seed) {
+  if (!data_) throw InternalError("SweepPlan::lab before load_data()");
+  std::lock_guard<std::mutex> lock(labs_mu_);
+  std::weak_ptr<const LabSplit>& held = data_->labs[seed];
+  std::shared_ptr<const LabSplit> s = held.lock();
+  if (!s) {
+    // Made under the lock, so concurrent cells of one seed wait for one split, not make two.
+    s = std::make_shared<const LabSplit>(lab_split(data_->test, config_.calib_size, seed));
+    held = s;
+  }
+  return s;
+}
+
+size_t SweepPlan::labs_held() const {
+  std::lock_guard<std::mutex> lock(labs_mu_);
+  size_t n = 0;
+  if (data_) {
+    for (const auto& [seed, held] : data_->labs) n += !held.expired();
+  }
+  return n;
 }
 
 bool SweepPlan::train_model(size_t model, int threads) {
@@ -241,7 +264,8 @@ SweepRow SweepPlan::run_cell(size_t cell) {
   const SweepCell& c = cells_.at(cell);
   const Network& start = network({c.grid, c.assumed, c.seed});
   const Network& oracle = network({c.grid, c.truth, c.seed});
-  return experiment::run_cell(config_, c, start, oracle, data_->labs.at(c.seed), data_->train);
+  const std::shared_ptr<const LabSplit> split = lab(c.seed);  // held for this cell only
+  return experiment::run_cell(config_, c, start, oracle, *split, data_->train);
 }
 
 void SweepPlan::log(const std::string& line) {

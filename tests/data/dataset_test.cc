@@ -150,6 +150,28 @@ TEST(LoadDataset, DispatchesOnName) {
                      "fashion-mnist");
 }
 
+TEST(LoadDataset, ALimitKeepsTheFirstSamples) {
+  for (const char* suffix : {"", ".gz"}) {
+    TempDir t;
+    write_split(t, "train", suffix);
+    const Dataset all = load_mnist(t.dir(), Split::kTrain);
+    const Dataset two = load_dataset("mnist", t.dir(), Split::kTrain, 2);
+    EXPECT_EQ(two.labels, (std::vector<int>{7, 0})) << suffix;
+    EXPECT_EQ(two.images, all.images.topRows(2)) << suffix;
+    EXPECT_EQ(load_mnist(t.dir(), Split::kTrain, 3).labels, all.labels) << suffix;
+    EXPECT_EQ(load_fashion_mnist(t.dir(), Split::kTrain, 9).size(), 3u) << suffix;
+  }
+}
+
+// The counts of the two files must agree even when a limit keeps fewer than either.
+TEST(LoadDataset, ALimitStillChecksTheCounts) {
+  TempDir t;
+  write_bytes(t.path("train-images-idx3-ubyte"), make_idx(kIdxUbyte, {3, 1, 1}, {0, 1, 2}));
+  write_bytes(t.path("train-labels-idx1-ubyte"), make_idx(kIdxUbyte, {4}, {0, 1, 2, 3}));
+  EXPECT_INPUT_ERROR(load_mnist(t.dir(), Split::kTrain, 2), "as many labels as images (3)",
+                     "found 4");
+}
+
 TEST(LoadDataset, MissingFileNamesDirectoryAndFile) {
   TempDir t;
   write_bytes(t.path("train-images-idx3-ubyte"), make_idx(kIdxUbyte, {1, 1, 1}, {0}));
@@ -224,7 +246,8 @@ TEST(DatasetRegistry, EveryEntryIsNamedOnceAndLoads) {
     EXPECT_EQ(std::count(seen.begin(), seen.end(), d.name), 0) << d.name;
     seen.push_back(d.name);
     EXPECT_EQ(find_dataset(d.name), &d);
-    EXPECT_EQ(d.load(t.dir(), Split::kTrain).labels, (std::vector<int>{7, 0, 9})) << d.name;
+    EXPECT_EQ(d.load(t.dir(), Split::kTrain, 0).labels, (std::vector<int>{7, 0, 9})) << d.name;
+    EXPECT_EQ(d.load(t.dir(), Split::kTrain, 2).labels, (std::vector<int>{7, 0})) << d.name;
     EXPECT_NO_THROW(check_dataset_name(d.name, "test"));
     EXPECT_EQ(default_data_dir(d.name), std::string("data/") + d.name);
   }

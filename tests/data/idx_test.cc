@@ -1,7 +1,9 @@
 #include "gift/data/idx.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -88,6 +90,84 @@ TEST(Idx, ParseIdxFileReadsRawAndGzipBytesLikeReadIdx) {
   const std::vector<uint8_t> cut(gz.begin(), gz.end() - 5);
   EXPECT_INPUT_ERROR(parse_idx_file(cut.data(), cut.size(), "packed"), "packed", "cut off");
   EXPECT_INPUT_ERROR(parse_idx_file(nullptr, 0, "nothing"), "nothing", "empty");
+}
+
+// --- A row limit: only the rows kept are decoded, the file is still checked whole ---------------
+
+// The peak resident memory of this process, in MiB (Linux reports ru_maxrss in KiB).
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+TEST(IdxRowLimit, KeepsTheFirstRowsOfRawAndGzipFiles) {
+  TempDir t;
+  const std::vector<uint8_t> idx = make_idx(kIdxUbyte, {50, 2, 3}, iota_bytes(300));
+  write_bytes(t.path("raw"), idx);
+  write_gzip(t.path("gz"), idx);
+  for (const char* name : {"raw", "gz"}) {
+    const IdxArray a = read_idx(t.path(name), 4);
+    EXPECT_EQ(a.dims, (std::vector<uint32_t>{4, 2, 3})) << name;
+    EXPECT_EQ(a.file_rows, 50u) << name;
+    EXPECT_EQ(a.data, iota_bytes(24)) << name;
+    // 0 and any limit at or over the count keep every row.
+    for (size_t limit : {size_t{0}, size_t{50}, size_t{51}}) {
+      const IdxArray all = read_idx(t.path(name), limit);
+      EXPECT_EQ(all.dims, (std::vector<uint32_t>{50, 2, 3})) << name << " " << limit;
+      EXPECT_EQ(all.data, iota_bytes(300)) << name << " " << limit;
+    }
+  }
+  const IdxArray labels = parse_idx_file(idx.data(), idx.size(), "mem", 1);
+  EXPECT_EQ(labels.data, iota_bytes(6));
+}
+
+TEST(IdxRowLimit, TheRestOfTheFileIsStillChecked) {
+  TempDir t;
+  std::vector<uint8_t> idx = make_idx(kIdxUbyte, {50, 6}, iota_bytes(300));
+  idx.pop_back();  // one byte short, in the last row, far past the rows kept
+  write_bytes(t.path("short"), idx);
+  write_gzip(t.path("short.gz"), idx);
+  EXPECT_INPUT_ERROR(read_idx(t.path("short"), 2), t.path("short"), "1 byte short");
+  EXPECT_INPUT_ERROR(read_idx(t.path("short.gz"), 2), t.path("short.gz"), "1 byte short");
+  // A gzip stream cut off past the rows kept.
+  write_gzip(t.path("whole.gz"), make_idx(kIdxUbyte, {50, 6}, iota_bytes(300)));
+  std::vector<uint8_t> gz = read_bytes(t.path("whole.gz"));
+  gz.resize(gz.size() - 5);
+  write_bytes(t.path("cut.gz"), gz);
+  EXPECT_INPUT_ERROR(read_idx(t.path("cut.gz"), 2), t.path("cut.gz"), "cut off");
+}
+
+// A limit bounds the memory by the rows kept, not by the file: a sparse raw file of 2 GiB and
+// a gzip file that decompresses to 320 MB are read for 10 rows within 64 MiB of the peak memory
+// before (reading either whole would need the whole size). The peak is the process's, so the
+// check can only pass wrongly if an earlier test in this process already peaked above 2 GiB.
+TEST(IdxRowLimit, MemoryIsBoundedByTheRowsKept) {
+  TempDir t;
+  const uint32_t n = 2'700'000;  // x 28 x 28 bytes: 2.1 GB
+  write_bytes(t.path("sparse"), make_idx(kIdxUbyte, {n, 28, 28}, {}));
+  std::filesystem::resize_file(t.path("sparse"), 16 + uint64_t{n} * 784);
+  const uint32_t m = 400'000;  // x 28 x 28 bytes: 314 MB of zeros, a few hundred KB compressed
+  {
+    gzFile f = gzopen(t.path("zeros.gz").c_str(), "wb1");
+    ASSERT_NE(f, nullptr);
+    const std::vector<uint8_t> header = make_idx(kIdxUbyte, {m, 28, 28}, {});
+    ASSERT_GT(gzwrite(f, header.data(), static_cast<unsigned>(header.size())), 0);
+    const std::vector<uint8_t> zeros(784 * 1000, 0);
+    for (uint32_t i = 0; i < m / 1000; ++i) {
+      ASSERT_GT(gzwrite(f, zeros.data(), static_cast<unsigned>(zeros.size())), 0);
+    }
+    ASSERT_EQ(gzclose(f), Z_OK);
+  }
+  const double before = peak_rss_mib();
+  const IdxArray a = read_idx(t.path("sparse"), 10);
+  const IdxArray b = read_idx(t.path("zeros.gz"), 10);
+  EXPECT_EQ(a.dims[0], 10u);
+  EXPECT_EQ(a.file_rows, n);
+  EXPECT_EQ(b.dims[0], 10u);
+  EXPECT_EQ(b.file_rows, m);
+  EXPECT_EQ(b.data, std::vector<uint8_t>(7840, 0));
+  EXPECT_LT(peak_rss_mib() - before, 64.0) << "peak before: " << before << " MiB";
 }
 
 TEST(Idx, EveryTypeCodeHasItsElementSize) {

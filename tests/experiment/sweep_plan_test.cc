@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "../test_util.h"
 #include "experiment_test_util.h"
 #include "gift/core/error.h"
+#include "gift/data/dataset.h"
 #include "gift/experiment/number_text.h"
 #include "gift/io/atomic_file.h"
 
@@ -92,6 +94,34 @@ TEST_F(SweepPlanTest, PiecesInAnyOrderWriteTheRowsOfRunSweep) {
   EXPECT_EQ(got, want);
   EXPECT_EQ(coordinator.summary(0).cells_run, 36u);
   EXPECT_EQ(io::read_file(by_plan + "/config.json"), io::read_file(by_sweep + "/config.json"));
+}
+
+// The data is held once, whatever the number of seeds: a seed's lab split is made when a cell
+// needs it, shared by whoever holds it at the time, and dropped after (before, each seed's
+// split, a whole copy of the test split, was held for the whole run).
+TEST_F(SweepPlanTest, HoldsTheLabSplitsOfTheCellsInFlightOnly) {
+  SweepConfig cfg = config();
+  cfg.seeds = {1, 2, 3, 4, 5, 6, 7, 8};
+  cfg.methods = {"none"};
+  SweepPlan plan(cfg, tmp_.path("s"));
+  ASSERT_EQ(plan.check(0), plan.cells().size());
+  EXPECT_EQ(plan.labs_held(), 0u) << "lab splits made before any cell needs them";
+  {
+    const std::shared_ptr<const LabSplit> a = plan.lab(3), b = plan.lab(3), c = plan.lab(5);
+    EXPECT_EQ(a.get(), b.get()) << "one seed's split made twice while held";
+    EXPECT_NE(a.get(), c.get());
+    EXPECT_EQ(plan.labs_held(), 2u);
+    // The split is lab_split's of the test split.
+    const data::Dataset test = data::load_dataset("mnist", tmp_.path("data"), data::Split::kTest);
+    const LabSplit want = lab_split({test.images, test.labels}, cfg.calib_size, 3);
+    EXPECT_EQ(a->calib.images, want.calib.images);
+    EXPECT_EQ(a->eval.labels, want.eval.labels);
+  }
+  EXPECT_EQ(plan.labs_held(), 0u);
+  plan.create();
+  for (size_t i : plan.todo_models()) plan.train_model(i, 1);
+  plan.record(plan.run_cell(plan.todo().back()));
+  EXPECT_EQ(plan.labs_held(), 0u) << "a cell's split outlives the cell";
 }
 
 // A failed first run leaves nothing; once a row is written, abandon keeps everything.

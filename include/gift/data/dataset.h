@@ -37,13 +37,16 @@ Dataset dataset_from_idx(const IdxArray& images, const IdxArray& labels, int num
 // Loads a split from `dir`, which must hold train-images-idx3-ubyte, train-labels-idx1-ubyte
 // (kTrain) or t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (kTest), each raw or with a .gz
 // suffix (raw preferred when both exist). `name` labels error messages. 10 classes.
+// limit > 0 keeps only the first `limit` samples (all if the split has fewer), and decodes only
+// those: read_idx's max_rows (the files are still checked whole, and must agree in count).
 // Throws InputError naming the directory and the expected file names if a file is missing, or
 // any error of read_idx / dataset_from_idx.
-Dataset load_idx_dataset(const std::string& dir, Split split, const std::string& name);
+Dataset load_idx_dataset(const std::string& dir, Split split, const std::string& name,
+                         size_t limit = 0);
 
 // load_idx_dataset for each data set (both use the same file names).
-Dataset load_mnist(const std::string& dir, Split split);
-Dataset load_fashion_mnist(const std::string& dir, Split split);
+Dataset load_mnist(const std::string& dir, Split split, size_t limit = 0);
+Dataset load_fashion_mnist(const std::string& dir, Split split, size_t limit = 0);
 
 // The registry of data sets: each is declared once, in kDataSets (src/data/dataset.cc), and
 // everything that needs a data set's name reads it from there: load_dataset, the CLI's
@@ -52,7 +55,7 @@ Dataset load_fashion_mnist(const std::string& dir, Split split);
 struct DataSetInfo {
   const char* name;   // what --dataset, configs and result rows call it: "mnist"
   const char* title;  // what error messages call it: "MNIST"
-  Dataset (*load)(const std::string& dir, Split split);
+  Dataset (*load)(const std::string& dir, Split split, size_t limit);  // limit 0 = all
 };
 const std::vector<DataSetInfo>& dataset_registry();
 // The entry named `name`, or nullptr.
@@ -67,8 +70,10 @@ std::string default_data_dir(const std::string& name);
 // `name` is in the registry.
 void check_dataset_name(const std::string& name, const std::string& owner);
 
-// Loads data set `name` (an entry of the registry); throws InputError for any other name.
-Dataset load_dataset(const std::string& name, const std::string& dir, Split split);
+// Loads data set `name` (an entry of the registry), its first `limit` samples if limit > 0
+// (decoding only those); throws InputError for any other name.
+Dataset load_dataset(const std::string& name, const std::string& dir, Split split,
+                     size_t limit = 0);
 
 // Samples [begin, begin + count) of d, as a copy (count may be 0).
 // Throws InputError if begin + count > d.size().

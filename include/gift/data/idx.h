@@ -35,11 +35,12 @@ const char* idx_type_name(uint8_t type_code);
 
 // The contents of one IDX file.
 // Guarantees (after parse_idx/read_idx): type_code is known, 1 <= dims.size() <= kIdxMaxDims,
-// every dim > 0, data.size() == prod(dims) * idx_element_size(type_code) <= kIdxMaxDataBytes.
+// every dim > 0, data.size() == prod(dims) * element size <= kIdxMaxDataBytes, dims[0]<=file_rows.
 struct IdxArray {
   uint8_t type_code = kIdxUbyte;
   std::vector<uint32_t> dims;  // e.g. {N, rows, cols} for images, {N} for labels
   std::vector<uint8_t> data;   // raw element bytes in file order (multi-byte types big-endian)
+  uint32_t file_rows = 0;      // dims[0] in the file (dims[0] is less if rows were dropped)
 };
 
 // Parses an uncompressed IDX image held in memory. Pure: no I/O, no global state.
@@ -52,14 +53,21 @@ IdxArray parse_idx(const uint8_t* bytes, size_t size, const std::string& name);
 
 // Parses the whole bytes of an IDX file held in memory, raw or gzip (one or more gzip
 // members, told apart by the magic bytes): decompresses if needed, then parse_idx. Pure.
+// max_rows > 0 keeps only the first max_rows slices of the first dimension (dims[0] becomes
+// min(file_rows, max_rows)): the file is checked whole as without it, but the other rows are
+// never copied, and a gzip stream is decompressed one piece (1 MiB) at a time, keeping only the
+// header and the rows wanted, so memory is bounded by what is kept.
 // Throws InputError naming `name` if the gzip stream is corrupt, truncated, followed by
 // other bytes or decompresses to more than the largest valid IDX file, or for any error
 // of parse_idx.
-IdxArray parse_idx_file(const uint8_t* bytes, size_t size, const std::string& name);
+IdxArray parse_idx_file(const uint8_t* bytes, size_t size, const std::string& name,
+                        size_t max_rows = 0);
 
-// Reads the file at `path`, then parse_idx_file.
+// Reads the file at `path`, then parse_idx_file(..., max_rows). A raw file is read only as far
+// as its header and the rows kept (its size is checked against the header); a gzip file's
+// compressed bytes are read whole.
 // Throws InputError naming `path` if the file is missing, a directory or unreadable, or for
 // any error of parse_idx_file.
-IdxArray read_idx(const std::string& path);
+IdxArray read_idx(const std::string& path, size_t max_rows = 0);
 
 }  // namespace gift::data

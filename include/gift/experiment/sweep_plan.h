@@ -82,9 +82,17 @@ class SweepPlan {
 
   // ---- any process
 
-  // Loads the training split and each seed's lab split (once), checked against the network:
-  // image width = its inputs, classes <= its outputs, calib_size < the test images.
+  // Loads the training and test splits (once, each decoding only its train_limit/test_limit
+  // rows), checked against the network: image width = its inputs, classes <= its outputs,
+  // calib_size < the test images. Holds one copy of each split, whatever the number of seeds.
   void load_data();
+  // The lab split of `seed` (lab_split of the test split with calib_size), made when first asked
+  // for and shared by every caller while one holds it; dropped when the last lets go. So the
+  // splits held at once are those of the cells in flight, not one per seed. Thread-safe; needs
+  // load_data().
+  std::shared_ptr<const LabSplit> lab(uint64_t seed);
+  // How many seeds' lab splits are held now (by run_cell or lab()'s callers).
+  size_t labs_held() const;
   // Trains models()[model] with `threads` threads into its checkpoint (resuming a partial one,
   // saving after every epoch), logging "trained <path> (...)". Returns false, doing nothing, if
   // the checkpoint is finished already. Needs load_data(). Throws InputError if it diverges.
@@ -112,7 +120,8 @@ class SweepPlan {
   size_t skipped_ = 0;
   size_t complete_bytes_ = 0;  // of the existing results.jsonl
   std::unique_ptr<Data> data_;
-  std::mutex mu_;  // callbacks, counters, networks_
+  std::mutex mu_;               // callbacks, counters, networks_
+  mutable std::mutex labs_mu_;  // data_->labs
   std::map<SweepModel, std::unique_ptr<Network>> networks_;
   std::chrono::steady_clock::time_point t_cells_;
   size_t cells_run_ = 0;
