@@ -84,7 +84,7 @@ class CMakeBuild(build_ext):
     """Builds the targets _gift and gift_cli with CMake and copies them into the package."""
 
     def build_extension(self, ext):
-        if self.inplace:
+        if self.inplace or getattr(self, "editable_mode", False):
             fail("pip install -e (editable) is not supported: use pip install ., or "
                  "PYTHONPATH=build/python with a CMake build (docs/python.md)")
         reuse = env_dir("GIFT_CMAKE_BUILD_DIR")

@@ -8,9 +8,10 @@ BUILD_DIR (setup.py takes the extension and the CLI from that build: nothing is 
 its setuptools files under the temporary folder. Then, from outside the source tree: `import gift`
 finds the venv's copy at the version of CMakeLists.txt; the venv's `gift --version` prints it, and
 a bad flag gives the CLI's one error line and exit status; the installed binaries resolve every
-library and carry no RPATH into the build or source tree. The same again from a wheel
-(`pip wheel`). Finally, nothing in the source tree was created or changed (the build directory
-and the data symlink aside). Exit 77 (skipped) when this Python lacks venv, pip or setuptools.
+library and carry no RPATH into the build or source tree. `pip install -e` is refused. The same
+checks again from a wheel (`pip wheel`). Finally, nothing in the source tree was created or
+changed (the build directory and the data symlink aside). Exit 77 (skipped) when this Python
+lacks venv, pip, setuptools or wheel.
 """
 
 import os
@@ -111,6 +112,14 @@ def main():
 
         run(pip + ["install", "--no-build-isolation", "--no-index", source], tmp, env)
         check_installed(venv, tmp, env, version, source, build)
+
+        # An editable install is refused (it would put the extension, without the CLI, into
+        # python/gift/ of the source tree: the snapshot below checks that nothing was written).
+        r = run(pip + ["install", "--no-build-isolation", "--no-index", "-e", source], tmp, env,
+                check=False)
+        if r.returncode == 0 or "gift: error: pip install -e" not in r.stdout + r.stderr:
+            fail(f"pip install -e: exit {r.returncode}, expected gift's error:\n{r.stdout}"
+                 f"\n{r.stderr}")
 
         # A wheel: platform-specific, with the binary (executable) and the console script; the
         # same checks after installing it in place of the first install.
