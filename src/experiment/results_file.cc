@@ -64,10 +64,16 @@ DirLock::DirLock(const std::string& dir, const std::string& what)
         ::close(fd);
         throw InputError("cannot lock '" + path_ + "': " + errno_text(err));
       }
+      // The holder writes its line right after it locks: wait up to 200 ms for a whole line.
       char buf[512];
-      const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+      std::string holder;
+      for (int tries = 0; tries < 40; ++tries) {
+        const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+        holder.assign(buf, n > 0 ? static_cast<size_t>(n) : 0);
+        if (!holder.empty() && holder.back() == '\n') break;
+        ::usleep(5000);
+      }
       ::close(fd);
-      std::string holder(buf, n > 0 ? static_cast<size_t>(n) : 0);
       while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\r')) holder.pop_back();
       if (holder.empty()) holder = "another process (starting; it has not written its name yet)";
       throw InputError("the " + what + " directory '" + dir + "' is in use by " + holder +

@@ -175,7 +175,7 @@ TEST_F(LockCli, TwoSweepsStartedTogetherWriteEachRowOnce) {
     for (const auto& [status, log] : {std::pair{s1, log1}, std::pair{s2, log2}}) {
       if (status == 0) continue;
       EXPECT_EQ(status, 1) << log;
-      EXPECT_TRUE(log.find("is in use by pid") != std::string::npos ||
+      EXPECT_TRUE(log.find("is in use by pid ") != std::string::npos ||
                   log.find("another configuration") != std::string::npos)
           << log;
     }
