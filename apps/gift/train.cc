@@ -2,12 +2,14 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "common.h"
 #include "gift/core/error.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
+#include "gift/io/model_json.h"
 #include "gift/train/evaluate.h"
 #include "gift/train/loss.h"
 #include "gift/train/trainer.h"
@@ -29,7 +31,86 @@ struct TrainFlags {
   int eval_repeats = 5;
   std::string out;
   bool resume = false;
+  const CLI::App* cmd = nullptr;  // which flags were given (count), for --resume
+  bool given(const std::string& flag) const { return cmd && cmd->count(flag) > 0; }
 };
+
+// "784-256-10": the widths of `a`.
+std::string widths_of(const Architecture& a) {
+  std::string s;
+  for (int w : a.sizes) s += (s.empty() ? "" : "-") + std::to_string(w);
+  return s;
+}
+
+// --resume: the checkpoint's data set, architecture, noise and training options are the run's.
+// A flag left out takes the stored value; a flag given with another value is an InputError
+// naming the flag and both values. Sets f.data.dataset to the stored data set.
+void check_resume_flags(TrainFlags& f, const io::Checkpoint& ck) {
+  const std::string where = "--resume: the checkpoint " + f.out;
+  if (!ck.dataset.empty()) {
+    if (f.given("--dataset") && f.data.dataset != ck.dataset) {
+      throw InputError("--dataset " + f.data.dataset + " conflicts with " + where +
+                       ", trained on " + ck.dataset + " (leave --dataset out to resume on it)");
+    }
+    f.data.dataset = ck.dataset;
+  }
+  const Architecture& a = ck.net.arch();
+  std::vector<std::string> arch_flags;
+  for (const char* flag : {"--arch", "--activation", "--w-max", "--chain"}) {
+    if (f.given(flag)) arch_flags.push_back(flag);
+  }
+  if (!arch_flags.empty()) {
+    const Activation hidden = a.num_layers() > 1 ? a.activations.front() : Activation::kRelu;
+    const Architecture want =
+        Architecture::from_string(f.given("--arch") ? f.arch : widths_of(a),
+                                  f.given("--activation") ? parse_activation(f.activation) : hidden,
+                                  f.given("--w-max") ? f.w_max : a.w_max,
+                                  f.given("--chain") ? parse_chain(f.chain) : a.chain);
+    if (!(want == a) || want.chain != a.chain) {
+      std::string names;
+      for (const std::string& n : arch_flags) names += (names.empty() ? "" : "/") + n;
+      throw InputError(names + " (" + want.describe() + ") conflicts with " + where + " (" +
+                       a.describe() + ")");
+    }
+  }
+  std::vector<std::string> noise_flags;
+  for (const std::string& n : NoiseFlags::option_names("")) {
+    if (f.given(n)) noise_flags.push_back(n);
+  }
+  if (f.given("--noise-preset")) noise_flags.push_back("--noise-preset");
+  if (!noise_flags.empty()) {
+    const NoiseModel want = f.noise.build(a.num_layers(), "");
+    if (io::noise_to_json(want) != io::noise_to_json(ck.train.noise)) {
+      std::string names;
+      for (const std::string& n : noise_flags) names += (names.empty() ? "" : "/") + n;
+      throw InputError(names + " (noise " + want.describe() + ") conflicts with " + where +
+                       ", trained with noise " + ck.train.noise.describe());
+    }
+  }
+  const TrainOptions& t = ck.train;
+  const auto same = [&](const char* flag, const std::string& given, const std::string& stored) {
+    if (f.given(flag) && given != stored) {
+      throw InputError(std::string(flag) + " " + given + " conflicts with " + where +
+                       ", trained with " + flag + " " + stored);
+    }
+  };
+  const auto num = [](double x) {  // the shortest of %.15g and %.17g that reads back as x
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.15g", x);
+    if (std::strtod(buf, nullptr) != x) std::snprintf(buf, sizeof buf, "%.17g", x);
+    return std::string(buf);
+  };
+  same("--batch-size", std::to_string(f.train.batch_size), std::to_string(t.batch_size));
+  same("--optimizer", f.optimizer, to_string(t.optimizer.kind));
+  same("--lr-schedule", f.schedule, to_string(t.schedule));
+  same("--lr", num(f.train.optimizer.lr), num(t.optimizer.lr));
+  same("--momentum", num(f.train.optimizer.momentum), num(t.optimizer.momentum));
+  same("--beta1", num(f.train.optimizer.beta1), num(t.optimizer.beta1));
+  same("--beta2", num(f.train.optimizer.beta2), num(t.optimizer.beta2));
+  same("--eps", num(f.train.optimizer.eps), num(t.optimizer.eps));
+  same("--weight-decay", num(f.train.optimizer.weight_decay), num(t.optimizer.weight_decay));
+  same("--seed", std::to_string(f.train.seed), std::to_string(t.seed));
+}
 
 // A new network, initialised, with the options of the flags.
 io::Checkpoint new_checkpoint(const TrainFlags& f) {
@@ -58,7 +139,7 @@ void print_test_accuracy(const io::Checkpoint& ckpt, const data::Dataset& test_s
     EvalOptions noisy = clean;
     noisy.noise = ckpt.train.noise;
     noisy.repeats = f.eval_repeats;
-    noisy.seed = f.train.seed;
+    noisy.seed = ckpt.train.seed;
     std::printf("test accuracy, at training noise: %s\n",
                 evaluate(ckpt.net, test_set.images, test_set.labels, noisy).describe().c_str());
   }
@@ -69,11 +150,12 @@ bool file_exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-void run_train(const TrainFlags& f) {
+void run_train(TrainFlags f) {
   io::prepare_output(f.out);
   io::Checkpoint ckpt;
   if (f.resume && file_exists(f.out)) {
     ckpt = io::load_checkpoint(f.out);
+    check_resume_flags(f, ckpt);
     ckpt.train.epochs = f.train.epochs;
     ckpt.train.threads = f.train.threads;
     std::printf("resuming %s at epoch %d of %d (%s, trained noise %s)\n", f.out.c_str(),
@@ -118,7 +200,11 @@ void run_train(const TrainFlags& f) {
                 100 * e.accuracy, e.seconds, f.out.c_str());
     std::fflush(stdout);
   };
-  if (ckpt.state.epochs_done >= ckpt.train.epochs) {
+  if (ckpt.state.epochs_done >= ckpt.train.epochs && !file_exists(f.out)) {
+    // --epochs 0 on a new --out: the initialised network, untrained, is the result.
+    io::save_checkpoint(f.out, ckpt);
+    std::printf("--epochs 0: wrote the initialised (untrained) network to %s\n", f.out.c_str());
+  } else if (ckpt.state.epochs_done >= ckpt.train.epochs) {
     std::printf("already trained for %d epochs: nothing to do\n", ckpt.state.epochs_done);
   } else {
     const TrainSummary s =
@@ -145,7 +231,9 @@ void add_train(CLI::App& app) {
                   "signal chain: physical (power budget, per-neuron gains; the default) or legacy "
                   "(the model of the first releases)");
   f->noise.add(*cmd, "", "assumed during training");
-  cmd->add_option("--epochs", f->train.epochs, "epochs (in total, also when resuming)");
+  cmd->add_option("--epochs", f->train.epochs,
+                  "epochs (in total, also when resuming; 0 on a new --out writes the initialised, "
+                  "untrained network)");
   cmd->add_option("--batch-size", f->train.batch_size, "mini-batch size");
   cmd->add_option("--optimizer", f->optimizer, "adam or sgd");
   cmd->add_option("--lr", f->train.optimizer.lr, "learning rate");
@@ -160,7 +248,11 @@ void add_train(CLI::App& app) {
                   "threads (0 = all cores; results do not depend on it)");
   cmd->add_option("--eval-repeats", f->eval_repeats, "noise draws for the final test evaluation");
   cmd->add_option("--out", f->out, "checkpoint to write (after every epoch)")->required();
-  cmd->add_flag("--resume", f->resume, "continue from --out if it exists, with its stored options");
+  cmd->add_flag("--resume", f->resume,
+                "continue from --out if it exists, with its stored data set, architecture, noise "
+                "and training options (a flag left out takes the stored value; one that differs "
+                "is an error)");
+  f->cmd = cmd;
   cmd->callback([f] { run_train(*f); });
 }
 

@@ -26,6 +26,7 @@
 #include "gift/insitu/finetune.h"
 #include "gift/io/atomic_file.h"
 #include "gift/onn/noise.h"
+#include "results_file.h"
 
 namespace gift::experiment::detail {
 
@@ -156,16 +157,17 @@ class CreatedPaths {
   void will_create(const std::string& file) {
     if (!path_exists(file)) paths_.push_back({file, false});
   }
-  void remove_unless_work(const std::string& results, const std::string& models) noexcept {
+  // Returns false, removing nothing, if there is work.
+  bool remove_unless_work(const std::string& results, const std::string& models) noexcept {
     struct stat st;
-    if (::stat(results.c_str(), &st) == 0 && st.st_size > 0) return;
+    if (::stat(results.c_str(), &st) == 0 && st.st_size > 0) return false;
     if (DIR* d = ::opendir(models.c_str())) {
       bool any = false;
       while (const dirent* e = ::readdir(d)) {
         any = any || (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0);
       }
       ::closedir(d);
-      if (any) return;
+      if (any) return false;
     }
     for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) {
       // rmdir only removes an empty directory, so nothing made by others since is lost.
@@ -175,10 +177,48 @@ class CreatedPaths {
         ::unlink(it->first.c_str());
       }
     }
+    return true;
+  }
+  // rmdir()s again the directories this run made (those that are empty now).
+  void remove_empty_dirs() noexcept {
+    for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) {
+      if (it->second) ::rmdir(it->first.c_str());
+    }
   }
 
  private:
   std::vector<std::pair<std::string, bool>> paths_;  // (path, is a directory), in creation order
+};
+
+// A study folder this process writes: check_run_dir, then created with its parents if missing
+// (remembered, as CreatedPaths) and locked (DirLock) before anything in it is read, so that its
+// config check, the resume and every write happen under one writer. Lets go when destroyed.
+class HeldRunDir {
+ public:
+  HeldRunDir(const std::string& dir, const std::string& what) {
+    check_run_dir(dir, what);
+    created_.make_dirs(dir);
+    try {
+      lock_.emplace(dir, what);
+    } catch (...) {
+      created_.remove_empty_dirs();
+      throw;
+    }
+  }
+  CreatedPaths& created() { return created_; }
+  const DirLock& lock() const { return *lock_; }
+  // After a failure or a refusal: removes what this run created unless the folder holds work
+  // (CreatedPaths::remove_unless_work) while still holding it, then lets go and removes the
+  // directories it made (the lock file gone, they are empty unless someone else wrote there).
+  void abandon(const std::string& results, const std::string& models) noexcept {
+    const bool removed = created_.remove_unless_work(results, models);
+    lock_.reset();
+    if (removed) created_.remove_empty_dirs();
+  }
+
+ private:
+  CreatedPaths created_;
+  std::optional<DirLock> lock_;
 };
 
 }  // namespace gift::experiment::detail

@@ -47,6 +47,19 @@ json record_of(const FrontierConfig& c, const NoiseModel& assumed, const Network
           {"oracle", fingerprint(oracle)}};
 }
 
+// Whether config.json's `stored` record and this run's `record` name the same frontier: equal but
+// for the start and oracle checkpoint paths, which the networks' fingerprints stand for (so a
+// folder reached by another spelling, moved or copied, resumes).
+bool same_identity(json stored, json record) {
+  for (json* r : {&stored, &record}) {
+    if (r->is_object() && r->contains("frontier") && r->at("frontier").is_object()) {
+      r->at("frontier").erase("checkpoint");
+      r->at("frontier").erase("oracle");
+    }
+  }
+  return stored == record;
+}
+
 // A chip that stops whoever touches it: program and forward throw Reached.
 class StopAtFirstUse : public Device {
  public:
@@ -317,51 +330,51 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
   const std::string rows_path = dir + "/frontier.jsonl";
   const CheckedCase fc = check_case(cfg, start, assumed, oracle);
 
-  // What a previous run left: read only, so that a refusal creates nothing.
-  check_run_dir(dir, "frontier");
-  const std::string record_text = record_of(cfg, assumed, start, oracle).dump(2) + "\n";
-  if (path_exists(config_path) && io::read_file(config_path) != record_text) {
-    throw InputError(dir + " holds a frontier with another configuration or other networks (" +
-                     config_path + "); use another output directory");
-  }
-  const ExistingResults existing = read_existing_results(rows_path);
-  std::map<std::string, FrontierRow> done;
-  for (FrontierRow& r : parse_frontier_rows(existing.text, rows_path))
-    done.emplace(r.key, std::move(r));
-
-  const std::vector<FrontierCell> cells = plan_frontier_cells(cfg);
+  // One writer per folder: locked before anything in it is read; a refusal removes again what
+  // this made (abandon), so it creates nothing.
+  HeldRunDir held(dir, "frontier");
   FrontierSummary summary;
-  summary.cells_total = cells.size();
-  size_t todo = 0;
-  for (const FrontierCell& c : cells) todo += done.count(c.key) ? 0 : 1;
-  summary.cells_skipped = cells.size() - todo;
-  if (summary.cells_skipped > 0 && cb.log) {
-    cb.log(resume_line(summary.cells_skipped, cells.size(), rows_path));
-  }
-  if (todo == 0) {
-    summary.seconds = seconds_since(t_start);
-    return summary;
-  }
-
-  // The data, checked against the network, and the methods against the ladder, before the first
-  // file is created.
-  const FrontierData data = load_frontier_data(cfg, start.arch(), dataset_default);
-  Labs labs(data.test, cfg.calib_size, cfg.seeds.front());
-  probe_methods(cfg, fc, start, labs.of(cfg.seeds.front()).calib, data.train);
-
-  CreatedPaths created;
   try {
-    created.make_dirs(dir);
-    if (!path_exists(config_path)) {
-      created.will_create(config_path);
-      io::write_file_atomic(config_path, record_text);
+    const json record = record_of(cfg, assumed, start, oracle);
+    if (path_exists(config_path) &&
+        !same_identity(io::parse_json(io::read_file(config_path), config_path), record)) {
+      throw InputError(dir + " holds a frontier with another configuration or other networks (" +
+                       config_path + "); use another output directory");
     }
-    created.will_create(rows_path);
-    ResultsFile results(rows_path, existing.complete_bytes);
+    const ExistingResults existing = read_existing_results(rows_path);
+    std::map<std::string, FrontierRow> done;
+    for (FrontierRow& r : parse_frontier_rows(existing.text, rows_path))
+      done.emplace(r.key, std::move(r));
+
+    const std::vector<FrontierCell> cells = plan_frontier_cells(cfg);
+    summary.cells_total = cells.size();
+    size_t todo = 0;
+    for (const FrontierCell& c : cells) todo += done.count(c.key) ? 0 : 1;
+    summary.cells_skipped = cells.size() - todo;
+    if (summary.cells_skipped > 0 && cb.log) {
+      cb.log(resume_line(summary.cells_skipped, cells.size(), rows_path));
+    }
+    if (todo == 0) {
+      summary.seconds = seconds_since(t_start);
+      return summary;
+    }
+
+    // The data, checked against the network, and the methods against the ladder, before the
+    // first file is created.
+    const FrontierData data = load_frontier_data(cfg, start.arch(), dataset_default);
+    Labs labs(data.test, cfg.calib_size, cfg.seeds.front());
+    probe_methods(cfg, fc, start, labs.of(cfg.seeds.front()).calib, data.train);
+
+    if (!path_exists(config_path)) {
+      held.created().will_create(config_path);
+      io::write_file_atomic(config_path, record.dump(2) + "\n");
+    }
+    held.created().will_create(rows_path);
+    ResultsFile results(rows_path, existing.complete_bytes, held.lock());
     summary.cells_run = run_cells(cfg, fc, start, oracle, data, labs, cells, summary.cells_skipped,
                                   todo, done, results, cb);
   } catch (...) {
-    created.remove_unless_work(rows_path, "");
+    held.abandon(rows_path, "");
     throw;
   }
   summary.seconds = seconds_since(t_start);

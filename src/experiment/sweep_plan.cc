@@ -35,9 +35,10 @@ struct SweepPlan::Data {
   std::map<uint64_t, std::weak_ptr<const LabSplit>> labs;  // under labs_mu_
 };
 
-// What create() made and the results file it opened.
+// The directory check() locked (and made, if missing) and the results file create() opened.
 struct SweepPlan::Files {
-  CreatedPaths created;
+  explicit Files(const std::string& dir) : held(dir, "sweep") {}
+  HeldRunDir held;
   std::optional<ResultsFile> results;
 };
 
@@ -88,14 +89,30 @@ SweepPlan::SweepPlan(const SweepConfig& config, std::string dir, SweepCallbacks 
   models_.assign(models.begin(), models.end());
 }
 
-SweepPlan::~SweepPlan() = default;
+SweepPlan::~SweepPlan() {
+  // Checked but never created (nothing left to do, or the caller stopped there): let go of the
+  // folder, removing it again if check() made it.
+  if (files_ && !files_->results) abandon();
+}
 
 size_t SweepPlan::check(size_t max_cells) {
   if (dir_.empty()) throw InputError("sweep: expected an output directory, found an empty path");
   const std::string config_path = dir_ + "/config.json";
   const std::string results_path = dir_ + "/results.jsonl";
-  // What a previous run left: read only, so that a refusal creates nothing.
-  check_run_dir(dir_, "sweep");
+  // One writer per folder: locked before anything in it is read; a refusal removes again what
+  // this made (abandon), so it creates nothing.
+  if (!files_) files_ = std::make_unique<Files>(dir_);  // a second check() keeps the lock
+  try {
+    check_locked(max_cells, config_path, results_path);
+  } catch (...) {
+    abandon();
+    throw;
+  }
+  return todo_.size();
+}
+
+void SweepPlan::check_locked(size_t max_cells, const std::string& config_path,
+                             const std::string& results_path) {
   if (path_exists(config_path) && io::read_file(config_path) != config_.to_json().dump(2) + "\n") {
     throw InputError(dir_ + " holds a sweep with another configuration (" + config_path +
                      "); use another output directory");
@@ -113,7 +130,6 @@ size_t SweepPlan::check(size_t max_cells) {
   if (max_cells > 0 && todo_.size() > max_cells) todo_.resize(max_cells);
   // The data, checked against the network, before the first file is created.
   if (!todo_.empty()) load_data();
-  return todo_.size();
 }
 
 std::vector<size_t> SweepPlan::todo_models() const {
@@ -133,14 +149,15 @@ std::vector<size_t> SweepPlan::todo_models() const {
 void SweepPlan::create() {
   const std::string config_path = dir_ + "/config.json";
   const std::string results_path = dir_ + "/results.jsonl";
-  files_ = std::make_unique<Files>();
-  files_->created.make_dirs(dir_ + "/models");
+  if (!files_) throw InternalError("SweepPlan::create before check()");
+  CreatedPaths& created = files_->held.created();
+  created.make_dirs(dir_ + "/models");
   if (!path_exists(config_path)) {
-    files_->created.will_create(config_path);
+    created.will_create(config_path);
     io::write_file_atomic(config_path, config_.to_json().dump(2) + "\n");
   }
-  files_->created.will_create(results_path);
-  files_->results.emplace(results_path, complete_bytes_);
+  created.will_create(results_path);
+  files_->results.emplace(results_path, complete_bytes_, files_->held.lock());
 }
 
 void SweepPlan::record(const SweepRow& row) {
@@ -158,7 +175,10 @@ void SweepPlan::record(const SweepRow& row) {
 void SweepPlan::start_cells() { t_cells_ = Clock::now(); }
 
 void SweepPlan::abandon() noexcept {
-  if (files_) files_->created.remove_unless_work(dir_ + "/results.jsonl", dir_ + "/models");
+  if (!files_) return;
+  files_->results.reset();
+  files_->held.abandon(dir_ + "/results.jsonl", dir_ + "/models");
+  files_.reset();  // once: what others create here from now on is theirs
 }
 
 SweepSummary SweepPlan::summary(size_t models_trained) const {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using test::TempDir;
+using test_util::files_under;
 using test_util::lines_of;
 using test_util::write_tiny_data;
 
@@ -57,9 +59,9 @@ TEST_F(SweepPlanTest, PlansEveryNetworkAndTheCellsLeft) {
   EXPECT_EQ(plan.models()[0].seed, 1u);
   EXPECT_EQ(plan.models()[1].seed, 2u);
   EXPECT_EQ(plan.models()[5].level, 1.0);
-  // Checking reads what is there and creates nothing.
+  // Checking locks the directory (making it) and reads what is there; it creates nothing else.
   EXPECT_EQ(plan.check(4), 4u);
-  EXPECT_FALSE(fs::exists(tmp_.path("s")));
+  EXPECT_EQ(files_under(tmp_.path("s")), std::set<std::string>{".gift-lock"});
   EXPECT_EQ(plan.todo(), (std::vector<size_t>{0, 1, 2, 3}));
   // Cells 0-2 are (a=0.05, t=0.05, seed 1), cell 3 seed 2: the two networks at level 0.05.
   EXPECT_EQ(plan.todo_models(), (std::vector<size_t>{0, 1}));
@@ -67,6 +69,15 @@ TEST_F(SweepPlanTest, PlansEveryNetworkAndTheCellsLeft) {
   SweepConfig bad = config();
   bad.seeds = {1, 1};
   EXPECT_THROW(SweepPlan(bad, tmp_.path("s")), InputError);
+  // A second plan on the folder is refused while the first holds it.
+  SweepPlan second(config(), tmp_.path("s"));
+  EXPECT_THROW(second.check(4), InputError);
+}
+
+// A plan that only checked leaves nothing once it is gone.
+TEST_F(SweepPlanTest, APlanThatOnlyCheckedLeavesNothing) {
+  { SweepPlan(config(), tmp_.path("out/s")).check(4); }
+  EXPECT_FALSE(fs::exists(tmp_.path("out")));
 }
 
 // Scattered workers train the networks and run the cells in any order; the coordinator appends

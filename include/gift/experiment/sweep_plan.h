@@ -4,8 +4,9 @@
 // of SweepPlan, so both paths share every check, message and number.
 //
 // Two roles, one object each:
-//   - the coordinator owns the sweep directory: check() reads what a previous run left and picks
-//     the remaining cells (todo), create() makes the directory and opens results.jsonl, record()
+//   - the coordinator owns the sweep directory: check() locks it (one writer per folder; under
+//     MPI, rank 0 alone), reads what a previous run left and picks the remaining cells (todo),
+//     create() makes models/ and config.json and opens results.jsonl, record()
 //     appends one row per finished cell, abandon() undoes a failed first run;
 //   - a worker (or the coordinator itself, in one process) trains networks (train_model) and
 //     runs cells (run_cell), both named by an index into models() and cells(), which every
@@ -40,8 +41,9 @@ struct SweepModel {
 class SweepPlan {
  public:
   // Validates `config` (SweepConfig::validate; throws InputError) and lists its cells and the
-  // networks they use. Reads and creates nothing. Callbacks are called one at a time (under one
-  // lock), from whichever thread calls train_model, record or log.
+  // networks they use. Reads and creates nothing. The destructor lets go of the directory (and,
+  // if create() was never called, removes what check() made). Callbacks are called one at a time
+  // (under one lock), from whichever thread calls train_model, record or log.
   SweepPlan(const SweepConfig& config, std::string dir, SweepCallbacks callbacks = {});
   ~SweepPlan();
   SweepPlan(const SweepPlan&) = delete;
@@ -54,7 +56,9 @@ class SweepPlan {
 
   // ---- the coordinator
 
-  // Checks, creating nothing: `dir` is not empty and not a file; an existing config.json equals
+  // Locks `dir` for this process (creating it if missing: one writer per folder, see
+  // docs/reliability.md), then checks, creating nothing that outlives a refusal: `dir` is not
+  // empty and not a file, and no other process holds it; an existing config.json equals
   // this config; an existing results.jsonl parses (parse_results). Logs the resume line if cells
   // are finished, then picks the unfinished ones in plan order, the first `max_cells` of them if
   // max_cells > 0. If any remain, loads the data and checks it against the network and
@@ -65,7 +69,7 @@ class SweepPlan {
   // Indices into models() of the networks the todo cells use (each cell's start and oracle).
   std::vector<size_t> todo_models() const;
 
-  // Creates `dir` (with its parents) and models/, writes config.json if missing and opens
+  // Creates models/ in `dir`, writes config.json if missing and opens
   // results.jsonl for appending (dropping a partial last line). After check().
   void create();
   // Appends the row of a todo cell to results.jsonl (one write, then fsync), logs its line
@@ -74,8 +78,9 @@ class SweepPlan {
   void record(const SweepRow& row);
   // Starts the clock of the progress report's estimate of the time left (before the first cell).
   void start_cells();
-  // After a failure: removes what create() made unless `dir` holds finished work (a result row or
-  // a model file); what a previous run made is never removed. Never throws.
+  // After a failure: removes what check() and create() made unless `dir` holds finished work (a
+  // result row or a model file), and lets go of `dir`; what a previous run made is never removed.
+  // Never throws.
   void abandon() noexcept;
   // The summary so far: cells_run counts record()s; models_trained is the caller's count.
   SweepSummary summary(size_t models_trained) const;
@@ -109,6 +114,8 @@ class SweepPlan {
  private:
   struct Data;
   const Network& network(const SweepModel& m);
+  void check_locked(size_t max_cells, const std::string& config_path,
+                    const std::string& results_path);
 
   const std::chrono::steady_clock::time_point t_start_;
   const SweepConfig config_;
