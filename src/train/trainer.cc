@@ -52,6 +52,30 @@ std::string TrainSummary::report() const {
   return os.str();
 }
 
+namespace {
+
+// Why a step's loss or gradient was not finite, and what to change: the weights already held
+// NaN or inf; or the same batch without noise is finite, so the training noise overflowed
+// float32; or else the step size. Runs one more batch (only after a divergence).
+std::string divergence_cause(Engine& engine, const Network& net, const Mat& xb, const int* yb,
+                             const NoiseModel& noise) {
+  if (!net.all_finite()) return "the network's weights hold NaN or inf";
+  if (noise.any()) {
+    Vec grad;
+    const NoiseDraws draws{0, Purpose::kTrainNoise, 0, 0};
+    const BatchResult quiet =
+        engine.loss_and_grad(net, xb, yb, NoiseModel::none(net.num_layers()), draws, grad);
+    if (std::isfinite(quiet.loss) && grad.allFinite()) {
+      return "the training noise (" + noise.describe() +
+             ") overflowed float32, while the same step without noise is finite: train at "
+             "smaller noise stds (--noise-*, --noise-preset)";
+    }
+  }
+  return "try a smaller learning rate (--lr)";
+}
+
+}  // namespace
+
 TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labels, TrainOptions o,
                    TrainState& state, const TrainCallbacks& cb) {
   o.validate(net.arch());
@@ -86,8 +110,9 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
       if (!std::isfinite(res.loss) || !grad.allFinite()) {
         summary.diverged = true;
         std::ostringstream os;
-        os << "non-finite loss at epoch " << epoch + 1 << ", step " << k + 1
-           << "; try a smaller learning rate";
+        os << "non-finite loss at epoch " << epoch + 1 << ", step " << k + 1 << "; "
+           << divergence_cause(engine, net, xb.topRows(static_cast<Eigen::Index>(n)), yb.data(),
+                               o.noise);
         summary.message = os.str();
         break;
       }
