@@ -331,6 +331,7 @@ class PoisonedDevice : public Device {
   void program(const Network& net) override { sim_.program(net); }
   DeviceOutput forward(const Mat& x, bool taps) override {
     DeviceOutput o = sim_.forward(x, taps);
+    if (layer_ >= 0 && !taps) return o;  // no sums to poison
     Mat& m = layer_ < 0 ? o.out : o.sums.at(static_cast<size_t>(layer_));
     m(1, 2) = bad_;
     return o;
