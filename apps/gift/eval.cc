@@ -11,6 +11,7 @@
 #include "gift/io/model_json.h"
 #include "gift/onn/imperfections.h"
 #include "gift/train/evaluate.h"
+#include "gift/train/loss.h"
 
 namespace gift::cli {
 namespace {
@@ -47,6 +48,8 @@ void run_eval(EvalFlags& f) {
   const Network device = apply_imperfections(ckpt.net, imp, f.device_seed);
   if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
   const data::Dataset test = f.data.load(data::Split::kTest);
+  // Checked once, as evaluate would for every row: an error of the data names no row.
+  check_labelled_data(device.arch(), test.images, test.labels, "evaluation set");
 
   // Each row: its label, its noise, and the option that asked for it (named in its errors).
   struct Row {
