@@ -156,6 +156,7 @@ void FinetuneOptionFlags::add(CLI::App& app, FinetuneOptions& o) {
   score_by = to_string(o.score_by);
   fit_data = to_string(o.fit_data);
   no_rescale = !o.rescale;
+  app_ = &app;
   app.add_option("--calib-inputs", o.calibration.inputs, "calibration: distinct inputs K");
   app.add_option("--calib-repeats", o.calibration.repeats, "calibration: passes R of each input");
   add_calib_sites(app, calib_sites);
@@ -193,6 +194,11 @@ void FinetuneOptionFlags::apply(FinetuneOptions& o) const {
   o.fit_data = for_option("--fit-data", [&] { return parse_fit_data(fit_data); });
   o.rescale = !no_rescale;
   apply_calib_sites(calib_sites, o.calibration);
+  if (app_ && app_->count("--holdout") > 0 && o.fit_data == FitData::kTraining) {
+    throw InputError(
+        "--holdout applies with --fit-data calib (with --fit-data train, every calibration "
+        "image scores)");
+  }
 }
 
 void add_calib_sites(CLI::App& app, std::string& text) {

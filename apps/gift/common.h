@@ -135,7 +135,11 @@ struct FinetuneOptionFlags {
   std::string calib_sites;  // --calib-sites: empty keeps CalibrationOptions::sites' default
   bool no_rescale = false;
   void add(CLI::App& app, FinetuneOptions& o);
+  // Also refuses --holdout with --fit-data train (every calibration image scores then).
   void apply(FinetuneOptions& o) const;
+
+ private:
+  CLI::App* app_ = nullptr;  // to tell which options were given
 };
 
 // --calib-sites (CalibrationOptions::sites as comma-separated names): the option, and its value

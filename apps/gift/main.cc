@@ -93,6 +93,58 @@ std::string check_subcommand(const CLI::App& app, int argc, char** argv) {
          names + " (gift --help)";
 }
 
+// The option of `app` that CLI11 would set from config key `name`, or nullptr.
+const CLI::Option* config_option(const CLI::App& app, const std::string& name) {
+  for (const std::string& form : {"--" + name, "-" + name, name}) {
+    if (const CLI::Option* opt = app.get_option_no_throw(form)) return opt;
+  }
+  return nullptr;
+}
+
+// Every key of the --config file must be an option of the subcommand its section names ([train],
+// [eval], ...): CLI11 drops any other key in silence, so a mistyped key, or one outside its
+// section, would leave its option at the default. Returns "" or why not. A file that CLI11
+// cannot read is left to CLI11's own error.
+std::string check_config_keys(const CLI::App& app, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return "";
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = app.get_config_formatter_base()->from_config(in);
+  } catch (const CLI::Error&) {
+    return "";
+  }
+  const std::string file = "--config '" + path + "': ";
+  for (const CLI::ConfigItem& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // a section's start or end
+    const CLI::App* sub = &app;
+    std::string section;
+    for (const std::string& parent : item.parents) {
+      section += (section.empty() ? "" : ".") + parent;
+      try {
+        sub = sub->get_subcommand(parent);
+      } catch (const CLI::OptionNotFound&) {
+        return file + "section [" + section + "] names no subcommand of gift (key '" + item.name +
+               "')";
+      }
+    }
+    if (config_option(*sub, item.name)) continue;
+    if (sub != &app) {
+      return file + "'" + item.name + "' in section [" + section + "] is not an option of gift " +
+             sub->get_name();
+    }
+    std::string owners;
+    for (const CLI::App* cmd : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (config_option(*cmd, item.name))
+        owners += (owners.empty() ? "[" : ", [") + cmd->get_name() + "]";
+    }
+    return file + "key '" + item.name + "' is outside any section" +
+           (owners.empty() ? " and is an option of no subcommand"
+                           : "; put it in the section of its subcommand: " + owners);
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,6 +156,9 @@ int main(int argc, char** argv) {
   // --help shows every option's default ("[10]") and plain types ("N", not "UINT:UINT").
   app.option_defaults()->always_capture_default();
   app.get_formatter()->label("UINT", "N");
+  // A key no option takes is an error (check_config_keys says which); set before the
+  // subcommands are added, which inherit it.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   gift::cli::add_train(app);
   gift::cli::add_eval(app);
   gift::cli::add_calibrate(app);
@@ -124,7 +179,8 @@ int main(int argc, char** argv) {
     if (arg == "--config" && i + 1 < argc) path = argv[i + 1];
     if (arg.rfind("--config=", 0) == 0) path = arg.substr(9);
     if (path.empty()) continue;
-    const std::string problem = check_config_file(path);
+    std::string problem = check_config_file(path);
+    if (problem.empty()) problem = check_config_keys(app, path);
     if (!problem.empty()) {
       std::fprintf(stderr, "gift: error: %s\n", problem.c_str());
       return 2;

@@ -3,8 +3,10 @@
 //    and calls the Python method: info() -> DeviceInfo; program(net) (a copy of the network);
 //    forward(x, taps) (x: B x I_0 float32, a copy) -> out (B x O_L), or (sums, out) with
 //    sums[l] B x O_l when taps; counters() optional (the calls are counted here otherwise).
-//    What forward returns is checked against info().arch before gift uses it (InputError). An
-//    exception raised in Python comes back to the caller unchanged.
+//    What forward returns is checked against info().arch before gift uses it (InputError); NaN
+//    and inf are refused where every device kind is checked, CheckedDevice (insitu/device.h),
+//    which fine-tuning and device_accuracy call through. An exception raised in Python comes back
+//    to the caller unchanged.
 //  - StopCheckingDevice, a pass-through that checks for Ctrl-C before every call, so that a
 //    long calibration or fine-tuning stops between device calls; it changes nothing else (the
 //    wrapped device's forward_passes is called as it is).

@@ -46,10 +46,11 @@ LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed) {
   return s;
 }
 
-DeviceAccuracy device_accuracy(Device& device, const Network& net, const LabelledSet& data,
+DeviceAccuracy device_accuracy(Device& raw_device, const Network& net, const LabelledSet& data,
                                int repeats) {
   if (repeats < 1) throw InputError("device accuracy: repeats must be >= 1");
   check_labelled_data(net.arch(), data.images, data.labels, "device accuracy: the test set");
+  CheckedDevice device(raw_device);  // no accuracy from NaN or inf, whatever the device
   device.program(net);
   DeviceAccuracy a;
   const size_t N = data.labels.size();

@@ -384,7 +384,8 @@ FinetuneReport MethodBase::run(Network& net, Device& raw_device, const LabelledS
   if (!train.labels.empty())
     check_labelled_data(net.arch(), train.images, train.labels, "fine-tuning: the training set");
   const auto t0 = Clock::now();
-  TimedDevice device(raw_device);
+  CheckedDevice checked(raw_device);  // NaN or inf in or out is refused, whatever the device
+  TimedDevice device(checked);
   const DeviceCounters c0 = device.counters();
   FinetuneReport r;
   r.method = name();

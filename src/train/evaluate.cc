@@ -1,6 +1,7 @@
 #include "gift/train/evaluate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "gift/core/error.h"
@@ -9,6 +10,25 @@
 #include "gift/train/loss.h"
 
 namespace gift {
+namespace {
+
+// Throws InputError naming the first layer and part (weights, biases, gains) holding NaN or inf.
+void check_finite_params(const Network& net, const std::string& what) {
+  if (net.all_finite()) return;
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    const char* part = !net.weight(l).allFinite()                   ? "weights"
+                       : !net.bias(l).allFinite()                   ? "biases"
+                       : net.has_gain() && !net.gain(l).allFinite() ? "gains"
+                                                                    : nullptr;
+    if (part) {
+      throw InputError(what + ": the network holds NaN or inf (the " + part + " of layer " +
+                       std::to_string(l) + "); no accuracy is made from it");
+    }
+  }
+  throw InputError(what + ": the network holds NaN or inf; no accuracy is made from it");
+}
+
+}  // namespace
 
 NoiseModel EvalOptions::resolved_noise(const Architecture& arch) const {
   return noise.layers.empty() ? NoiseModel::none(arch.num_layers()) : noise;
@@ -32,6 +52,7 @@ EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int
   o.validate(net.arch());
   o.noise = o.resolved_noise(net.arch());  // o is this call's copy
   check_labelled_data(net.arch(), images, labels, "evaluation set");
+  check_finite_params(net, "evaluation");
   const size_t N = static_cast<size_t>(images.rows());
   const int repeats = o.noise.any() ? o.repeats : 1;
   Engine engine(o.threads);
@@ -47,6 +68,14 @@ EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int
     engine.predict_passes(net, images, labels.data(), o.noise, draws, passes, pred.data(),
                           losses.data());
     for (int k = 0; k < passes; ++k) {
+      // A NaN or inf logit makes its image's loss NaN or inf: no accuracy from it.
+      if (!std::isfinite(losses[static_cast<size_t>(k)])) {
+        throw InputError("evaluation: the logits of draw " + std::to_string(k0 + k + 1) +
+                         " hold NaN or inf: " +
+                         (o.noise.any() ? "the noise (" + o.noise.describe() +
+                                              ") overflowed float32; evaluate at smaller stds"
+                                        : std::string("the noiseless outputs overflowed float32")));
+      }
       loss += losses[static_cast<size_t>(k)];
       size_t correct = 0;
       const int* p = pred.data() + static_cast<size_t>(k) * N;

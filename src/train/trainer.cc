@@ -52,6 +52,34 @@ std::string TrainSummary::report() const {
   return os.str();
 }
 
+namespace {
+
+// sqrt(FLT_MAX) ~ 1.8e19: a larger gradient component overflows when squared.
+constexpr float kMaxGradient = 1.8e19f;
+
+// Why a step's loss or gradient was not finite (or overflowing), and what to change: the
+// weights already held NaN or inf; or the same batch without noise is fine, so the training
+// noise overflowed float32; or else the step size. Runs one more batch (only after a divergence).
+std::string divergence_cause(Engine& engine, const Network& net, const Mat& xb, const int* yb,
+                             const NoiseModel& noise) {
+  if (!net.all_finite()) return "the network's weights hold NaN or inf";
+  if (noise.any()) {
+    Vec grad;
+    const NoiseDraws draws{0, Purpose::kTrainNoise, 0, 0};
+    const BatchResult quiet =
+        engine.loss_and_grad(net, xb, yb, NoiseModel::none(net.num_layers()), draws, grad);
+    if (std::isfinite(quiet.loss) && grad.allFinite() &&
+        grad.cwiseAbs().maxCoeff() <= kMaxGradient) {
+      return "the training noise (" + noise.describe() +
+             ") overflowed float32, while the same step without noise is finite: train at "
+             "smaller noise stds (--noise-*, --noise-preset)";
+    }
+  }
+  return "try a smaller learning rate (--lr)";
+}
+
+}  // namespace
+
 TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labels, TrainOptions o,
                    TrainState& state, const TrainCallbacks& cb) {
   o.validate(net.arch());
@@ -83,11 +111,20 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
                        static_cast<uint32_t>(static_cast<size_t>(epoch) * steps_per_epoch + k), 0};
       const BatchResult res = engine.loss_and_grad(net, xb.topRows(static_cast<Eigen::Index>(n)),
                                                    yb.data(), o.noise, draws, grad);
-      if (!std::isfinite(res.loss) || !grad.allFinite()) {
+      // A gradient whose square overflows float32 (Adam's second moment) would turn the weights
+      // into NaN or inf at this step: a divergence too, caught while the weights are finite.
+      const bool finite = std::isfinite(res.loss) && grad.allFinite();
+      if (!finite || grad.cwiseAbs().maxCoeff() > kMaxGradient) {
         summary.diverged = true;
         std::ostringstream os;
-        os << "non-finite loss at epoch " << epoch + 1 << ", step " << k + 1
-           << "; try a smaller learning rate";
+        if (finite) {
+          os << "gradient overflow at epoch " << epoch + 1 << ", step " << k + 1 << " (largest |g| "
+             << grad.cwiseAbs().maxCoeff() << ", whose square overflows float32); ";
+        } else {
+          os << "non-finite loss at epoch " << epoch + 1 << ", step " << k + 1 << "; ";
+        }
+        os << divergence_cause(engine, net, xb.topRows(static_cast<Eigen::Index>(n)), yb.data(),
+                               o.noise);
         summary.message = os.str();
         break;
       }

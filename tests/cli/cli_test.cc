@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -444,6 +445,63 @@ TEST_F(CliEval, CheckpointWithNaN) {
   expect_error(eval_args(bad), {bad, "layers.1.weight", "non-finite"});
 }
 
+// A level so large that float32 overflows (1e300 is not a float; 1e38 is, but its noisy sums
+// are not) gives one error naming the row and its flag, never an accuracy made of NaN. A huge
+// level that stays finite (1e30) is a real measurement: chance accuracy, exit 0.
+TEST_F(CliEval, LevelsThatOverflowAreAnErrorNamingTheLevel) {
+  const std::string good = in_run("model.safetensors");
+  expect_error(eval_args(good) + " --levels 1e300",
+               {"row 'sum_add=1e+300' (--levels 1e+300)", "hold NaN or inf", "overflowed float32"});
+  expect_error(eval_args(good) + " --levels 0.1,1e38 --site out_add",
+               {"row 'out_add=1e+38' (--levels 1e+38)", "overflowed float32"});
+  expect_error(eval_args(good) + " --noise-sum-add 1e300", {"the --noise-* options", "sum_add"});
+  const Outcome r = gift(eval_args(good) + " --levels 1e30");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json rows = nlohmann::json::parse(read_text(in_run("out.json"))).at("rows");
+  const double acc = rows.back().at("accuracy").get<double>();
+  EXPECT_EQ(rows.back().at("label"), "sum_add=1e+30");
+  EXPECT_TRUE(std::isfinite(rows.back().at("loss").get<double>()));
+  EXPECT_LT(acc, 0.4);  // the noise drowns the signal (chance is 0.1)
+}
+
+// --output-clip is the chip's saturation: it applies to every row, with or without a noise
+// option, the --levels rows included (it was dropped without a noise option, and the --levels
+// rows took the checkpoint's clip).
+TEST_F(CliEval, OutputClipAppliesToEveryRow) {
+  const std::string good = in_run("model.safetensors");
+  const auto rows_of = [&](const std::string& extra) {
+    const Outcome r = gift(eval_args(good) + extra);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return nlohmann::json::parse(read_text(in_run("out.json"))).at("rows");
+  };
+  const nlohmann::json plain = rows_of(" --levels 0.2");
+  for (const std::string& extra :
+       {std::string(" --levels 0.2 --output-clip 0.05"),
+        std::string(" --levels 0.2 --output-clip 0.05 --noise-weight 0.01")}) {
+    SCOPED_TRACE(extra);
+    const nlohmann::json clipped = rows_of(extra);
+    ASSERT_GE(clipped.size(), 3u);
+    for (const nlohmann::json& row : clipped) {
+      EXPECT_EQ(row.at("noise").at("output_clip").get<double>(), 0.05) << row.dump();
+    }
+    EXPECT_EQ(clipped.front().at("label"), "noiseless, clip=0.05");
+    // Applied, not only recorded: the clean and --levels accuracies change.
+    EXPECT_NE(clipped.front().at("loss"), plain.front().at("loss"));
+    EXPECT_NE(clipped.back().at("loss"), plain.back().at("loss"));
+  }
+  EXPECT_EQ(plain.front().at("noise").at("output_clip").get<double>(), 0);
+}
+
+// Options that would be dropped in silence are refused: --site without --levels, --device-seed
+// without a static error to seed.
+TEST_F(CliEval, OptionsThatCannotApplyAreRefused) {
+  const std::string good = in_run("model.safetensors");
+  expect_error(eval_args(good) + " --site weight", {"--site", "--levels"});
+  expect_error(eval_args(good) + " --device-seed 4", {"--device-seed", "--gain-std"});
+  const Outcome r = gift(eval_args(good) + " --device-seed 4 --gain-std 0.01");
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 TEST_F(CliEval, TruncatedCheckpoint) {
   const std::vector<uint8_t> full = read_bytes(in_run("model.safetensors"));
   const std::string bad = in_run("cut.safetensors");
@@ -555,6 +613,14 @@ TEST_F(CliInsitu, ExternalDeviceGivesTheSameResultsAsTheSimulatedOne) {
     }
   }
   EXPECT_EQ(ja.at("methods"), jb.at("methods"));
+}
+
+// --holdout is the share of the calibration set that --fit-data calib holds out; with train
+// (the default) every calibration image scores, so a --holdout given there would be dropped.
+TEST_F(CliInsitu, HoldoutWithoutCalibFitDataIsRefused) {
+  expect_error(finetune_args() + " --method gift --holdout 0.4", {"--holdout", "--fit-data calib"});
+  expect_error(finetune_args() + " --method gift --holdout 0.4 --fit-data train",
+               {"--holdout", "--fit-data calib"});
 }
 
 TEST_F(CliInsitu, Errors) {
@@ -692,6 +758,35 @@ TEST_F(Cli, AJsonConfigPointsToStudy) {
   EXPECT_NE(r.err.find("--config: 'study.json' is JSON"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--study FILE"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(in_run("sweep-out")));
+}
+
+// Every key of a --config file must be an option of its section's subcommand: a mistyped key,
+// one outside its section or in another command's section, or an unknown section is an error
+// naming the key and the file (CLI11 dropped them in silence and trained the default network).
+TEST_F(Cli, ConfigKeysMustBeOptionsOfTheirSection) {
+  const auto config = [&](const std::string& name, const std::string& text) {
+    std::ofstream(in_run(name)) << text;
+    return "--config " + name + " ";
+  };
+  const std::string train = "train --data-dir " + quote(data_dir()) + " --out m.safetensors";
+  expect_error(config("top.toml", "arch = \"16-8-10\"\nepochs = 1\n") + train,
+               {"--config 'top.toml'", "key 'arch' is outside any section", "[train]"});
+  expect_error(
+      config("typo.toml", "[train]\narch = \"16-8-10\"\nepoch = 1\n") + train,
+      {"--config 'typo.toml'", "'epoch' in section [train] is not an option of gift train"});
+  expect_error(config("sect.toml", "[trian]\nepochs = 1\n") + train,
+               {"--config 'sect.toml'", "section [trian] names no subcommand", "'epochs'"});
+  expect_error(config("other.toml", "[eval]\nepochs = 1\n") + train,
+               {"'epochs' in section [eval] is not an option of gift eval"});
+  // A file may hold the sections of several commands; each applies to its own.
+  const std::string both = config("both.toml",
+                                  "[train]\narch = \"16-8-10\"\nepochs = 1\nseed = 3\n"
+                                  "[eval]\nrepeats = 2\n");
+  const Outcome r = gift(both + train);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const io::Checkpoint c = io::load_checkpoint(in_run("m.safetensors"));
+  EXPECT_EQ(c.net.arch().sizes, (std::vector<int>{16, 8, 10}));
+  EXPECT_EQ(c.train.epochs, 1);
 }
 
 TEST_F(Cli, ACheckpointThatIsAFifoIsRefusedWithoutHanging) {

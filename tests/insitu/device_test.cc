@@ -15,6 +15,8 @@
 #include "device_test_util.h"
 #include "gift/core/error.h"
 #include "gift/insitu/external_device.h"
+#include "gift/insitu/finetune.h"
+#include "gift/insitu/methods.h"
 #include "gift/insitu/simulated_device.h"
 
 namespace gift {
@@ -311,6 +313,92 @@ TEST(PythonExampleServer, MatchesANoiselessSimulatedDevice) {
         const float w = want->data()[i];
         EXPECT_NEAR(got->data()[i], w, 1e-5 * std::max(1.0f, std::abs(w))) << to_string(act);
       }
+    }
+  }
+}
+
+// A simulated chip whose output (or one layer's sums) holds `bad` at (row 1, column 2) of every
+// forward: what a broken device of any transport sends.
+class PoisonedDevice : public Device {
+ public:
+  PoisonedDevice(float bad, int layer)
+      : sim_(small_arch(), SimulatedDeviceOptions{}), bad_(bad), layer_(layer) {}
+  DeviceInfo info() const override {
+    DeviceInfo i = sim_.info();
+    i.name = "poisoned";
+    return i;
+  }
+  void program(const Network& net) override { sim_.program(net); }
+  DeviceOutput forward(const Mat& x, bool taps) override {
+    DeviceOutput o = sim_.forward(x, taps);
+    if (layer_ >= 0 && !taps) return o;  // no sums to poison
+    Mat& m = layer_ < 0 ? o.out : o.sums.at(static_cast<size_t>(layer_));
+    m(1, 2) = bad_;
+    return o;
+  }
+  DeviceCounters counters() const override { return sim_.counters(); }
+
+ private:
+  SimulatedDevice sim_;
+  float bad_;
+  int layer_;  // -1: the final output
+};
+
+// CheckedDevice, the one place every device kind is checked: NaN or inf in a forward's output or
+// sums, in forward_passes, or in the weights to program, is an error naming the device, the
+// matrix, its row and column; finite calls pass through unchanged.
+TEST(CheckedDevice, RefusesNaNAndInfAndPassesTheRestThrough) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const Mat x = make_inputs(3, 6, 1);
+  for (float bad : {nan, inf, -inf}) {
+    const std::string word = std::isnan(bad) ? "NaN" : "inf";
+    PoisonedDevice out_bad(bad, -1), sum_bad(bad, 1);
+    CheckedDevice a(out_bad), b(sum_bad);
+    a.program(make_net(small_arch(), 1));
+    b.program(make_net(small_arch(), 1));
+    EXPECT_INPUT_ERROR(a.forward(x, false), "device 'poisoned': returned " + word,
+                       "in the final output (row 1, column 2)");
+    EXPECT_INPUT_ERROR(a.forward(x, true), "in the final output (row 1, column 2)");
+    EXPECT_INPUT_ERROR(a.forward_passes(x, 3), "device 'poisoned': returned " + word,
+                       "the final output of pass 1 (row 1, column 2)");
+    EXPECT_INPUT_ERROR(b.forward(x, true), "device 'poisoned': returned " + word,
+                       "in the detected sum of layer 1 (row 1, column 2)");
+    EXPECT_NO_THROW(b.forward(x, false));  // the final output is finite
+  }
+  SimulatedDevice sim(small_arch(), SimulatedDeviceOptions{});
+  SimulatedDevice twin(small_arch(), SimulatedDeviceOptions{});
+  CheckedDevice checked(sim);
+  Network net = make_net(small_arch(), 1);
+  net.params()[4] = nan;
+  EXPECT_INPUT_ERROR(checked.program(net), "device 'simulated'", "NaN or inf");
+  EXPECT_EQ(sim.counters().programmings, 0u);
+  checked.program(make_net(small_arch(), 1));
+  twin.program(make_net(small_arch(), 1));
+  EXPECT_EQ(checked.forward(x, true).out, twin.forward(x, true).out);
+  const std::vector<Mat> got = checked.forward_passes(x, 2), want = twin.forward_passes(x, 2);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(checked.counters().passes, sim.counters().passes);
+}
+
+// Every consumer goes through it: device_accuracy and fine-tuning refuse such a device instead
+// of scoring its NaN as wrong answers.
+TEST(CheckedDevice, DeviceAccuracyAndFinetuneRefuseANaNDevice) {
+  LabelledSet data;
+  data.images = make_inputs(20, 6, 3);
+  for (int i = 0; i < 20; ++i) data.labels.push_back(i % 3);
+  const Network net = make_net(small_arch(), 1);
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    PoisonedDevice dev(bad, -1);
+    EXPECT_INPUT_ERROR(device_accuracy(dev, net, data, 2), "device 'poisoned': returned");
+    FinetuneOptions o;
+    o.calibration.inputs = 4;
+    o.calibration.repeats = 2;
+    for (const std::string& method : {std::string("none"), std::string("gift")}) {
+      Network copy = net;
+      EXPECT_INPUT_ERROR(make_method(method)->run(copy, dev, data, data, o),
+                         "device 'poisoned': returned");
     }
   }
 }

@@ -227,7 +227,31 @@ TEST(Trainer, SgdWorksAndDivergenceIsReported) {
   TrainState s2;
   sum = train(net, x, y, o, s2);
   EXPECT_TRUE(sum.diverged);
-  EXPECT_FALSE(sum.message.empty());
+  EXPECT_NE(sum.message.find("the network's weights hold NaN or inf"), std::string::npos)
+      << sum.message;
+}
+
+// A training noise so large that float32 overflows is named as the cause, with the options to
+// change, not taken for a learning rate that is too large.
+TEST(Trainer, OverflowingNoiseIsNamedAsTheCauseOfDivergence) {
+  Mat x;
+  std::vector<int> y;
+  blobs(60, 6, &x, &y);
+  for (double level : {1e30, 1e300}) {
+    Network net(small_arch());
+    net.init(2);
+    TrainOptions o = options(1);
+    o.noise = NoiseModel::uniform(small_arch().num_layers(), NoiseSite::kSumAdd, level);
+    TrainState s;
+    const TrainSummary sum = train(net, x, y, o, s);
+    ASSERT_TRUE(sum.diverged) << level;
+    EXPECT_NE(sum.message.find("at epoch 1, step 1"), std::string::npos) << sum.message;
+    EXPECT_NE(sum.message.find("; the training noise (sum_add="), std::string::npos) << sum.message;
+    EXPECT_TRUE(net.all_finite());  // the last finite weights are kept
+    EXPECT_NE(sum.message.find("overflowed float32"), std::string::npos) << sum.message;
+    EXPECT_NE(sum.message.find("--noise-*"), std::string::npos) << sum.message;
+    EXPECT_EQ(sum.message.find("learning rate"), std::string::npos) << sum.message;
+  }
 }
 
 TEST(Trainer, RejectsBadOptionsAndData) {

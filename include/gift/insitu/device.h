@@ -58,4 +58,31 @@ class Device {
   virtual DeviceCounters counters() const = 0;
 };
 
+// Throws InputError unless every number of `out` is finite, naming `who` (the device), the
+// matrix (the detected sum of layer l, or the final output), its row and column:
+// "<who>: returned NaN in the final output (row 0, column 1); a device's outputs must be finite". A
+// NaN or inf reading would score as a wrong answer and be fitted as a noiseless chip, so no number
+// is made from one.
+void check_device_output(const DeviceOutput& out, const std::string& who);
+
+// A pass-through that checks every call (the one place every device kind is checked, whatever
+// its transport: simulated, external, Python): program refuses weights holding NaN or inf, and
+// forward and forward_passes refuse output holding them (check_device_output, naming the
+// wrapped device's info().name). Fine-tuning (every method, its calibration included) and
+// device_accuracy talk to their device through it. It changes nothing else: the wrapped device's
+// forward_passes is called as it is, and its counters are its own.
+class CheckedDevice : public Device {
+ public:
+  explicit CheckedDevice(Device& inner);
+  DeviceInfo info() const override { return inner_.info(); }
+  void program(const Network& net) override;
+  DeviceOutput forward(const Mat& x, bool taps) override;
+  std::vector<Mat> forward_passes(const Mat& x, int passes) override;
+  DeviceCounters counters() const override { return inner_.counters(); }
+
+ private:
+  std::string who() const;  // "device 'NAME'", read from inner's info() when an error is made
+  Device& inner_;
+};
+
 }  // namespace gift

@@ -45,7 +45,8 @@ struct DeviceAccuracy {
   std::vector<double> per_pass;
 };
 
-// Accuracy of `net` on `device` over `repeats` passes of `data` (programs it first).
+// Accuracy of `net` on `device` over `repeats` passes of `data` (programs it first). Throws
+// InputError, naming the device, if it returns NaN or inf (CheckedDevice, insitu/device.h).
 DeviceAccuracy device_accuracy(Device& device, const Network& net, const LabelledSet& data,
                                int repeats);
 
