@@ -6,4 +6,6 @@
 # it resumes: finished networks and cells are not recomputed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0="$(date +%s)"
 build/gift reproduce --quick --out out/reproduce-mnist-quick
+echo "gift: the main job took $(($(date +%s) - t0)) s"

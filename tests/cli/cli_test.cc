@@ -211,6 +211,30 @@ TEST_F(Cli, HelpAndVersion) {
   EXPECT_TRUE(run_files().empty());
 }
 
+TEST_F(Cli, HelpShowsDefaultsAndPlainTypes) {
+  const Outcome r = gift("train --help");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("UINT"), std::string::npos) << r.out;  // was "UINT:UINT"
+  EXPECT_NE(r.out.find("--train-limit N=0 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--epochs INT=10 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--lr FLOAT=0.001 "), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, AnUnknownCommandNamesTheNearestOne) {
+  Outcome r = gift("trian --epochs 1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err,
+            "gift: error: unknown command 'trian' (did you mean 'train'?); the commands are "
+            "train, eval, calibrate, finetune, device-server, sweep, reproduce, frontier, report "
+            "(gift --help)\n");
+  r = gift("frobnicate");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.rfind("gift: error: unknown command 'frobnicate'; the commands are train, ", 0),
+            0u)
+      << r.err;
+  EXPECT_TRUE(run_files().empty());
+}
+
 // ---------------------------------------------------------------- train and eval
 
 TEST_F(Cli, TrainThenEval) {
@@ -357,7 +381,7 @@ TEST_F(Cli, TrainOptionErrors) {
   expect_error(train_args(out, 1) + " --bogus", {"--bogus"});
   expect_error("train --data-dir " + quote(data_dir()) + " --arch 16-12-10", {"--out"});
   expect_error("", {"subcommand"});
-  expect_error("frobnicate", {"subcommand"});
+  expect_error("frobnicate", {"unknown command 'frobnicate'"});
 }
 
 TEST_F(Cli, TrainDataErrors) {

@@ -291,9 +291,7 @@ TEST(Report, AccuracyIntervalsStayWithinZeroAndOne) {
   EXPECT_DOUBLE_EQ(a.stddev, raw.stddev);
   EXPECT_EQ(a.low, 0);
   EXPECT_EQ(a.high, 1);
-  for (const char* past : {"[-", "101", "141", "150"}) {
-    EXPECT_EQ(format_table(agg).find(past), std::string::npos) << past << "\n" << format_table(agg);
-  }
+  EXPECT_NE(format_table(agg).find("60.00 [0.00, 100.00]"), std::string::npos) << format_table(agg);
 }
 
 TEST(Report, AggregateSkipsNullRecovery) {
