@@ -147,7 +147,7 @@ void add_reproduce(CLI::App& app) {
       "the paper's experiment end to end: MNIST, the default five-layer network, then the "
       "cost-recovery frontier of one case (in OUT/frontier)");
   cmd->add_flag("--quick", f->quick,
-                "reduced scale (about five minutes on two cores; a 3-rung frontier on 1 seed)");
+                "reduced scale (150 s measured on two cores; a 3-rung frontier on 1 seed)");
   cmd->add_option("--dataset", f->dataset, data::dataset_list())
       ->check(CLI::IsMember(data::dataset_names()));
   cmd->add_option("--data-dir", f->data_dir,
