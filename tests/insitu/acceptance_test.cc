@@ -167,19 +167,30 @@ TEST(Acceptance, TheReportSeparatesSelectionFromConfirmation) {
   const Architecture arch = Architecture::from_string("4-6-4", Activation::kRelu, 1.0);
   const LabelledSet train = images(0, 400), calib = images(1000, 600);
   for (int checks : {1, 3}) {
-    Network net(arch);
-    net.init(3);
-    FinetuneOptions o;
-    o.calibrate = false;
-    o.noise = NoiseModel::none(2);
-    o.checks = checks;
-    o.fit_data = FitData::kCalibration;
-    o.holdout = 0.5;
-    o.budget_passes = 0;
-    o.epochs = 2;
-    VerdictChip chip(arch, 11, VerdictOptions{});
-    const FinetuneReport r = make_method("gift")->run(net, chip, calib, train, o);
+    const auto run = [&](uint64_t chip_seed) {
+      Network net(arch);
+      net.init(3);
+      FinetuneOptions o;
+      o.calibrate = false;
+      o.noise = NoiseModel::none(2);
+      o.checks = checks;
+      o.fit_data = FitData::kCalibration;
+      o.holdout = 0.5;
+      o.budget_passes = 0;
+      o.epochs = 2;
+      VerdictChip chip(arch, chip_seed, VerdictOptions{});
+      return make_method("gift")->run(net, chip, calib, train, o);
+    };
+    // Every candidate equals the start in expectation here, so with several checks whether one
+    // beats the start on the selection half is chance (and follows the CPU's rounding): the
+    // first chip seed where one does is the run examined. With one check the end is tested.
+    uint64_t chip_seed = 11;
+    FinetuneReport r = run(chip_seed);
+    while (!r.tested && chip_seed < 60) r = run(++chip_seed);
     SCOPED_TRACE(r.summary());
+    if (checks == 1) {
+      EXPECT_EQ(chip_seed, 11u);
+    }
     EXPECT_EQ(r.score_images, 300u);
     EXPECT_EQ(r.select_images, checks == 1 ? 0u : 150u);
     EXPECT_EQ(r.confirm_images, checks == 1 ? 300u : 150u);
