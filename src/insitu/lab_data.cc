@@ -63,10 +63,10 @@ DeviceAccuracy device_accuracy(Device& raw_device, const Network& net, const Lab
       a.per_pass.push_back(static_cast<double>(correct) / static_cast<double>(N));
     }
   }
-  const MeanCI ci = mean_ci95(a.per_pass);
+  const MeanCI ci = within(mean_ci95(a.per_pass), 0, 1);  // an accuracy lies in [0, 1]
   a.mean = ci.mean;
-  a.low = std::max(0.0, ci.low);  // an accuracy lies in [0, 1]
-  a.high = std::min(1.0, ci.high);
+  a.low = ci.low;
+  a.high = ci.high;
   a.loss = loss / (static_cast<double>(N) * repeats);
   return a;
 }

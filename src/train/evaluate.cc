@@ -83,10 +83,10 @@ EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int
       r.accuracies.push_back(static_cast<double>(correct) / static_cast<double>(N));
     }
   }
-  const MeanCI ci = mean_ci95(r.accuracies);
+  const MeanCI ci = within(mean_ci95(r.accuracies), 0, 1);  // an accuracy lies in [0, 1]
   r.mean = ci.mean;
-  r.low = std::max(0.0, ci.low);  // an accuracy lies in [0, 1]
-  r.high = std::min(1.0, ci.high);
+  r.low = ci.low;
+  r.high = ci.high;
   r.stddev = ci.stddev;
   r.loss = loss / (static_cast<double>(N) * repeats);
   return r;
