@@ -42,7 +42,13 @@ std::string holder_line() {
   }
   if (fd >= 0) ::close(fd);
   while (!command.empty() && command.back() == ' ') command.pop_back();
-  if (command.size() > 300) command = command.substr(0, 300) + "...";
+  // The program by its name alone (its folder can be long), and a long line cut in the middle:
+  // the end holds what tells two runs apart, such as --out.
+  const size_t program_end = command.find(' ');
+  const size_t slash = command.rfind('/', program_end);
+  if (slash != std::string::npos) command.erase(0, slash + 1);
+  if (command.size() > 300)
+    command = command.substr(0, 140) + " ... " + command.substr(command.size() - 140);
   return "pid " + std::to_string(::getpid()) + " on host " + host + " (started " + when +
          (command.empty() ? "" : ": " + command) + ")";
 }
