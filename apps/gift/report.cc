@@ -17,7 +17,7 @@ struct ReportFlags {
 
 void run_report(const ReportFlags& f) {
   const std::string results = f.sweep + "/results.jsonl";
-  const std::vector<experiment::SweepRow> rows = experiment::read_results(results);
+  const std::vector<experiment::StudyRow> rows = experiment::read_results(results);
   if (rows.empty()) {
     throw InputError("'" + results +
                      "' holds no finished cells (expected one JSON object per line)");

@@ -26,8 +26,8 @@
 namespace gift::cli {
 namespace {
 
+using experiment::StudyRow;
 using experiment::SweepPlan;
-using experiment::SweepRow;
 
 constexpr int kRequest = 1;  // tag: worker -> coordinator
 constexpr int kJob = 2;      // tag: coordinator -> worker
@@ -177,7 +177,7 @@ class Coordinator {
 
   // Appends a worker's row, checking it is the row of the cell it was given.
   void record(const Message& m) {
-    const SweepRow row = experiment::row_from_json(
+    const StudyRow row = experiment::row_from_json(
         io::parse_json(m.text, "a row from rank " + std::to_string(m.source)));
     const auto given = running_.find(m.source);
     if (given == running_.end() || plan_->cells()[given->second].key != row.key) {
@@ -296,7 +296,7 @@ void work_on_sweep(int train_threads) {
         const bool trained = plan->train_model(std::stoul(m.text), train_threads);
         send(0, kRequest, kTrained, (trained ? "1" : "0") + log_line);
       } else if (m.kind == kCell) {
-        const SweepRow row = plan->run_cell(std::stoul(m.text));
+        const StudyRow row = plan->run_cell(std::stoul(m.text));
         send(0, kRequest, kRow, experiment::row_to_json(row).dump());
       } else {
         throw InternalError("sweep: an unknown MPI message from rank 0");

@@ -91,7 +91,7 @@ void bind_report(pyb::module_& m) {
       "read_results",
       [](const std::string& dir) {
         pyb::list rows;
-        for (const experiment::SweepRow& r : experiment::read_results(dir + "/results.jsonl")) {
+        for (const experiment::StudyRow& r : experiment::read_results(dir + "/results.jsonl")) {
           rows.append(to_python(experiment::row_to_json(r)));
         }
         return rows;
@@ -102,7 +102,7 @@ void bind_report(pyb::module_& m) {
       [](const std::string& dir, bool figures) {
         // As gift report: the aggregate over seeds, its text table, the files written.
         const std::string results = dir + "/results.jsonl";
-        const std::vector<experiment::SweepRow> rows = experiment::read_results(results);
+        const std::vector<experiment::StudyRow> rows = experiment::read_results(results);
         if (rows.empty()) {
           throw InputError("'" + results +
                            "' holds no finished cells (expected one JSON object per line)");

@@ -33,16 +33,16 @@ std::string describe(const Cell& c) {
          number_text(c.truth) + ", method " + c.method;
 }
 
-MeanCI stat_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&)) {
+MeanCI stat_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&)) {
   std::vector<double> v;
-  for (const SweepRow* r : rows) v.push_back(get(*r));
+  for (const StudyRow* r : rows) v.push_back(get(*r));
   return mean_ci95(v);
 }
 
 // An accuracy: over seeds, or the row's own Monte-Carlo interval when there is one seed; within
 // [0, 1] (a t interval over few seeds can reach past 100%).
-MeanCI accuracy_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&),
-                   Interval (*get_ci)(const SweepRow&)) {
+MeanCI accuracy_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&),
+                   Interval (*get_ci)(const StudyRow&)) {
   MeanCI m = within(stat_of(rows, get), 0, 1);
   if (rows.size() == 1) {
     m.low = get_ci(*rows[0]).low;
@@ -52,10 +52,10 @@ MeanCI accuracy_of(const std::vector<const SweepRow*>& rows, double (*get)(const
 }
 
 // Over the rows where `get` is defined; n == 0 and NaN everywhere when it is defined for none.
-MeanCI defined_stat(const std::vector<const SweepRow*>& rows,
-                    std::optional<double> (*get)(const SweepRow&)) {
+MeanCI defined_stat(const std::vector<const StudyRow*>& rows,
+                    std::optional<double> (*get)(const StudyRow&)) {
   std::vector<double> v;
-  for (const SweepRow* r : rows) {
+  for (const StudyRow* r : rows) {
     if (const std::optional<double> x = get(*r)) v.push_back(*x);
   }
   if (v.empty()) {
@@ -67,18 +67,18 @@ MeanCI defined_stat(const std::vector<const SweepRow*>& rows,
   return mean_ci95(v);
 }
 
-double mean_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&)) {
+double mean_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&)) {
   double s = 0;
-  for (const SweepRow* r : rows) s += get(*r);
+  for (const StudyRow* r : rows) s += get(*r);
   return s / static_cast<double>(rows.size());
 }
 
 }  // namespace
 
-std::vector<AggregateRow> aggregate(const std::vector<SweepRow>& rows) {
-  std::map<Cell, std::vector<const SweepRow*>> cells;
+std::vector<AggregateRow> aggregate(const std::vector<StudyRow>& rows) {
+  std::map<Cell, std::vector<const StudyRow*>> cells;
   std::set<std::pair<Cell, uint64_t>> seen;  // (cell, seed): the first row is kept
-  for (const SweepRow& r : rows) {
+  for (const StudyRow& r : rows) {
     Cell cell{r.grid, r.assumed_level, r.true_level, r.method};
     if (!seen.insert({cell, r.seed}).second) continue;
     cells[cell].push_back(&r);
@@ -91,7 +91,7 @@ std::vector<AggregateRow> aggregate(const std::vector<SweepRow>& rows) {
     a.true_level = cell.truth;
     a.method = cell.method;
     a.dataset = group[0]->dataset;
-    for (const SweepRow* r : group) {
+    for (const StudyRow* r : group) {
       if (r->dataset != a.dataset) {
         throw InputError("sweep rows of " + describe(cell) + " come from different data sets: '" +
                          a.dataset + "' and '" + r->dataset + "'");
@@ -99,29 +99,29 @@ std::vector<AggregateRow> aggregate(const std::vector<SweepRow>& rows) {
     }
     a.seeds = static_cast<int>(group.size());
     a.acc_before = accuracy_of(
-        group, [](const SweepRow& r) { return r.acc_before; },
-        [](const SweepRow& r) { return r.acc_before_ci; });
+        group, [](const StudyRow& r) { return r.acc_before; },
+        [](const StudyRow& r) { return r.acc_before_ci; });
     a.acc_after = accuracy_of(
-        group, [](const SweepRow& r) { return r.acc_after; },
-        [](const SweepRow& r) { return r.acc_after_ci; });
+        group, [](const StudyRow& r) { return r.acc_after; },
+        [](const StudyRow& r) { return r.acc_after_ci; });
     a.acc_oracle = accuracy_of(
-        group, [](const SweepRow& r) { return r.acc_oracle; },
-        [](const SweepRow& r) { return r.acc_oracle_ci; });
-    a.relative_improvement = defined_stat(group, [](const SweepRow& r) {
+        group, [](const StudyRow& r) { return r.acc_oracle; },
+        [](const StudyRow& r) { return r.acc_oracle_ci; });
+    a.relative_improvement = defined_stat(group, [](const StudyRow& r) {
       return std::isfinite(r.relative_improvement) ? std::optional<double>(r.relative_improvement)
                                                    : std::nullopt;
     });
-    a.recovery = defined_stat(group, [](const SweepRow& r) {
+    a.recovery = defined_stat(group, [](const StudyRow& r) {
       // Recomputed from the accuracies, so rows written by any version follow one rule.
       return recovery_of(r.acc_before, r.acc_after, r.acc_oracle);
     });
-    a.device_passes = mean_of(group, [](const SweepRow& r) { return double(r.device_passes); });
+    a.device_passes = mean_of(group, [](const StudyRow& r) { return double(r.device_passes); });
     a.device_programmings =
-        mean_of(group, [](const SweepRow& r) { return double(r.device_programmings); });
+        mean_of(group, [](const StudyRow& r) { return double(r.device_programmings); });
     a.sample_gradients =
-        mean_of(group, [](const SweepRow& r) { return double(r.sample_gradients); });
-    a.digital_seconds = mean_of(group, [](const SweepRow& r) { return r.digital_seconds; });
-    a.accepted_fraction = mean_of(group, [](const SweepRow& r) { return r.accepted ? 1.0 : 0.0; });
+        mean_of(group, [](const StudyRow& r) { return double(r.sample_gradients); });
+    a.digital_seconds = mean_of(group, [](const StudyRow& r) { return r.digital_seconds; });
+    a.accepted_fraction = mean_of(group, [](const StudyRow& r) { return r.accepted ? 1.0 : 0.0; });
     out.push_back(std::move(a));
   }
   return out;

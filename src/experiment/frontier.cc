@@ -74,22 +74,13 @@ class StopAtFirstUse : public Device {
   DeviceInfo info_;
 };
 
-// One cell of a frontier: the start of a seed (method "none", rung 0:0) or a method at a rung.
-struct FrontierCell {
-  uint64_t seed;
-  std::string method;  // "none": the start
-  Rung rung;
-  std::string key;
-};
-
-// Every cell, seed by seed: the start, then every method at every rung.
-std::vector<FrontierCell> plan_frontier_cells(const FrontierConfig& cfg) {
-  std::vector<FrontierCell> cells;
+// Every cell (its axes, frontier_cell), seed by seed: the start, then every method at every rung.
+std::vector<StudyRow> plan_frontier_cells(const FrontierConfig& cfg) {
+  std::vector<StudyRow> cells;
   for (uint64_t seed : cfg.seeds) {
-    cells.push_back({seed, "none", {0, 0}, frontier_key(seed, "none", {0, 0})});
+    cells.push_back(frontier_cell(seed, "none", {0, 0}));
     for (const Rung& rung : cfg.ladder) {
-      for (const std::string& m : cfg.methods)
-        cells.push_back({seed, m, rung, frontier_key(seed, m, rung)});
+      for (const std::string& m : cfg.methods) cells.push_back(frontier_cell(seed, m, rung));
     }
   }
   return cells;
@@ -218,7 +209,7 @@ void probe_methods(const FrontierConfig& cfg, const CheckedCase& fc, const Netwo
 // The start cell of a seed: the start and the oracle measured on the device; *line says so.
 void run_start_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Network& start,
                     const Network& oracle, const LabelledSet& eval, const LabelledSet& train,
-                    uint64_t seed, FrontierRow& row, std::string* line) {
+                    uint64_t seed, StudyRow& row, std::string* line) {
   // Each network on a fresh copy of the chip: common random numbers (run_method_cell too).
   SimulatedDevice probe(start.arch(), fc.device);
   const DeviceAccuracy before = device_accuracy(probe, start, eval, cfg.eval_repeats);
@@ -229,6 +220,7 @@ void run_start_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Netw
   row.acc_before_ci = row.acc_after_ci = {before.low, before.high};
   row.acc_oracle = orc.mean;
   row.acc_oracle_ci = {orc.low, orc.high};
+  row.relative_improvement = relative_improvement_of(before.mean, before.mean);
   row.recovery = recovery_of(before.mean, before.mean, orc.mean);
   char buf[512];
   std::snprintf(buf, sizeof buf, "seed %llu: start %.2f%% [%.2f, %.2f], oracle %.2f%%",
@@ -239,8 +231,8 @@ void run_start_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Netw
 
 // A method at a rung, from the start of its seed (`ref`, that seed's start row); *line says so.
 void run_method_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Network& start,
-                     const FrontierRow& ref, const LabSplit& split, const LabelledSet& train,
-                     FrontierRow& row, std::string* line) {
+                     const StudyRow& ref, const LabSplit& split, const LabelledSet& train,
+                     StudyRow& row, std::string* line) {
   FinetuneOptions o = fc.base;
   o.seed = row.seed;
   o.calibration.seed = row.seed;
@@ -263,6 +255,7 @@ void run_method_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Net
   row.acc_oracle_ci = ref.acc_oracle_ci;
   row.acc_after = after.mean;
   row.acc_after_ci = {after.low, after.high};
+  row.relative_improvement = relative_improvement_of(row.acc_before, after.mean);
   row.recovery = recovery_of(row.acc_before, after.mean, row.acc_oracle);
   char rec[32] = "-";
   if (row.recovery) std::snprintf(rec, sizeof rec, "%.2f", *row.recovery);
@@ -284,29 +277,26 @@ void run_method_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Net
 // `done`); returns how many it ran.
 size_t run_cells(const FrontierConfig& cfg, const CheckedCase& fc, const Network& start,
                  const Network& oracle, const FrontierData& data, Labs& labs,
-                 const std::vector<FrontierCell>& cells, size_t skipped, size_t todo,
-                 std::map<std::string, FrontierRow>& done, ResultsFile& results,
+                 const std::vector<StudyRow>& cells, size_t skipped, size_t todo,
+                 std::map<std::string, StudyRow>& done, ResultsFile& results,
                  const FrontierCallbacks& cb) {
   size_t finished = 0;
   const auto t_cells = Clock::now();
-  for (const FrontierCell& c : cells) {
+  for (const StudyRow& c : cells) {
     if (done.count(c.key)) continue;
     const auto t_cell = Clock::now();
-    FrontierRow row;
-    row.key = c.key;
-    row.seed = c.seed;
-    row.method = c.method;
-    row.budget = c.rung;
+    StudyRow row = c;
+    row.device_seed = cfg.device_seed;
     row.dataset = data.dataset;
     std::string line;
     if (c.method == "none") {
       run_start_cell(cfg, fc, start, oracle, labs.of(c.seed).eval, data.train, c.seed, row, &line);
     } else {
-      const FrontierRow& ref = done.at(frontier_key(c.seed, "none", {0, 0}));
+      const StudyRow& ref = done.at(frontier_cell(c.seed, "none", {0, 0}).key);
       run_method_cell(cfg, fc, start, ref, labs.of(c.seed), data.train, row, &line);
     }
     row.seconds = seconds_since(t_cell);
-    results.append(frontier_row_to_json(row));
+    results.append(row_to_json(row));
     done.emplace(row.key, row);
     ++finished;
     char head[64];
@@ -342,14 +332,13 @@ FrontierSummary run_case(const FrontierConfig& cfg, const Network& start, const 
                        config_path + "); use another output directory");
     }
     const ExistingResults existing = read_existing_results(rows_path);
-    std::map<std::string, FrontierRow> done;
-    for (FrontierRow& r : parse_frontier_rows(existing.text, rows_path))
-      done.emplace(r.key, std::move(r));
+    std::map<std::string, StudyRow> done;
+    for (StudyRow& r : parse_results(existing.text, rows_path)) done.emplace(r.key, std::move(r));
 
-    const std::vector<FrontierCell> cells = plan_frontier_cells(cfg);
+    const std::vector<StudyRow> cells = plan_frontier_cells(cfg);
     summary.cells_total = cells.size();
     size_t todo = 0;
-    for (const FrontierCell& c : cells) todo += done.count(c.key) ? 0 : 1;
+    for (const StudyRow& c : cells) todo += done.count(c.key) ? 0 : 1;
     summary.cells_skipped = cells.size() - todo;
     if (summary.cells_skipped > 0 && cb.log) {
       cb.log(resume_line(summary.cells_skipped, cells.size(), rows_path));

@@ -264,7 +264,7 @@ std::vector<std::string> write_frontier_report(const std::string& dir, bool figu
   }
   const FrontierConfig config = FrontierConfig::from_json(record.at("frontier"), config_path);
   const NoiseModel assumed = noise_of_json(record.at("assumed"), config_path + ": assumed");
-  const std::vector<FrontierRow> rows = parse_frontier_rows(io::read_file(rows_path), rows_path);
+  const std::vector<StudyRow> rows = read_results(rows_path);
   if (rows.empty()) throw InputError("'" + rows_path + "' holds no finished cell");
   const FrontierTable table = aggregate_frontier(rows, config);
   std::vector<std::string> written;

@@ -9,7 +9,7 @@
 #include "gift/experiment/frontier.h"
 #include "results_file.h"
 
-// The rows of frontier.jsonl (one reader, one writer) and their aggregation over seeds.
+// The aggregation of a frontier's rows (results.h) over seeds.
 namespace gift::experiment {
 
 using nlohmann::json;
@@ -42,112 +42,26 @@ MeanCI accuracy_over(const std::vector<std::pair<double, Interval>>& v) {
 
 }  // namespace
 
-// ------------------------------------------------------------------ rows
+// ------------------------------------------------------------------ cells
 
-std::string frontier_key(uint64_t seed, const std::string& method, const Rung& rung) {
-  return std::to_string(seed) + "|" + method + "|" + std::to_string(rung.gradients) + "|" +
-         std::to_string(rung.passes);
-}
-
-json frontier_row_to_json(const FrontierRow& r) {
-  return {{"key", r.key},
-          {"seed", r.seed},
-          {"method", r.method},
-          {"budget_gradients", r.budget.gradients},
-          {"budget_passes", r.budget.passes},
-          {"sample_gradients", r.sample_gradients},
-          {"device_passes", r.device_passes},
-          {"device_programmings", r.device_programmings},
-          {"accepted", r.accepted},
-          {"budget_limited", r.budget_limited},
-          {"dataset", r.dataset},
-          {"acc_before", r.acc_before},
-          {"acc_before_ci", {r.acc_before_ci.low, r.acc_before_ci.high}},
-          {"acc_after", r.acc_after},
-          {"acc_after_ci", {r.acc_after_ci.low, r.acc_after_ci.high}},
-          {"acc_oracle", r.acc_oracle},
-          {"acc_oracle_ci", {r.acc_oracle_ci.low, r.acc_oracle_ci.high}},
-          {"recovery", r.recovery ? json(*r.recovery) : json(nullptr)},
-          {"seconds", r.seconds},
-          {"digital_seconds", r.digital_seconds}};
-}
-
-FrontierRow frontier_row_from_json(const json& j) {
-  const std::string what = "frontier row";
-  if (!j.is_object()) throw InputError(what + ": expected a JSON object, found " + shown(j));
-  const auto need = [&](const char* key) -> const json& {
-    if (!j.contains(key)) throw InputError(what + ": field '" + key + "' is missing");
-    return j.at(key);
-  };
-  constexpr uint64_t kAny = std::numeric_limits<uint64_t>::max();
-  const double kMax = std::numeric_limits<double>::max();
-  const auto count = [&](const char* key) { return integer_value(need(key), key, 0, kAny, what); };
-  const auto accuracy = [&](const char* key) {
-    need(key);
-    return get_number(j, key, 0, 0, 1, "an accuracy in [0, 1]", what);
-  };
-  const auto interval = [&](const char* key) {
-    const json& v = need(key);
-    const std::string expected = "[low, high] with 0 <= low <= high <= 1";
-    if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number()) {
-      bad_value(what, key, expected, v);
-    }
-    const Interval ci{v[0].get<double>(), v[1].get<double>()};
-    if (!(ci.low >= 0 && ci.low <= ci.high && ci.high <= 1)) bad_value(what, key, expected, v);
-    return ci;
-  };
-  const auto flag = [&](const char* key) {
-    const json& v = need(key);
-    if (!v.is_boolean()) bad_value(what, key, "true or false", v);
-    return v.get<bool>();
-  };
-  FrontierRow r;
-  need("key");
-  r.key = get_string(j, "key", "", "a string", what);
-  r.seed = count("seed");
-  need("method");
-  r.method = get_string(j, "method", "", "a method name", what);
-  r.budget = {count("budget_gradients"), count("budget_passes")};
-  r.sample_gradients = count("sample_gradients");
-  r.device_passes = count("device_passes");
-  r.device_programmings = count("device_programmings");
-  r.accepted = flag("accepted");
-  r.budget_limited = flag("budget_limited");
-  need("dataset");
-  r.dataset = get_string(j, "dataset", "", "a string", what);
-  r.acc_before = accuracy("acc_before");
-  r.acc_before_ci = interval("acc_before_ci");
-  r.acc_after = accuracy("acc_after");
-  r.acc_after_ci = interval("acc_after_ci");
-  r.acc_oracle = accuracy("acc_oracle");
-  r.acc_oracle_ci = interval("acc_oracle_ci");
-  if (!need("recovery").is_null()) {
-    r.recovery = get_number(j, "recovery", 0, -kMax, kMax, "a number or null", what);
-  }
-  need("seconds");
-  r.seconds = get_number(j, "seconds", 0, 0, kMax, "seconds (a number >= 0)", what);
-  need("digital_seconds");
-  r.digital_seconds = get_number(j, "digital_seconds", 0, 0, kMax, "seconds (a number >= 0)", what);
-  const std::string key = frontier_key(r.seed, r.method, r.budget);
-  if (r.key != key)
-    bad_value(what, "key", "'" + key + "' (seed|method|gradients|passes)", j["key"]);
+StudyRow frontier_cell(uint64_t seed, const std::string& method, const Rung& rung) {
+  StudyRow r;
+  r.seed = seed;
+  r.method = method;
+  r.budget = rung;
+  r.key = study_key(r);
   return r;
-}
-
-std::vector<FrontierRow> parse_frontier_rows(const std::string& text, const std::string& path) {
-  return parse_rows<FrontierRow>(text, path, frontier_row_from_json);
 }
 
 // ------------------------------------------------------------------ aggregation and table
 
-FrontierTable aggregate_frontier(const std::vector<FrontierRow>& rows,
-                                 const FrontierConfig& config) {
-  std::map<std::string, const FrontierRow*> by_key;
-  for (const FrontierRow& r : rows) by_key.emplace(r.key, &r);
+FrontierTable aggregate_frontier(const std::vector<StudyRow>& rows, const FrontierConfig& config) {
+  std::map<std::string, const StudyRow*> by_key;
+  for (const StudyRow& r : rows) by_key.emplace(r.key, &r);
   FrontierTable t;
   std::vector<std::pair<double, Interval>> start, oracle;
   for (uint64_t seed : config.seeds) {
-    const auto it = by_key.find(frontier_key(seed, "none", {0, 0}));
+    const auto it = by_key.find(frontier_cell(seed, "none", {0, 0}).key);
     if (it == by_key.end()) continue;
     start.emplace_back(it->second->acc_before, it->second->acc_before_ci);
     oracle.emplace_back(it->second->acc_oracle, it->second->acc_oracle_ci);
@@ -168,9 +82,9 @@ FrontierTable aggregate_frontier(const std::vector<FrontierRow>& rows,
       std::vector<std::pair<double, Interval>> acc;
       std::vector<double> rec;
       for (uint64_t seed : config.seeds) {
-        const auto it = by_key.find(frontier_key(seed, m, rung));
+        const auto it = by_key.find(frontier_cell(seed, m, rung).key);
         if (it == by_key.end()) continue;
-        const FrontierRow& r = *it->second;
+        const StudyRow& r = *it->second;
         ++p.seeds;
         p.sample_gradients += static_cast<double>(r.sample_gradients);
         p.device_passes += static_cast<double>(r.device_passes);

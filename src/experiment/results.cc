@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "experiment_util.h"
 #include "gift/core/error.h"
 #include "gift/experiment/number_text.h"
 #include "gift/io/atomic_file.h"
@@ -17,26 +18,23 @@ std::optional<double> recovery_of(double before, double after, double oracle) {
   return (after - before) / (oracle - before);
 }
 
+double relative_improvement_of(double before, double after) { return (after - before) / before; }
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // ------------------------------------------------------------------ row parsing
 
-std::string shown(const json& v) {
-  std::string s = v.dump();
-  return s.size() > 40 ? s.substr(0, 37) + "..." : s;
-}
-
 [[noreturn]] void bad_field(const std::string& name, const std::string& expected, const json& v) {
-  throw InputError("field '" + name + "' of a sweep row: expected " + expected + ", found " +
-                   shown(v));
+  throw InputError("field '" + name + "' of a study row: expected " + expected + ", found " +
+                   detail::shown(v));
 }
 
 const json& field(const json& j, const std::string& name) {
   const auto it = j.find(name);
   if (it == j.end()) {
-    throw InputError("field '" + name + "' of a sweep row: missing (found the fields " + [&] {
+    throw InputError("field '" + name + "' of a study row: missing (found the fields " + [&] {
       std::string keys;
       for (const auto& item : j.items()) {
         keys += (keys.empty() ? "" : ", ") + item.key();
@@ -68,22 +66,8 @@ double get_number(const json& j, const std::string& name, double lo, double hi,
 // A non-negative integer (an integral float such as 6.56e4 is accepted).
 uint64_t get_count(const json& j, const std::string& name) {
   const json& v = field(j, name);
-  if (v.is_number_unsigned()) return v.get<uint64_t>();
-  if (v.is_number_integer() && v.get<int64_t>() >= 0)
-    return static_cast<uint64_t>(v.get<int64_t>());
-  if (v.is_number_float()) {
-    const double x = v.get<double>();
-    if (x >= 0 && x <= 9007199254740992.0 && std::floor(x) == x) return static_cast<uint64_t>(x);
-  }
+  if (const std::optional<uint64_t> n = detail::count_of(v)) return *n;
   bad_field(name, "a non-negative integer", v);
-}
-
-int64_t get_int64(const json& j, const std::string& name) {
-  const uint64_t n = get_count(j, name);
-  if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    bad_field(name, "a non-negative integer below 2^63", field(j, name));
-  }
-  return static_cast<int64_t>(n);
 }
 
 double get_accuracy(const json& j, const std::string& name) {
@@ -105,18 +89,59 @@ Interval get_interval(const json& j, const std::string& name) {
 
 // ------------------------------------------------------------------ rows
 
-SweepRow row_from_json(const json& j) {
-  if (!j.is_object()) {
-    throw InputError("sweep row: expected a JSON object, found " + shown(j));
+namespace {
+
+// The axes of an old row, by its format: a results.jsonl row of a sweep (no budget), or a
+// frontier.jsonl row (no grid); the key each spelled.
+enum class Format { kStudy, kOldSweep, kOldFrontier };
+
+Format format_of(const json& j) {
+  if (!j.contains("grid")) return Format::kOldFrontier;
+  if (!j.contains("budget_gradients")) return Format::kOldSweep;
+  return Format::kStudy;
+}
+
+std::string old_key(Format f, const StudyRow& r) {
+  if (f == Format::kOldFrontier) {
+    return std::to_string(r.seed) + "|" + r.method + "|" + std::to_string(r.budget.gradients) +
+           "|" + std::to_string(r.budget.passes);
   }
-  SweepRow r;
-  r.key = get_string(j, "key", true);
-  r.grid = get_string(j, "grid", true);
+  return r.grid + "|" + level_label(r.assumed_level) + "|" + level_label(r.true_level) + "|" +
+         std::to_string(r.seed) + "|" + r.method;
+}
+
+bool get_flag(const json& j, const std::string& name) {
+  const json& v = field(j, name);
+  if (!v.is_boolean()) bad_field(name, "true or false", v);
+  return v.get<bool>();
+}
+
+// The axes; fields an old format lacks keep their defaults.
+void read_axes(const json& j, Format f, StudyRow& r) {
   const double kMax = std::numeric_limits<double>::max();
-  r.assumed_level = get_number(j, "assumed", 0, kMax, "a noise level (a number >= 0)");
-  r.true_level = get_number(j, "true", 0, kMax, "a noise level (a number >= 0)");
+  if (f != Format::kOldFrontier) {
+    r.grid = get_string(j, "grid", true);
+    r.assumed_level = get_number(j, "assumed", 0, kMax, "a noise level (a number >= 0)");
+    r.true_level = get_number(j, "true", 0, kMax, "a noise level (a number >= 0)");
+  }
   r.seed = get_count(j, "seed");
   r.method = get_string(j, "method", true);
+  if (f != Format::kOldSweep)
+    r.budget = {get_count(j, "budget_gradients"), get_count(j, "budget_passes")};
+  if (f == Format::kStudy) r.device_seed = get_count(j, "device_seed");
+}
+
+}  // namespace
+
+StudyRow row_from_json(const json& j) {
+  if (!j.is_object()) {
+    throw InputError("study row: expected a JSON object, found " + detail::shown(j));
+  }
+  const Format f = format_of(j);
+  StudyRow r;
+  r.key = get_string(j, "key", true);
+  read_axes(j, f, r);
+  const double kMax = std::numeric_limits<double>::max();
   r.dataset = get_string(j, "dataset", false);
   r.acc_before = get_accuracy(j, "acc_before");
   r.acc_before_ci = get_interval(j, "acc_before_ci");
@@ -124,29 +149,43 @@ SweepRow row_from_json(const json& j) {
   r.acc_after_ci = get_interval(j, "acc_after_ci");
   r.acc_oracle = get_accuracy(j, "acc_oracle");
   r.acc_oracle_ci = get_interval(j, "acc_oracle_ci");
-  // Undefined (null) when before is 0.
-  r.relative_improvement =
-      field(j, "relative_improvement").is_null()
-          ? kNaN
-          : get_number(j, "relative_improvement", -kMax, kMax, "a number or null");
+  // Undefined (null) when before is 0; an old frontier row did not write it.
+  if (f == Format::kOldFrontier) {
+    r.relative_improvement = relative_improvement_of(r.acc_before, r.acc_after);
+  } else {
+    r.relative_improvement =
+        field(j, "relative_improvement").is_null()
+            ? kNaN
+            : get_number(j, "relative_improvement", -kMax, kMax, "a number or null");
+  }
   if (!field(j, "recovery").is_null()) {
     r.recovery = get_number(j, "recovery", -kMax, kMax, "a number or null");
   }
-  r.device_passes = get_int64(j, "device_passes");
-  r.device_programmings = get_int64(j, "device_programmings");
-  r.sample_gradients = get_int64(j, "sample_gradients");
-  r.digital_seconds = get_number(j, "digital_seconds", 0, kMax, "seconds (a number >= 0)");
-  const json& accepted = field(j, "accepted");
-  if (!accepted.is_boolean()) bad_field("accepted", "true or false", accepted);
-  r.accepted = accepted.get<bool>();
-  const std::string key = cell_key(r.grid, r.assumed_level, r.true_level, r.seed, r.method);
-  if (r.key != key) {
-    bad_field("key", "'" + key + "' (grid|assumed|true|seed|method of the row)", field(j, "key"));
+  r.sample_gradients = get_count(j, "sample_gradients");
+  r.device_passes = get_count(j, "device_passes");
+  r.device_programmings = get_count(j, "device_programmings");
+  r.accepted = get_flag(j, "accepted");
+  if (f != Format::kOldSweep) {
+    r.budget_limited = get_flag(j, "budget_limited");
+    r.seconds = get_number(j, "seconds", 0, kMax, "seconds (a number >= 0)");
   }
+  r.digital_seconds = get_number(j, "digital_seconds", 0, kMax, "seconds (a number >= 0)");
+  const std::string key = f == Format::kStudy ? study_key(r) : old_key(f, r);
+  if (r.key != key) {
+    bad_field("key",
+              "'" + key + "' (" +
+                  (f == Format::kOldFrontier ? "seed|method|gradients|passes"
+                   : f == Format::kOldSweep  ? "grid|assumed|true|seed|method"
+                                             : "grid|assumed|true|seed|method|gradients|"
+                                               "passes") +
+                  " of the row)",
+              field(j, "key"));
+  }
+  r.key = study_key(r);
   return r;
 }
 
-json row_to_json(const SweepRow& r) {
+json row_to_json(const StudyRow& r) {
   json j;
   j["key"] = r.key;
   j["grid"] = r.grid;
@@ -154,6 +193,9 @@ json row_to_json(const SweepRow& r) {
   j["true"] = r.true_level;
   j["seed"] = r.seed;
   j["method"] = r.method;
+  j["budget_gradients"] = r.budget.gradients;
+  j["budget_passes"] = r.budget.passes;
+  j["device_seed"] = r.device_seed;
   j["dataset"] = r.dataset;
   j["acc_before"] = r.acc_before;
   j["acc_before_ci"] = {r.acc_before_ci.low, r.acc_before_ci.high};
@@ -163,25 +205,27 @@ json row_to_json(const SweepRow& r) {
   j["acc_oracle_ci"] = {r.acc_oracle_ci.low, r.acc_oracle_ci.high};
   j["relative_improvement"] = r.relative_improvement;
   j["recovery"] = r.recovery ? json(*r.recovery) : json(nullptr);
+  j["sample_gradients"] = r.sample_gradients;
   j["device_passes"] = r.device_passes;
   j["device_programmings"] = r.device_programmings;
-  j["sample_gradients"] = r.sample_gradients;
-  j["digital_seconds"] = r.digital_seconds;
   j["accepted"] = r.accepted;
+  j["budget_limited"] = r.budget_limited;
+  j["seconds"] = r.seconds;
+  j["digital_seconds"] = r.digital_seconds;
   return j;
 }
 
-std::string cell_key(const std::string& grid, double assumed, double truth, uint64_t seed,
-                     const std::string& method) {
-  return grid + "|" + level_label(assumed) + "|" + level_label(truth) + "|" + std::to_string(seed) +
-         "|" + method;
+std::string study_key(const StudyRow& r) {
+  return r.grid + "|" + level_label(r.assumed_level) + "|" + level_label(r.true_level) + "|" +
+         std::to_string(r.seed) + "|" + r.method + "|" + std::to_string(r.budget.gradients) + "|" +
+         std::to_string(r.budget.passes);
 }
 
-std::vector<SweepRow> parse_results(const std::string& text, const std::string& path) {
-  return detail::parse_rows<SweepRow>(text, path, row_from_json);
+std::vector<StudyRow> parse_results(const std::string& text, const std::string& path) {
+  return detail::parse_rows<StudyRow>(text, path, row_from_json);
 }
 
-std::vector<SweepRow> read_results(const std::string& path) {
+std::vector<StudyRow> read_results(const std::string& path) {
   return parse_results(io::read_file(path), path);
 }
 

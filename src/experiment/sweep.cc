@@ -107,7 +107,7 @@ std::vector<SweepCell> plan_cells(const SweepConfig& cfg) {
       for (double t : cfg.grids[g].truth) {
         for (uint64_t s : cfg.seeds) {
           for (const std::string& m : cfg.methods) {
-            cells.push_back({g, a, t, s, m, cell_key(cfg.grids[g].name, a, t, s, m)});
+            cells.push_back({g, a, t, s, m, sweep_cell_key(cfg.grids[g].name, a, t, s, m)});
           }
         }
       }
@@ -116,8 +116,20 @@ std::vector<SweepCell> plan_cells(const SweepConfig& cfg) {
   return cells;
 }
 
-SweepRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& start,
+std::string sweep_cell_key(const std::string& grid, double assumed, double truth, uint64_t seed,
+                           const std::string& method) {
+  StudyRow r;
+  r.grid = grid;
+  r.assumed_level = assumed;
+  r.true_level = truth;
+  r.seed = seed;
+  r.method = method;
+  return study_key(r);
+}
+
+StudyRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& start,
                   const Network& oracle_net, const LabSplit& lab, const LabelledSet& train) {
+  const auto t_cell = std::chrono::steady_clock::now();
   const GridSpec& g = cfg.grids[c.grid];
   SimulatedDeviceOptions so;
   so.noise = g.pattern.scaled(c.truth);
@@ -144,13 +156,14 @@ SweepRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& sta
   SimulatedDevice device(cfg.architecture(), so);
   const FinetuneReport rep = make_method(c.method)->run(net, device, lab.calib, train, o);
   const DeviceAccuracy after = judge(net);
-  SweepRow row;
+  StudyRow row;
   row.key = c.key;
   row.grid = g.name;
   row.assumed_level = c.assumed;
   row.true_level = c.truth;
   row.seed = c.seed;
   row.method = c.method;
+  row.device_seed = so.seed;
   row.dataset = cfg.dataset;
   row.acc_before = before.mean;
   row.acc_before_ci = {before.low, before.high};
@@ -158,13 +171,15 @@ SweepRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& sta
   row.acc_after_ci = {after.low, after.high};
   row.acc_oracle = oracle.mean;
   row.acc_oracle_ci = {oracle.low, oracle.high};
-  row.relative_improvement = (after.mean - before.mean) / before.mean;
+  row.relative_improvement = relative_improvement_of(before.mean, after.mean);
   row.recovery = recovery_of(before.mean, after.mean, oracle.mean);
-  row.device_passes = static_cast<int64_t>(rep.device_passes);
-  row.device_programmings = static_cast<int64_t>(rep.device_programmings);
-  row.sample_gradients = static_cast<int64_t>(rep.sample_gradients);
+  row.device_passes = rep.device_passes;
+  row.device_programmings = rep.device_programmings;
+  row.sample_gradients = rep.sample_gradients;
   row.digital_seconds = rep.digital_seconds;
   row.accepted = rep.accepted;
+  row.budget_limited = rep.budget_limited;
+  row.seconds = seconds_since(t_cell);
   return row;
 }
 

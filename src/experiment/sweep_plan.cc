@@ -45,7 +45,7 @@ struct SweepPlan::Files {
 namespace {
 
 // "[12/36] sum_add a=0.5 t=1 seed=2 gift    81.20% -> 84.10% (oracle 86.00%)".
-std::string cell_line(size_t done, size_t total, const SweepRow& row) {
+std::string cell_line(size_t done, size_t total, const StudyRow& row) {
   char buf[256];
   std::snprintf(
       buf, sizeof buf, "[%zu/%zu] %s a=%s t=%s seed=%llu %-7s %.2f%% -> %.2f%% (oracle %.2f%%)",
@@ -120,7 +120,7 @@ void SweepPlan::check_locked(size_t max_cells, const std::string& config_path,
   const ExistingResults existing = read_existing_results(results_path);
   complete_bytes_ = existing.complete_bytes;
   std::set<std::string> done;
-  for (const SweepRow& row : parse_results(existing.text, results_path)) done.insert(row.key);
+  for (const StudyRow& row : parse_results(existing.text, results_path)) done.insert(row.key);
   todo_.clear();
   for (size_t i = 0; i < cells_.size(); ++i) {
     if (!done.count(cells_[i].key)) todo_.push_back(i);
@@ -160,7 +160,7 @@ void SweepPlan::create() {
   files_->results.emplace(results_path, complete_bytes_, files_->held.lock());
 }
 
-void SweepPlan::record(const SweepRow& row) {
+void SweepPlan::record(const StudyRow& row) {
   if (!files_ || !files_->results) throw InternalError("SweepPlan::record before create()");
   files_->results->append(row_to_json(row));
   std::lock_guard<std::mutex> lock(mu_);
@@ -279,7 +279,7 @@ void SweepPlan::load_networks() {
   for (size_t i : todo_models()) network(models_[i]);
 }
 
-SweepRow SweepPlan::run_cell(size_t cell) {
+StudyRow SweepPlan::run_cell(size_t cell) {
   if (!data_) throw InternalError("SweepPlan::run_cell before load_data()");
   const SweepCell& c = cells_.at(cell);
   const Network& start = network({c.grid, c.assumed, c.seed});

@@ -73,16 +73,15 @@ inline std::set<std::string> files_under(const std::string& dir) {
 // One row of the made-up sweep. The numbers are simple functions of the cell, so a test can
 // recompute them: before falls with the true level, each method adds its own gain, and in the
 // cell (weight, assumed 1, true 1) seed 2's oracle is below its start (recovery null).
-inline SweepRow make_row(const std::string& grid, double assumed, double truth, uint64_t seed,
+inline StudyRow make_row(const std::string& grid, double assumed, double truth, uint64_t seed,
                          const std::string& method) {
-  SweepRow r;
+  StudyRow r;
   r.grid = grid;
   r.assumed_level = assumed;
   r.true_level = truth;
   r.seed = seed;
   r.method = method;
-  r.key = grid + "|" + level_label(assumed) + "|" + level_label(truth) + "|" +
-          std::to_string(seed) + "|" + method;
+  r.key = study_key(r);
   r.dataset = "mnist";
   const double g = grid == "weight" ? 1 : 0, s = static_cast<double>(seed);
   const int m = method_rank(method);
@@ -99,7 +98,7 @@ inline SweepRow make_row(const std::string& grid, double assumed, double truth, 
   if (r.acc_oracle > r.acc_before) {
     r.recovery = (r.acc_after - r.acc_before) / (r.acc_oracle - r.acc_before);
   }
-  r.device_passes = m == 0 ? 2000 : m == 1 ? 65600 + 100 * static_cast<int64_t>(seed) : 35600;
+  r.device_passes = m == 0 ? 2000 : m == 1 ? 65600 + 100 * seed : 35600;
   r.device_programmings = m == 3 ? 484 : 34;
   r.sample_gradients = m == 0 ? 0 : 30000;
   r.digital_seconds = 1.0 + 0.5 * s + m;
@@ -109,8 +108,8 @@ inline SweepRow make_row(const std::string& grid, double assumed, double truth, 
 
 // 2 grids x 2 assumed x 3 true x `seeds` seeds x 3 methods, in an order that is not the
 // report's (methods and levels reversed), so sorting is exercised.
-inline std::vector<SweepRow> make_sweep(int seeds = 2) {
-  std::vector<SweepRow> rows;
+inline std::vector<StudyRow> make_sweep(int seeds = 2) {
+  std::vector<StudyRow> rows;
   for (const char* method : {"hil", "gift", "none"}) {
     for (uint64_t seed = 1; seed <= static_cast<uint64_t>(seeds); ++seed) {
       for (const char* grid : {"weight", "sum_add"}) {
@@ -126,9 +125,9 @@ inline std::vector<SweepRow> make_sweep(int seeds = 2) {
 }
 
 // The rows as results.jsonl text, one object per line, each ending in a newline.
-inline std::string to_jsonl(const std::vector<SweepRow>& rows) {
+inline std::string to_jsonl(const std::vector<StudyRow>& rows) {
   std::string out;
-  for (const SweepRow& r : rows) out += row_to_json(r).dump() + "\n";
+  for (const StudyRow& r : rows) out += row_to_json(r).dump() + "\n";
   return out;
 }
 

@@ -219,13 +219,12 @@ TEST_F(FrontierRun, EveryCellSpendsWithinItsRung) {
   EXPECT_EQ(s.cells_total, 7u);
   EXPECT_EQ(s.cells_run, 7u);
   EXPECT_EQ(log.size(), 7u);
-  const std::vector<FrontierRow> rows =
-      parse_frontier_rows(test::read_text(dir("f/frontier.jsonl")), "f");
+  const std::vector<StudyRow> rows = parse_results(test::read_text(dir("f/frontier.jsonl")), "f");
   ASSERT_EQ(rows.size(), 7u);
   EXPECT_EQ(rows[0].method, "none");
   EXPECT_EQ(rows[0].sample_gradients + rows[0].device_passes, 0u);
   std::set<std::string> cells;
-  for (const FrontierRow& r : rows) {
+  for (const StudyRow& r : rows) {
     SCOPED_TRACE(r.key);
     cells.insert(r.key);
     EXPECT_EQ(r.dataset, "mnist");
@@ -398,12 +397,12 @@ TEST_F(FrontierRun, ReadsTheCaseFromCheckpoints) {
 // ------------------------------------------------------------------ rows
 
 TEST(FrontierRows, RoundTripAndRefuseBadRows) {
-  FrontierRow r;
+  StudyRow r;
   r.seed = 2;
   r.method = "gift";
   r.budget = {1000, 3000};
-  r.key = frontier_key(2, "gift", r.budget);
-  EXPECT_EQ(r.key, "2|gift|1000|3000");
+  r.key = frontier_cell(2, "gift", r.budget).key;
+  EXPECT_EQ(r.key, "|0|0|2|gift|1000|3000");
   r.sample_gradients = 960;
   r.device_passes = 2800;
   r.device_programmings = 7;
@@ -417,22 +416,22 @@ TEST(FrontierRows, RoundTripAndRefuseBadRows) {
   r.acc_oracle_ci = {0.89, 0.91};
   r.recovery = 0.2;
   r.seconds = 1.5;
-  const json j = frontier_row_to_json(r);
-  EXPECT_EQ(frontier_row_to_json(frontier_row_from_json(j)), j);
+  const json j = row_to_json(r);
+  EXPECT_EQ(row_to_json(row_from_json(j)), j);
   for (const char* field : {"seed", "budget_passes", "acc_after_ci", "recovery", "accepted"}) {
     json bad = j;
     bad.erase(field);
-    EXPECT_INPUT_ERROR(frontier_row_from_json(bad), field);
+    EXPECT_INPUT_ERROR(row_from_json(bad), field);
   }
   json bad = j;
-  bad["key"] = "2|gift|1000|3001";
-  EXPECT_INPUT_ERROR(frontier_row_from_json(bad), "key");
+  bad["key"] = "|0|0|2|gift|1000|3001";
+  EXPECT_INPUT_ERROR(row_from_json(bad), "key");
   bad = j;
   bad["acc_after"] = 1.5;
-  EXPECT_INPUT_ERROR(frontier_row_from_json(bad), "acc_after");
+  EXPECT_INPUT_ERROR(row_from_json(bad), "acc_after");
   const std::string text = j.dump() + "\n\n" + j.dump() + "\n{\"key\"";
-  EXPECT_EQ(parse_frontier_rows(text, "f.jsonl").size(), 1u);  // duplicate kept once, cut dropped
-  EXPECT_INPUT_ERROR(parse_frontier_rows("{}\n", "f.jsonl"), "'f.jsonl' line 1");
+  EXPECT_EQ(parse_results(text, "f.jsonl").size(), 1u);  // duplicate kept once, cut dropped
+  EXPECT_INPUT_ERROR(parse_results("{}\n", "f.jsonl"), "'f.jsonl' line 1");
 }
 
 // ------------------------------------------------------------------ from a sweep
@@ -473,9 +472,9 @@ TEST(FrontierOfSweep, RunsOnAFinishedSweep) {
   const FrontierSummary s = run_frontier(c, tmp.path("s/frontier"));
   EXPECT_EQ(s.cells_run, 4u);
   // Its start is the sweep's cell (same networks, same chip, same evaluation).
-  const std::vector<SweepRow> cell = read_results(tmp.path("s/results.jsonl"));
-  const std::vector<FrontierRow> rows =
-      parse_frontier_rows(test::read_text(tmp.path("s/frontier/frontier.jsonl")), "f");
+  const std::vector<StudyRow> cell = read_results(tmp.path("s/results.jsonl"));
+  const std::vector<StudyRow> rows =
+      parse_results(test::read_text(tmp.path("s/frontier/frontier.jsonl")), "f");
   ASSERT_EQ(cell.size(), 1u);
   EXPECT_EQ(rows[0].acc_before, cell[0].acc_before);
   EXPECT_EQ(rows[0].acc_oracle, cell[0].acc_oracle);

@@ -18,6 +18,8 @@
 #include "experiment_test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/stats.h"
+#include "gift/experiment/frontier.h"
+#include "gift/experiment/sweep.h"
 
 namespace gift::experiment {
 namespace {
@@ -60,7 +62,7 @@ void expect_same(const MeanCI& got, const MeanCI& want) {
 // ---------------------------------------------------------------- rows
 
 TEST(Report, RowJsonRoundTrip) {
-  for (const SweepRow& r :
+  for (const StudyRow& r :
        {make_row("sum_add", 0.1, 3, 1, "gift"), make_row("weight", 1, 1, 2, "none")}) {
     const nlohmann::json j = row_to_json(r);
     EXPECT_EQ(row_to_json(row_from_json(j)), j);
@@ -105,26 +107,86 @@ TEST(Report, RowErrorsNameTheField) {
 // The key is the identity the sweep resumes by: a row whose key disagrees with its fields
 // would be skipped as the wrong cell.
 TEST(Report, RowKeyMustMatchItsFields) {
-  const SweepRow r = make_row("sum_add", 0.1, 1, 1, "gift");
-  EXPECT_EQ(r.key, cell_key("sum_add", 0.1, 1, 1, "gift"));
-  EXPECT_EQ(cell_key("w", 0.30000000000000004, 3, 7, "hil"), "w|0.30000000000000004|3|7|hil");
+  const StudyRow r = make_row("sum_add", 0.1, 1, 1, "gift");
+  EXPECT_EQ(r.key, sweep_cell_key("sum_add", 0.1, 1, 1, "gift"));
+  EXPECT_EQ(sweep_cell_key("w", 0.30000000000000004, 3, 7, "hil"),
+            "w|0.30000000000000004|3|7|hil|0|0");
   nlohmann::json j = row_to_json(r);
-  j["key"] = "sum_add|0.1|1|2|gift";
+  j["key"] = "sum_add|0.1|1|2|gift|0|0";
   const std::string e = test::input_error_message([&] { row_from_json(j); });
   EXPECT_NE(e.find("'key'"), std::string::npos) << e;
-  EXPECT_NE(e.find("sum_add|0.1|1|1|gift"), std::string::npos) << e;
+  EXPECT_NE(e.find("sum_add|0.1|1|1|gift|0|0"), std::string::npos) << e;
+  j = row_to_json(r);
+  j["budget_passes"] = 5;  // a budget is an axis: another cell
+  EXPECT_NE(test::input_error_message([&] { row_from_json(j); }).find("'key'"), std::string::npos);
+}
+
+// The two formats before the one row model (issue 22), lines as the sweep and the frontier of
+// `gift reproduce --quick` wrote them: read, with their old keys checked and replaced by
+// study_key, the fields they lack at their defaults.
+TEST(Report, ReadsTheOldSweepAndFrontierRows) {
+  const std::string old_sweep =
+      R"({"acc_after":0.9504166666666666,"acc_after_ci":[0.9488537642968227,0.9519795690365105],)"
+      R"("acc_before":0.9504166666666666,"acc_before_ci":[0.9488537642968227,0.9519795690365105],)"
+      R"("acc_oracle":0.9504166666666666,"acc_oracle_ci":[0.9488537642968227,0.9519795690365105],)"
+      R"("accepted":false,"assumed":0.1,"dataset":"mnist","device_passes":4944,)"
+      R"("device_programmings":25,"digital_seconds":2.776868542,"grid":"sum_add",)"
+      R"("key":"sum_add|0.1|0.1|1|hil","method":"hil","recovery":null,"relative_improvement":0.0,)"
+      R"("sample_gradients":1344,"seed":1,"true":0.1})";
+  const std::string old_frontier =
+      R"({"acc_after":0.17666666666666667,"acc_after_ci":[0.16655060232153926,0.18678273101179407],)"
+      R"("acc_before":0.17666666666666667,"acc_before_ci":[0.16655060232153926,)"
+      R"(0.18678273101179407],"acc_oracle":0.7633333333333333,"acc_oracle_ci":[0.7505103132793506,)"
+      R"(0.776156353387316],"accepted":false,"budget_gradients":1000,"budget_limited":true,)"
+      R"("budget_passes":4000,"dataset":"mnist","device_passes":3600,"device_programmings":4,)"
+      R"("digital_seconds":9.657713174,"key":"1|gift|1000|4000","method":"gift","recovery":0.0,)"
+      R"("sample_gradients":960,"seconds":11.537774696,"seed":1})";
+  const std::vector<StudyRow> rows =
+      parse_results(old_sweep + "\n" + old_frontier + "\n", "old.jsonl");
+  ASSERT_EQ(rows.size(), 2u);
+  const StudyRow& s = rows[0];
+  EXPECT_EQ(s.key, "sum_add|0.1|0.1|1|hil|0|0");
+  EXPECT_EQ(s.grid, "sum_add");
+  EXPECT_EQ(s.budget, (Rung{0, 0}));
+  EXPECT_EQ(s.sample_gradients, 1344u);
+  EXPECT_EQ(s.device_passes, 4944u);
+  EXPECT_FALSE(s.budget_limited);
+  EXPECT_EQ(s.seconds, 0);
+  EXPECT_DOUBLE_EQ(s.digital_seconds, 2.776868542);
+  const StudyRow& f = rows[1];
+  EXPECT_EQ(f.key, "|0|0|1|gift|1000|4000");
+  EXPECT_EQ(f.key, frontier_cell(1, "gift", {1000, 4000}).key);
+  EXPECT_EQ(f.grid, "");
+  EXPECT_EQ(f.budget, (Rung{1000, 4000}));
+  EXPECT_TRUE(f.budget_limited);
+  EXPECT_EQ(f.device_passes, 3600u);
+  EXPECT_DOUBLE_EQ(f.seconds, 11.537774696);
+  EXPECT_EQ(f.relative_improvement, 0.0);  // computed from the accuracies
+  ASSERT_TRUE(f.recovery.has_value());
+  // Their old keys are still checked in their old spelling.
+  for (std::string line : {old_sweep, old_frontier}) {
+    const std::string from = line == old_sweep ? "|hil\"" : "|4000\"";
+    line.replace(line.find(from), from.size() - 1, line == old_sweep ? "|gift" : "|4001");
+    EXPECT_NE(
+        test::input_error_message([&] { parse_results(line + "\n", "old.jsonl"); }).find("'key'"),
+        std::string::npos)
+        << line;
+  }
+  // A new row of either kind is written whole, and reads back to itself.
+  for (const StudyRow& r : rows)
+    EXPECT_EQ(row_to_json(row_from_json(row_to_json(r))), row_to_json(r));
 }
 
 // A start at 0% accuracy has no relative improvement: the sweep writes null (JSON has no NaN),
 // the reader accepts it, and the tables show it as undefined.
 TEST(Report, NullRelativeImprovementIsUndefined) {
-  SweepRow r = make_row("sum_add", 0.1, 1, 1, "gift");
+  StudyRow r = make_row("sum_add", 0.1, 1, 1, "gift");
   r.acc_before = 0;
   r.acc_before_ci = {0, 0};
   r.relative_improvement = (r.acc_after - r.acc_before) / r.acc_before;  // inf
   const nlohmann::json j = row_to_json(r);
   EXPECT_TRUE(nlohmann::json::parse(j.dump())["relative_improvement"].is_null());
-  const SweepRow back = row_from_json(nlohmann::json::parse(j.dump()));
+  const StudyRow back = row_from_json(nlohmann::json::parse(j.dump()));
   EXPECT_TRUE(std::isnan(back.relative_improvement));
   const std::vector<AggregateRow> agg = aggregate({back});
   ASSERT_EQ(agg.size(), 1u);
@@ -141,7 +203,7 @@ TEST(Report, NullRelativeImprovementIsUndefined) {
   }
   EXPECT_EQ(format_table(agg).find("nan"), std::string::npos) << format_table(agg);
   // With another seed defined, the mean is over that seed only.
-  const SweepRow other = make_row("sum_add", 0.1, 1, 2, "gift");
+  const StudyRow other = make_row("sum_add", 0.1, 1, 2, "gift");
   const std::vector<AggregateRow> mixed = aggregate({back, other});
   EXPECT_EQ(mixed[0].relative_improvement.n, 1);
   EXPECT_DOUBLE_EQ(mixed[0].relative_improvement.mean, other.relative_improvement);
@@ -162,7 +224,7 @@ TEST(Report, LevelLabels) {
 TEST(Report, ReadResultsIgnoresATruncatedLastLine) {
   TempDir tmp;
   const std::string path = tmp.path("results.jsonl");
-  const std::vector<SweepRow> rows = {make_row("sum_add", 0.1, 1, 1, "none"),
+  const std::vector<StudyRow> rows = {make_row("sum_add", 0.1, 1, 1, "none"),
                                       make_row("sum_add", 0.1, 1, 1, "gift"),
                                       make_row("sum_add", 0.1, 3, 1, "gift")};
   const std::string full = to_jsonl(rows);
@@ -170,7 +232,7 @@ TEST(Report, ReadResultsIgnoresATruncatedLastLine) {
   // Cut mid-object, and cut mid-number (still valid JSON, but without its newline).
   for (const std::string& tail : {cut.substr(0, cut.size() / 2), std::string("{\"key\": 1")}) {
     write_text(path, full + tail);
-    const std::vector<SweepRow> got = read_results(path);
+    const std::vector<StudyRow> got = read_results(path);
     ASSERT_EQ(got.size(), 3u);
     for (size_t i = 0; i < 3; ++i) EXPECT_EQ(row_to_json(got[i]), row_to_json(rows[i]));
   }
@@ -231,13 +293,13 @@ TEST(Report, ReadResultsNamesTheMalformedLine) {
 TEST(Report, ReadResultsKeepsTheFirstOfDuplicateKeys) {
   TempDir tmp;
   const std::string path = tmp.path("results.jsonl");
-  const SweepRow first = make_row("sum_add", 0.1, 1, 1, "gift");
-  SweepRow again = first;
+  const StudyRow first = make_row("sum_add", 0.1, 1, 1, "gift");
+  StudyRow again = first;
   again.acc_after = 0.5;
   again.acc_after_ci = {0.49, 0.51};
-  const SweepRow other = make_row("sum_add", 0.1, 1, 2, "gift");
+  const StudyRow other = make_row("sum_add", 0.1, 1, 2, "gift");
   write_text(path, to_jsonl({first, other, again}));
-  const std::vector<SweepRow> got = read_results(path);
+  const std::vector<StudyRow> got = read_results(path);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].key, first.key);
   EXPECT_DOUBLE_EQ(got[0].acc_after, first.acc_after);
@@ -250,8 +312,8 @@ TEST(Report, AggregateMeansAndIntervalsOverSeeds) {
   const std::vector<AggregateRow> agg = aggregate(make_sweep(2));
   ASSERT_EQ(agg.size(), 2u * 2u * 3u * 3u);
 
-  const SweepRow s1 = make_row("sum_add", 1, 3, 1, "gift");
-  const SweepRow s2 = make_row("sum_add", 1, 3, 2, "gift");
+  const StudyRow s1 = make_row("sum_add", 1, 3, 1, "gift");
+  const StudyRow s2 = make_row("sum_add", 1, 3, 2, "gift");
   const AggregateRow& a = find_cell(agg, "sum_add", 1, 3, "gift");
   EXPECT_EQ(a.seeds, 2);
   EXPECT_EQ(a.dataset, "mnist");
@@ -277,8 +339,8 @@ TEST(Report, AggregateMeansAndIntervalsOverSeeds) {
 TEST(Report, AccuracyIntervalsStayWithinZeroAndOne) {
   // Two seeds far apart: the t interval (mean 0.6 +- 12.7 * 0.35) reaches far past [0, 1]; the
   // table shows it cut to the possible range, and the mean and spread untouched.
-  SweepRow lo = make_row("sum_add", 0.1, 1, 1, "gift");
-  SweepRow hi = make_row("sum_add", 0.1, 1, 2, "gift");
+  StudyRow lo = make_row("sum_add", 0.1, 1, 1, "gift");
+  StudyRow hi = make_row("sum_add", 0.1, 1, 2, "gift");
   lo.acc_after = 0.25;
   hi.acc_after = 0.95;
   const std::vector<AggregateRow> agg = aggregate({lo, hi});
@@ -299,14 +361,14 @@ TEST(Report, AggregateSkipsNullRecovery) {
   const AggregateRow& a = find_cell(agg, "weight", 1, 1, "gift");  // seed 2's recovery is null
   EXPECT_EQ(a.seeds, 2);
   EXPECT_EQ(a.recovery.n, 1);
-  const SweepRow s1 = make_row("weight", 1, 1, 1, "gift");
+  const StudyRow s1 = make_row("weight", 1, 1, 1, "gift");
   EXPECT_DOUBLE_EQ(a.recovery.mean, *s1.recovery);
   EXPECT_DOUBLE_EQ(a.recovery.low, a.recovery.mean);  // one value: zero width
   EXPECT_DOUBLE_EQ(a.recovery.high, a.recovery.mean);
   EXPECT_EQ(a.acc_oracle.n, 2);
 
   // No seed with a recovery: n = 0, NaN, and null / empty in the tables.
-  SweepRow r = make_row("weight", 1, 1, 2, "gift");
+  StudyRow r = make_row("weight", 1, 1, 2, "gift");
   const std::vector<AggregateRow> none = aggregate({r});
   ASSERT_EQ(none.size(), 1u);
   EXPECT_EQ(none[0].recovery.n, 0);
@@ -328,7 +390,7 @@ TEST(Report, OneSeedUsesTheMonteCarloInterval) {
   const std::vector<AggregateRow> agg = aggregate(make_sweep(1));
   ASSERT_EQ(agg.size(), 36u);
   for (const AggregateRow& a : agg) {
-    const SweepRow r = make_row(a.grid, a.assumed_level, a.true_level, 1, a.method);
+    const StudyRow r = make_row(a.grid, a.assumed_level, a.true_level, 1, a.method);
     EXPECT_EQ(a.seeds, 1);
     EXPECT_DOUBLE_EQ(a.acc_before.mean, r.acc_before);
     EXPECT_DOUBLE_EQ(a.acc_before.low, r.acc_before_ci.low);
@@ -366,7 +428,7 @@ TEST(Report, AggregateOrder) {
   EXPECT_EQ(method_rank("retrain"), 4);
   EXPECT_EQ(method_rank("other"), 5);
   // A method the report does not know sorts after retrain.
-  std::vector<SweepRow> rows = {make_row("g", 1, 1, 1, "zeta"), make_row("g", 1, 1, 1, "retrain"),
+  std::vector<StudyRow> rows = {make_row("g", 1, 1, 1, "zeta"), make_row("g", 1, 1, 1, "retrain"),
                                 make_row("g", 1, 1, 1, "diff")};
   const std::vector<AggregateRow> three = aggregate(rows);
   ASSERT_EQ(three.size(), 3u);
@@ -376,8 +438,8 @@ TEST(Report, AggregateOrder) {
 }
 
 TEST(Report, AggregateKeepsTheFirstRowOfACellAndSeed) {
-  SweepRow a = make_row("sum_add", 1, 1, 1, "gift");
-  SweepRow b = a;
+  StudyRow a = make_row("sum_add", 1, 1, 1, "gift");
+  StudyRow b = a;
   b.key = "sum_add|1.0|1.0|1|gift";  // same cell and seed under another spelling of the key
   b.acc_after = 0.1;
   const std::vector<AggregateRow> agg = aggregate({a, b});
@@ -387,7 +449,7 @@ TEST(Report, AggregateKeepsTheFirstRowOfACellAndSeed) {
 }
 
 TEST(Report, AggregateRejectsMixedDatasets) {
-  SweepRow a = make_row("sum_add", 1, 1, 1, "gift"), b = make_row("sum_add", 1, 1, 2, "gift");
+  StudyRow a = make_row("sum_add", 1, 1, 1, "gift"), b = make_row("sum_add", 1, 1, 2, "gift");
   b.dataset = "fashion";
   const std::string e = test::input_error_message([&] { aggregate({a, b}); });
   EXPECT_NE(e.find("mnist"), std::string::npos) << e;
@@ -436,7 +498,7 @@ TEST(Report, CsvHeaderAndValues) {
   EXPECT_TRUE(found);
 
   // A grid name with a comma or quote is quoted.
-  SweepRow odd = make_row("w,\"x\"", 1, 1, 1, "gift");
+  StudyRow odd = make_row("w,\"x\"", 1, 1, 1, "gift");
   const std::string csv = table_csv(aggregate({odd}));
   EXPECT_NE(csv.find("\n\"w,\"\"x\"\"\",1,1,gift,"), std::string::npos) << csv;
 }
@@ -555,7 +617,7 @@ TEST(Report, HeatmapNeedsTwoLevelsOnSomeAxis) {
   if (!gnuplot_available()) GTEST_SKIP() << "gnuplot is not on the PATH";
   TempDir tmp;
   // No "none" rows: the accuracy figure draws the start from acc_before instead.
-  const std::vector<SweepRow> rows = {make_row("odd name/x", 0.5, 2, 1, "hil"),
+  const std::vector<StudyRow> rows = {make_row("odd name/x", 0.5, 2, 1, "hil"),
                                       make_row("odd name/x", 0.5, 2, 1, "gift")};
   write_figures(tmp.dir(), aggregate(rows));
   const std::set<std::string> names = files_in(tmp.dir());

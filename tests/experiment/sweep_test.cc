@@ -423,7 +423,7 @@ TEST_F(SweepRun, ResumeReadsResultsLikeTheReport) {
   EXPECT_EQ(s.cells_run, 1u);
   const std::string text = test::read_text(results);
   EXPECT_EQ(text.find(cut + "{"), std::string::npos) << "the partial line was not dropped";
-  const std::vector<SweepRow> got = read_results(results);
+  const std::vector<StudyRow> got = read_results(results);
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0].key, json::parse(rows[0])["key"]);
   EXPECT_EQ(got[1].key, json::parse(rows[1])["key"]);
@@ -443,13 +443,13 @@ TEST_F(SweepRun, RunCellReturnsTheRowTheSweepWrites) {
   const SweepConfig c = config();
   const std::vector<SweepCell> cells = plan_cells(c);
   ASSERT_EQ(cells.size(), 36u);  // 2 assumed x 3 true x 2 seeds x 3 methods
-  EXPECT_EQ(cells[0].key, cell_key("sum_add", 0.05, 0.05, 1, "none"));
-  EXPECT_EQ(cells[1].key, cell_key("sum_add", 0.05, 0.05, 1, "gift"));
-  EXPECT_EQ(cells[3].key, cell_key("sum_add", 0.05, 0.05, 2, "none"));
-  EXPECT_EQ(cells[6].key, cell_key("sum_add", 0.05, 0.5, 1, "none"));
+  EXPECT_EQ(cells[0].key, sweep_cell_key("sum_add", 0.05, 0.05, 1, "none"));
+  EXPECT_EQ(cells[1].key, sweep_cell_key("sum_add", 0.05, 0.05, 1, "gift"));
+  EXPECT_EQ(cells[3].key, sweep_cell_key("sum_add", 0.05, 0.05, 2, "none"));
+  EXPECT_EQ(cells[6].key, sweep_cell_key("sum_add", 0.05, 0.5, 1, "none"));
   const std::string dir = tmp_.path("s");
   run_sweep(c, dir, 1, {}, 2);
-  const std::vector<SweepRow> rows = read_results(dir + "/results.jsonl");
+  const std::vector<StudyRow> rows = read_results(dir + "/results.jsonl");
   ASSERT_EQ(rows.size(), 2u);
   const SweepCell& cell = cells[1];
   const data::Dataset train = data::load_dataset("mnist", data_, data::Split::kTrain);

@@ -22,8 +22,8 @@ inline bool results_one_input(const uint8_t* data, size_t size) {
   try {
     const nlohmann::json j =
         io::parse_json(std::string_view(reinterpret_cast<const char*>(data), size), "row");
-    const SweepRow row = row_from_json(j);
-    SweepRow back;
+    const StudyRow row = row_from_json(j);
+    StudyRow back;
     try {
       back = row_from_json(row_to_json(row));
     } catch (const InputError& e) {

@@ -33,6 +33,6 @@ struct AggregateRow {
 // Groups rows by (grid, assumed, true, method), sorted by grid (by name), assumed, true (by value)
 // and method (method_rank of gift/insitu/methods.h, then name). Of rows with the same cell and
 // seed, the first is kept. Throws InputError if the rows of one cell come from different data sets.
-std::vector<AggregateRow> aggregate(const std::vector<SweepRow>& rows);
+std::vector<AggregateRow> aggregate(const std::vector<StudyRow>& rows);
 
 }  // namespace gift::experiment

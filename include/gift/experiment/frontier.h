@@ -8,9 +8,9 @@
 //
 // A frontier directory holds config.json (the config, the start's training noise and
 // fingerprints of the two networks),
-// frontier.jsonl (one JSON line per finished cell, appended and flushed at once; per seed one
-// "none" row holds the start, spending nothing), and what write_frontier_report makes of it:
-// frontier.md (the table) and, with gnuplot, frontier-gradients.{png,svg} and
+// frontier.jsonl (one StudyRow per finished cell, results.h's format, appended and flushed at once;
+// per seed one "none" row holds the start, spending nothing), and what write_frontier_report makes
+// of it: frontier.md (the table) and, with gnuplot, frontier-gradients.{png,svg} and
 // frontier-passes.{png,svg} (recovery against what was spent, log x, the start and the oracle
 // marked). Running the same config on the same directory again skips every finished cell.
 //
@@ -40,13 +40,6 @@ namespace gift::experiment {
 constexpr size_t kMaxFrontierRungs = 64;
 constexpr size_t kMaxFrontierSeeds = 100;
 constexpr uint64_t kMaxFrontierBudget = uint64_t{1} << 50;  // per budget of a rung
-
-// One rung of the ladder: the budgets each method gets (both > 0).
-struct Rung {
-  uint64_t gradients = 0;  // per-sample gradients (digital cost)
-  uint64_t passes = 0;     // device passes (samples through the chip, calibration included)
-  bool operator==(const Rung& o) const { return gradients == o.gradients && passes == o.passes; }
-};
 
 // (1000, 4000) (3000, 4000) (10000, 5000) (30000, 6000) (100000, 10000) (300000, 30000): from a
 // thousand gradients to retraining's 300,000; each pass budget above what every method spends
@@ -119,32 +112,9 @@ struct FrontierCase {
 FrontierConfig frontier_of_sweep(const SweepConfig& sweep, const std::string& sweep_dir,
                                  size_t grid, uint64_t seed, bool quick);
 
-// One finished cell, a line of frontier.jsonl.
-struct FrontierRow {
-  std::string key;  // frontier_key(seed, method, rung)
-  uint64_t seed = 0;
-  std::string method;  // none: the start (budgets and spending 0)
-  Rung budget;
-  uint64_t sample_gradients = 0, device_passes = 0, device_programmings = 0;  // spent
-  bool accepted = false, budget_limited = false;
-  std::string dataset;
-  double acc_before = 0, acc_after = 0, acc_oracle = 0;  // device test accuracy
-  Interval acc_before_ci, acc_after_ci, acc_oracle_ci;   // 95%, over noise draws
-  std::optional<double> recovery;                        // recovery_of(before, after, oracle)
-  double seconds = 0;                                    // wall time of the cell
-  double digital_seconds = 0;
-};
-
-// "seed|method|gradients|passes", e.g. "1|gift|1000|3000"; the start is "1|none|0|0".
-std::string frontier_key(uint64_t seed, const std::string& method, const Rung& rung);
-nlohmann::json frontier_row_to_json(const FrontierRow& row);
-// Requires every field of FrontierRow (recovery may be null) and a key that matches them;
-// throws InputError naming the field.
-FrontierRow frontier_row_from_json(const nlohmann::json& j);
-// The one reader of frontier.jsonl, with the rules of parse_results: blank lines skipped, a
-// last line without its newline ignored, the first row of a key kept, any other bad line an
-// InputError naming `path` and the line.
-std::vector<FrontierRow> parse_frontier_rows(const std::string& text, const std::string& path);
+// The axes of a frontier cell (the rest of the row empty) and its key (study_key): the case is
+// config.json's, so grid "" and levels 0; the start of a seed is method "none" at rung {0, 0}.
+StudyRow frontier_cell(uint64_t seed, const std::string& method, const Rung& rung);
 
 // A method at a rung, over its seeds: means of what was spent, and the accuracy and recovery
 // with 95% intervals (t over seeds; one seed: the accuracy's Monte-Carlo interval and a
@@ -168,8 +138,7 @@ struct FrontierTable {
 
 // Aggregates rows (of one frontier) in the order of `config`: its methods and ladder. Rows of
 // cells outside the config are ignored; cells without a row are left out.
-FrontierTable aggregate_frontier(const std::vector<FrontierRow>& rows,
-                                 const FrontierConfig& config);
+FrontierTable aggregate_frontier(const std::vector<StudyRow>& rows, const FrontierConfig& config);
 
 // frontier.md: a title, the case, the start and oracle accuracies, then a Markdown table with a
 // row for the start, one per method and rung (budgets, gradients and passes spent, accuracy,

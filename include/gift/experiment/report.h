@@ -1,6 +1,6 @@
 // The report of a misspecification sweep (SPEC.md §5), in four parts, each with its own header:
 //
-//   results.h    parse_results / read_results: one SweepRow per finished cell of
+//   results.h    parse_results / read_results: one StudyRow per finished cell of
 //                DIR/results.jsonl (and row_to_json, the one writer of a row)
 //   aggregate.h  aggregate: one AggregateRow per (grid, assumed, true, method), over seeds
 //   tables.h     write_tables / format_table / table_csv / table_json

@@ -12,7 +12,7 @@
 //
 // In parts: SweepConfig (sweep_config.cc: its JSON, validate, the reproduce preset); planning
 // (plan_cells, sweep_model_path, sweep_device_seed); the pool that trains the networks the
-// remaining cells need; run_cell, one cell to one row (results.h's SweepRow, written by
+// remaining cells need; run_cell, one cell to one row (results.h's StudyRow, written by
 // row_to_json); and run_sweep, which runs them around the results file on one machine. Its
 // pieces (checks, training one network, running one cell, appending a row) are sweep_plan.h's
 // SweepPlan, which a driver across machines (the CLI's MPI backend) shares.
@@ -118,8 +118,12 @@ struct SweepCell {
   double assumed = 0, truth = 0;
   uint64_t seed = 0;
   std::string method;
-  std::string key;  // cell_key(grids[grid].name, assumed, truth, seed, method)
+  std::string key;  // sweep_cell_key(grids[grid].name, assumed, truth, seed, method)
 };
+
+// The key (study_key) of a sweep cell: unbudgeted, so "grid|assumed|true|seed|method|0|0".
+std::string sweep_cell_key(const std::string& grid, double assumed, double truth, uint64_t seed,
+                           const std::string& method);
 
 // Every cell of `config`, in the fixed order run_sweep runs them: by grid, assumed level, true
 // level, seed and method, each in the config's order.
@@ -134,7 +138,7 @@ std::vector<SweepCell> plan_cells(const SweepConfig& config);
 // This is the unit of work a distributed backend calls: single-threaded, independent of every
 // other cell and of where it runs, so its row is the same on any machine given the same networks
 // and data. Throws InputError from the method (a bad option, an infeasible budget).
-SweepRow run_cell(const SweepConfig& config, const SweepCell& cell, const Network& start,
+StudyRow run_cell(const SweepConfig& config, const SweepCell& cell, const Network& start,
                   const Network& oracle, const LabSplit& lab, const LabelledSet& train);
 
 // Runs (or resumes) the sweep in `dir` with `jobs` parallel workers (0 = cores).

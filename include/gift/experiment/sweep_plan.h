@@ -75,7 +75,7 @@ class SweepPlan {
   // Appends the row of a todo cell to results.jsonl (one write, then fsync), logs its line
   // "[done/total] grid a=.. t=.. seed=.. method before -> after (oracle ..)" and reports
   // progress. Thread-safe. Throws InputError if the append fails.
-  void record(const SweepRow& row);
+  void record(const StudyRow& row);
   // Starts the clock of the progress report's estimate of the time left (before the first cell).
   void start_cells();
   // After a failure: removes what check() and create() made unless `dir` holds finished work (a
@@ -107,7 +107,7 @@ class SweepPlan {
   void load_networks();
   // The row of cells()[cell] (sweep.h's run_cell, with its networks and data). Thread-safe;
   // needs load_data() and the cell's two networks trained.
-  SweepRow run_cell(size_t cell);
+  StudyRow run_cell(size_t cell);
   // Calls callbacks.log under the lock.
   void log(const std::string& line);
 
