@@ -1,5 +1,6 @@
 #include "gift/experiment/aggregate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -15,22 +16,23 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// The identity of an aggregate: (grid, assumed, true, method), in report order.
+// The identity of an aggregate: the axes of a row but its seed, in report order.
 struct Cell {
   std::string grid;
   double assumed, truth;
   std::string method;
-  bool operator<(const Cell& o) const {
-    return std::make_tuple(std::cref(grid), assumed, truth, method_rank(method),
-                           std::cref(method)) < std::make_tuple(std::cref(o.grid), o.assumed,
-                                                                o.truth, method_rank(o.method),
-                                                                std::cref(o.method));
+  Rung budget;
+  auto order() const {
+    return std::make_tuple(std::cref(grid), assumed, truth, method_rank(method), std::cref(method),
+                           budget.gradients, budget.passes);
   }
+  bool operator<(const Cell& o) const { return order() < o.order(); }
 };
 
 std::string describe(const Cell& c) {
   return "grid " + c.grid + ", assumed " + number_text(c.assumed) + ", true " +
-         number_text(c.truth) + ", method " + c.method;
+         number_text(c.truth) + ", method " + c.method + ", budget " +
+         std::to_string(c.budget.gradients) + ":" + std::to_string(c.budget.passes);
 }
 
 MeanCI stat_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&)) {
@@ -39,12 +41,14 @@ MeanCI stat_of(const std::vector<const StudyRow*>& rows, double (*get)(const Stu
   return mean_ci95(v);
 }
 
-// An accuracy: over seeds, or the row's own Monte-Carlo interval when there is one seed; within
-// [0, 1] (a t interval over few seeds can reach past 100%).
+// An accuracy: over seeds, within [0, 1] (a t interval over few seeds can reach past 100%). One
+// seed, or seeds that all gave the same number (where they changed nothing, their spread is no
+// interval), keep the first row's own Monte-Carlo interval.
 MeanCI accuracy_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&),
                    Interval (*get_ci)(const StudyRow&)) {
   MeanCI m = within(stat_of(rows, get), 0, 1);
-  if (rows.size() == 1) {
+  const double first = get(*rows[0]);
+  if (std::all_of(rows.begin(), rows.end(), [&](const StudyRow* r) { return get(*r) == first; })) {
     m.low = get_ci(*rows[0]).low;
     m.high = get_ci(*rows[0]).high;
   }
@@ -79,7 +83,7 @@ std::vector<AggregateRow> aggregate(const std::vector<StudyRow>& rows) {
   std::map<Cell, std::vector<const StudyRow*>> cells;
   std::set<std::pair<Cell, uint64_t>> seen;  // (cell, seed): the first row is kept
   for (const StudyRow& r : rows) {
-    Cell cell{r.grid, r.assumed_level, r.true_level, r.method};
+    Cell cell{r.grid, r.assumed_level, r.true_level, r.method, r.budget};
     if (!seen.insert({cell, r.seed}).second) continue;
     cells[cell].push_back(&r);
   }
@@ -90,10 +94,11 @@ std::vector<AggregateRow> aggregate(const std::vector<StudyRow>& rows) {
     a.assumed_level = cell.assumed;
     a.true_level = cell.truth;
     a.method = cell.method;
+    a.budget = cell.budget;
     a.dataset = group[0]->dataset;
     for (const StudyRow* r : group) {
       if (r->dataset != a.dataset) {
-        throw InputError("sweep rows of " + describe(cell) + " come from different data sets: '" +
+        throw InputError("rows of " + describe(cell) + " come from different data sets: '" +
                          a.dataset + "' and '" + r->dataset + "'");
       }
     }
@@ -121,6 +126,11 @@ std::vector<AggregateRow> aggregate(const std::vector<StudyRow>& rows) {
     a.sample_gradients =
         mean_of(group, [](const StudyRow& r) { return double(r.sample_gradients); });
     a.digital_seconds = mean_of(group, [](const StudyRow& r) { return r.digital_seconds; });
+    a.seconds = mean_of(group, [](const StudyRow& r) { return r.seconds; });
+    for (const StudyRow* r : group) {
+      a.accepted += r->accepted ? 1 : 0;
+      a.budget_limited += r->budget_limited ? 1 : 0;
+    }
     a.accepted_fraction = mean_of(group, [](const StudyRow& r) { return r.accepted ? 1.0 : 0.0; });
     out.push_back(std::move(a));
   }

@@ -87,19 +87,19 @@ std::string frontier_data(const FrontierTable& t, const std::vector<std::string>
   *y_hi = any_recovery ? 1 : 100 * t.oracle.mean;
   for (const std::string& m : methods) {
     data += "# method " + m + "\n";
-    std::vector<const FrontierPoint*> pts;
-    for (const FrontierPoint& p : t.points) {
+    std::vector<const AggregateRow*> pts;
+    for (const AggregateRow& p : t.points) {
       const double x = by_gradients ? p.sample_gradients : p.device_passes;
-      const MeanCI& y = any_recovery ? p.recovery : p.accuracy;
+      const MeanCI& y = any_recovery ? p.recovery : p.acc_after;
       if (p.method == m && x > 0 && y.n > 0) pts.push_back(&p);
     }
-    std::stable_sort(pts.begin(), pts.end(), [&](const FrontierPoint* a, const FrontierPoint* b) {
+    std::stable_sort(pts.begin(), pts.end(), [&](const AggregateRow* a, const AggregateRow* b) {
       return by_gradients ? a->sample_gradients < b->sample_gradients
                           : a->device_passes < b->device_passes;
     });
-    for (const FrontierPoint* p : pts) {
+    for (const AggregateRow* p : pts) {
       const double scale = any_recovery ? 1 : 100;
-      const MeanCI& y = any_recovery ? p->recovery : p->accuracy;
+      const MeanCI& y = any_recovery ? p->recovery : p->acc_after;
       data += number_text(by_gradients ? p->sample_gradients : p->device_passes) + " " +
               number_text(scale * y.mean) + " " + number_text(scale * y.low) + " " +
               number_text(scale * y.high) + " " + std::to_string(p->budget.gradients) + " " +
@@ -203,11 +203,11 @@ std::string frontier_markdown(const FrontierTable& t, const FrontierConfig& c,
       t.start.n > 0 && t.oracle.n > 0 && t.oracle.mean - t.start.mean >= kMinRecoveryGap;
   s += "| start (none) | " + dash + " | " + dash + " | 0 | 0 | " + percent_ci(t.start) + " | " +
        (gap ? "0" : dash) + " | " + dash + " | " + dash + " | " + dash + " |\n";
-  for (const FrontierPoint& p : t.points) {
+  for (const AggregateRow& p : t.points) {
     const std::string of = "/" + std::to_string(p.seeds);
     s += "| " + p.method + " | " + count_text(static_cast<double>(p.budget.gradients)) + " | " +
          count_text(static_cast<double>(p.budget.passes)) + " | " + count_text(p.sample_gradients) +
-         " | " + count_text(p.device_passes) + " | " + percent_ci(p.accuracy) + " | " +
+         " | " + count_text(p.device_passes) + " | " + percent_ci(p.acc_after) + " | " +
          recovery_text(p.recovery) + " | " + std::to_string(p.accepted) + of + " | " +
          std::to_string(p.budget_limited) + of + " | " + fixed_text(p.seconds, 1) + " |\n";
   }
@@ -229,9 +229,9 @@ std::string frontier_markdown(const FrontierTable& t, const FrontierConfig& c,
 std::vector<Figure> frontier_figures(const FrontierTable& t, const FrontierConfig& c,
                                      const NoiseModel& assumed) {
   bool any_recovery = false;
-  for (const FrontierPoint& p : t.points) any_recovery = any_recovery || p.recovery.n > 0;
+  for (const AggregateRow& p : t.points) any_recovery = any_recovery || p.recovery.n > 0;
   std::vector<std::string> methods;
-  for (const FrontierPoint& p : t.points) {
+  for (const AggregateRow& p : t.points) {
     if (std::find(methods.begin(), methods.end(), p.method) == methods.end()) {
       methods.push_back(p.method);
     }

@@ -43,6 +43,7 @@ class SweepPlanTest : public ::testing::Test {
     for (const std::string& line : lines_of(dir + "/results.jsonl")) {
       json j = json::parse(line);
       j.erase("digital_seconds");
+      j.erase("seconds");
       out[j.at("key").get<std::string>()] = j;
     }
     return out;

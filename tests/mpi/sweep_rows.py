@@ -13,7 +13,7 @@ import struct
 import sys
 
 
-TIMING = {"digital_seconds", "device_seconds"}
+TIMING = {"digital_seconds", "device_seconds", "seconds"}
 
 
 def bits(value):

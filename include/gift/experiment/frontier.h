@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "gift/core/stats.h"
+#include "gift/experiment/aggregate.h"
 #include "gift/experiment/figures.h"
 #include "gift/experiment/results.h"
 #include "gift/experiment/sweep.h"
@@ -116,24 +117,13 @@ FrontierConfig frontier_of_sweep(const SweepConfig& sweep, const std::string& sw
 // config.json's, so grid "" and levels 0; the start of a seed is method "none" at rung {0, 0}.
 StudyRow frontier_cell(uint64_t seed, const std::string& method, const Rung& rung);
 
-// A method at a rung, over its seeds: means of what was spent, and the accuracy and recovery
-// with 95% intervals (t over seeds; one seed: the accuracy's Monte-Carlo interval and a
-// zero-width recovery interval; recovery.n == 0 where the oracle gap is too small).
-struct FrontierPoint {
-  std::string method;
-  Rung budget;
-  int seeds = 0;
-  double sample_gradients = 0, device_passes = 0;  // means over seeds
-  MeanCI accuracy, recovery;
-  int accepted = 0, budget_limited = 0;  // seeds
-  double seconds = 0;                    // mean over seeds
-};
-
 struct FrontierTable {
   std::string dataset;
   int seeds = 0;
-  MeanCI start, oracle;               // device test accuracy over seeds
-  std::vector<FrontierPoint> points;  // by method (method_rank), then rung order
+  MeanCI start, oracle;  // device test accuracy over seeds
+  // A method at a rung over its seeds (aggregate.h; acc_after its accuracy), by method
+  // (method_rank), then rung order.
+  std::vector<AggregateRow> points;
 };
 
 // Aggregates rows (of one frontier) in the order of `config`: its methods and ladder. Rows of
