@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "experiment_util.h"
+#include "config_values.h"
 #include "gift/core/error.h"
 #include "gift/experiment/number_text.h"
 #include "gift/io/atomic_file.h"

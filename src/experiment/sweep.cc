@@ -7,8 +7,9 @@
 #include <mutex>
 #include <thread>
 
-#include "experiment_util.h"
+#include "gift/core/clock.h"
 #include "gift/core/error.h"
+#include "gift/core/hash.h"
 #include "gift/core/threads.h"
 #include "gift/experiment/number_text.h"
 #include "gift/experiment/sweep_plan.h"
@@ -20,8 +21,6 @@
 // results file). (The config is sweep_config.cc's.)
 namespace gift::experiment {
 namespace {
-
-using namespace detail;
 
 // Runs tasks 0..n-1 on min(jobs, n) threads (one job: in the calling thread, in order); the
 // first exception is rethrown after all stop. If a thread cannot be started, the ones started
@@ -129,7 +128,7 @@ std::string sweep_cell_key(const std::string& grid, double assumed, double truth
 
 StudyRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& start,
                   const Network& oracle_net, const LabSplit& lab, const LabelledSet& train) {
-  const auto t_cell = std::chrono::steady_clock::now();
+  const auto t_cell = Clock::now();
   const GridSpec& g = cfg.grids[c.grid];
   SimulatedDeviceOptions so;
   so.noise = g.pattern.scaled(c.truth);
