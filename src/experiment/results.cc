@@ -120,7 +120,7 @@ bool get_flag(const json& j, const std::string& name) {
 void read_axes(const json& j, Format f, StudyRow& r) {
   const double kMax = std::numeric_limits<double>::max();
   if (f != Format::kOldFrontier) {
-    r.grid = get_string(j, "grid", true);
+    r.grid = get_string(j, "grid", false);  // "" in a frontier
     r.assumed_level = get_number(j, "assumed", 0, kMax, "a noise level (a number >= 0)");
     r.true_level = get_number(j, "true", 0, kMax, "a noise level (a number >= 0)");
   }
