@@ -56,10 +56,8 @@ void bind_sets(pyb::module_& m) {
       },
       pyb::arg("train"), pyb::arg("n"), pyb::arg("seed") = 1,
       "n training images chosen by seed, as gift calibrate picks its inputs");
-  pyb::class_<DeviceAccuracy>(m, "DeviceAccuracy")
-      .def_readonly("mean", &DeviceAccuracy::mean)
-      .def_readonly("low", &DeviceAccuracy::low)
-      .def_readonly("high", &DeviceAccuracy::high)
+  pyb::class_<DeviceAccuracy, Interval>(m, "DeviceAccuracy",
+                                        "gift.Interval of the accuracy over noise draws, and more")
       .def_readonly("loss", &DeviceAccuracy::loss)
       .def_readonly("per_pass", &DeviceAccuracy::per_pass);
   m.def(

@@ -33,17 +33,17 @@ std::string describe(const Cell& c) {
          number_text(c.truth) + ", method " + c.method;
 }
 
-MeanCI stat_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&)) {
+Interval stat_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&)) {
   std::vector<double> v;
   for (const SweepRow* r : rows) v.push_back(get(*r));
-  return mean_ci95(v);
+  return mean_ci95(v, Over::kSeeds);
 }
 
 // An accuracy: over seeds, or the row's own Monte-Carlo interval when there is one seed; within
 // [0, 1] (a t interval over few seeds can reach past 100%).
-MeanCI accuracy_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&),
-                   Interval (*get_ci)(const SweepRow&)) {
-  MeanCI m = within(stat_of(rows, get), 0, 1);
+Interval accuracy_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&),
+                     Interval (*get_ci)(const SweepRow&)) {
+  Interval m = within(stat_of(rows, get), 0, 1);
   if (rows.size() == 1) {
     m.low = get_ci(*rows[0]).low;
     m.high = get_ci(*rows[0]).high;
@@ -52,19 +52,19 @@ MeanCI accuracy_of(const std::vector<const SweepRow*>& rows, double (*get)(const
 }
 
 // Over the rows where `get` is defined; n == 0 and NaN everywhere when it is defined for none.
-MeanCI defined_stat(const std::vector<const SweepRow*>& rows,
-                    std::optional<double> (*get)(const SweepRow&)) {
+Interval defined_stat(const std::vector<const SweepRow*>& rows,
+                      std::optional<double> (*get)(const SweepRow&)) {
   std::vector<double> v;
   for (const SweepRow* r : rows) {
     if (const std::optional<double> x = get(*r)) v.push_back(*x);
   }
   if (v.empty()) {
-    MeanCI m;
+    Interval m;
     m.mean = m.low = m.high = kNaN;
     m.n = 0;
     return m;
   }
-  return mean_ci95(v);
+  return mean_ci95(v, Over::kSeeds);
 }
 
 double mean_of(const std::vector<const SweepRow*>& rows, double (*get)(const SweepRow&)) {

@@ -19,8 +19,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-MeanCI undefined_stat() {
-  MeanCI m;
+Interval undefined_stat() {
+  Interval m;
   m.mean = m.low = m.high = kNaN;
   m.n = 0;
   return m;
@@ -28,11 +28,12 @@ MeanCI undefined_stat() {
 
 // Mean and interval of accuracies over seeds. One seed, or seeds that all gave the same number
 // (where they changed nothing, their spread is no interval), keep the first's Monte-Carlo one.
-MeanCI accuracy_over(const std::vector<std::pair<double, Interval>>& v) {
+Interval accuracy_over(const std::vector<std::pair<double, Interval>>& v) {
   if (v.empty()) return undefined_stat();
   std::vector<double> x;
   for (const auto& p : v) x.push_back(p.first);
-  MeanCI m = within(mean_ci95(x), 0, 1);  // an accuracy: a t interval can reach past 100%
+  Interval m =
+      within(mean_ci95(x, Over::kSeeds), 0, 1);  // an accuracy: a t interval can reach past 100%
   if (std::all_of(x.begin(), x.end(), [&](double a) { return a == x[0]; })) {
     m.low = v[0].second.low;
     m.high = v[0].second.high;
@@ -189,7 +190,7 @@ FrontierTable aggregate_frontier(const std::vector<FrontierRow>& rows,
       p.device_passes /= p.seeds;
       p.seconds /= p.seeds;
       p.accuracy = accuracy_over(acc);
-      p.recovery = rec.empty() ? undefined_stat() : mean_ci95(rec);
+      p.recovery = rec.empty() ? undefined_stat() : mean_ci95(rec, Over::kSeeds);
       t.points.push_back(p);
     }
   }

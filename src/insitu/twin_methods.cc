@@ -89,7 +89,7 @@ uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const Noi
     forwards += kReps * n;
     std::vector<double> d(n);
     for (size_t i = 0; i < n; ++i) d[i] = start_err[i] - err[i];
-    const MeanCI ci = mean_ci95(d);
+    const Interval ci = mean_ci95(d, Over::kImages);
     const double se = ci.stddev / std::sqrt(static_cast<double>(n));
     if (ci.mean > 2 * se && ci.mean > best_gain) {
       best_gain = ci.mean;

@@ -11,7 +11,7 @@
 
 namespace gift::experiment {
 
-// One (grid, assumed, true, method) cell, over its seeds. Each MeanCI is the mean and t-based 95%
+// One (grid, assumed, true, method) cell, over its seeds. Each Interval is the mean and t-based 95%
 // interval over seeds (mean_ci95). With one seed, the accuracies carry that row's Monte-Carlo
 // interval and the other statistics an interval of zero width. `recovery` and
 // `relative_improvement` are over the seeds where they are defined; n == 0 (and mean, low, high
@@ -22,9 +22,9 @@ struct AggregateRow {
   std::string method;
   std::string dataset;
   int seeds = 0;
-  MeanCI acc_before, acc_after, acc_oracle;
-  MeanCI relative_improvement;
-  MeanCI recovery;
+  Interval acc_before, acc_after, acc_oracle;
+  Interval relative_improvement;
+  Interval recovery;
   double device_passes = 0, device_programmings = 0, sample_gradients = 0;  // means over seeds
   double digital_seconds = 0;                                               // mean over seeds
   double accepted_fraction = 0;  // fraction of seeds whose result was accepted

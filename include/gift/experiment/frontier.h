@@ -154,7 +154,7 @@ struct FrontierPoint {
   Rung budget;
   int seeds = 0;
   double sample_gradients = 0, device_passes = 0;  // means over seeds
-  MeanCI accuracy, recovery;
+  Interval accuracy, recovery;
   int accepted = 0, budget_limited = 0;  // seeds
   double seconds = 0;                    // mean over seeds
 };
@@ -162,7 +162,7 @@ struct FrontierPoint {
 struct FrontierTable {
   std::string dataset;
   int seeds = 0;
-  MeanCI start, oracle;               // device test accuracy over seeds
+  Interval start, oracle;             // device test accuracy over seeds
   std::vector<FrontierPoint> points;  // by method (method_rank), then rung order
 };
 
