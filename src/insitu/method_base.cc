@@ -10,6 +10,7 @@
 #include "gift/core/rng.h"
 #include "gift/core/stats.h"
 #include "gift/insitu/calibration.h"
+#include "gift/insitu/methods.h"
 #include "gift/train/loss.h"
 
 namespace gift {
