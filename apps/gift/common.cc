@@ -160,12 +160,23 @@ void FinetuneOptionFlags::add(CLI::App& app, FinetuneOptions& o) {
   app.add_option("--calib-inputs", o.calibration.inputs, "calibration: distinct inputs K");
   app.add_option("--calib-repeats", o.calibration.repeats, "calibration: passes R of each input");
   add_calib_sites(app, calib_sites);
+  add_calib_tunables(app, o.calibration);
   app.add_option("--fit-data", fit_data,
                  "images to fit: train (the training set less the scoring hold-out) or calib "
                  "(the calibration set less the hold-out); retrain always fits train");
   app.add_option("--schedule", schedule,
                  "learning rate over the planned steps: cosine or constant (retrain: cosine)");
   app.add_flag("--no-rescale", no_rescale, "gift: skip the structured rescaling first step");
+  app.add_option("--rescale-points", o.rescale_points,
+                 "gift's rescale step: the fractions 1/N, 2/N, ..., 1 of the way to the weight "
+                 "range tried (log scale)");
+  app.add_option("--rescale-repeats", o.rescale_repeats,
+                 "gift's rescale step: twin draws per image and candidate");
+  app.add_option("--rescale-images", o.rescale_images,
+                 "gift's rescale step: at most this many fitted images judge the candidates");
+  app.add_option("--rescale-threshold", o.rescale_threshold,
+                 "gift's rescale step: a scale is taken only if it beats the start by more than "
+                 "this many standard errors");
   app.add_option("--checks", o.checks,
                  "device scores along the way (fewer if passes run short); 2 or more split the "
                  "scoring images: half choose the best check, the other half confirm it");
@@ -206,6 +217,21 @@ void add_calib_sites(CLI::App& app, std::string& text) {
                  "calibration: the per-pass sites the fit may find, comma-separated (default "
                  "weight,sum_mult,sum_add,out_add,in_add,drift; add shot, rin or weight_add where "
                  "expected: docs/method.md says what each costs)");
+}
+
+void add_calib_tunables(CLI::App& app, CalibrationOptions& o) {
+  app.add_option("--calib-irls-floor", o.irls_floor,
+                 "calibration (taps): the variance fit's weights floor, times the mean sample "
+                 "variance");
+  app.add_option("--calib-irls-iterations", o.irls_iterations,
+                 "calibration (taps): at most this many reweightings of the variance fit");
+  app.add_option("--calib-output-min-scale", o.output_min_scale,
+                 "calibration (no taps): the smallest scale of the noise pattern searched");
+  app.add_option("--calib-output-points-per-decade", o.output_points_per_decade,
+                 "calibration (no taps): scales searched per decade");
+  app.add_option("--calib-output-max-scale", o.output_max_scale,
+                 "calibration (no taps): the largest scale searched; beyond it calibration "
+                 "refuses");
 }
 
 void apply_calib_sites(const std::string& text, CalibrationOptions& o) {

@@ -126,8 +126,10 @@ struct DeviceFlags {
 
 // The fine-tuning options gift finetune and gift frontier share, bound to the fields of `o`
 // (so their defaults are FinetuneOptions', set in one place): --epochs, --retrain-epochs,
-// --batch-size, --optimizer, --lr, --schedule, --no-rescale, --checks, --score-repeats,
-// --holdout, --score, --accept-z, --fit-data, --calib-inputs, --calib-repeats. The names
+// --batch-size, --optimizer, --lr, --schedule, --no-rescale, --rescale-points,
+// --rescale-repeats, --rescale-images, --rescale-threshold, --checks, --score-repeats,
+// --holdout, --score, --accept-z, --fit-data, --calib-inputs, --calib-repeats, --calib-sites
+// and the calibration tunables (add_calib_tunables). The names
 // given for the enumerations are kept as text until apply() parses them into `o`; its errors
 // name the option.
 struct FinetuneOptionFlags {
@@ -146,6 +148,10 @@ struct FinetuneOptionFlags {
 // applied to `o` (unchanged when empty; InputError naming the option for a bad name).
 void add_calib_sites(CLI::App& app, std::string& text);
 void apply_calib_sites(const std::string& text, CalibrationOptions& o);
+// --calib-irls-floor, --calib-irls-iterations, --calib-output-min-scale,
+// --calib-output-points-per-decade, --calib-output-max-scale, bound to `o` (calibrate, finetune
+// and frontier; CalibrationOptions holds the defaults and validate() the checks).
+void add_calib_tunables(CLI::App& app, CalibrationOptions& o);
 
 void add_calibrate(CLI::App& app);
 void add_finetune(CLI::App& app);

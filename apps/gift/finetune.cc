@@ -17,6 +17,8 @@
 #include "gift/core/rng.h"
 #include "gift/experiment/report.h"
 #include "gift/insitu/calibration.h"
+#include "gift/insitu/methods.h"
+#include "gift/insitu/report_json.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"
 #include "gift/io/json.h"
@@ -96,7 +98,7 @@ void run_calibrate(CalibrateFlags& f) {
   std::printf("%s", c.report().c_str());
   std::printf("estimate: %s\n", c.estimate().describe().c_str());
   if (!f.json_out.empty()) {
-    io::write_file_atomic(f.json_out, c.to_json().dump(2) + "\n");
+    io::write_file_atomic(f.json_out, calibration_to_json(c).dump(2) + "\n");
     std::printf("wrote %s\n", f.json_out.c_str());
   }
 }
@@ -127,32 +129,35 @@ nlohmann::json finetune_config(const FinetuneFlags& f) {
                  {"no_taps", d.no_taps},
                  {"command", d.command}});
   if (!d.noise.preset.empty()) device["noise_preset"] = d.noise.preset;  // only when set
-  return {{"checkpoint", f.checkpoint},
-          {"dataset", f.data.dataset},
-          {"data_dir", f.data.dir},
-          {"train_limit", f.data.train_limit},
-          {"test_limit", f.data.test_limit},
-          {"device", device},
-          {"calib", {o.calibration.inputs, o.calibration.repeats, o.calibration.bootstrap}},
-          {"calib_size", f.calib_size},
-          {"epochs", o.epochs},
-          {"retrain_epochs", o.retrain_epochs},
-          {"batch_size", o.batch_size},
-          {"score_repeats", o.score_repeats},
-          {"eval_repeats", f.eval_repeats},
-          {"lr", o.optimizer.lr},
-          {"accept_z", o.accept_z},
-          {"optimizer", f.tuning.optimizer},
-          {"score", f.tuning.score_by},
-          {"holdout", o.holdout},
-          {"checks", o.checks},
-          {"schedule", f.tuning.schedule},
-          {"rescale", !f.tuning.no_rescale},
-          {"fit_data", f.tuning.fit_data},
-          {"budget_gradients", o.budget_gradients},
-          {"budget_passes", o.budget_passes},
-          {"oracle", f.oracle},
-          {"seed", f.seed}};
+  nlohmann::json config = {
+      {"checkpoint", f.checkpoint},
+      {"dataset", f.data.dataset},
+      {"data_dir", f.data.dir},
+      {"train_limit", f.data.train_limit},
+      {"test_limit", f.data.test_limit},
+      {"device", device},
+      {"calib", {o.calibration.inputs, o.calibration.repeats, o.calibration.bootstrap}},
+      {"calib_size", f.calib_size},
+      {"epochs", o.epochs},
+      {"retrain_epochs", o.retrain_epochs},
+      {"batch_size", o.batch_size},
+      {"score_repeats", o.score_repeats},
+      {"eval_repeats", f.eval_repeats},
+      {"lr", o.optimizer.lr},
+      {"accept_z", o.accept_z},
+      {"optimizer", f.tuning.optimizer},
+      {"score", f.tuning.score_by},
+      {"holdout", o.holdout},
+      {"checks", o.checks},
+      {"schedule", f.tuning.schedule},
+      {"rescale", !f.tuning.no_rescale},
+      {"fit_data", f.tuning.fit_data},
+      {"budget_gradients", o.budget_gradients},
+      {"budget_passes", o.budget_passes},
+      {"oracle", f.oracle},
+      {"seed", f.seed}};
+  config.update(finetune_tunables_to_json(o));  // every tunable, defaults included
+  return config;
 }
 
 // The methods already finished in the report at `path` (with --resume), keyed by name.
@@ -166,7 +171,15 @@ std::map<std::string, nlohmann::json> finished_methods(const std::string& path,
       !doc["methods"].is_array()) {
     throw InputError(path + ": not a gift finetune report; use another --report or drop --resume");
   }
-  if (doc["config"] != config) {
+  // A report made before the tunables were recorded ran them at their defaults.
+  nlohmann::json stored = doc["config"];
+  if (stored.is_object()) {
+    const nlohmann::json defaults = finetune_tunables_to_json(FinetuneOptions{});
+    for (auto it = defaults.begin(); it != defaults.end(); ++it) {
+      if (!stored.contains(it.key())) stored[it.key()] = it.value();
+    }
+  }
+  if (stored != config) {
     throw InputError(path +
                      ": made with other options or inputs; use another --report or drop --resume");
   }
@@ -255,7 +268,7 @@ void print_start(const FinetuneFlags& f, const io::Checkpoint& ckpt, const Devic
 // A method's report row: its FinetuneReport with the held-out test accuracies around it.
 nlohmann::json method_row(const FinetuneReport& r, const DeviceAccuracy& before,
                           const DeviceAccuracy& after, double oracle_acc) {
-  nlohmann::json j = r.to_json();
+  nlohmann::json j = finetune_report_to_json(r);
   j["test_accuracy_before"] = {before.mean, before.low, before.high};
   j["test_accuracy_after"] = {after.mean, after.low, after.high};
   j["relative_improvement"] = (after.mean - before.mean) / before.mean;
@@ -391,6 +404,7 @@ void add_calibrate(CLI::App& app) {
                   "that finetune with the same --seed calibrates on");
   cmd->add_option("--calib-repeats", f->calib.repeats, "calibration: passes R of each input");
   add_calib_sites(*cmd, f->calib_sites);
+  add_calib_tunables(*cmd, f->calib);
   add_calib_bootstrap(*cmd, f->calib);
   cmd->add_option("--seed", f->seed,
                   "seed of the input choice (finetune's lab split) and the bootstrap");

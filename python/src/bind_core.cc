@@ -11,6 +11,7 @@
 #include "common.h"
 #include "gift/core/error.h"
 #include "gift/core/parse.h"
+#include "gift/core/stats.h"
 #include "gift/data/dataset.h"
 #include "gift/io/model_json.h"
 #include "gift/onn/imperfections.h"
@@ -303,9 +304,23 @@ void bind_data(pyb::module_& m) {
   m.def("dataset_names", &data::dataset_names);
 }
 
+void bind_interval(pyb::module_& m) {
+  pyb::class_<Interval>(m, "Interval",
+                        "An estimate and its 95% interval, and what the interval is over "
+                        "('noise draws', 'seeds', 'images' or 'repeats')")
+      .def_readonly("low", &Interval::low)
+      .def_readonly("high", &Interval::high)
+      .def_readonly("mean", &Interval::mean)
+      .def_readonly("stddev", &Interval::stddev)
+      .def_readonly("n", &Interval::n)
+      .def_property_readonly("over",
+                             [](const Interval& i) { return std::string(to_string(i.over)); });
+}
+
 }  // namespace
 
 void register_core(pyb::module_& m) {
+  bind_interval(m);
   bind_architecture(m);
   bind_noise(m);
   bind_network(m);

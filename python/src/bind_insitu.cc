@@ -12,6 +12,7 @@
 #include "gift/insitu/finetune.h"
 #include "gift/insitu/lab_data.h"
 #include "gift/insitu/methods.h"
+#include "gift/insitu/report_json.h"
 #include "gift/io/model_json.h"
 #include "py_device.h"
 
@@ -56,10 +57,8 @@ void bind_sets(pyb::module_& m) {
       },
       pyb::arg("train"), pyb::arg("n"), pyb::arg("seed") = 1,
       "n training images chosen by seed, as gift calibrate picks its inputs");
-  pyb::class_<DeviceAccuracy>(m, "DeviceAccuracy")
-      .def_readonly("mean", &DeviceAccuracy::mean)
-      .def_readonly("low", &DeviceAccuracy::low)
-      .def_readonly("high", &DeviceAccuracy::high)
+  pyb::class_<DeviceAccuracy, Interval>(m, "DeviceAccuracy",
+                                        "gift.Interval of the accuracy over noise draws, and more")
       .def_readonly("loss", &DeviceAccuracy::loss)
       .def_readonly("per_pass", &DeviceAccuracy::per_pass);
   m.def(
@@ -80,6 +79,12 @@ void bind_calibration(pyb::module_& m) {
       .def_readwrite("calib_inputs", &CalibrationOptions::inputs)
       .def_readwrite("calib_repeats", &CalibrationOptions::repeats)
       .def_readwrite("calib_bootstrap", &CalibrationOptions::bootstrap)
+      .def_readwrite("calib_irls_floor", &CalibrationOptions::irls_floor)
+      .def_readwrite("calib_irls_iterations", &CalibrationOptions::irls_iterations)
+      .def_readwrite("calib_output_min_scale", &CalibrationOptions::output_min_scale)
+      .def_readwrite("calib_output_points_per_decade",
+                     &CalibrationOptions::output_points_per_decade)
+      .def_readwrite("calib_output_max_scale", &CalibrationOptions::output_max_scale)
       .def_readwrite("seed", &CalibrationOptions::seed)
       .def_readwrite("threads", &CalibrationOptions::threads)
       .def_property(
@@ -125,7 +130,7 @@ void bind_calibration(pyb::module_& m) {
       .def("bound", &Calibration::bound, pyb::arg("upper"))
       .def("twin_noise", &Calibration::twin_noise)
       .def("report", &Calibration::report)
-      .def("to_json", [](const Calibration& c) { return to_python(c.to_json()); });
+      .def("to_json", [](const Calibration& c) { return to_python(calibration_to_json(c)); });
   m.def(
       "calibrate",
       [](Device& device, const Network& net, const pyb::object& inputs,
@@ -157,6 +162,10 @@ void bind_finetune_options(pyb::module_& m) {
       .def_readwrite("retrain_epochs", &O::retrain_epochs)
       .def_readwrite("batch_size", &O::batch_size)
       .def_readwrite("rescale", &O::rescale, "False: --no-rescale")
+      .def_readwrite("rescale_points", &O::rescale_points)
+      .def_readwrite("rescale_repeats", &O::rescale_repeats)
+      .def_readwrite("rescale_images", &O::rescale_images)
+      .def_readwrite("rescale_threshold", &O::rescale_threshold)
       .def_readwrite("checks", &O::checks)
       .def_readwrite("score_repeats", &O::score_repeats)
       .def_readwrite("holdout", &O::holdout)
@@ -193,6 +202,22 @@ void bind_finetune_options(pyb::module_& m) {
   prop<int>(
       c, "calib_bootstrap", [](const O& o) { return o.calibration.bootstrap; },
       [](O& o, int v) { o.calibration.bootstrap = v; });
+  prop<double>(
+      c, "calib_irls_floor", [](const O& o) { return o.calibration.irls_floor; },
+      [](O& o, double v) { o.calibration.irls_floor = v; });
+  prop<int>(
+      c, "calib_irls_iterations", [](const O& o) { return o.calibration.irls_iterations; },
+      [](O& o, int v) { o.calibration.irls_iterations = v; });
+  prop<double>(
+      c, "calib_output_min_scale", [](const O& o) { return o.calibration.output_min_scale; },
+      [](O& o, double v) { o.calibration.output_min_scale = v; });
+  prop<int>(
+      c, "calib_output_points_per_decade",
+      [](const O& o) { return o.calibration.output_points_per_decade; },
+      [](O& o, int v) { o.calibration.output_points_per_decade = v; });
+  prop<double>(
+      c, "calib_output_max_scale", [](const O& o) { return o.calibration.output_max_scale; },
+      [](O& o, double v) { o.calibration.output_max_scale = v; });
   prop<std::vector<std::string>>(
       c, "calib_sites",
       [](const O& o) {
@@ -239,7 +264,7 @@ void bind_finetune(pyb::module_& m) {
       .def_readonly("digital_seconds", &R::digital_seconds)
       .def_readonly("device_seconds", &R::device_seconds)
       .def("summary", &R::summary)
-      .def("to_json", [](const R& r) { return to_python(r.to_json()); });
+      .def("to_json", [](const R& r) { return to_python(finetune_report_to_json(r)); });
   m.def(
       "finetune",
       [](const std::string& method, const Network& net, Device& device, const LabelledSet& calib,

@@ -82,11 +82,8 @@ void bind_eval(pyb::module_& m) {
       .def_readwrite("seed", &EvalOptions::seed)
       .def_readwrite("threads", &EvalOptions::threads)
       .def("validate", &EvalOptions::validate);
-  pyb::class_<EvalResult>(m, "EvalResult", "Accuracy in [0, 1] and its 95% interval over draws")
-      .def_readonly("mean", &EvalResult::mean)
-      .def_readonly("low", &EvalResult::low)
-      .def_readonly("high", &EvalResult::high)
-      .def_readonly("stddev", &EvalResult::stddev)
+  pyb::class_<EvalResult, Interval>(
+      m, "EvalResult", "Accuracy in [0, 1]: a gift.Interval over noise draws, and more")
       .def_readonly("loss", &EvalResult::loss)
       .def_readonly("accuracies", &EvalResult::accuracies)
       .def("describe", &EvalResult::describe)

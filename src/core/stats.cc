@@ -15,8 +15,23 @@ double t_quantile_975(int df) {
   return boost::math::quantile(dist, 0.975);
 }
 
-MeanCI mean_ci95(const std::vector<double>& values) {
-  MeanCI r;
+const char* to_string(Over over) {
+  switch (over) {
+    case Over::kDraws:
+      return "noise draws";
+    case Over::kSeeds:
+      return "seeds";
+    case Over::kImages:
+      return "images";
+    case Over::kRepeats:
+      return "repeats";
+  }
+  return "?";
+}
+
+Interval mean_ci95(const std::vector<double>& values, Over over) {
+  Interval r;
+  r.over = over;
   r.n = static_cast<int>(values.size());
   if (r.n == 0) throw InternalError("mean_ci95: no values");
   for (double v : values) r.mean += v;
@@ -34,7 +49,7 @@ MeanCI mean_ci95(const std::vector<double>& values) {
   return r;
 }
 
-MeanCI within(MeanCI m, double lo, double hi) {
+Interval within(Interval m, double lo, double hi) {
   m.low = std::clamp(m.low, lo, hi);
   m.high = std::clamp(m.high, lo, hi);
   return m;

@@ -35,18 +35,18 @@ std::string describe(const Cell& c) {
          std::to_string(c.budget.gradients) + ":" + std::to_string(c.budget.passes);
 }
 
-MeanCI stat_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&)) {
+Interval stat_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&)) {
   std::vector<double> v;
   for (const StudyRow* r : rows) v.push_back(get(*r));
-  return mean_ci95(v);
+  return mean_ci95(v, Over::kSeeds);
 }
 
 // An accuracy: over seeds, within [0, 1] (a t interval over few seeds can reach past 100%). One
 // seed, or seeds that all gave the same number (where they changed nothing, their spread is no
 // interval), keep the first row's own Monte-Carlo interval.
-MeanCI accuracy_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&),
-                   Interval (*get_ci)(const StudyRow&)) {
-  MeanCI m = within(stat_of(rows, get), 0, 1);
+Interval accuracy_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&),
+                     Interval (*get_ci)(const StudyRow&)) {
+  Interval m = within(stat_of(rows, get), 0, 1);
   const double first = get(*rows[0]);
   if (std::all_of(rows.begin(), rows.end(), [&](const StudyRow* r) { return get(*r) == first; })) {
     m.low = get_ci(*rows[0]).low;
@@ -56,19 +56,19 @@ MeanCI accuracy_of(const std::vector<const StudyRow*>& rows, double (*get)(const
 }
 
 // Over the rows where `get` is defined; n == 0 and NaN everywhere when it is defined for none.
-MeanCI defined_stat(const std::vector<const StudyRow*>& rows,
-                    std::optional<double> (*get)(const StudyRow&)) {
+Interval defined_stat(const std::vector<const StudyRow*>& rows,
+                      std::optional<double> (*get)(const StudyRow&)) {
   std::vector<double> v;
   for (const StudyRow* r : rows) {
     if (const std::optional<double> x = get(*r)) v.push_back(*x);
   }
   if (v.empty()) {
-    MeanCI m;
+    Interval m;
     m.mean = m.low = m.high = kNaN;
     m.n = 0;
     return m;
   }
-  return mean_ci95(v);
+  return mean_ci95(v, Over::kSeeds);
 }
 
 double mean_of(const std::vector<const StudyRow*>& rows, double (*get)(const StudyRow&)) {

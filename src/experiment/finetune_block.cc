@@ -8,8 +8,44 @@
 #include "config_values.h"
 #include "gift/core/error.h"
 #include "gift/experiment/sweep.h"
+#include "gift/insitu/report_json.h"
 
 namespace gift::experiment::detail {
+
+namespace {
+
+// The tunables of gift's rescale step and of calibration's fits, under the keys
+// finetune_tunables_to_json (insitu/report_json.h) writes; a missing key keeps the default.
+void tunables_from_json(const json& f, FinetuneOptions& o, const std::string& w) {
+  const double kMaxDouble = std::numeric_limits<double>::max();
+  const double kPositive = std::numeric_limits<double>::denorm_min();
+  constexpr int kMaxInt = std::numeric_limits<int>::max();
+  CalibrationOptions& c = o.calibration;
+  o.rescale_points = get_integer<int>(f, "rescale_points", o.rescale_points, 1, 1000, w);
+  o.rescale_repeats = get_integer<int>(f, "rescale_repeats", o.rescale_repeats, 1, 1000, w);
+  o.rescale_images = get_integer<int>(f, "rescale_images", o.rescale_images, 1, kMaxInt, w);
+  o.rescale_threshold =
+      get_number(f, "rescale_threshold", o.rescale_threshold, 0, kMaxDouble, "a number >= 0", w);
+  c.irls_floor =
+      get_number(f, "calib_irls_floor", c.irls_floor, kPositive, kMaxDouble, "a number > 0", w);
+  c.irls_iterations = get_integer<int>(f, "calib_irls_iterations", c.irls_iterations, 0, 1000, w);
+  c.output_min_scale = get_number(f, "calib_output_min_scale", c.output_min_scale, kPositive,
+                                  kMaxDouble, "a number > 0", w);
+  c.output_points_per_decade =
+      get_integer<int>(f, "calib_output_points_per_decade", c.output_points_per_decade, 1, 1000, w);
+  c.output_max_scale = get_number(f, "calib_output_max_scale", c.output_max_scale, kPositive,
+                                  kMaxDouble, "a number > 0", w);
+}
+
+// Written only where they differ from the defaults (a study made before they existed resumes).
+void tunables_to_json(const FinetuneOptions& o, const FinetuneOptions& defaults, json& j) {
+  const json d = finetune_tunables_to_json(defaults), mine = finetune_tunables_to_json(o);
+  for (auto it = mine.begin(); it != mine.end(); ++it) {
+    if (d.at(it.key()) != it.value()) j[it.key()] = it.value();
+  }
+}
+
+}  // namespace
 
 void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, bool budgets,
                         const std::string& w) {
@@ -17,6 +53,8 @@ void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, b
                                  "score_repeats", "accept_z",       "holdout",    "score",
                                  "calib_inputs",  "calib_repeats",  "calib_size", "checks",
                                  "fit_data",      "optimizer",      "schedule",   "rescale"};
+  const json tunables = finetune_tunables_to_json(o);
+  for (auto it = tunables.begin(); it != tunables.end(); ++it) known.insert(it.key());
   if (budgets) known.insert({"budget_gradients", "budget_passes"});
   reject_unknown(f, known, w);
   constexpr uint64_t kAny = std::numeric_limits<uint64_t>::max();
@@ -56,6 +94,7 @@ void finetune_from_json(const json& f, FinetuneOptions& o, size_t& calib_size, b
     if (!f.at("rescale").is_boolean()) bad_value(w, "rescale", "true or false", f.at("rescale"));
     o.rescale = f.at("rescale").get<bool>();
   }
+  tunables_from_json(f, o, w);
   if (budgets) {
     o.budget_gradients =
         get_integer<uint64_t>(f, "budget_gradients", o.budget_gradients, 0, kAny, w);
@@ -83,6 +122,7 @@ json finetune_to_json(const FinetuneOptions& o, size_t calib_size, bool budgets)
   if (o.optimizer.kind != defaults.optimizer.kind) j["optimizer"] = to_string(o.optimizer.kind);
   if (o.schedule != defaults.schedule) j["schedule"] = to_string(o.schedule);
   if (o.rescale != defaults.rescale) j["rescale"] = o.rescale;
+  tunables_to_json(o, defaults, j);
   if (budgets) {
     j["budget_gradients"] = o.budget_gradients;
     j["budget_passes"] = o.budget_passes;

@@ -13,6 +13,7 @@
 #include "gift/core/hash.h"
 #include "gift/data/dataset.h"
 #include "gift/experiment/number_text.h"
+#include "gift/insitu/methods.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/atomic_file.h"
 #include "gift/io/checkpoint.h"

@@ -9,6 +9,7 @@
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
 #include "gift/experiment/frontier.h"
+#include "gift/insitu/methods.h"
 #include "gift/io/model_json.h"
 #include "gift/train/engine.h"
 

@@ -29,13 +29,13 @@ std::string count_text(double x) {
 }
 
 // "35.08 [34.70, 35.47]" (`unit` after the mean: "35.08% [34.70, 35.47]").
-std::string percent_ci(const MeanCI& m, const std::string& unit = "") {
+std::string percent_ci(const Interval& m, const std::string& unit = "") {
   if (m.n == 0) return "-";
   return fixed_text(100 * m.mean, 2) + unit + " [" + fixed_text(100 * m.low, 2) + ", " +
          fixed_text(100 * m.high, 2) + "]";
 }
 
-std::string recovery_text(const MeanCI& m) {
+std::string recovery_text(const Interval& m) {
   if (m.n == 0) return "-";
   if (m.n == 1) return fixed_text(m.mean, 2);
   return fixed_text(m.mean, 2) + " [" + fixed_text(m.low, 2) + ", " + fixed_text(m.high, 2) + "]";
@@ -90,7 +90,7 @@ std::string frontier_data(const FrontierTable& t, const std::vector<std::string>
     std::vector<const AggregateRow*> pts;
     for (const AggregateRow& p : t.points) {
       const double x = by_gradients ? p.sample_gradients : p.device_passes;
-      const MeanCI& y = any_recovery ? p.recovery : p.acc_after;
+      const Interval& y = any_recovery ? p.recovery : p.acc_after;
       if (p.method == m && x > 0 && y.n > 0) pts.push_back(&p);
     }
     std::stable_sort(pts.begin(), pts.end(), [&](const AggregateRow* a, const AggregateRow* b) {
@@ -99,7 +99,7 @@ std::string frontier_data(const FrontierTable& t, const std::vector<std::string>
     });
     for (const AggregateRow* p : pts) {
       const double scale = any_recovery ? 1 : 100;
-      const MeanCI& y = any_recovery ? p->recovery : p->acc_after;
+      const Interval& y = any_recovery ? p->recovery : p->acc_after;
       data += number_text(by_gradients ? p->sample_gradients : p->device_passes) + " " +
               number_text(scale * y.mean) + " " + number_text(scale * y.low) + " " +
               number_text(scale * y.high) + " " + std::to_string(p->budget.gradients) + " " +

@@ -19,8 +19,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-MeanCI undefined_stat() {
-  MeanCI m;
+Interval undefined_stat() {
+  Interval m;
   m.mean = m.low = m.high = kNaN;
   m.n = 0;
   return m;

@@ -13,6 +13,7 @@
 #include "gift/core/threads.h"
 #include "gift/experiment/number_text.h"
 #include "gift/experiment/sweep_plan.h"
+#include "gift/insitu/methods.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/train/engine.h"
 

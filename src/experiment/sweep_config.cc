@@ -8,6 +8,7 @@
 #include "gift/data/dataset.h"
 #include "gift/experiment/number_text.h"
 #include "gift/experiment/sweep.h"
+#include "gift/insitu/methods.h"
 #include "gift/io/model_json.h"
 #include "gift/train/trainer.h"
 

@@ -62,7 +62,7 @@ const char kRecoveryAxis[] = "recovery (fraction of the gap to the oracle)";
 struct Series {
   std::string title, color;
   std::string style;
-  std::vector<std::pair<double, MeanCI>> points;
+  std::vector<std::pair<double, Interval>> points;
 };
 
 // What an accuracy figure draws from the rows of one (grid, assumed) panel.

@@ -25,7 +25,7 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
-json stat_json(const MeanCI& m) {
+json stat_json(const Interval& m) {
   if (m.n == 0) return nullptr;
   return json{{"mean", m.mean}, {"ci", {m.low, m.high}}, {"n", m.n}};
 }
@@ -65,7 +65,7 @@ class TextTable {
   std::vector<std::vector<std::string>> rows_;
 };
 
-std::string percent_with_ci(const MeanCI& m) {
+std::string percent_with_ci(const Interval& m) {
   return fixed(100 * m.mean, 2) + " [" + fixed(100 * m.low, 2) + ", " + fixed(100 * m.high, 2) +
          "]";
 }
@@ -80,7 +80,7 @@ std::string table_csv(const std::vector<AggregateRow>& rows) {
       "relative_improvement,relative_improvement_low,relative_improvement_high,"
       "recovery,recovery_low,recovery_high,recovery_seeds,"
       "device_passes,device_programmings,sample_gradients,digital_seconds,accepted_fraction\n";
-  const auto stat = [](const MeanCI& m) {
+  const auto stat = [](const Interval& m) {
     return shortest(m.mean) + "," + shortest(m.low) + "," + shortest(m.high);
   };
   for (const AggregateRow& r : rows) {

@@ -7,7 +7,6 @@
 
 #include "calibration_internal.h"
 #include "gift/core/error.h"
-#include "gift/io/model_json.h"
 
 namespace gift {
 namespace calibration_detail {
@@ -74,6 +73,16 @@ void CalibrationOptions::validate() const {
     throw InputError("calibration: repeats must be >= 2, found " + std::to_string(repeats));
   if (bootstrap < 0) throw InputError("calibration: bootstrap must be >= 0");
   if (threads < 0) throw InputError("calibration: threads must be >= 0");
+  if (!(irls_floor > 0) || !std::isfinite(irls_floor))
+    throw InputError("calibration: irls_floor must be a number > 0");
+  if (irls_iterations < 0 || irls_iterations > 1000)
+    throw InputError("calibration: irls_iterations must be in [0, 1000]");
+  if (!(output_min_scale > 0) || !std::isfinite(output_min_scale))
+    throw InputError("calibration: output_min_scale must be a number > 0");
+  if (!(output_max_scale > output_min_scale) || !std::isfinite(output_max_scale))
+    throw InputError("calibration: output_max_scale must be a number > output_min_scale");
+  if (output_points_per_decade < 1 || output_points_per_decade > 1000)
+    throw InputError("calibration: output_points_per_decade must be in [1, 1000]");
   for (size_t i = 0; i < sites.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       if (sites[i] == sites[j]) {
@@ -167,45 +176,6 @@ std::string Calibration::report() const {
   return os.str();
 }
 
-nlohmann::json Calibration::to_json() const {
-  nlohmann::json j;
-  j["per_layer"] = per_layer;
-  j["device_passes"] = device_passes;
-  j["estimate"] = io::noise_to_json(estimate());
-  j["low"] = io::noise_to_json(bound(false));
-  j["high"] = io::noise_to_json(bound(true));
-  j["twin_noise"] = io::noise_to_json(twin_noise());
-  if (!per_layer) {
-    j["scale"] = {scale.value, scale.low, scale.high};
-    j["pattern"] = io::noise_to_json(pattern);
-  } else {
-    std::vector<double> idx;
-    nlohmann::json sw = {{"value", nlohmann::json::array()},
-                         {"low", nlohmann::json::array()},
-                         {"high", nlohmann::json::array()}};
-    for (const LayerCalibration& l : layers) {
-      idx.push_back(l.static_error_index);
-      sw["value"].push_back(l.static_weight.value);
-      sw["low"].push_back(l.static_weight.low);
-      sw["high"].push_back(l.static_weight.high);
-    }
-    j["static_error_index"] = idx;
-    j["static_weight"] = sw;
-    nlohmann::json mis = nlohmann::json::array(), outside = nlohmann::json::array();
-    for (const LayerCalibration& l : layers) {
-      mis.push_back(l.static_misspecified);
-      nlohmann::json names = nlohmann::json::array();
-      for (int s = 0; s < kNumNoiseSites; ++s) {
-        if (l.site[s].refit_outside) names.push_back(to_string(static_cast<NoiseSite>(s)));
-      }
-      outside.push_back(names);
-    }
-    j["static_misspecified"] = mis;
-    j["refit_outside"] = outside;
-  }
-  return j;
-}
-
 Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
                       const CalibrationOptions& o, const NoiseModel& pattern_in) {
   o.validate();
@@ -220,7 +190,6 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
   for (int k = 0; k < K; ++k) {
     for (int r = 0; r < R; ++r) batch.row(static_cast<Eigen::Index>(k) * R + r) = inputs.row(k);
   }
-  const uint64_t passes_before = device.counters().passes;
   // The repeats are interleaved: call r sends every input once, so a drift that stays put
   // over a call (or over many consecutive samples) varies between an input's repeats instead
   // of reading as a fixed error of that input. The outputs are put back in the order
@@ -256,7 +225,7 @@ Calibration calibrate(Device& device, const Network& net, const Mat& inputs,
   }
   check_finite(dev.out, "the final output");
   Calibration cal;
-  cal.device_passes = device.counters().passes - passes_before;
+  cal.device_passes = static_cast<uint64_t>(K) * static_cast<uint64_t>(R);  // what was sent
 
   if (info.taps) {
     calibration_detail::calibrate_layers(cal, net, batch, dev, o, pattern_in.output_clip);

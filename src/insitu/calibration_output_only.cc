@@ -54,15 +54,21 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
   MatD mean, var;
   repeat_stats(dev.out.cast<double>(), K, R, &mean, &var);
   const VectorXd v_dev = var.rowwise().mean();  // K
-  // Twin variance on a grid of scales (12 a decade from 1e-3), with common random numbers
-  // across the grid; a decade at a time beyond 1e2 until the curve brackets the device's
-  // variance in the data and in every bootstrap resample, up to kMaxOutputOnlyScale.
+  // Twin variance on a grid of scales (o.output_points_per_decade a decade from
+  // o.output_min_scale), with common random numbers across the grid; a decade at a time beyond
+  // the first five until the curve brackets the device's variance in the data and in every
+  // bootstrap resample, up to o.output_max_scale.
+  const int per_decade = o.output_points_per_decade;
+  const double max_scale = o.output_max_scale;
   std::vector<double> grid = {0.0};
   std::vector<VectorXd> curve_cols;  // per grid point, the twin's variance per input (K)
   const auto add_points = [&](int from, int to) {
     for (int i = from; i <= to; ++i) {
-      const double s = 1e-3 * std::pow(10.0, i / 12.0);
-      if (s > kMaxOutputOnlyScale * (1 + 1e-12)) break;
+      const double s = o.output_min_scale * std::pow(10.0, i / static_cast<double>(per_decade));
+      if (s > max_scale * (1 + 1e-12)) {  // the bound itself closes a grid that skips it
+        if (grid.back() < max_scale * (1 - 1e-12)) grid.push_back(max_scale);
+        break;
+      }
       grid.push_back(s);
     }
   };
@@ -79,7 +85,7 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
       curve_cols.push_back(tv.rowwise().mean());
     }
   };
-  add_points(0, 60);  // 1e-3 .. 1e2
+  add_points(0, 5 * per_decade);  // five decades (1e-3 .. 1e2 by default)
   simulate(0);
   // The device and the twin ran the same inputs: an input is resampled with both of its
   // variances, whose own sampling errors (device and twin draws) it then carries.
@@ -115,17 +121,17 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
     return true;
   };
   for (int decade = 5; !bracketed(); ++decade) {
-    if (grid.back() >= kMaxOutputOnlyScale * (1 - 1e-12)) {
+    if (grid.back() >= max_scale * (1 - 1e-12)) {
       char buf[64];
-      std::snprintf(buf, sizeof buf, "%g", kMaxOutputOnlyScale);
+      std::snprintf(buf, sizeof buf, "%g", max_scale);
       throw InputError(std::string("calibration: the device's output varies more than the twin's "
                                    "at ") +
                        buf +
-                       " x the noise pattern, the largest scale searched (kMaxOutputOnlyScale); "
+                       " x the noise pattern, the largest scale searched (output_max_scale); "
                        "no scale is estimated: give a pattern closer to the device's noise");
     }
     const size_t from = grid.size();
-    add_points(12 * decade + 1, 12 * (decade + 1));
+    add_points(per_decade * decade + 1, per_decade * (decade + 1));
     simulate(from);
   }
   std::vector<double> samples;

@@ -46,10 +46,13 @@ void CheckedDevice::program(const Network& net) {
     throw InputError(who() + ": refusing to program weights holding NaN or inf");
   }
   inner_.program(net);
+  ++counted_.programmings;
 }
 
 DeviceOutput CheckedDevice::forward(const Mat& x, bool taps) {
   DeviceOutput out = inner_.forward(x, taps);
+  ++counted_.forwards;
+  counted_.passes += static_cast<uint64_t>(x.rows());
   const bool finite =
       out.out.allFinite() &&
       std::all_of(out.sums.begin(), out.sums.end(), [](const Mat& m) { return m.allFinite(); });
@@ -59,6 +62,8 @@ DeviceOutput CheckedDevice::forward(const Mat& x, bool taps) {
 
 std::vector<Mat> CheckedDevice::forward_passes(const Mat& x, int passes) {
   std::vector<Mat> outs = inner_.forward_passes(x, passes);
+  counted_.forwards += static_cast<uint64_t>(std::max(passes, 0));
+  counted_.passes += static_cast<uint64_t>(x.rows()) * static_cast<uint64_t>(std::max(passes, 0));
   for (size_t p = 0; p < outs.size(); ++p) {
     if (!outs[p].allFinite()) {
       check_matrix(outs[p], who(), "the final output of pass " + std::to_string(p + 1));

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "gift/core/error.h"
-#include "gift/io/model_json.h"
+#include "gift/insitu/methods.h"
 
 namespace gift {
 
@@ -21,6 +21,13 @@ void FinetuneOptions::validate(const Architecture& arch) const {
   if (!(accept_z >= 0) || !std::isfinite(accept_z))
     throw InputError("fine-tuning: accept_z must be >= 0");
   if (threads < 0) throw InputError("fine-tuning: threads must be >= 0");
+  if (rescale_points < 1 || rescale_points > 1000)
+    throw InputError("fine-tuning: rescale_points must be in [1, 1000]");
+  if (rescale_repeats < 1 || rescale_repeats > 1000)
+    throw InputError("fine-tuning: rescale_repeats must be in [1, 1000]");
+  if (rescale_images < 1) throw InputError("fine-tuning: rescale_images must be >= 1");
+  if (!(rescale_threshold >= 0) || !std::isfinite(rescale_threshold))
+    throw InputError("fine-tuning: rescale_threshold must be a number >= 0");
   optimizer.validate();
   calibration.validate();
   assumed_noise(arch).validate(arch.num_layers(), "assumed noise");
@@ -86,61 +93,6 @@ std::string FinetuneReport::summary() const {
     s += buf;
   }
   return s;
-}
-
-nlohmann::json FinetuneReport::to_json() const {
-  nlohmann::json ep = nlohmann::json::array();
-  for (const EpochScore& e : epochs) {
-    ep.push_back({{"epoch", e.epoch},
-                  {"step", e.step},
-                  {"sample_gradients", e.sample_gradients},
-                  {"device_loss", e.device_loss},
-                  {"device_se", e.device_se},
-                  {"device_accuracy", e.device_accuracy},
-                  {"twin_loss", e.twin_loss}});
-  }
-  nlohmann::json j = {
-      {"method", method},
-      {"fit_images", fit_images},
-      {"score_images", score_images},
-      {"noise_used", io::noise_to_json(noise_used)},
-      {"start_loss", start_loss},
-      {"start_se", start_se},
-      {"final_loss", final_loss},
-      {"final_se", final_se},
-      {"start_accuracy", start_accuracy},
-      {"final_accuracy", final_accuracy},
-      {"select_images", select_images},
-      {"confirm_images", confirm_images},
-      {"acceptance_test",
-       {{"tested", tested},
-        {"score_by", score_by_accuracy ? "accuracy" : "loss"},
-        {"test", score_by_accuracy ? "sign" : "t"},
-        {"candidate_loss", candidate_loss},
-        {"candidate_accuracy", candidate_accuracy},
-        {"gain", gain},
-        {"gain_se", gain_se},
-        {"images_better", images_better},
-        {"images_worse", images_worse},
-        {"p_value", p_value},
-        {"level", level}}},
-      {"epochs", ep},
-      {"best_epoch", best_epoch},
-      {"accepted", accepted},
-      {"alignment", {{"sign_agreement", sign_agreement}, {"correlation", correlation}}},
-      {"fit_data", to_string(fit_data)},
-      {"budget_gradients", budget_gradients},
-      {"budget_passes", budget_passes},
-      {"budget_limited", budget_limited},
-      {"twin_forwards", twin_forwards},
-      {"rescale", rescale},
-      {"device_passes", device_passes},
-      {"device_programmings", device_programmings},
-      {"sample_gradients", sample_gradients},
-      {"digital_seconds", digital_seconds},
-      {"device_seconds", device_seconds}};
-  if (calibrated) j["calibration"] = calibration.to_json();
-  return j;
 }
 
 }  // namespace gift

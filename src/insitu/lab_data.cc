@@ -63,10 +63,9 @@ DeviceAccuracy device_accuracy(Device& raw_device, const Network& net, const Lab
       a.per_pass.push_back(static_cast<double>(correct) / static_cast<double>(N));
     }
   }
-  const MeanCI ci = within(mean_ci95(a.per_pass), 0, 1);  // an accuracy lies in [0, 1]
-  a.mean = ci.mean;
-  a.low = ci.low;
-  a.high = ci.high;
+  const Interval ci =
+      within(mean_ci95(a.per_pass, Over::kDraws), 0, 1);  // an accuracy lies in [0, 1]
+  static_cast<Interval&>(a) = ci;
   a.loss = loss / (static_cast<double>(N) * repeats);
   return a;
 }

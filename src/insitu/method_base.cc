@@ -10,6 +10,7 @@
 #include "gift/core/rng.h"
 #include "gift/core/stats.h"
 #include "gift/insitu/calibration.h"
+#include "gift/insitu/methods.h"
 #include "gift/train/loss.h"
 
 namespace gift {
@@ -138,7 +139,7 @@ PairedTest paired_test(const Score& start, const Score& cand, ScoreBy by) {
     t.better += d[i] > 0;
     t.worse += d[i] < 0;
   }
-  const MeanCI ci = mean_ci95(d);
+  const Interval ci = mean_ci95(d, Over::kImages);
   t.gain = ci.mean;
   t.se = t.n > 1 ? ci.stddev / std::sqrt(static_cast<double>(t.n)) : 0;
   t.p = by == ScoreBy::kAccuracy ? sign_test_p(t.better, t.worse) : paired_t_p(d);
@@ -168,7 +169,8 @@ Score device_score(Device& device, const Network& net, const LabelledSet& set, i
   s.loss = total / static_cast<double>(N * static_cast<size_t>(repeats));
   // The standard error of the mean loss over these images (whatever the passes): the spread
   // of the per-image means.
-  s.se = N > 1 ? mean_ci95(s.per_image).stddev / std::sqrt(static_cast<double>(N)) : 0;
+  s.se =
+      N > 1 ? mean_ci95(s.per_image, Over::kImages).stddev / std::sqrt(static_cast<double>(N)) : 0;
   s.accuracy = static_cast<double>(correct) / static_cast<double>(N * static_cast<size_t>(repeats));
   return s;
 }

@@ -78,9 +78,10 @@ struct RowSet {
 };
 
 // gift's rescale step (twin_methods.cc): every layer scaled towards the weight range as far as
-// the twin's error rate under `noise` prefers; returns the images forwarded, *chosen the factors.
+// the twin's error rate under `noise` prefers (o's rescale_* tunables and seed); returns the
+// images forwarded, *chosen the factors.
 uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const NoiseModel& noise,
-                      uint64_t seed, std::vector<double>* chosen);
+                      const FinetuneOptions& o, std::vector<double>* chosen);
 
 // What a run may still spend, and the images the device scores. The scoring hold-out is
 // never fitted. With one check or none (FinetuneOptions::checks <= 1) nothing is selected

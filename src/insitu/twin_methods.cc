@@ -54,44 +54,45 @@ std::vector<double> rescale_caps(const Network& net) {
 }  // namespace
 
 uint64_t rescale_step(Network& net, Engine& engine, const RowSet& fit, const NoiseModel& noise,
-                      uint64_t seed, std::vector<double>* chosen) {
+                      const FinetuneOptions& o, std::vector<double>* chosen) {
   const size_t L = net.num_layers();
   const std::vector<double> cap = rescale_caps(net);
-  const size_t n = std::min<size_t>(fit.size(), 1024);
+  const size_t n = std::min<size_t>(fit.size(), static_cast<size_t>(o.rescale_images));
   const std::vector<uint32_t> perm =
-      permutation(fit.size(), RngStream{seed, Purpose::kRescaleSubset});
+      permutation(fit.size(), RngStream{o.seed, Purpose::kRescaleSubset});
   Mat x;
   std::vector<int> y;
   fit.gather(perm, 0, n, x, y);
   // The criterion is the twin's error rate: its loss also rewards smaller logits, which
   // would undo the scaling the noise asks for. Per image, errors over a few draws (common
-  // to every candidate); a scale is taken only if it beats the start by 2 paired errors.
-  constexpr uint32_t kReps = 2;
+  // to every candidate); a scale is taken only if it beats the start by enough paired errors.
+  const uint32_t reps = static_cast<uint32_t>(o.rescale_repeats);
   const auto twin_errors = [&](const Network& candidate) {
     std::vector<double> err(n, 0.0);
     std::vector<int> pred(n);
-    for (uint32_t rep = 0; rep < kReps; ++rep) {
-      const NoiseDraws d{seed, Purpose::kTwinNoise, 1 + rep, 0};
+    for (uint32_t rep = 0; rep < reps; ++rep) {
+      const NoiseDraws d{o.seed, Purpose::kTwinNoise, 1 + rep, 0};
       engine.predict(candidate, x, nullptr, noise, d, pred.data());
-      for (size_t i = 0; i < n; ++i) err[i] += pred[i] != y[i] ? 1.0 / kReps : 0.0;
+      for (size_t i = 0; i < n; ++i) err[i] += pred[i] != y[i] ? 1.0 / reps : 0.0;
     }
     return err;
   };
   const std::vector<double> start_err = twin_errors(net);
-  uint64_t forwards = kReps * n;
+  uint64_t forwards = reps * n;
   double best_gain = 0;
   double best_t = 0;
-  for (int k = 1; k <= 5; ++k) {
-    const double t = 0.2 * k;
+  const double step = 1.0 / o.rescale_points;  // 0.2 at the default 5, exactly as before
+  for (int k = 1; k <= o.rescale_points; ++k) {
+    const double t = step * k;
     std::vector<double> c(L);
     for (size_t l = 0; l < L; ++l) c[l] = std::pow(cap[l], t);
     const std::vector<double> err = twin_errors(rescaled(net, c));
-    forwards += kReps * n;
+    forwards += reps * n;
     std::vector<double> d(n);
     for (size_t i = 0; i < n; ++i) d[i] = start_err[i] - err[i];
-    const MeanCI ci = mean_ci95(d);
+    const Interval ci = mean_ci95(d, Over::kImages);
     const double se = ci.stddev / std::sqrt(static_cast<double>(n));
-    if (ci.mean > 2 * se && ci.mean > best_gain) {
+    if (ci.mean > o.rescale_threshold * se && ci.mean > best_gain) {
       best_gain = ci.mean;
       best_t = t;
     }
@@ -137,7 +138,7 @@ Candidate TwinMethod::tune(Network& net, Context& c) {
   const int checks = affordable_checks(c, left == kNoLimit ? kNoLimit : left - reserve);
   bool start_moved = false;
   if (kind_ == kGift && o.rescale) {
-    r.twin_forwards += rescale_step(net, engine, c.fit, r.noise_used, o.seed, &r.rescale);
+    r.twin_forwards += rescale_step(net, engine, c.fit, r.noise_used, o, &r.rescale);
     for (double v : r.rescale) start_moved = start_moved || v != 1.0;
   }
   const double start_twin = twin_loss(engine, net, c.check_images(), r.noise_used, o.seed);
@@ -198,7 +199,9 @@ Network oracle_reference(const Network& net, const LabelledSet& data, const Nois
   for (size_t i = 0; i < rows.rows.size(); ++i) rows.rows[i] = static_cast<uint32_t>(i);
   Engine engine(threads);
   std::vector<double> chosen;
-  finetune_detail::rescale_step(out, engine, rows, truth, seed, &chosen);
+  FinetuneOptions o;  // the rescale step's defaults
+  o.seed = seed;
+  finetune_detail::rescale_step(out, engine, rows, truth, o, &chosen);
   return out;
 }
 

@@ -83,11 +83,9 @@ EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int
       r.accuracies.push_back(static_cast<double>(correct) / static_cast<double>(N));
     }
   }
-  const MeanCI ci = within(mean_ci95(r.accuracies), 0, 1);  // an accuracy lies in [0, 1]
-  r.mean = ci.mean;
-  r.low = ci.low;
-  r.high = ci.high;
-  r.stddev = ci.stddev;
+  const Interval ci =
+      within(mean_ci95(r.accuracies, Over::kDraws), 0, 1);  // an accuracy lies in [0, 1]
+  static_cast<Interval&>(r) = ci;
   r.loss = loss / (static_cast<double>(N) * repeats);
   return r;
 }

@@ -32,7 +32,7 @@ TEST(Stats, TQuantileMatchesPublishedValues) {
 }
 
 TEST(Stats, MeanCiOnKnownData) {
-  const MeanCI one = mean_ci95({2.5});
+  const Interval one = mean_ci95({2.5}, Over::kSeeds);
   EXPECT_EQ(one.n, 1);
   EXPECT_EQ(one.mean, 2.5);
   EXPECT_EQ(one.low, 2.5);
@@ -40,7 +40,7 @@ TEST(Stats, MeanCiOnKnownData) {
   EXPECT_EQ(one.stddev, 0);
 
   // 1..5: mean 3, sample sd sqrt(2.5), half width t_{0.975,4} sd / sqrt(5).
-  const MeanCI r = mean_ci95({4, 1, 5, 2, 3});
+  const Interval r = mean_ci95({4, 1, 5, 2, 3}, Over::kSeeds);
   EXPECT_EQ(r.n, 5);
   EXPECT_DOUBLE_EQ(r.mean, 3);
   EXPECT_DOUBLE_EQ(r.stddev, std::sqrt(2.5));
@@ -49,20 +49,20 @@ TEST(Stats, MeanCiOnKnownData) {
   EXPECT_NEAR(r.mean - r.low, half, 1e-12);
   EXPECT_NEAR(half, 2.776445105 * std::sqrt(0.5), 1e-3);
 
-  const MeanCI same = mean_ci95({0.5, 0.5, 0.5});
+  const Interval same = mean_ci95({0.5, 0.5, 0.5}, Over::kSeeds);
   EXPECT_EQ(same.stddev, 0);
   EXPECT_EQ(same.low, same.high);
-  EXPECT_THROW(mean_ci95({}), InternalError);
+  EXPECT_THROW(mean_ci95({}, Over::kSeeds), InternalError);
 }
 
 TEST(Stats, WithinCutsTheIntervalAndKeepsTheMean) {
-  const MeanCI r = within(mean_ci95({0.2, 0.9}), 0, 1);
+  const Interval r = within(mean_ci95({0.2, 0.9}, Over::kSeeds), 0, 1);
   EXPECT_DOUBLE_EQ(r.mean, 0.55);
   EXPECT_EQ(r.low, 0);
   EXPECT_EQ(r.high, 1);
   EXPECT_EQ(r.n, 2);
-  const MeanCI inside = mean_ci95({0.5, 0.51, 0.52});
-  const MeanCI same = within(inside, 0, 1);
+  const Interval inside = mean_ci95({0.5, 0.51, 0.52}, Over::kSeeds);
+  const Interval same = within(inside, 0, 1);
   EXPECT_EQ(same.low, inside.low);
   EXPECT_EQ(same.high, inside.high);
 }
@@ -78,11 +78,33 @@ TEST(Stats, MeanCiCoversTheTrueMeanNinetyFivePercentOfTheTime) {
   for (int t = 0; t < trials; ++t) {
     fill_normal(z.data(), z.size(), {17, Purpose::kTest, static_cast<uint32_t>(t), 0, 0});
     for (double& v : z) v = 1.5 + 0.3 * v;
-    const MeanCI r = mean_ci95(z);
+    const Interval r = mean_ci95(z, Over::kSeeds);
     covered += r.low <= 1.5 && 1.5 <= r.high;
   }
   const double sd = std::sqrt(trials * 0.95 * 0.05);
   EXPECT_NEAR(covered, 0.95 * trials, 5 * sd);
+}
+
+}  // namespace
+}  // namespace gift
+
+namespace gift {
+namespace {
+
+// The one interval type says what it is over, and within() keeps it.
+TEST(Interval, SaysWhatItIsOver) {
+  const Interval d = mean_ci95({0.5, 0.6}, Over::kDraws);
+  EXPECT_EQ(d.over, Over::kDraws);
+  EXPECT_EQ(d.n, 2);
+  EXPECT_EQ(within(mean_ci95({0.2, 0.9}, Over::kSeeds), 0, 1).over, Over::kSeeds);
+  EXPECT_STREQ(to_string(Over::kDraws), "noise draws");
+  EXPECT_STREQ(to_string(Over::kSeeds), "seeds");
+  EXPECT_STREQ(to_string(Over::kImages), "images");
+  EXPECT_STREQ(to_string(Over::kRepeats), "repeats");
+  // {low, high} still reads as the interval (rows and tests write it so).
+  const Interval lh = {0.1, 0.3};
+  EXPECT_EQ(lh.low, 0.1);
+  EXPECT_EQ(lh.high, 0.3);
 }
 
 }  // namespace

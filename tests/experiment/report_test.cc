@@ -52,7 +52,7 @@ const AggregateRow& find_cell(const std::vector<AggregateRow>& rows, const std::
   throw std::runtime_error("no aggregate for " + grid + " " + method);
 }
 
-void expect_same(const MeanCI& got, const MeanCI& want) {
+void expect_same(const Interval& got, const Interval& want) {
   EXPECT_DOUBLE_EQ(got.mean, want.mean);
   EXPECT_DOUBLE_EQ(got.low, want.low);
   EXPECT_DOUBLE_EQ(got.high, want.high);
@@ -317,12 +317,12 @@ TEST(Report, AggregateMeansAndIntervalsOverSeeds) {
   const AggregateRow& a = find_cell(agg, "sum_add", 1, 3, "gift");
   EXPECT_EQ(a.seeds, 2);
   EXPECT_EQ(a.dataset, "mnist");
-  expect_same(a.acc_before, mean_ci95({s1.acc_before, s2.acc_before}));
-  expect_same(a.acc_after, mean_ci95({s1.acc_after, s2.acc_after}));
-  expect_same(a.acc_oracle, mean_ci95({s1.acc_oracle, s2.acc_oracle}));
+  expect_same(a.acc_before, mean_ci95({s1.acc_before, s2.acc_before}, Over::kSeeds));
+  expect_same(a.acc_after, mean_ci95({s1.acc_after, s2.acc_after}, Over::kSeeds));
+  expect_same(a.acc_oracle, mean_ci95({s1.acc_oracle, s2.acc_oracle}, Over::kSeeds));
   expect_same(a.relative_improvement,
-              mean_ci95({s1.relative_improvement, s2.relative_improvement}));
-  expect_same(a.recovery, mean_ci95({*s1.recovery, *s2.recovery}));
+              mean_ci95({s1.relative_improvement, s2.relative_improvement}, Over::kSeeds));
+  expect_same(a.recovery, mean_ci95({*s1.recovery, *s2.recovery}, Over::kSeeds));
   EXPECT_GT(a.acc_after.high - a.acc_after.low, 0);
   // With two seeds the t quantile is 12.706: the interval is mean +- 12.706 |x1 - x2| / 2.
   EXPECT_NEAR(a.acc_after.high - a.acc_after.mean,
@@ -345,8 +345,8 @@ TEST(Report, AccuracyIntervalsStayWithinZeroAndOne) {
   hi.acc_after = 0.95;
   const std::vector<AggregateRow> agg = aggregate({lo, hi});
   ASSERT_EQ(agg.size(), 1u);
-  const MeanCI& a = agg[0].acc_after;
-  const MeanCI raw = mean_ci95({0.25, 0.95});
+  const Interval& a = agg[0].acc_after;
+  const Interval raw = mean_ci95({0.25, 0.95}, Over::kSeeds);
   ASSERT_LT(raw.low, 0);
   ASSERT_GT(raw.high, 1);
   EXPECT_DOUBLE_EQ(a.mean, 0.6);

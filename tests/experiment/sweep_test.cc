@@ -85,6 +85,33 @@ TEST(SweepConfig, ParsesAndRoundTrips) {
   EXPECT_DOUBLE_EQ(cc.grids[0].pattern.layers[1].weight, 0.2);
 }
 
+// The tunables (gift's rescale step, calibration's fits) in the finetune block: absent from an
+// older config (the defaults, so it still resumes), read and written back when set, and a bad
+// value refused naming the key.
+TEST(SweepConfig, FinetuneTunablesRoundTripAndDefaultWhenAbsent) {
+  const SweepConfig plain = SweepConfig::from_json(small_config("/d"), "c.json");
+  EXPECT_FALSE(plain.to_json().at("finetune").contains("rescale_points"));
+  EXPECT_FALSE(plain.to_json().at("finetune").contains("calib_irls_floor"));
+  EXPECT_EQ(plain.finetune.rescale_images, FinetuneOptions{}.rescale_images);
+  json j = small_config("/d");
+  j["finetune"]["rescale_points"] = 3;
+  j["finetune"]["rescale_threshold"] = 1.5;
+  j["finetune"]["calib_irls_iterations"] = 4;
+  j["finetune"]["calib_output_max_scale"] = 1e3;
+  const SweepConfig c = SweepConfig::from_json(j, "c.json");
+  EXPECT_EQ(c.finetune.rescale_points, 3);
+  EXPECT_EQ(c.finetune.rescale_threshold, 1.5);
+  EXPECT_EQ(c.finetune.calibration.irls_iterations, 4);
+  EXPECT_EQ(c.finetune.calibration.output_max_scale, 1e3);
+  const json ft = c.to_json().at("finetune");
+  EXPECT_EQ(ft.at("rescale_points"), 3);
+  EXPECT_FALSE(ft.contains("rescale_repeats"));
+  EXPECT_EQ(SweepConfig::from_json(c.to_json(), "back").to_json(), c.to_json());
+  json b = small_config("/d");
+  b["finetune"]["rescale_points"] = 0;
+  EXPECT_INPUT_ERROR(SweepConfig::from_json(b, "c.json"), "rescale_points");
+}
+
 // The optimizer, schedule and rescale step of fine-tuning are part of a study's config: read,
 // and written back only where they differ from the defaults (so an older config.json, which
 // lacks the keys, still equals a new one and its directory resumes).

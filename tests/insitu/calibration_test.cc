@@ -17,6 +17,7 @@
 #include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
+#include "gift/insitu/report_json.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/io/model_json.h"
 
@@ -255,7 +256,7 @@ TEST(Calibration, ReportAndJsonCarryTheStaticErrorAndTheTwinNoise) {
   const Calibration c = run_static(imp, 33);
   const std::string r = c.report();
   EXPECT_NE(r.find("static"), std::string::npos) << r;
-  const nlohmann::json j = c.to_json();
+  const nlohmann::json j = calibration_to_json(c);
   ASSERT_TRUE(j.contains("static_weight")) << j.dump();
   for (const char* k : {"value", "low", "high"}) {
     ASSERT_EQ(j.at("static_weight").at(k).size(), 3u) << j.dump();
@@ -289,7 +290,7 @@ TEST(Calibration, DeterministicWhateverTheThreadCount) {
       co.bootstrap = 50;
       co.seed = 41;
       co.threads = threads;
-      const std::string json = calibrate(dev, net, test_inputs(40), co).to_json().dump();
+      const std::string json = calibration_to_json(calibrate(dev, net, test_inputs(40), co)).dump();
       if (first.empty()) {
         first = json;
       } else {
@@ -398,11 +399,11 @@ TEST(Calibration, HugeFiniteReadingsGiveAnErrorOrFiniteNumbers) {
       co.repeats = 4;
       co.bootstrap = 20;
       const Calibration c = calibrate(dev, net, test_inputs(20), co);
-      const std::string json = c.to_json().dump();
+      const std::string json = calibration_to_json(c).dump();
       EXPECT_EQ(json.find("null"), std::string::npos) << json;
       EXPECT_NE(c.estimate().describe(), "noiseless");
     } catch (const InputError& e) {
-      // Output-only: beyond the largest scale searched (kMaxOutputOnlyScale) is refused too.
+      // Output-only: beyond the largest scale searched (output_max_scale) is refused too.
       const std::string what = e.what();
       EXPECT_TRUE(what.find("calibration: the fit overflowed") != std::string::npos ||
                   (!taps && what.find("the largest scale searched") != std::string::npos))
@@ -469,7 +470,7 @@ TEST(Calibration, StaticErrorIsUnbiasedWhenTheLayerInputVaries) {
 
 // Output-only: a device 300 times the pattern (beyond the first grid's 100) is bracketed by
 // growing the grid, its interval not collapsed onto a grid end; a device beyond
-// kMaxOutputOnlyScale is refused, naming the bound.
+// CalibrationOptions::output_max_scale is refused, naming the bound.
 TEST(Calibration, OutputOnlyGrowsTheGridOrRefusesNamingTheBound) {
   const NoiseModel pattern = NoiseModel::uniform(3, NoiseSite::kSumAdd, 0.01);
   const Calibration c = run(pattern.scaled(300.0), 5, /*taps=*/false, pattern);
@@ -479,7 +480,7 @@ TEST(Calibration, OutputOnlyGrowsTheGridOrRefusesNamingTheBound) {
   EXPECT_GT(c.scale.high, c.scale.value * 1.001) << c.report();
   EXPECT_LT(c.scale.low, c.scale.value * 0.999) << c.report();
   try {
-    run(pattern.scaled(3.0 * kMaxOutputOnlyScale), 5, /*taps=*/false, pattern);
+    run(pattern.scaled(3.0 * CalibrationOptions{}.output_max_scale), 5, /*taps=*/false, pattern);
     ADD_FAILURE() << "a device beyond the largest scale searched was not refused";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("100000"), std::string::npos) << e.what();
@@ -532,7 +533,7 @@ TEST(Calibration, ANegativeStaticMomentIsFlaggedAsMisspecification) {
   EXPECT_NE(c.report().find("layer 2 static: the static moment is significantly negative"),
             std::string::npos)
       << c.report();
-  const nlohmann::json j = c.to_json();
+  const nlohmann::json j = calibration_to_json(c);
   ASSERT_TRUE(j.contains("static_misspecified")) << j.dump();
   EXPECT_TRUE(j.at("static_misspecified")[2].get<bool>());
   EXPECT_FALSE(j.at("static_misspecified")[0].get<bool>());
@@ -551,7 +552,7 @@ TEST(Calibration, ARefitOutsideItsIntervalIsFlaggedNotWidened) {
     NoiseModel truth = NoiseModel::none(3);
     for (LayerNoise& l : truth.layers) l = {0.05, 0.025, 0.05, 0.025};
     const Calibration c = run(truth, seed);
-    const nlohmann::json j = c.to_json();
+    const nlohmann::json j = calibration_to_json(c);
     for (size_t l = 0; l < 3; ++l) {
       for (int s = 0; s < kNumNoiseSites; ++s) {
         const Estimate& e = c.layers[l].site[s];

@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "../test_util.h"
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
+#include "gift/insitu/methods.h"
 #include "gift/insitu/simulated_device.h"
 #include "gift/onn/forward.h"
 #include "gift/train/engine.h"
@@ -371,6 +373,93 @@ TEST(Finetune, GiftRescaleKeepsTheNoiselessDecisions) {
   int changed = 0;
   for (size_t i = 0; i < p0.size(); ++i) changed += p0[i] != p1[i];
   EXPECT_LE(changed, 2);  // float rounding at exact ties only
+}
+
+// gift's rescale step reads its tunables from FinetuneOptions: the defaults judge 5 scales and
+// the start on min(fitted, 1,024) images over 2 draws; fewer images, repeats or points change
+// the twin's work, and a threshold no gain reaches keeps every layer's scale at 1.
+TEST(Finetune, RescaleTunablesAreOptions) {
+  const Fixture& f = fixture();
+  Network start{Architecture::from_string("12-24-16-4", Activation::kRelu, 4.0)};
+  start.params() = f.net.params();
+  SimulatedDeviceOptions so;
+  so.noise = NoiseModel::uniform(3, NoiseSite::kSumAdd, 2.0);
+  so.seed = 5;
+  const auto run = [&](const FinetuneOptions& o) {
+    SimulatedDevice dev(start.arch(), so);
+    Network net = start;
+    return make_method("gift")->run(net, dev, f.calib, f.train, o);
+  };
+  FinetuneOptions o = f.options();
+  o.budget_gradients = 1;  // no gradient step: only the rescale
+  const FinetuneReport base = run(o);
+  EXPECT_EQ(base.twin_forwards, 2u * 1024u * 6u);  // the fit set (1,400 images) cut to 1,024
+  o.rescale_images = 100;
+  o.rescale_repeats = 3;
+  o.rescale_points = 2;
+  EXPECT_EQ(run(o).twin_forwards, 3u * 100u * 3u);
+  o = f.options();
+  o.budget_gradients = 1;
+  o.rescale_threshold = 1e9;
+  const FinetuneReport none = run(o);
+  EXPECT_EQ(none.rescale, std::vector<double>(3, 1.0));
+  EXPECT_NE(base.rescale, none.rescale);
+  const auto refused = [&](auto change, const std::string& name) {
+    FinetuneOptions bad = f.options();
+    change(bad);
+    EXPECT_INPUT_ERROR(bad.validate(start.arch()), name);
+  };
+  refused([](FinetuneOptions& b) { b.rescale_points = 0; }, "fine-tuning: rescale_points");
+  refused([](FinetuneOptions& b) { b.rescale_repeats = 0; }, "rescale_repeats");
+  refused([](FinetuneOptions& b) { b.rescale_images = 0; }, "rescale_images");
+  refused([](FinetuneOptions& b) { b.rescale_threshold = -1; }, "rescale_threshold");
+  refused([](FinetuneOptions& b) { b.calibration.irls_iterations = -1; },
+          "calibration: irls_iterations");
+}
+
+// A device whose counters lie (0, or a huge number) about what it was sent: budgets and the
+// report count what fine-tuning's wrapper forwarded, so the run is the honest device's.
+class LyingDevice : public Device {
+ public:
+  LyingDevice(SimulatedDevice inner, uint64_t lie) : inner_(std::move(inner)), lie_(lie) {}
+  DeviceInfo info() const override { return inner_.info(); }
+  void program(const Network& net) override { inner_.program(net); }
+  DeviceOutput forward(const Mat& x, bool taps) override { return inner_.forward(x, taps); }
+  std::vector<Mat> forward_passes(const Mat& x, int passes) override {
+    return inner_.forward_passes(x, passes);
+  }
+  DeviceCounters counters() const override { return {lie_, lie_, lie_}; }
+  DeviceCounters truth() const { return inner_.counters(); }
+
+ private:
+  SimulatedDevice inner_;
+  uint64_t lie_;
+};
+
+TEST(Finetune, BudgetsCountWhatWasSentNotWhatTheDeviceSays) {
+  const Fixture& f = fixture();
+  const uint64_t K = 100, R = 16, N = f.calib.labels.size(), S = 4;
+  FinetuneOptions o = f.options();
+  o.budget_gradients = 2000;
+  o.budget_passes = K * R + 3 * N * S + 500;
+  o.checks = 3;
+  for (const std::string name : {"gift", "hil"}) {
+    SimulatedDevice honest = f.device(1.0);
+    Network net = f.net;
+    const FinetuneReport want = make_method(name)->run(net, honest, f.calib, f.train, o);
+    EXPECT_EQ(want.device_passes, honest.counters().passes) << name;
+    for (const uint64_t lie : {uint64_t{0}, uint64_t{1} << 60}) {
+      LyingDevice dev(f.device(1.0), lie);
+      Network n2 = f.net;
+      const FinetuneReport r = make_method(name)->run(n2, dev, f.calib, f.train, o);
+      EXPECT_EQ(r.device_passes, dev.truth().passes) << name << " lie " << lie;
+      EXPECT_EQ(r.device_programmings, dev.truth().programmings) << name << " lie " << lie;
+      EXPECT_LE(r.device_passes, o.budget_passes) << name << " lie " << lie;
+      EXPECT_EQ(r.device_passes, want.device_passes) << name << " lie " << lie;
+      EXPECT_EQ(r.calibration.device_passes, K * R);
+      EXPECT_EQ(r.final_accuracy, want.final_accuracy) << name << " lie " << lie;
+    }
+  }
 }
 
 TEST(Finetune, RejectsBadInput) {

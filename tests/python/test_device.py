@@ -106,6 +106,31 @@ def test_every_method_through_python_equals_simulated(method, trained, train_set
     assert relay.counters().passes == direct.device_passes > 0
 
 
+class Liar(Relay):
+    """A relay whose counters() lie: budgets and reports must not believe it."""
+
+    def __init__(self, inner, lie):
+        super().__init__(inner)
+        self.lie = lie
+
+    def counters(self):
+        return gift.DeviceCounters(self.lie, self.lie, self.lie)
+
+
+@pytest.mark.parametrize("lie", [0, 1 << 60])
+def test_budgets_count_what_was_sent_not_what_the_device_says(lie, trained, train_set, test_set):
+    ckpt = trained[0]
+    calib, _ = gift.lab_split(test_set, 120, seed=3)
+    opts = small_options(seed=3, checks=3)
+    inner = simulated(ckpt.net)
+    liar = Liar(inner, lie)
+    _, honest = gift.finetune("gift", ckpt, simulated(ckpt.net), calib, train_set, opts)
+    _, r = gift.finetune("gift", ckpt, liar, calib, train_set, opts)
+    assert r.device_passes == inner.counters().passes == honest.device_passes
+    assert r.device_passes <= opts.budget_passes
+    assert r.device_programmings == inner.counters().programmings
+
+
 def test_finetune_matches_cli(tmp_path, data_dir, trained, train_set):
     ckpt, path = trained
     report = tmp_path / "report.json"

@@ -39,6 +39,8 @@ def test_evaluate_matches_cli_exactly(tmp_path, data_dir, trained):
         assert (r.mean, [r.low, r.high], r.stddev, r.loss) == (
             row["accuracy"], row["ci95"], row["stddev"], row["loss"])
     assert rows[1]["accuracy"] > 0.5  # the network learnt something: the test is not vacuous
+    # One interval type: an EvalResult is a gift.Interval over noise draws, of `repeats` values.
+    assert isinstance(r, gift.Interval) and (r.over, r.n) == ("noise draws", 4)
 
 
 def test_resumed_training_equals_one_run(train_set):

@@ -12,7 +12,7 @@
 
 namespace gift::experiment {
 
-// One (grid, assumed, true, method, budget) cell, over its seeds. Each MeanCI is the mean and
+// One (grid, assumed, true, method, budget) cell, over its seeds. Each Interval is the mean and
 // t-based 95% interval over seeds (mean_ci95). With one seed (or seeds that all gave the same
 // accuracy), the accuracies carry the first row's Monte-Carlo interval; the other statistics of
 // one seed have an interval of zero width. `recovery` and
@@ -25,9 +25,9 @@ struct AggregateRow {
   Rung budget;  // {0, 0}: unbudgeted
   std::string dataset;
   int seeds = 0;
-  MeanCI acc_before, acc_after, acc_oracle;
-  MeanCI relative_improvement;
-  MeanCI recovery;
+  Interval acc_before, acc_after, acc_oracle;
+  Interval relative_improvement;
+  Interval recovery;
   double device_passes = 0, device_programmings = 0, sample_gradients = 0;  // means over seeds
   double seconds = 0, digital_seconds = 0;                                  // means over seeds
   int accepted = 0, budget_limited = 0;  // seeds whose result was accepted, cut by the budget

@@ -120,7 +120,7 @@ StudyRow frontier_cell(uint64_t seed, const std::string& method, const Rung& run
 struct FrontierTable {
   std::string dataset;
   int seeds = 0;
-  MeanCI start, oracle;  // device test accuracy over seeds
+  Interval start, oracle;  // device test accuracy over seeds
   // A method at a rung over its seeds (aggregate.h; acc_after its accuracy), by method
   // (method_rank), then rung order.
   std::vector<AggregateRow> points;

@@ -19,12 +19,9 @@
 #include <string>
 #include <vector>
 
-namespace gift::experiment {
+#include "gift/core/stats.h"
 
-// A 95% interval [low, high].
-struct Interval {
-  double low = 0, high = 0;
-};
+namespace gift::experiment {
 
 // Recovery (after - before) / (oracle - before) is reported only where the oracle beats the
 // start by at least this much accuracy (one point): over a smaller gap the ratio is noise.

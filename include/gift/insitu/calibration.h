@@ -36,7 +36,6 @@
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -62,6 +61,18 @@ struct CalibrationOptions {
   // layer's input), reported as out_add.
   std::vector<NoiseSite> sites = {NoiseSite::kWeight, NoiseSite::kSumMult, NoiseSite::kSumAdd,
                                   NoiseSite::kOutAdd, NoiseSite::kInAdd,   NoiseSite::kDrift};
+  // Taps: the per-pass variances are fitted by iteratively reweighted least squares, weights
+  // from the model's variance floored at irls_floor times the mean sample variance, reweighted
+  // at most irls_iterations times (fewer once the fit stops moving).
+  double irls_floor = 1e-3;
+  int irls_iterations = 10;
+  // Without taps: the scales of the pattern searched, output_points_per_decade a decade from
+  // output_min_scale, the first five decades at once, then a decade at a time until the twin's
+  // output variance brackets the device's (and every bootstrap resample's), up to
+  // output_max_scale; beyond it calibration refuses (InputError).
+  double output_min_scale = 1e-3;
+  int output_points_per_decade = 12;
+  double output_max_scale = 1e5;
   bool fits(NoiseSite s) const;
   void validate() const;
 };
@@ -106,24 +117,19 @@ struct Calibration {
   // Equal to estimate() without taps.
   NoiseModel twin_noise() const;
   std::string report() const;
+  // Its JSON form, calibration_to_json (insitu/report_json.h):
   // {"per_layer", "device_passes", "estimate", "low", "high", "twin_noise" (noise models),
   //  and "static_error_index": [L], "static_weight": {"value", "low", "high"}: [L] each,
   //  "static_misspecified": [L] booleans, "refit_outside": [L] lists of the site names whose
   //  re-fitted point lies outside its interval (per layer), or "scale": [value, low, high] and
   //  "pattern" (output-only)}.
-  nlohmann::json to_json() const;
 };
-
-// Output-only calibration searches the scale of the pattern from 1e-3 upwards, a decade at a
-// time until the twin's output variance brackets the device's (and every bootstrap
-// resample's), up to this bound.
-constexpr double kMaxOutputOnlyScale = 1e5;
 
 // Programs `net` on `device` and calibrates with `inputs` (N x I_0, N >= options.inputs;
 // the first K rows are used). `pattern` is used only without taps (empty = unit sum_add).
 // Throws InputError on bad options, too few inputs, or device readings holding NaN or inf;
 // without taps also when the device's output varies more than the twin's at
-// kMaxOutputOnlyScale times the pattern (the largest scale searched).
+// options.output_max_scale times the pattern (the largest scale searched).
 // With taps, every layer's nominal input is clipped to ±pattern.output_clip where set (the
 // device's output saturation, docs/model.md).
 Calibration calibrate(Device& device, const Network& net, const Mat& inputs,

@@ -69,8 +69,11 @@ void check_device_output(const DeviceOutput& out, const std::string& who);
 // its transport: simulated, external, Python): program refuses weights holding NaN or inf, and
 // forward and forward_passes refuse output holding them (check_device_output, naming the
 // wrapped device's info().name). Fine-tuning (every method, its calibration included) and
-// device_accuracy talk to their device through it. It changes nothing else: the wrapped device's
-// forward_passes is called as it is, and its counters are its own.
+// device_accuracy talk to their device through it. It counts what it forwards itself: its
+// counters() are the rows, calls and programmings it passed on since it was made (a forward
+// the device answered counts, even when its output is refused), never the wrapped device's
+// own counters(), which a Python or external device may misreport; budgets and reports read
+// these. The wrapped device's forward_passes is called as it is.
 class CheckedDevice : public Device {
  public:
   explicit CheckedDevice(Device& inner);
@@ -78,11 +81,12 @@ class CheckedDevice : public Device {
   void program(const Network& net) override;
   DeviceOutput forward(const Mat& x, bool taps) override;
   std::vector<Mat> forward_passes(const Mat& x, int passes) override;
-  DeviceCounters counters() const override { return inner_.counters(); }
+  DeviceCounters counters() const override { return counted_; }
 
  private:
   std::string who() const;  // "device 'NAME'", read from inner's info() when an error is made
   Device& inner_;
+  DeviceCounters counted_;
 };
 
 }  // namespace gift

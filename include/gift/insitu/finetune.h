@@ -23,15 +23,13 @@
 #pragma once
 
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "gift/core/matrix.h"
 #include "gift/insitu/calibration.h"
 #include "gift/insitu/device.h"
-#include "gift/insitu/lab_data.h"  // LabelledSet, lab_split, device_accuracy
-#include "gift/insitu/methods.h"   // the registry: make_method, method_names
+#include "gift/insitu/lab_data.h"
 #include "gift/onn/network.h"
 #include "gift/onn/noise.h"
 #include "gift/train/optimizer.h"
@@ -60,8 +58,16 @@ struct FinetuneOptions {
   OptimizerOptions optimizer;                 // Adam, lr 3e-3
   LrSchedule schedule = LrSchedule::kCosine;  // over the planned steps
   // gift's structured first step: scale each layer towards the weight range by the fraction
-  // the twin prefers under the calibrated noise (rescale_step in finetune.cc).
+  // the twin prefers under the calibrated noise (rescale_step in twin_methods.cc). The fractions
+  // tried (in log scale) are 1/n, 2/n, ..., 1 for n = rescale_points; each candidate and the
+  // start are judged by the twin's error rate on up to rescale_images fitted images over
+  // rescale_repeats draws (common to every candidate), and one is taken only if it beats the
+  // start by more than rescale_threshold standard errors of the paired per-image difference.
   bool rescale = true;
+  int rescale_points = 5;
+  int rescale_repeats = 2;
+  int rescale_images = 1024;
+  double rescale_threshold = 2.0;
   // Device scores along the way, the last at the end (fewer if passes run short). With 2 or more
   // the hold-out is halved: one half selects among the checks, the other confirms.
   int checks = 1;
@@ -138,8 +144,7 @@ struct FinetuneReport {
   uint64_t budget_gradients = 0, budget_passes = 0;  // as given (0 = none)
   FitData fit_data = FitData::kTraining;
   double digital_seconds = 0, device_seconds = 0;
-  std::string summary() const;
-  nlohmann::json to_json() const;
+  std::string summary() const;  // its JSON form: finetune_report_to_json (insitu/report_json.h)
 };
 
 class FinetuneMethod {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gift/core/matrix.h"
+#include "gift/core/stats.h"
 #include "gift/insitu/device.h"
 #include "gift/onn/network.h"
 
@@ -39,8 +40,9 @@ struct LabSplit {
 };
 LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed);
 
-struct DeviceAccuracy {
-  double mean = 0, low = 0, high = 0;  // accuracy, 95% interval over passes
+// The accuracy (mean, 95% interval over noise draws: passes of the set through this one chip,
+// not over chips or data), the loss, and each pass's accuracy.
+struct DeviceAccuracy : Interval {
   double loss = 0;
   std::vector<double> per_pass;
 };

@@ -6,6 +6,7 @@
 
 #include "gift/core/matrix.h"
 #include "gift/core/rng.h"
+#include "gift/core/stats.h"
 #include "gift/onn/network.h"
 #include "gift/onn/noise.h"
 
@@ -22,12 +23,12 @@ struct EvalOptions {
   NoiseModel resolved_noise(const Architecture& arch) const;
 };
 
-struct EvalResult {
-  double mean = 0, low = 0, high = 0;  // accuracy in [0, 1], 95% interval over repeats
-  double stddev = 0;                   // across repeats
-  double loss = 0;                     // mean cross-entropy over all passes
-  std::vector<double> accuracies;      // one per repeat
-  std::string describe() const;        // "97.31% [97.20, 97.42] (10 draws)"
+// The accuracy in [0, 1] (mean, 95% interval, stddev across repeats: over noise draws), the
+// loss, and each repeat's accuracy.
+struct EvalResult : Interval {
+  double loss = 0;                 // mean cross-entropy over all passes
+  std::vector<double> accuracies;  // one per repeat
+  std::string describe() const;    // "97.31% [97.20, 97.42] (10 draws)"
 };
 
 // images: N x I, labels: N. Repeat r uses draws (seed, kEvalNoise, pass r, sample i).
