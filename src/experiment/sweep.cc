@@ -117,7 +117,7 @@ std::vector<SweepCell> plan_cells(const SweepConfig& cfg) {
 }
 
 SweepRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& start,
-                  const Network& oracle_net, const LabSplit& lab, const LabelledSet& train) {
+                  const Network& oracle_net, const LabSplit& lab, const data::Dataset& train) {
   const GridSpec& g = cfg.grids[c.grid];
   SimulatedDeviceOptions so;
   so.noise = g.pattern.scaled(c.truth);

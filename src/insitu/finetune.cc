@@ -69,7 +69,7 @@ std::string FinetuneReport::summary() const {
     s += method == "none" ? "nothing to test; " : "no candidate (nothing moved): start kept; ";
   }
   if (select_images > 0) {
-    std::snprintf(buf, sizeof buf, "best check %d chosen on %zu other images; ", best_epoch,
+    std::snprintf(buf, sizeof buf, "best check %d chosen on %zu other images; ", best_check,
                   select_images);
     s += buf;
   }
@@ -80,7 +80,7 @@ std::string FinetuneReport::summary() const {
                 static_cast<unsigned long long>(sample_gradients), digital_seconds);
   s += buf;
   const MethodInfo* info = find_method(method);
-  if (epochs.size() > 1 && info && info->alignment) {
+  if (checks.size() > 1 && info && info->alignment) {
     std::snprintf(buf, sizeof buf, "; alignment: sign agreement %.2f, correlation %.2f",
                   sign_agreement, correlation);
     s += buf;
@@ -89,9 +89,9 @@ std::string FinetuneReport::summary() const {
 }
 
 nlohmann::json FinetuneReport::to_json() const {
-  nlohmann::json ep = nlohmann::json::array();
-  for (const EpochScore& e : epochs) {
-    ep.push_back({{"epoch", e.epoch},
+  nlohmann::json cj = nlohmann::json::array();
+  for (const CheckScore& e : checks) {
+    cj.push_back({{"check", e.check},
                   {"step", e.step},
                   {"sample_gradients", e.sample_gradients},
                   {"device_loss", e.device_loss},
@@ -124,8 +124,8 @@ nlohmann::json FinetuneReport::to_json() const {
         {"images_worse", images_worse},
         {"p_value", p_value},
         {"level", level}}},
-      {"epochs", ep},
-      {"best_epoch", best_epoch},
+      {"checks", cj},
+      {"best_check", best_check},
       {"accepted", accepted},
       {"alignment", {{"sign_agreement", sign_agreement}, {"correlation", correlation}}},
       {"fit_data", to_string(fit_data)},

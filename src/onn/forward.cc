@@ -59,15 +59,15 @@ void draw(MatT<T>& xi, const NoiseDraws& d, size_t layer, const NoiseSiteInfo& s
   xi.resize(rows, cols);
   const uint32_t c = noise_stream_word(layer, site.stream_id);
   if (site.site == NoiseSite::kDrift) {
-    // One draw per call (pass) and neuron, the same for every sample of the call: b = 0 for
-    // every row, so it never depends on how a batch is split.
-    const RngStream s{d.seed, d.purpose, d.pass, 0, c};
+    // One draw per call (NoiseDraws::call) and neuron, the same for every sample of the call: b = 0
+    // for every row, so it never depends on how a batch is split.
+    const RngStream s{d.seed, d.purpose, d.call, 0, c};
     fill_normal(xi.row(0).data(), static_cast<size_t>(cols), s);
     for (int r = 1; r < rows; ++r) xi.row(r) = xi.row(0);
     return;
   }
   for (int r = 0; r < rows; ++r) {
-    const RngStream s{d.seed, d.purpose, d.pass, static_cast<uint32_t>(d.first_sample + r), c};
+    const RngStream s{d.seed, d.purpose, d.call, static_cast<uint32_t>(d.first_sample + r), c};
     fill_normal(xi.row(r).data(), static_cast<size_t>(cols), s);
   }
 }
@@ -146,7 +146,7 @@ void signal_stds(LayerTape<T>& t, const LayerNoise& n, int B, int O) {
 }
 
 // The forward of every layer. Layer 0 starts from `first` (its noiseless products, computed
-// once for many passes) unless null or in_add is on there; then from tape.x (or first->x).
+// once for many repeats) unless null or in_add is on there; then from tape.x (or first->x).
 template <class T>
 void forward_layers(Tape<T>& tape, const NetworkT<T>& net, int B, const NoiseModel& noise,
                     const NoiseDraws* draws, const WeightStats<T>* ws, const FirstLayer<T>* first) {

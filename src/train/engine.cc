@@ -170,20 +170,20 @@ double EngineT<T>::predict(const NetworkT<T>& net, const Eigen::Ref<const MatT<T
                            const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
                            int* pred) {
   double loss = 0;
-  predict_passes(net, x, labels, noise, draws, 1, pred, labels ? &loss : nullptr);
+  predict_repeats(net, x, labels, noise, draws, 1, pred, labels ? &loss : nullptr);
   return loss;
 }
 
 template <class T>
-void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
-                                const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
-                                int passes, int* pred, double* losses) {
+void EngineT<T>::predict_repeats(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                                 const int* labels, const NoiseModel& noise,
+                                 const NoiseDraws& draws, int repeats, int* pred, double* losses) {
   const Eigen::Index N = x.rows();
   constexpr int kPredictBlock = 256;
   const int blocks = static_cast<int>((N + kPredictBlock - 1) / kPredictBlock);
-  // Loss of (pass, block), summed per pass in block order.
+  // Loss of (repeat, block), summed per repeat in block order.
   std::vector<double> block_loss(
-      static_cast<size_t>(std::max(blocks, 0)) * static_cast<size_t>(passes), 0.0);
+      static_cast<size_t>(std::max(blocks, 0)) * static_cast<size_t>(repeats), 0.0);
   WeightStats<T> w_sq;  // local: predict keeps no state, so calls may run concurrently
   weight_stats(w_sq, net, noise);
   std::exception_ptr error;
@@ -198,9 +198,9 @@ void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const M
         const int r0 = k * kPredictBlock;
         const int n = static_cast<int>(std::min<Eigen::Index>(kPredictBlock, N - r0));
         first_layer<T>(first, net, x.middleRows(r0, n), noise, &w_sq);
-        for (int p = 0; p < passes; ++p) {
+        for (int p = 0; p < repeats; ++p) {
           NoiseDraws d = draws;
-          d.pass += static_cast<uint32_t>(p);
+          d.call += static_cast<uint32_t>(p);
           d.first_sample += static_cast<uint64_t>(r0);
           network_forward_from<T>(tape, net, first, noise, d, &w_sq);
           argmax_rows(tape.logits(), pred + static_cast<size_t>(p) * static_cast<size_t>(N) + r0);
@@ -218,7 +218,7 @@ void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const M
   }
   if (error) std::rethrow_exception(error);
   if (!losses) return;
-  for (int p = 0; p < passes; ++p) {
+  for (int p = 0; p < repeats; ++p) {
     double total = 0;
     for (int k = 0; k < blocks; ++k) {
       total +=

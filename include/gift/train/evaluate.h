@@ -13,7 +13,7 @@ namespace gift {
 
 struct EvalOptions {
   NoiseModel noise;  // empty = noiseless
-  int repeats = 10;  // Monte-Carlo passes over the data set (1 when noiseless)
+  int repeats = 10;  // Monte-Carlo repeats over the data set (1 when noiseless)
   uint64_t seed = 1;
   int threads = 0;
   // Throws InputError naming the bad option. Changes nothing.
@@ -25,12 +25,12 @@ struct EvalOptions {
 struct EvalResult {
   double mean = 0, low = 0, high = 0;  // accuracy in [0, 1], 95% interval over repeats
   double stddev = 0;                   // across repeats
-  double loss = 0;                     // mean cross-entropy over all passes
+  double loss = 0;                     // mean cross-entropy over all repeats
   std::vector<double> accuracies;      // one per repeat
   std::string describe() const;        // "97.31% [97.20, 97.42] (10 draws)"
 };
 
-// images: N x I, labels: N. Repeat r uses draws (seed, kEvalNoise, pass r, sample i).
+// images: N x I, labels: N. Repeat r uses draws (seed, kEvalNoise, call r, sample i).
 EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int>& labels,
                     EvalOptions options);
 
