@@ -172,7 +172,7 @@ void bind_noise(pyb::module_& m) {
   });
 }
 
-void bind_network(pyb::module_& m) {
+void bind_imperfections(pyb::module_& m) {
   pyb::class_<Imperfections>(m, "Imperfections",
                              "Static errors of a device (--gain-std, --weight-bits, "
                              "--row-gain-std, --col-gain-std, --crosstalk, --dac)")
@@ -199,7 +199,10 @@ void bind_network(pyb::module_& m) {
           "dac", [](const Imperfections& imp) { return std::string(to_string(imp.dac)); },
           [](Imperfections& imp, const std::string& dac) { imp.dac = parse_dac_scale(dac); })
       .def("any", &Imperfections::any);
+}
 
+void bind_network(pyb::module_& m) {
+  bind_imperfections(m);
   using NetPtr = std::shared_ptr<Network>;
   pyb::class_<Network, NetPtr>(m, "Network", "A photonic network; parameters as numpy views")
       .def(pyb::init([](const Architecture& a) {

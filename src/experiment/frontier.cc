@@ -7,8 +7,10 @@
 #include <map>
 #include <utility>
 
-#include "experiment_util.h"
+#include "finetune_block.h"
+#include "gift/core/clock.h"
 #include "gift/core/error.h"
+#include "gift/core/hash.h"
 #include "gift/data/dataset.h"
 #include "gift/experiment/number_text.h"
 #include "gift/insitu/simulated_device.h"
@@ -18,6 +20,7 @@
 #include "gift/io/model_json.h"
 #include "gift/train/loss.h"
 #include "results_file.h"
+#include "run_dir.h"
 
 // Running a frontier: the case checked, its cells planned, every method probed against the
 // ladder's smallest rung, then each cell run and appended to frontier.jsonl.
@@ -25,7 +28,6 @@ namespace gift::experiment {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 using namespace detail;
 
 // A network's identity: architecture and every parameter's bits.
@@ -155,8 +157,10 @@ FrontierData load_frontier_data(const FrontierConfig& cfg, const Architecture& a
   data::check_dataset_name(dataset, "frontier");
   const std::string data_dir =
       cfg.data_dir.empty() ? data::default_data_dir(dataset) : cfg.data_dir;
-  data::Dataset train_set = load_limited(dataset, data_dir, data::Split::kTrain, cfg.train_limit);
-  data::Dataset test_set = load_limited(dataset, data_dir, data::Split::kTest, cfg.test_limit);
+  data::Dataset train_set =
+      data::load_dataset(dataset, data_dir, data::Split::kTrain, cfg.train_limit);
+  data::Dataset test_set =
+      data::load_dataset(dataset, data_dir, data::Split::kTest, cfg.test_limit);
   check_labelled_data(arch, train_set.images, train_set.labels,
                       "frontier: the training set of " + data_dir);
   check_labelled_data(arch, test_set.images, test_set.labels,

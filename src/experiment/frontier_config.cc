@@ -4,7 +4,8 @@
 #include <set>
 #include <sstream>
 
-#include "experiment_util.h"
+#include "config_values.h"
+#include "finetune_block.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
 #include "gift/experiment/frontier.h"

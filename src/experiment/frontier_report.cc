@@ -1,7 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "experiment_util.h"
+#include "config_values.h"
 #include "gift/core/error.h"
 #include "gift/experiment/frontier.h"
 #include "gift/experiment/number_text.h"

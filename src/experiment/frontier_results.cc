@@ -3,7 +3,7 @@
 #include <map>
 #include <utility>
 
-#include "experiment_util.h"
+#include "config_values.h"
 #include "gift/core/error.h"
 #include "gift/experiment/aggregate.h"
 #include "gift/experiment/frontier.h"

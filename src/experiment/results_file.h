@@ -18,6 +18,7 @@
 
 #include "gift/core/error.h"
 #include "gift/io/json.h"
+#include "run_dir.h"
 
 namespace gift::experiment::detail {
 
@@ -58,29 +59,6 @@ struct ExistingResults {
   size_t complete_bytes = 0;
 };
 ExistingResults read_existing_results(const std::string& path);
-
-// One writer per study folder (a sweep's, a frontier's): an exclusive flock(2) on <dir>/.gift-lock,
-// held while the object lives. The kernel drops the lock when the process ends however it ends
-// (SIGKILL included), so a killed run never blocks the next. The file holds one line naming the
-// holder (pid, host, start time, command); a refused process quotes it. The holder unlinks the
-// file before it lets go; a process that locked a file unlinked meanwhile sees the path name
-// another file (or none), lets go and tries again, so two processes never both hold the folder.
-class DirLock {
- public:
-  static constexpr const char* kFileName = ".gift-lock";
-  // Locks the existing directory `dir` for a `what` run ("sweep", "frontier"). Throws
-  // InputError("the <what> directory '<dir>' is in use by pid P on host H (started T: <command>);
-  // ...") if another process holds it, or InputError naming the lock file if it cannot be made.
-  DirLock(const std::string& dir, const std::string& what);
-  ~DirLock();  // unlinks the lock file, then lets go
-  DirLock(const DirLock&) = delete;
-  DirLock& operator=(const DirLock&) = delete;
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_, path_;
-  int fd_ = -1;
-};
 
 // Appends rows to a results file: each row is one write() of a whole line, then fsync.
 // Thread-safe: rows from several threads never interleave.

@@ -7,8 +7,8 @@
 #include <mutex>
 #include <thread>
 
-#include "experiment_util.h"
 #include "gift/core/error.h"
+#include "gift/core/hash.h"
 #include "gift/core/threads.h"
 #include "gift/experiment/number_text.h"
 #include "gift/experiment/sweep_plan.h"
@@ -20,8 +20,6 @@
 // results file). (The config is sweep_config.cc's.)
 namespace gift::experiment {
 namespace {
-
-using namespace detail;
 
 // Runs tasks 0..n-1 on min(jobs, n) threads (one job: in the calling thread, in order); the
 // first exception is rethrown after all stop. If a thread cannot be started, the ones started

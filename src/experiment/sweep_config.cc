@@ -2,7 +2,8 @@
 #include <limits>
 #include <set>
 
-#include "experiment_util.h"
+#include "config_values.h"
+#include "finetune_block.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
 #include "gift/experiment/number_text.h"
@@ -17,7 +18,7 @@ namespace {
 
 using nlohmann::json;
 // The readers of config values (get_integer, ...) are shared with the frontier
-// (experiment_util.h).
+// (config_values.h).
 using namespace detail;
 
 std::vector<double> levels_from_json(const json& j, const char* key, const std::string& what) {

@@ -8,7 +8,8 @@
 #include <tuple>
 #include <utility>
 
-#include "experiment_util.h"
+#include "finetune_block.h"
+#include "gift/core/clock.h"
 #include "gift/core/error.h"
 #include "gift/data/dataset.h"
 #include "gift/experiment/number_text.h"
@@ -16,10 +17,10 @@
 #include "gift/io/checkpoint.h"
 #include "gift/train/trainer.h"
 #include "results_file.h"
+#include "run_dir.h"
 
 namespace gift::experiment {
 
-using Clock = std::chrono::steady_clock;
 using namespace detail;
 
 bool SweepModel::operator<(const SweepModel& o) const {
@@ -199,8 +200,9 @@ void SweepPlan::load_data() {
   const std::string data_dir =
       cfg.data_dir.empty() ? data::default_data_dir(cfg.dataset) : cfg.data_dir;
   data::Dataset train_set =
-      load_limited(cfg.dataset, data_dir, data::Split::kTrain, cfg.train_limit);
-  data::Dataset test_set = load_limited(cfg.dataset, data_dir, data::Split::kTest, cfg.test_limit);
+      data::load_dataset(cfg.dataset, data_dir, data::Split::kTrain, cfg.train_limit);
+  data::Dataset test_set =
+      data::load_dataset(cfg.dataset, data_dir, data::Split::kTest, cfg.test_limit);
   check_split(cfg, arch, train_set, "training", data_dir);
   check_split(cfg, arch, test_set, "test", data_dir);
   check_lab_size("sweep: finetune.calib_size", cfg.calib_size, test_set.size(), cfg.test_limit > 0,

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "gift/core/clock.h"
 #include "gift/core/error.h"
+#include "gift/core/hash.h"
 #include "gift/core/rng.h"
 #include "gift/core/stats.h"
 #include "gift/insitu/calibration.h"
@@ -13,12 +15,6 @@
 namespace gift {
 namespace finetune_detail {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // Wraps a device and adds up the wall time spent inside it.
 class TimedDevice : public Device {
@@ -47,12 +43,10 @@ class TimedDevice : public Device {
 // caller need not say where its calibration set came from).
 std::vector<uint32_t> rows_without(const data::Dataset& train, const data::Dataset& held_out) {
   const auto hash_row = [](const auto& row) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = kFnvOffset;
     for (Eigen::Index j = 0; j < row.size(); ++j) {
-      uint32_t bits;
       const float v = row[j];
-      std::memcpy(&bits, &v, sizeof bits);
-      h = (h ^ bits) * 1099511628211ULL;
+      h = fnv1a(&v, sizeof v, h);
     }
     return h;
   };

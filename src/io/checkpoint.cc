@@ -161,6 +161,40 @@ void copy_tensor(const io::Tensor& t, float* dst, const std::vector<int64_t>& sh
 }
 
 // The checkpoint in a parsed container; `path` labels error messages.
+// Copies each layer's weight, bias (and, in the physical chain, gain) tensors of `f` into `net`,
+// refusing values beyond the bounds Network::project() clips to (w_max; the modulator's range
+// for biases of the physical chain).
+void copy_layers(const io::TensorFile& f, Network& net, const std::string& path) {
+  const size_t L = net.num_layers();
+  for (size_t l = 0; l < L; ++l) {
+    const std::string wn = "layers." + std::to_string(l) + ".weight";
+    const std::string bn = "layers." + std::to_string(l) + ".bias";
+    auto W = net.weight(l);
+    auto b = net.bias(l);
+    copy_tensor(io::get_tensor(f, wn, path), W.data(), {W.rows(), W.cols()}, wn, path);
+    copy_tensor(io::get_tensor(f, bn, path), b.data(), {b.size()}, bn, path);
+    if (net.has_gain()) {  // the physical chain's electronic gains
+      const std::string gn = "layers." + std::to_string(l) + ".gain";
+      auto g = net.gain(l);
+      copy_tensor(io::get_tensor(f, gn, path), g.data(), {g.size()}, gn, path);
+      const float bm = b.cwiseAbs().maxCoeff();
+      if (bm > static_cast<float>(kModulatorMax)) {  // the bound Network::project() clips to
+        std::ostringstream os;
+        os << path << ": tensor '" << bn << "' holds |b| = " << bm << " beyond the modulator range "
+           << kModulatorMax << " of the physical chain";
+        throw InputError(os.str());
+      }
+    }
+    const float m = W.cwiseAbs().maxCoeff();
+    if (m > static_cast<float>(net.arch().w_max)) {  // the bound Network::project() clips to
+      std::ostringstream os;
+      os << path << ": tensor '" << wn << "' holds |w| = " << m << " beyond w_max "
+         << net.arch().w_max;
+      throw InputError(os.str());
+    }
+  }
+}
+
 Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path) {
   const std::string& format = io::get_metadata(f, "format", path);
   if (format != kFormat) {
@@ -198,33 +232,7 @@ Checkpoint checkpoint_from_file(const io::TensorFile& f, const std::string& path
   }
   c.state.epochs_done = static_cast<int>(epochs_done);
   size_t expected_tensors = (c.net.has_gain() ? 3 : 2) * L;
-  for (size_t l = 0; l < L; ++l) {
-    const std::string wn = "layers." + std::to_string(l) + ".weight";
-    const std::string bn = "layers." + std::to_string(l) + ".bias";
-    auto W = c.net.weight(l);
-    auto b = c.net.bias(l);
-    copy_tensor(io::get_tensor(f, wn, path), W.data(), {W.rows(), W.cols()}, wn, path);
-    copy_tensor(io::get_tensor(f, bn, path), b.data(), {b.size()}, bn, path);
-    if (c.net.has_gain()) {  // the physical chain's electronic gains
-      const std::string gn = "layers." + std::to_string(l) + ".gain";
-      auto g = c.net.gain(l);
-      copy_tensor(io::get_tensor(f, gn, path), g.data(), {g.size()}, gn, path);
-      const float bm = b.cwiseAbs().maxCoeff();
-      if (bm > static_cast<float>(kModulatorMax)) {  // the bound Network::project() clips to
-        std::ostringstream os;
-        os << path << ": tensor '" << bn << "' holds |b| = " << bm << " beyond the modulator range "
-           << kModulatorMax << " of the physical chain";
-        throw InputError(os.str());
-      }
-    }
-    const float m = W.cwiseAbs().maxCoeff();
-    if (m > static_cast<float>(c.net.arch().w_max)) {  // the bound Network::project() clips to
-      std::ostringstream os;
-      os << path << ": tensor '" << wn << "' holds |w| = " << m << " beyond w_max "
-         << c.net.arch().w_max;
-      throw InputError(os.str());
-    }
-  }
+  copy_layers(f, c.net, path);
   const Eigen::Index P = c.net.params().size();
   if (f.tensors.count("optimizer.m")) {
     ++expected_tensors;

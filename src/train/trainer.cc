@@ -5,6 +5,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "gift/core/clock.h"
 #include "gift/core/error.h"
 #include "gift/core/rng.h"
 #include "gift/train/engine.h"
@@ -94,10 +95,10 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
   Mat xb(static_cast<Eigen::Index>(std::min(B, N)), images.cols());
   std::vector<int> yb(std::min(B, N));
   Vec grad;
-  const auto t_start = std::chrono::steady_clock::now();
+  const auto t_start = Clock::now();
   size_t samples = 0;
   for (int epoch = state.epochs_done; epoch < o.epochs && !summary.diverged; ++epoch) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = Clock::now();
     const std::vector<uint32_t> perm = epoch_permutation(N, o.seed, epoch);
     double loss_sum = 0;
     size_t correct = 0, seen = 0;
@@ -144,14 +145,13 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
     log.epoch = epoch + 1;
     log.loss = loss_sum / static_cast<double>(seen);
     log.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
-    log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    log.seconds = seconds_since(t0);
     summary.epochs.push_back(log);
     state.epochs_done = epoch + 1;
     if (cb.epoch_end) cb.epoch_end(log, state);
     if (cb.stop && cb.stop()) break;
   }
-  summary.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  summary.seconds = seconds_since(t_start);
   summary.samples_per_second = summary.seconds > 0 ? samples / summary.seconds : 0;
   return summary;
 }

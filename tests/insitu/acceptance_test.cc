@@ -63,6 +63,8 @@ class VerdictChip : public Device {
       : arch_(arch), seed_(seed), v_(v) {}
   DeviceInfo info() const override { return {arch_, false, "verdict chip"}; }
   void program(const Network& net) override {
+    // Word-wise FNV, not core/hash.h's byte-wise one: the verdicts are keyed by it, and the
+    // rates docs/method.md quotes were measured with these keys.
     uint64_t h = 1469598103934665603ULL;
     for (Eigen::Index i = 0; i < net.params().size(); ++i) {
       uint32_t bits;
