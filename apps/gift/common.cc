@@ -252,4 +252,30 @@ void apply_calib_sites(const std::string& text, CalibrationOptions& o) {
   });
 }
 
+// The device as a reader should know it: a simulated one by its true noise and static errors,
+// an external one by its command and what it says it is (its true noise is not ours to know).
+std::string describe_device(const DeviceFlags& d, const Device& device, int layers) {
+  if (!d.command.empty()) {
+    const std::string name = device.info().name;
+    return "the external device '" + d.command + "'" +
+           (name.empty() ? std::string() : " (it says: " + name + ")");
+  }
+  return "a simulated device with true noise " + d.noise.build(layers, "device").describe() +
+         (d.imperfections.build().any() ? " and static errors" : "");
+}
+
+// --calib-bootstrap, bound to `o` (CalibrationOptions' default).
+void add_calib_bootstrap(CLI::App& app, CalibrationOptions& o) {
+  app.add_option("--calib-bootstrap", o.bootstrap,
+                 "calibration: bootstrap resamples for intervals");
+}
+
+// `o` with the run's seed and threads, validated.
+CalibrationOptions calibration_options(CalibrationOptions o, uint64_t seed, int threads) {
+  o.seed = seed;
+  o.threads = threads;
+  o.validate();
+  return o;
+}
+
 }  // namespace gift::cli

@@ -152,6 +152,14 @@ void apply_calib_sites(const std::string& text, CalibrationOptions& o);
 // --calib-output-points-per-decade, --calib-output-max-scale, bound to `o` (calibrate, finetune
 // and frontier; CalibrationOptions holds the defaults and validate() the checks).
 void add_calib_tunables(CLI::App& app, CalibrationOptions& o);
+// --calib-bootstrap, bound to `o` (CalibrationOptions' default).
+void add_calib_bootstrap(CLI::App& app, CalibrationOptions& o);
+// `o` with the run's seed and threads, validated.
+CalibrationOptions calibration_options(CalibrationOptions o, uint64_t seed, int threads);
+
+// The device as a reader should know it (gift calibrate and finetune print it): a simulated one
+// by its true noise and static errors, an external one by its command and what it says it is.
+std::string describe_device(const DeviceFlags& d, const Device& device, int layers);
 
 void add_calibrate(CLI::App& app);
 void add_finetune(CLI::App& app);

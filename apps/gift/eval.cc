@@ -31,33 +31,17 @@ struct EvalFlags {
   std::string json_out;
 };
 
-void run_eval(EvalFlags& f) {
-  if (f.repeats < 1) throw InputError("--repeats must be >= 1, found " + std::to_string(f.repeats));
-  if (f.site_given && f.levels.empty()) {
-    throw InputError("--site names the site of --levels; give --levels too");
-  }
-  if (f.device_seed_given && !f.imperfections.build().any()) {
-    throw InputError(
-        "--device-seed seeds the device's static errors, and none is given (--gain-std, "
-        "--weight-bits, --row-gain-std, --col-gain-std, --crosstalk)");
-  }
-  if (!f.json_out.empty()) io::prepare_output(f.json_out);
-  const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
-  const size_t L = ckpt.net.num_layers();
-  const Imperfections imp = f.imperfections.build();
-  const Network device = apply_imperfections(ckpt.net, imp, f.device_seed);
-  if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
-  const data::Dataset test = f.data.load(data::Split::kTest);
-  // Checked once, as evaluate would for every row: an error of the data names no row.
-  check_labelled_data(device.arch(), test.images, test.labels, "evaluation set");
+// Each row: its label, its noise, and the option that asked for it (named in its errors).
+struct EvalRow {
+  std::string label;
+  NoiseModel noise;
+  std::string option;
+};
 
-  // Each row: its label, its noise, and the option that asked for it (named in its errors).
-  struct Row {
-    std::string label;
-    NoiseModel noise;
-    std::string option;
-  };
-  std::vector<Row> rows;
+// The rows `gift eval` prints: noiseless, the checkpoint's training noise, the --noise-* options
+// and each of --levels.
+std::vector<EvalRow> eval_rows(const EvalFlags& f, const io::Checkpoint& ckpt, size_t L) {
+  std::vector<EvalRow> rows;
   // --output-clip is the chip's saturation: given, it applies to every row; otherwise the
   // noiseless row has none and the trained and --levels rows the trained one.
   const NoiseModel given = f.noise.build(L, "");
@@ -84,6 +68,30 @@ void run_eval(EvalFlags& f) {
       rows.push_back({m.describe(), m, os.str()});
     }
   }
+  return rows;
+}
+
+void run_eval(EvalFlags& f) {
+  if (f.repeats < 1) throw InputError("--repeats must be >= 1, found " + std::to_string(f.repeats));
+  if (f.site_given && f.levels.empty()) {
+    throw InputError("--site names the site of --levels; give --levels too");
+  }
+  if (f.device_seed_given && !f.imperfections.build().any()) {
+    throw InputError(
+        "--device-seed seeds the device's static errors, and none is given (--gain-std, "
+        "--weight-bits, --row-gain-std, --col-gain-std, --crosstalk)");
+  }
+  if (!f.json_out.empty()) io::prepare_output(f.json_out);
+  const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
+  const size_t L = ckpt.net.num_layers();
+  const Imperfections imp = f.imperfections.build();
+  const Network device = apply_imperfections(ckpt.net, imp, f.device_seed);
+  if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
+  const data::Dataset test = f.data.load(data::Split::kTest);
+  // Checked once, as evaluate would for every row: an error of the data names no row.
+  check_labelled_data(device.arch(), test.images, test.labels, "evaluation set");
+
+  const std::vector<EvalRow> rows = eval_rows(f, ckpt, L);
   std::printf("%s: %s, trained at %s, %s test set (%zu images), %d draws%s\n", f.checkpoint.c_str(),
               ckpt.net.arch().describe().c_str(), ckpt.train.noise.describe().c_str(),
               f.data.dataset.c_str(), test.size(), f.repeats,

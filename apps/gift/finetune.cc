@@ -1,4 +1,4 @@
-// gift calibrate / gift finetune: in situ calibration and fine-tuning on a device.
+// gift finetune: in situ fine-tuning on a device, method by method, with a report.
 #include "gift/insitu/finetune.h"
 
 #include <sys/stat.h>
@@ -28,80 +28,6 @@
 
 namespace gift::cli {
 namespace {
-
-// Takes the images and labels over, without a copy.
-LabelledSet to_set(data::Dataset&& d) { return {std::move(d.images), std::move(d.labels)}; }
-
-// The lab's images of the test split: lab_split by `seed`, as finetune draws its --calib-size
-// calibration set. Calibration sends the first K, which do not depend on the lab's size (a
-// permutation of the test split by the seed), so `gift calibrate --calib-inputs K --seed S`
-// measures on the very images `gift finetune --seed S` calibrates on (any --calib-size >= K).
-LabelledSet lab_images(data::Dataset&& test, size_t k, uint64_t seed) {
-  try {
-    return lab_split(to_set(std::move(test)), k, seed).calib;
-  } catch (const InputError& e) {
-    throw InputError(std::string("--calib-inputs: ") + e.what());
-  }
-}
-
-// The device as a reader should know it: a simulated one by its true noise and static errors,
-// an external one by its command and what it says it is (its true noise is not ours to know).
-std::string describe_device(const DeviceFlags& d, const Device& device, int layers) {
-  if (!d.command.empty()) {
-    const std::string name = device.info().name;
-    return "the external device '" + d.command + "'" +
-           (name.empty() ? std::string() : " (it says: " + name + ")");
-  }
-  return "a simulated device with true noise " + d.noise.build(layers, "device").describe() +
-         (d.imperfections.build().any() ? " and static errors" : "");
-}
-
-// --calib-bootstrap, bound to `o` (CalibrationOptions' default).
-void add_calib_bootstrap(CLI::App& app, CalibrationOptions& o) {
-  app.add_option("--calib-bootstrap", o.bootstrap,
-                 "calibration: bootstrap resamples for intervals");
-}
-
-// `o` with the run's seed and threads, validated.
-CalibrationOptions calibration_options(CalibrationOptions o, uint64_t seed, int threads) {
-  o.seed = seed;
-  o.threads = threads;
-  o.validate();
-  return o;
-}
-
-struct CalibrateFlags {
-  std::string checkpoint, json_out;
-  DataFlags data;
-  DeviceFlags device;
-  CalibrationOptions calib;
-  std::string calib_sites;  // --calib-sites
-  uint64_t seed = 1;
-  int threads = 0;
-};
-
-void run_calibrate(CalibrateFlags& f) {
-  if (!f.json_out.empty()) io::prepare_output(f.json_out);
-  const io::Checkpoint ckpt = io::load_checkpoint(f.checkpoint);
-  if (f.data.dataset.empty()) f.data.dataset = ckpt.dataset;
-  data::Dataset test = f.data.load(data::Split::kTest);
-  check_labelled_data(ckpt.net.arch(), test.images, test.labels, "test set");
-  f.device.threads = f.threads;
-  std::unique_ptr<Device> device = f.device.make(ckpt.net.arch());
-  apply_calib_sites(f.calib_sites, f.calib);
-  const CalibrationOptions co = calibration_options(f.calib, f.seed, f.threads);
-  const LabelledSet set = lab_images(std::move(test), static_cast<size_t>(co.inputs), f.seed);
-  const Calibration c = calibrate(*device, ckpt.net, set.images, co, ckpt.train.noise);
-  std::printf("calibration of %s on %s (%d inputs x %d passes)\n", f.checkpoint.c_str(),
-              describe_device(f.device, *device, ckpt.net.num_layers()).c_str(), co.inputs,
-              co.repeats);
-  std::printf("%s", c.report().c_str());
-  std::printf("estimate: %s\n", c.estimate().describe().c_str());
-  if (!f.json_out.empty()) {
-    io::write_file_atomic(f.json_out, calibration_to_json(c).dump(2) + "\n");
-    std::printf("wrote %s\n", f.json_out.c_str());
-  }
-}
 
 struct FinetuneFlags {
   std::string checkpoint, methods = "gift", out, report, oracle;
@@ -301,6 +227,19 @@ void save_finetuned(const std::string& out_path, const io::Checkpoint& ckpt, con
   std::printf("wrote %s\n", out_path.c_str());
 }
 
+// The lab split of the test set by --calib-size and --seed (the test set itself then freed),
+// the training and test sets checked against the network first.
+LabSplit load_lab(const FinetuneFlags& f, const Architecture& arch, const data::Dataset& train) {
+  const data::Dataset test = f.data.load(data::Split::kTest);
+  check_labelled_data(arch, train.images, train.labels, "training set");
+  check_labelled_data(arch, test.images, test.labels, "test set");
+  try {
+    return lab_split(test, f.calib_size, f.seed);
+  } catch (const InputError& e) {
+    throw InputError(std::string("--calib-size: ") + e.what());
+  }
+}
+
 void run_finetune(FinetuneFlags& f) {
   if (!f.out.empty()) io::prepare_output(f.out);
   if (!f.report.empty()) io::prepare_output(f.report);
@@ -327,19 +266,10 @@ void run_finetune(FinetuneFlags& f) {
     throw InputError("--oracle: " + f.oracle + " is a " + oracle_ckpt.net.arch().describe() +
                      " network, the checkpoint a " + ckpt.net.arch().describe());
   }
-  data::Dataset train = f.data.load(data::Split::kTrain);
-  data::Dataset test = f.data.load(data::Split::kTest);
-  check_labelled_data(ckpt.net.arch(), train.images, train.labels, "training set");
-  check_labelled_data(ckpt.net.arch(), test.images, test.labels, "test set");
-  LabSplit lab;
-  try {
-    lab = lab_split(to_set(std::move(test)), f.calib_size, f.seed);  // then only the lab's copy
-  } catch (const InputError& e) {
-    throw InputError(std::string("--calib-size: ") + e.what());
-  }
-  const LabelledSet& calib = lab.calib;
-  const LabelledSet train_set{std::move(train.images), std::move(train.labels)};  // no copy
-  const LabelledSet& test_set = lab.eval;
+  const data::Dataset train_set = f.data.load(data::Split::kTrain);
+  const LabSplit lab = load_lab(f, ckpt.net.arch(), train_set);
+  const data::Dataset& calib = lab.calib;
+  const data::Dataset& test_set = lab.eval;
   f.device.threads = f.threads;
   const FinetuneOptions o = finetune_options(f, ckpt);
 
@@ -391,27 +321,6 @@ void run_finetune(FinetuneFlags& f) {
 }
 
 }  // namespace
-
-void add_calibrate(CLI::App& app) {
-  auto f = std::make_shared<CalibrateFlags>();
-  CLI::App* cmd = app.add_subcommand("calibrate", "estimate a device's noise in situ");
-  cmd->add_option("--checkpoint", f->checkpoint, "the network to program")->required();
-  f->data.add(*cmd);
-  f->data.dataset.clear();
-  f->device.add(*cmd);
-  cmd->add_option("--calib-inputs", f->calib.inputs,
-                  "calibration: distinct inputs K, the lab's images of the test split: the K "
-                  "that finetune with the same --seed calibrates on");
-  cmd->add_option("--calib-repeats", f->calib.repeats, "calibration: passes R of each input");
-  add_calib_sites(*cmd, f->calib_sites);
-  add_calib_tunables(*cmd, f->calib);
-  add_calib_bootstrap(*cmd, f->calib);
-  cmd->add_option("--seed", f->seed,
-                  "seed of the input choice (finetune's lab split) and the bootstrap");
-  cmd->add_option("--threads", f->threads, "threads (0 = all cores)");
-  cmd->add_option("--json", f->json_out, "write the estimate as JSON to this file");
-  cmd->callback([f] { run_calibrate(*f); });
-}
 
 void add_finetune(CLI::App& app) {
   auto f = std::make_shared<FinetuneFlags>();

@@ -1,7 +1,7 @@
 """gift: optical neural networks trained in silico, fine-tuned in situ (docs/python.md).
 
 The compiled part is gift._gift (pybind11, over the C++ library); this file adds keyword
-constructors for the option objects and accepts data sets, labelled sets or (images, labels)
+constructors for the option objects and accepts data sets (gift.Dataset) or (images, labels)
 wherever gift takes labelled images. Names and defaults are the CLI's (gift <command> --help).
 
 Long calls (train, evaluate, calibrate, finetune, device_accuracy, sweep) release the GIL and
@@ -10,12 +10,14 @@ wrote whole (checkpoints, sweep rows) and the objects they were given as they we
 last finished step (a checkpoint at its last finished epoch).
 """
 
+import warnings
+
 import numpy as np
 
 from . import _gift
 from ._gift import *  # noqa: F401,F403  (the classes and functions of the extension)
 from ._gift import (Architecture, CalibrationOptions, Checkpoint, Dataset, EvalOptions,
-                    FinetuneOptions, LabelledSet, NoiseModel, SweepConfig, TrainOptions)
+                    FinetuneOptions, NoiseModel, SweepConfig, TrainOptions)
 
 __version__ = _gift.__version__
 
@@ -71,17 +73,31 @@ def _options(cls, options, fields):
     return out
 
 
+def LabelledSet(images, labels):  # noqa: N802  (the old class's name)
+    """Deprecated: gift.Dataset(images, labels), which every call that took a LabelledSet takes.
+
+    Kept so that old scripts run; classes beyond 10 are allowed, as the old set allowed them."""
+    warnings.warn("gift.LabelledSet is deprecated: use gift.Dataset(images, labels)",
+                  DeprecationWarning, stacklevel=2)
+    return _dataset(images, labels)
+
+
+def _dataset(images, labels):
+    """A gift.Dataset of numpy images and labels, with as many classes as its labels need."""
+    labels = np.asarray(labels)
+    known = labels.ndim == 1 and labels.size > 0 and labels.dtype.kind in "iu"
+    return Dataset(images, labels, num_classes=max(10, int(labels.max()) + 1 if known else 0))
+
+
 def _labelled(data, labels=None, what="data"):
-    """A LabelledSet from a LabelledSet, a Dataset, (images, labels) or images and labels."""
-    if isinstance(data, LabelledSet):
-        return data
+    """A gift.Dataset from a Dataset, (images, labels) or images and labels."""
     if isinstance(data, Dataset):
-        return LabelledSet(data.images, data.labels)
+        return data
     if labels is None and isinstance(data, tuple) and len(data) == 2:
         data, labels = data
     if labels is None:
-        raise TypeError(f"{what}: expected a gift.Dataset, a gift.LabelledSet or (images, labels)")
-    return LabelledSet(data, labels)
+        raise TypeError(f"{what}: expected a gift.Dataset or (images, labels)")
+    return _dataset(data, labels)
 
 
 def _network(net):
@@ -119,9 +135,9 @@ def evaluate(net, data, labels=None, options=None, **eval_options):
 
 def calibrate(device, net, inputs, options=None, pattern=None, **calib_options):
     """Programs net on device and fits its noise from the first calib_inputs rows of inputs
-    (images, a Dataset or a LabelledSet), as `gift calibrate`, which sends the lab's images:
+    (images or a Dataset), as `gift calibrate`, which sends the lab's images:
     lab_split(test, n, seed)[0] with its --seed, the images finetune calibrates on."""
-    if isinstance(inputs, (Dataset, LabelledSet)):
+    if isinstance(inputs, Dataset):
         inputs = inputs.images
     return _gift.calibrate(device, _network(net), inputs,
                            _options(CalibrationOptions, options, calib_options),
@@ -140,8 +156,8 @@ def finetune(method, net, device, calib, train=None, options=None, **finetune_op
             options is None or not options.assumed.layers):
         o.assumed = net.train.noise
     if train is None:  # no training set: only the methods that fit the calibration set run
-        train_set = LabelledSet(np.zeros((0, _network(net).arch.inputs), np.float32),
-                                np.zeros(0, np.int32))
+        train_set = Dataset(np.zeros((0, _network(net).arch.inputs), np.float32),
+                            np.zeros(0, np.int32))
     else:
         train_set = _labelled(train, what="train")
     return _gift.finetune(method, _network(net), device, _labelled(calib, what="calib"),
@@ -149,12 +165,13 @@ def finetune(method, net, device, calib, train=None, options=None, **finetune_op
 
 
 def device_accuracy(device, net, data, labels=None, repeats=5):
-    """Accuracy of net on the device over `repeats` passes of data (gift.DeviceAccuracy)."""
+    """Accuracy of net on the device over `repeats` repeats of data (gift.DeviceAccuracy;
+    each repeat sends every image through the chip once)."""
     return _gift.device_accuracy(device, _network(net), _labelled(data, labels), repeats)
 
 
 def lab_split(test, n, seed=1):
-    """(calib, eval) LabelledSets: n test images chosen by seed and the rest (--calib-size)."""
+    """(calib, eval) Datasets: n test images chosen by seed and the rest (--calib-size)."""
     return _gift.lab_split(_labelled(test, what="test"), n, seed)
 
 

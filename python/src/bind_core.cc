@@ -6,6 +6,9 @@
 // with the object as their base (it lives as long as any view). No gift call resizes a buffer
 // in place: what produces a new network (train, finetune) gives a new object or copies values
 // into the same-size buffer.
+#include <cmath>
+#include <cstdint>
+#include <memory>
 #include <sstream>
 
 #include "common.h"
@@ -264,9 +267,49 @@ void bind_network(pyb::module_& m) {
       "the weights a device with these static errors holds after programming net");
 }
 
+// A data set from numpy images and labels, copied and checked (Dataset's invariants but the
+// pixel range, which a lab's images need not keep).
+std::shared_ptr<data::Dataset> dataset_from_arrays(const pyb::object& images,
+                                                   const pyb::object& labels, int num_classes,
+                                                   int rows, int cols) {
+  auto d = std::make_shared<data::Dataset>();
+  d->images = to_data(images, "images");
+  d->labels = to_labels(labels, "labels");
+  if (static_cast<size_t>(d->images.rows()) != d->labels.size()) {
+    throw InputError("Dataset: " + std::to_string(d->images.rows()) + " images but " +
+                     std::to_string(d->labels.size()) + " labels");
+  }
+  if (num_classes < 1) throw InputError("Dataset: num_classes must be >= 1");
+  for (size_t i = 0; i < d->labels.size(); ++i) {
+    if (d->labels[i] < 0 || d->labels[i] >= num_classes) {
+      throw InputError("labels: class index " + std::to_string(d->labels[i]) + " at position " +
+                       std::to_string(i) + " is outside [0, " + std::to_string(num_classes) + ")");
+    }
+  }
+  const auto pixels = static_cast<int>(d->images.cols());
+  if (rows == 0 && cols == 0) {
+    const auto side = static_cast<int>(std::lround(std::sqrt(static_cast<double>(pixels))));
+    rows = side * side == pixels ? side : 1;
+    cols = side * side == pixels ? side : pixels;
+  }
+  if (rows < 0 || cols < 0 || static_cast<int64_t>(rows) * cols != pixels) {
+    throw InputError("Dataset: rows x cols must be the " + std::to_string(pixels) +
+                     " pixels of an image, found " + std::to_string(rows) + " x " +
+                     std::to_string(cols));
+  }
+  d->num_classes = num_classes;
+  d->rows = rows;
+  d->cols = cols;
+  return d;
+}
+
 void bind_data(pyb::module_& m) {
   using data::Dataset;
   pyb::class_<Dataset, std::shared_ptr<Dataset>>(m, "Dataset", "Images (N x pixels) and labels")
+      .def(pyb::init(&dataset_from_arrays), pyb::arg("images"), pyb::arg("labels"),
+           pyb::arg("num_classes") = 10, pyb::arg("rows") = 0, pyb::arg("cols") = 0,
+           "a data set copied from images (N x pixels, finite) and labels (N, in "
+           "[0, num_classes)); rows x cols = pixels (default: a square, else 1 x pixels)")
       .def_property_readonly("images",
                              [](pyb::object self) {
                                Dataset& d = self.cast<Dataset&>();

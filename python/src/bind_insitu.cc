@@ -19,58 +19,38 @@
 namespace gift::py {
 namespace {
 
-using SetPtr = std::shared_ptr<LabelledSet>;
-
 void bind_sets(pyb::module_& m) {
-  pyb::class_<LabelledSet, SetPtr>(m, "LabelledSet", "Images (N x I_0) and labels (N), copied")
-      .def(pyb::init([](const pyb::object& images, const pyb::object& labels) {
-             return std::make_shared<LabelledSet>(
-                 LabelledSet{to_data(images, "images"), to_labels(labels, "labels")});
-           }),
-           pyb::arg("images"), pyb::arg("labels"))
-      .def_property_readonly("images",
-                             [](pyb::object self) {
-                               LabelledSet& s = self.cast<LabelledSet&>();
-                               return view(s.images.data(), s.images.rows(), s.images.cols(), self);
-                             })
-      .def_property_readonly("labels",
-                             [](pyb::object self) {
-                               LabelledSet& s = self.cast<LabelledSet&>();
-                               return pyb::array_t<int>(
-                                   {static_cast<pyb::ssize_t>(s.labels.size())}, {sizeof(int)},
-                                   s.labels.data(), self);
-                             })
-      .def("__len__", [](const LabelledSet& s) { return s.labels.size(); });
   m.def(
       "lab_split",
-      [](const LabelledSet& test, size_t n, uint64_t seed) {
+      [](const data::Dataset& test, size_t n, uint64_t seed) {
         LabSplit s = lab_split(test, n, seed);
-        return pyb::make_tuple(std::make_shared<LabelledSet>(std::move(s.calib)),
-                               std::make_shared<LabelledSet>(std::move(s.eval)));
+        return pyb::make_tuple(std::make_shared<data::Dataset>(std::move(s.calib)),
+                               std::make_shared<data::Dataset>(std::move(s.eval)));
       },
       pyb::arg("test"), pyb::arg("n"), pyb::arg("seed") = 1,
       "(calib, eval): n test images chosen by seed and the rest, as gift finetune --calib-size");
   m.def(
       "calibration_subset",
-      [](const LabelledSet& train, size_t n, uint64_t seed) {
-        return std::make_shared<LabelledSet>(calibration_subset(train, n, seed));
+      [](const data::Dataset& train, size_t n, uint64_t seed) {
+        return std::make_shared<data::Dataset>(calibration_subset(train, n, seed));
       },
       pyb::arg("train"), pyb::arg("n"), pyb::arg("seed") = 1,
       "n training images chosen by seed, as gift calibrate picks its inputs");
   pyb::class_<DeviceAccuracy, Interval>(m, "DeviceAccuracy",
                                         "gift.Interval of the accuracy over noise draws, and more")
       .def_readonly("loss", &DeviceAccuracy::loss)
-      .def_readonly("per_pass", &DeviceAccuracy::per_pass);
+      .def_readonly("per_repeat", &DeviceAccuracy::per_repeat)
+      .def_readonly("per_pass", &DeviceAccuracy::per_repeat, "deprecated: per_repeat");
   m.def(
       "device_accuracy",
-      [](Device& device, const Network& net, const LabelledSet& data, int repeats) {
+      [](Device& device, const Network& net, const data::Dataset& data, int repeats) {
         return interruptible([&] {
           StopCheckingDevice d(device);
           return device_accuracy(d, net, data, repeats);
         });
       },
       pyb::arg("device"), pyb::arg("net"), pyb::arg("data"), pyb::arg("repeats") = 5,
-      "accuracy of net on the device over repeats passes of data (programs it first)");
+      "accuracy of net on the device over repeats repeats of data (programs it first)");
 }
 
 void bind_calibration(pyb::module_& m) {
@@ -100,13 +80,13 @@ void bind_calibration(pyb::module_& m) {
           },
           "the per-pass sites the fit may find (names; docs/method.md)")
       .def("validate", &CalibrationOptions::validate);
-  pyb::class_<Estimate>(m, "Estimate", "A std and its 95% interval")
-      .def_readonly("value", &Estimate::value)
-      .def_readonly("low", &Estimate::low)
-      .def_readonly("high", &Estimate::high)
+  pyb::class_<Estimate, Interval>(m, "Estimate",
+                                  "A std (mean) and its 95% interval over the repeats: a "
+                                  "gift.Interval; value is mean's older name")
+      .def_readonly("value", &Estimate::mean)
       .def_readonly("refit_outside", &Estimate::refit_outside)
       .def("__repr__", [](const Estimate& e) {
-        return "gift.Estimate(" + std::to_string(e.value) + ", [" + std::to_string(e.low) + ", " +
+        return "gift.Estimate(" + std::to_string(e.mean) + ", [" + std::to_string(e.low) + ", " +
                std::to_string(e.high) + "])";
       });
   pyb::class_<LayerCalibration>(m, "LayerCalibration")
@@ -232,12 +212,14 @@ void bind_finetune_options(pyb::module_& m) {
 }
 
 void bind_finetune(pyb::module_& m) {
-  pyb::class_<EpochScore>(m, "EpochScore")
-      .def_readonly("epoch", &EpochScore::epoch)
-      .def_readonly("step", &EpochScore::step)
-      .def_readonly("device_loss", &EpochScore::device_loss)
-      .def_readonly("device_accuracy", &EpochScore::device_accuracy)
-      .def_readonly("twin_loss", &EpochScore::twin_loss);
+  pyb::class_<CheckScore>(m, "CheckScore")
+      .def_readonly("check", &CheckScore::check)
+      .def_readonly("epoch", &CheckScore::check, "deprecated: check (it counts checks)")
+      .def_readonly("step", &CheckScore::step)
+      .def_readonly("device_loss", &CheckScore::device_loss)
+      .def_readonly("device_accuracy", &CheckScore::device_accuracy)
+      .def_readonly("twin_loss", &CheckScore::twin_loss);
+  m.attr("EpochScore") = m.attr("CheckScore");  // the old name
   using R = FinetuneReport;
   pyb::class_<R>(m, "FinetuneReport", "What a method did (insitu/finetune.h)")
       .def_readonly("method", &R::method)
@@ -248,8 +230,10 @@ void bind_finetune(pyb::module_& m) {
       .def_readonly("final_loss", &R::final_loss)
       .def_readonly("start_accuracy", &R::start_accuracy)
       .def_readonly("final_accuracy", &R::final_accuracy)
-      .def_readonly("epochs", &R::epochs)
-      .def_readonly("best_epoch", &R::best_epoch)
+      .def_readonly("checks", &R::checks)
+      .def_readonly("best_check", &R::best_check)
+      .def_readonly("epochs", &R::checks, "deprecated: checks")
+      .def_readonly("best_epoch", &R::best_check, "deprecated: best_check")
       .def_readonly("accepted", &R::accepted)
       .def_readonly("confirm_images", &R::confirm_images)
       .def_readonly("select_images", &R::select_images)
@@ -267,8 +251,8 @@ void bind_finetune(pyb::module_& m) {
       .def("to_json", [](const R& r) { return to_python(finetune_report_to_json(r)); });
   m.def(
       "finetune",
-      [](const std::string& method, const Network& net, Device& device, const LabelledSet& calib,
-         const LabelledSet& train, FinetuneOptions o) {
+      [](const std::string& method, const Network& net, Device& device, const data::Dataset& calib,
+         const data::Dataset& train, FinetuneOptions o) {
         std::unique_ptr<FinetuneMethod> fm = make_method(method);
         // As gift finetune: the run's seed and threads drive the calibration too.
         o.calibration.seed = o.seed;

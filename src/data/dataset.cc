@@ -173,4 +173,13 @@ Dataset subset(const Dataset& d, size_t begin, size_t count) {
   return s;
 }
 
+Dataset gather(const Dataset& d, const uint32_t* rows, size_t n) {
+  Dataset s;
+  s.num_classes = d.num_classes;
+  s.rows = d.rows;
+  s.cols = d.cols;
+  gather_rows(d.images, d.labels, rows, n, s.images, s.labels);
+  return s;
+}
+
 }  // namespace gift::data

@@ -140,7 +140,7 @@ CheckedCase check_case(const FrontierConfig& cfg, const Network& start, const No
 // lab's images and the accuracies' are drawn from it per seed).
 struct FrontierData {
   std::string dataset;
-  LabelledSet train, test;
+  data::Dataset train, test;
 };
 
 FrontierData load_frontier_data(const FrontierConfig& cfg, const Architecture& arch,
@@ -161,8 +161,8 @@ FrontierData load_frontier_data(const FrontierConfig& cfg, const Architecture& a
                  data_dir);
   FrontierData d;
   d.dataset = dataset;
-  d.train = {std::move(train_set.images), std::move(train_set.labels)};  // no copy
-  d.test = {std::move(test_set.images), std::move(test_set.labels)};
+  d.train = std::move(train_set);  // no copy
+  d.test = std::move(test_set);
   return d;
 }
 
@@ -170,7 +170,7 @@ FrontierData load_frontier_data(const FrontierConfig& cfg, const Architecture& a
 // every accuracy is measured on. Made for one seed at a time (cells run seed by seed).
 class Labs {
  public:
-  Labs(const LabelledSet& test, size_t calib_size, uint64_t first)
+  Labs(const data::Dataset& test, size_t calib_size, uint64_t first)
       : test_(test), calib_size_(calib_size), lab_{first, lab_split(test, calib_size, first)} {}
   const LabSplit& of(uint64_t seed) {
     if (lab_.first != seed) lab_ = {seed, lab_split(test_, calib_size_, seed)};
@@ -178,7 +178,7 @@ class Labs {
   }
 
  private:
-  const LabelledSet& test_;
+  const data::Dataset& test_;
   size_t calib_size_;
   std::pair<uint64_t, LabSplit> lab_;
 };
@@ -187,7 +187,7 @@ class Labs {
 // use: what a method refuses before it touches the chip (a budget below its fixed cost of
 // calibration and scoring) is refused here, before any file exists.
 void probe_methods(const FrontierConfig& cfg, const CheckedCase& fc, const Network& start,
-                   const LabelledSet& calib, const LabelledSet& train) {
+                   const data::Dataset& calib, const data::Dataset& train) {
   const Rung smallest =
       *std::min_element(cfg.ladder.begin(), cfg.ladder.end(),
                         [](const Rung& a, const Rung& b) { return a.passes < b.passes; });
@@ -213,7 +213,7 @@ void probe_methods(const FrontierConfig& cfg, const CheckedCase& fc, const Netwo
 
 // The start cell of a seed: the start and the oracle measured on the device; *line says so.
 void run_start_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Network& start,
-                    const Network& oracle, const LabelledSet& eval, const LabelledSet& train,
+                    const Network& oracle, const data::Dataset& eval, const data::Dataset& train,
                     uint64_t seed, StudyRow& row, std::string* line) {
   // Each network on a fresh copy of the chip: common random numbers (run_method_cell too).
   SimulatedDevice probe(start.arch(), fc.device);
@@ -236,7 +236,7 @@ void run_start_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Netw
 
 // A method at a rung, from the start of its seed (`ref`, that seed's start row); *line says so.
 void run_method_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Network& start,
-                     const StudyRow& ref, const LabSplit& split, const LabelledSet& train,
+                     const StudyRow& ref, const LabSplit& split, const data::Dataset& train,
                      StudyRow& row, std::string* line) {
   FinetuneOptions o = fc.base;
   o.seed = row.seed;

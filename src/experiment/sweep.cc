@@ -128,7 +128,7 @@ std::string sweep_cell_key(const std::string& grid, double assumed, double truth
 }
 
 StudyRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& start,
-                  const Network& oracle_net, const LabSplit& lab, const LabelledSet& train) {
+                  const Network& oracle_net, const LabSplit& lab, const data::Dataset& train) {
   const auto t_cell = Clock::now();
   const GridSpec& g = cfg.grids[c.grid];
   SimulatedDeviceOptions so;

@@ -31,8 +31,8 @@ bool SweepModel::operator<(const SweepModel& o) const {
 // each, and the lab splits (the lab's labelled images and the images every accuracy is measured
 // on) of the seeds whose cells are in flight, each made once and shared while held.
 struct SweepPlan::Data {
-  LabelledSet train;
-  LabelledSet test;
+  data::Dataset train;
+  data::Dataset test;
   std::map<uint64_t, std::weak_ptr<const LabSplit>> labs;  // under labs_mu_
 };
 
@@ -208,8 +208,8 @@ void SweepPlan::load_data() {
   check_lab_size("sweep: finetune.calib_size", cfg.calib_size, test_set.size(), cfg.test_limit > 0,
                  data_dir);
   auto data = std::make_unique<Data>();
-  data->train = {std::move(train_set.images), std::move(train_set.labels)};  // no copy
-  data->test = {std::move(test_set.images), std::move(test_set.labels)};
+  data->train = std::move(train_set);  // no copy
+  data->test = std::move(test_set);
   data_ = std::move(data);
 }
 
@@ -260,7 +260,7 @@ bool SweepPlan::train_model(size_t model, int threads) {
     ck.state = s;
     io::save_checkpoint(path, ck);
   };
-  const LabelledSet& train = data_->train;
+  const data::Dataset& train = data_->train;
   const TrainSummary ts = gift::train(ck.net, train.images, train.labels, ck.train, ck.state, tcb);
   if (ts.diverged) throw InputError("sweep: training " + path + " diverged: " + ts.message);
   char buf[256];

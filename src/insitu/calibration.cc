@@ -41,10 +41,10 @@ void check_finite(const Mat& m, const std::string& what) {
 // Every number of the result is finite, or the fit overflowed: device outputs so large that
 // their squares or products leave the range of the arithmetic.
 void check_result(const Calibration& cal) {
-  bool ok = std::isfinite(cal.scale.value) && std::isfinite(cal.scale.low) &&
+  bool ok = std::isfinite(cal.scale.mean) && std::isfinite(cal.scale.low) &&
             std::isfinite(cal.scale.high);
   const auto fin = [](const Estimate& e) {
-    return std::isfinite(e.value) && std::isfinite(e.low) && std::isfinite(e.high);
+    return std::isfinite(e.mean) && std::isfinite(e.low) && std::isfinite(e.high);
   };
   for (const LayerCalibration& l : cal.layers) {
     ok = ok && std::isfinite(l.static_error_index) && fin(l.static_weight);
@@ -101,11 +101,11 @@ bool CalibrationOptions::fits(NoiseSite s) const {
 }
 
 NoiseModel Calibration::estimate() const {
-  if (!per_layer) return pattern.scaled(scale.value);
+  if (!per_layer) return pattern.scaled(scale.mean);
   NoiseModel m = NoiseModel::none(layers.size());
   for (size_t l = 0; l < layers.size(); ++l) {
     for (int s = 0; s < kNumNoiseSites; ++s)
-      m.layers[l].at(static_cast<NoiseSite>(s)) = layers[l].site[s].value;
+      m.layers[l].at(static_cast<NoiseSite>(s)) = layers[l].site[s].mean;
   }
   return m;
 }
@@ -114,7 +114,7 @@ NoiseModel Calibration::twin_noise() const {
   NoiseModel m = estimate();
   if (!per_layer) return m;
   for (size_t l = 0; l < layers.size(); ++l) {
-    const double s = layers[l].static_weight.value;
+    const double s = layers[l].static_weight.mean;
     m.layers[l].weight = std::sqrt(m.layers[l].weight * m.layers[l].weight + s * s);
   }
   return m;
@@ -137,7 +137,7 @@ std::string Calibration::report() const {
   char buf[200];
   if (!per_layer) {
     std::snprintf(buf, sizeof buf, "output-only calibration: scale %.4g [%.4g, %.4g] of ",
-                  scale.value, scale.low, scale.high);
+                  scale.mean, scale.low, scale.high);
     os << buf << pattern.describe() << '\n';  // not in buf: a per-layer pattern can be long
   } else {
     os << "layer  site       std        95% interval          static-error index\n";
@@ -146,14 +146,14 @@ std::string Calibration::report() const {
         const Estimate& e = layers[l].site[s];
         std::snprintf(
             buf, sizeof buf, "%5zu  %-9s %s  [%s, %s]  %s\n", l,
-            to_string(static_cast<NoiseSite>(s)), std_text(e.value).c_str(),
-            std_text(e.low).c_str(), std_text(e.high).c_str(),
+            to_string(static_cast<NoiseSite>(s)), std_text(e.mean).c_str(), std_text(e.low).c_str(),
+            std_text(e.high).c_str(),
             s == 0 ? std::to_string(layers[l].static_error_index).substr(0, 6).c_str() : "");
         os << buf;
       }
       const Estimate& e = layers[l].static_weight;
       std::snprintf(buf, sizeof buf, "%5zu  %-9s %s  [%s, %s]  (fixed relative weight error)\n", l,
-                    "static", std_text(e.value).c_str(), std_text(e.low).c_str(),
+                    "static", std_text(e.mean).c_str(), std_text(e.low).c_str(),
                     std_text(e.high).c_str());
       os << buf;
     }

@@ -205,10 +205,10 @@ void site_estimates(Calibration& cal, size_t l, const LayerData& D, const Linear
   // flagged, not hidden by widening the interval.
   auto make = [&](int j) {
     Estimate e;
-    e.value = sqrt0(point[j]);
+    e.mean = sqrt0(point[j]);
     e.low = spread ? sqrt0(iv[static_cast<size_t>(j)].low) : 0.0;
     e.high = spread ? sqrt0(iv[static_cast<size_t>(j)].high) : 0.0;
-    e.refit_outside = e.value < e.low || e.value > e.high;
+    e.refit_outside = e.mean < e.low || e.mean > e.high;
     return e;
   };
   for (int j = 0; j < kUnknowns; ++j) {
@@ -231,13 +231,10 @@ void site_estimates(Calibration& cal, size_t l, const LayerData& D, const Linear
 //   S_i = Σ_r [(Σ_k m_ki ẽ_kri)² - Σ_k m_ki² ẽ_kri²],  T_i = (R - 1) [(Σ_k m_ki²)² - Σ_k m_ki⁴],
 // E[S_i] = s_d² T_i, so s_d² = Σ S_i / Σ T_i, with a jackknife interval over neurons (whose
 // drifts are independent). Returns the estimate of s_d² and its 95% interval.
-struct DriftEstimate {
-  double value = 0, low = 0, high = 0;
-};
-
-DriftEstimate drift_fit(const LayerData& D, const MatD& m_mean) {
+Interval drift_fit(const LayerData& D, const MatD& m_mean) {
   const int K = D.K, R = D.R, O = D.O;
-  DriftEstimate out;
+  Interval out;
+  out.over = Over::kRepeats;
   if (K < 2 || O < 2 || R < 2) return out;
   VectorXd S = VectorXd::Zero(O), T = VectorXd::Zero(O);
   for (int i = 0; i < O; ++i) {
@@ -260,20 +257,20 @@ DriftEstimate drift_fit(const LayerData& D, const MatD& m_mean) {
   }
   const double St = S.sum(), Tt = T.sum();
   if (!(Tt > 0)) return out;
-  out.value = St / Tt;
+  out.mean = St / Tt;
   std::vector<double> jk(static_cast<size_t>(O));
   double mean = 0;
   for (int i = 0; i < O; ++i) {
     const double t = Tt - T[i];
-    jk[static_cast<size_t>(i)] = t > 0 ? (St - S[i]) / t : out.value;
+    jk[static_cast<size_t>(i)] = t > 0 ? (St - S[i]) / t : out.mean;
     mean += jk[static_cast<size_t>(i)] / O;
   }
   double var = 0;
   for (double x : jk) var += (x - mean) * (x - mean);
   var *= static_cast<double>(O - 1) / O;
   const double half = t_quantile_975(O - 1) * std::sqrt(var);
-  out.low = out.value - half;
-  out.high = out.value + half;
+  out.low = out.mean - half;
+  out.high = out.mean + half;
   return out;
 }
 
@@ -305,18 +302,17 @@ void calibrate_layer(Calibration& cal, const Network& net, size_t l, const MatD&
 
   // 0. Drift, from the covariance between the inputs of one call; where found, its share of
   // the repeats' variance (s_d² m²) is taken out before the per-pass fit.
-  const DriftEstimate drift =
-      spread && o.fits(NoiseSite::kDrift) ? drift_fit(D, m_mean) : DriftEstimate{};
+  const Interval drift = spread && o.fits(NoiseSite::kDrift) ? drift_fit(D, m_mean) : Interval{};
   const bool drift_found = drift.low > 0;
   {
     Estimate& e = lc.site[static_cast<int>(NoiseSite::kDrift)];
-    e.value = drift_found ? sqrt0(drift.value) : 0.0;
+    e.mean = drift_found ? sqrt0(drift.mean) : 0.0;
     e.low = sqrt0(drift.low);
-    e.high = std::max(sqrt0(drift.high), e.value);
+    e.high = std::max(sqrt0(drift.high), e.mean);
   }
   MatD drift_share;
   if (drift_found) {
-    drift_share = drift.value * D.M;
+    drift_share = drift.mean * D.M;
     D.offset = drift_share;
   }
 
@@ -332,9 +328,9 @@ void calibrate_layer(Calibration& cal, const Network& net, size_t l, const MatD&
       D, W_sq, h_mean, abs_sum, spread ? fitted_variance(D, fit, floor) : MatD::Zero(K, O),
       spread ? std::max(fit.solve()[kUOut], 0.0) : 0.0, &s2, &lc.static_misspecified);
   const bool static_found = siv.low > 0;
-  lc.static_weight.value = static_found ? sqrt0(s2) : 0.0;
+  lc.static_weight.mean = static_found ? sqrt0(s2) : 0.0;
   lc.static_weight.low = sqrt0(siv.low);
-  lc.static_weight.high = std::max(sqrt0(siv.high), lc.static_weight.value);
+  lc.static_weight.high = std::max(sqrt0(siv.high), lc.static_weight.mean);
   lc.static_error_index = static_error_index(D);
 
   // 3. With a static error found, the per-pass fit is redone without its share.
@@ -357,7 +353,7 @@ Estimate last_output_noise(const DeviceOutput& dev, int K, int R) {
   const double sd = std::sqrt((per_input.array() - est).square().sum() / (K - 1));
   const double half = t_quantile_975(K - 1) * sd / std::sqrt(static_cast<double>(K));
   Estimate e;
-  e.value = sqrt0(est);
+  e.mean = sqrt0(est);
   e.low = sqrt0(est - half);
   e.high = sqrt0(est + half);
   return e;

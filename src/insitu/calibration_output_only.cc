@@ -38,6 +38,41 @@ std::vector<std::vector<int>> bootstrap_indices(int K, int B, uint64_t seed, uin
   return out;
 }
 
+// The scale of the grid whose twin reproduces the device's output variance `v_dev` (per input;
+// summed over the inputs `idx`, a bootstrap resample, or all K when null), interpolated in the
+// std (sqrt of the variance), nearly linear in the scale; NaN when the grid's largest scale
+// falls short of it. curve_cols[g]: the twin's variance per input at grid[g].
+double matching_scale(const std::vector<double>& grid, const std::vector<VectorXd>& curve_cols,
+                      const VectorXd& v_dev, int K, const std::vector<int>* idx) {
+  double target = 0;
+  VectorXd curve = VectorXd::Zero(static_cast<Eigen::Index>(grid.size()));
+  for (int i = 0; i < K; ++i) {
+    const int k = idx ? (*idx)[static_cast<size_t>(i)] : i;
+    target += v_dev[k];
+    for (size_t g = 0; g < grid.size(); ++g)
+      curve[static_cast<Eigen::Index>(g)] += curve_cols[g][k];
+  }
+  const double ts = std::sqrt(target);
+  for (size_t g = 1; g < grid.size(); ++g) {
+    if (curve[static_cast<Eigen::Index>(g)] >= target) {
+      const double a = std::sqrt(curve[static_cast<Eigen::Index>(g - 1)]);
+      const double b = std::sqrt(curve[static_cast<Eigen::Index>(g)]);
+      const double f = b > a ? (ts - a) / (b - a) : 0;
+      return grid[g - 1] + std::clamp(f, 0.0, 1.0) * (grid[g] - grid[g - 1]);
+    }
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+[[noreturn]] void scale_out_of_range(double max_scale) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", max_scale);
+  throw InputError(std::string("calibration: the device's output varies more than the twin's at ") +
+                   buf +
+                   " x the noise pattern, the largest scale searched (output_max_scale); no "
+                   "scale is estimated: give a pattern closer to the device's noise");
+}
+
 }  // namespace
 
 // reproduces the device's output variance.
@@ -92,26 +127,8 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
   const auto boot = bootstrap_indices(K, o.bootstrap, o.seed, 0xCA1u);
   // The scale whose twin reproduces the (resampled) device variance; NaN when the grid's
   // largest scale falls short of it.
-  auto solve = [&](const std::vector<int>* idx) {
-    double target = 0;
-    VectorXd curve = VectorXd::Zero(static_cast<Eigen::Index>(grid.size()));
-    for (int i = 0; i < K; ++i) {
-      const int k = idx ? (*idx)[static_cast<size_t>(i)] : i;
-      target += v_dev[k];
-      for (size_t g = 0; g < grid.size(); ++g)
-        curve[static_cast<Eigen::Index>(g)] += curve_cols[g][k];
-    }
-    // Interpolated in the std (sqrt of the variance), nearly linear in the scale.
-    const double ts = std::sqrt(target);
-    for (size_t g = 1; g < grid.size(); ++g) {
-      if (curve[static_cast<Eigen::Index>(g)] >= target) {
-        const double a = std::sqrt(curve[static_cast<Eigen::Index>(g - 1)]);
-        const double b = std::sqrt(curve[static_cast<Eigen::Index>(g)]);
-        const double f = b > a ? (ts - a) / (b - a) : 0;
-        return grid[g - 1] + std::clamp(f, 0.0, 1.0) * (grid[g] - grid[g - 1]);
-      }
-    }
-    return std::numeric_limits<double>::quiet_NaN();
+  const auto solve = [&](const std::vector<int>* idx) {
+    return matching_scale(grid, curve_cols, v_dev, K, idx);
   };
   const auto bracketed = [&] {
     if (std::isnan(solve(nullptr))) return false;
@@ -121,27 +138,19 @@ void calibrate_output_only(Calibration& cal, const Network& net, const Mat& batc
     return true;
   };
   for (int decade = 5; !bracketed(); ++decade) {
-    if (grid.back() >= max_scale * (1 - 1e-12)) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%g", max_scale);
-      throw InputError(std::string("calibration: the device's output varies more than the twin's "
-                                   "at ") +
-                       buf +
-                       " x the noise pattern, the largest scale searched (output_max_scale); "
-                       "no scale is estimated: give a pattern closer to the device's noise");
-    }
+    if (grid.back() >= max_scale * (1 - 1e-12)) scale_out_of_range(max_scale);
     const size_t from = grid.size();
     add_points(per_decade * decade + 1, per_decade * (decade + 1));
     simulate(from);
   }
   std::vector<double> samples;
   for (const auto& idx : boot) samples.push_back(solve(&idx));
-  cal.scale.value = solve(nullptr);
-  cal.scale.low = cal.scale.high = cal.scale.value;
+  cal.scale.mean = solve(nullptr);
+  cal.scale.low = cal.scale.high = cal.scale.mean;
   if (!samples.empty()) {
     std::sort(samples.begin(), samples.end());
-    cal.scale.low = std::min(quantile_sorted(samples, 0.025), cal.scale.value);
-    cal.scale.high = std::max(quantile_sorted(samples, 0.975), cal.scale.value);
+    cal.scale.low = std::min(quantile_sorted(samples, 0.025), cal.scale.mean);
+    cal.scale.high = std::max(quantile_sorted(samples, 0.975), cal.scale.mean);
   }
 }
 

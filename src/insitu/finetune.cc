@@ -76,7 +76,7 @@ std::string FinetuneReport::summary() const {
     s += method == "none" ? "nothing to test; " : "no candidate (nothing moved): start kept; ";
   }
   if (select_images > 0) {
-    std::snprintf(buf, sizeof buf, "best check %d chosen on %zu other images; ", best_epoch,
+    std::snprintf(buf, sizeof buf, "best check %d chosen on %zu other images; ", best_check,
                   select_images);
     s += buf;
   }
@@ -87,7 +87,7 @@ std::string FinetuneReport::summary() const {
                 static_cast<unsigned long long>(sample_gradients), digital_seconds);
   s += buf;
   const MethodInfo* info = find_method(method);
-  if (epochs.size() > 1 && info && info->alignment) {
+  if (checks.size() > 1 && info && info->alignment) {
     std::snprintf(buf, sizeof buf, "; alignment: sign agreement %.2f, correlation %.2f",
                   sign_agreement, correlation);
     s += buf;

@@ -57,7 +57,7 @@ Candidate HilMethod::tune(Network& net, Context& c) {
     noise = r.calibration.estimate();
     noise.output_clip = r.noise_used.output_clip;
     for (const LayerCalibration& l : r.calibration.layers)
-      static_weight.push_back(l.static_weight.value);
+      static_weight.push_back(l.static_weight.mean);
   }
   const int threads = resolve_threads(o.threads);
   OptimizerState state;

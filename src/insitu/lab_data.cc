@@ -10,29 +10,17 @@
 
 namespace gift {
 
-void gather_rows(const Mat& images, const std::vector<int>& labels, const uint32_t* rows, size_t n,
-                 Mat& xb, std::vector<int>& yb) {
-  xb.resize(static_cast<Eigen::Index>(n), images.cols());
-  yb.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    xb.row(static_cast<Eigen::Index>(i)) = images.row(rows[i]);
-    yb[i] = labels[rows[i]];
-  }
-}
-
-LabelledSet calibration_subset(const LabelledSet& train, size_t n, uint64_t seed) {
+data::Dataset calibration_subset(const data::Dataset& train, size_t n, uint64_t seed) {
   const size_t N = train.labels.size();
   if (n == 0 || n > N) {
     throw InputError("calibration set size must be in [1, " + std::to_string(N) + "], found " +
                      std::to_string(n));
   }
   const std::vector<uint32_t> perm = permutation(N, RngStream{seed, Purpose::kCalibSubset});
-  LabelledSet s;
-  gather_rows(train.images, train.labels, perm.data(), n, s.images, s.labels);
-  return s;
+  return data::gather(train, perm.data(), n);
 }
 
-LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed) {
+LabSplit lab_split(const data::Dataset& test, size_t n, uint64_t seed) {
   const size_t N = test.labels.size();
   if (n == 0 || n >= N) {
     throw InputError("calibration set size must be in [1, " + std::to_string(N) +
@@ -40,13 +28,10 @@ LabSplit lab_split(const LabelledSet& test, size_t n, uint64_t seed) {
                      std::to_string(n));
   }
   const std::vector<uint32_t> perm = permutation(N, RngStream{seed, Purpose::kLabSplit});
-  LabSplit s;
-  gather_rows(test.images, test.labels, perm.data(), n, s.calib.images, s.calib.labels);
-  gather_rows(test.images, test.labels, perm.data() + n, N - n, s.eval.images, s.eval.labels);
-  return s;
+  return {data::gather(test, perm.data(), n), data::gather(test, perm.data() + n, N - n)};
 }
 
-DeviceAccuracy device_accuracy(Device& raw_device, const Network& net, const LabelledSet& data,
+DeviceAccuracy device_accuracy(Device& raw_device, const Network& net, const data::Dataset& data,
                                int repeats) {
   if (repeats < 1) throw InputError("device accuracy: repeats must be >= 1");
   check_labelled_data(net.arch(), data.images, data.labels, "device accuracy: the test set");
@@ -55,16 +40,16 @@ DeviceAccuracy device_accuracy(Device& raw_device, const Network& net, const Lab
   DeviceAccuracy a;
   const size_t N = data.labels.size();
   double loss = 0;
-  constexpr int kGroup = 16;  // passes whose outputs are held at once
+  constexpr int kGroup = 16;  // repeats whose outputs are held at once
   for (int r0 = 0; r0 < repeats; r0 += kGroup) {
     for (const Mat& out : device.forward_passes(data.images, std::min(kGroup, repeats - r0))) {
       int correct = 0;
       loss += softmax_xent<float>(out, data.labels.data(), nullptr, 1.0f, &correct);
-      a.per_pass.push_back(static_cast<double>(correct) / static_cast<double>(N));
+      a.per_repeat.push_back(static_cast<double>(correct) / static_cast<double>(N));
     }
   }
   const Interval ci =
-      within(mean_ci95(a.per_pass, Over::kDraws), 0, 1);  // an accuracy lies in [0, 1]
+      within(mean_ci95(a.per_repeat, Over::kDraws), 0, 1);  // an accuracy lies in [0, 1]
   static_cast<Interval&>(a) = ci;
   a.loss = loss / (static_cast<double>(N) * repeats);
   return a;

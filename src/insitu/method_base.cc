@@ -42,7 +42,7 @@ class TimedDevice : public Device {
 
 // The rows of `train` that are not among `held_out`'s images (compared by content, so the
 // caller need not say where its calibration set came from).
-std::vector<uint32_t> rows_without(const LabelledSet& train, const LabelledSet& held_out) {
+std::vector<uint32_t> rows_without(const data::Dataset& train, const data::Dataset& held_out) {
   const auto hash_row = [](const auto& row) {
     uint64_t h = kFnvOffset;
     for (Eigen::Index j = 0; j < row.size(); ++j) {
@@ -78,7 +78,7 @@ void accept_or_revert(Network& net, const Network& start_net, const Candidate& c
   if (!cand.moved) {
     net = start_net;
     r.accepted = false;
-    r.best_epoch = 0;
+    r.best_check = 0;
     return;
   }
   const Score measured = cand.confirmed
@@ -99,7 +99,7 @@ void accept_or_revert(Network& net, const Network& start_net, const Candidate& c
     *final = measured;
   } else {
     net = start_net;
-    r.best_epoch = 0;
+    r.best_check = 0;
   }
 }
 
@@ -146,7 +146,7 @@ PairedTest paired_test(const Score& start, const Score& cand, ScoreBy by) {
   return t;
 }
 
-Score device_score(Device& device, const Network& net, const LabelledSet& set, int repeats) {
+Score device_score(Device& device, const Network& net, const data::Dataset& set, int repeats) {
   device.program(net);
   const size_t N = set.labels.size();
   Score s;
@@ -175,7 +175,7 @@ Score device_score(Device& device, const Network& net, const LabelledSet& set, i
   return s;
 }
 
-double twin_loss(Engine& engine, const Network& net, const LabelledSet& set,
+double twin_loss(Engine& engine, const Network& net, const data::Dataset& set,
                  const NoiseModel& noise, uint64_t seed) {
   std::vector<int> pred(set.labels.size());
   const NoiseDraws d{seed, Purpose::kTwinNoise, 0, 0};
@@ -187,7 +187,7 @@ void finish_alignment(FinetuneReport& r, double start_twin, double start_device)
   // Predicted change: the twin's loss change; measured: the device's.
   std::vector<double> p, m;
   double prev_twin = start_twin, prev_dev = start_device;
-  for (const EpochScore& e : r.epochs) {
+  for (const CheckScore& e : r.checks) {
     p.push_back(e.twin_loss - prev_twin);
     m.push_back(e.device_loss - prev_dev);
     prev_twin = e.twin_loss;
@@ -273,15 +273,15 @@ Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, i
   const size_t S = steps.size();
   int done = 0;
   const auto record = [&](const Score& s, size_t i) {
-    EpochScore e;
-    e.epoch = ++done;
+    CheckScore e;
+    e.check = ++done;
     e.step = i;
     e.sample_gradients = r.sample_gradients;
     if (twin_score) e.twin_loss = twin_score(net);
     e.device_loss = s.loss;
     e.device_se = s.se;
     e.device_accuracy = s.accuracy;
-    r.epochs.push_back(e);
+    r.checks.push_back(e);
   };
   for (size_t i = 1; i <= S; ++i) {
     step(i - 1, steps[i - 1]);
@@ -294,7 +294,7 @@ Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, i
       best_score = s.objective(o.score_by);
       best.net = net;
       best.moved = true;
-      r.best_epoch = done;
+      r.best_check = done;
     }
   }
   if (checks == 0 && (S > 0 || start_moved)) {  // no check: the end is the candidate
@@ -305,7 +305,7 @@ Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, i
       best.confirmed = true;
       record(best.score, S);
     }
-    r.best_epoch = done > 0 ? done : 1;
+    r.best_check = done > 0 ? done : 1;
   }
   return best;
 }
@@ -313,8 +313,8 @@ Candidate run_plan(Network& net, Context& c, const std::vector<size_t>& steps, i
 // The scoring hold-out (seeded split of the calibration set) and the rows to fit, the fixed
 // cost check, and the noise the twin runs under (calibrated, or given). Fitting the training
 // set, every calibration image scores; fitting the calibration set, the hold-out fraction does.
-void MethodBase::prepare(Context& c, Network& net, const LabelledSet& calib,
-                         const LabelledSet& train) {
+void MethodBase::prepare(Context& c, Network& net, const data::Dataset& calib,
+                         const data::Dataset& train) {
   const FinetuneOptions& o = *c.o;
   FinetuneReport& r = *c.r;
   const bool baseline = method_info(name()).baseline;  // fits nothing, spends nothing
@@ -327,18 +327,15 @@ void MethodBase::prepare(Context& c, Network& net, const LabelledSet& calib,
   }
   const size_t n_fit = N > n_score ? N - n_score : 0;
   const std::vector<uint32_t> perm = permutation(N, RngStream{o.seed, Purpose::kScoreSplit});
-  gather_rows(calib.images, calib.labels, perm.data() + n_fit, n_score, c.score.images,
-              c.score.labels);
+  c.score = data::gather(calib, perm.data() + n_fit, n_score);
   // Several checks: the first half of the hold-out selects, the second confirms (the
   // permutation is random, so both halves are random draws of it).
   c.split = o.checks >= 2 && !baseline && n_score >= 2;
   const size_t n_select = c.split ? n_score / 2 : 0;
   if (c.split) {
-    gather_rows(calib.images, calib.labels, perm.data() + n_fit, n_select, c.select.images,
-                c.select.labels);
+    c.select = data::gather(calib, perm.data() + n_fit, n_select);
   }
-  gather_rows(calib.images, calib.labels, perm.data() + n_fit + n_select, n_score - n_select,
-              c.confirm.images, c.confirm.labels);
+  c.confirm = data::gather(calib, perm.data() + n_fit + n_select, n_score - n_select);
   const uint64_t R = static_cast<uint64_t>(o.score_repeats);
   c.check_cost = static_cast<uint64_t>(n_select) * R;
   c.confirm_cost = static_cast<uint64_t>(n_score - n_select) * R;
@@ -371,8 +368,8 @@ void MethodBase::prepare(Context& c, Network& net, const LabelledSet& calib,
   r.score_images = n_score;
 }
 
-FinetuneReport MethodBase::run(Network& net, Device& raw_device, const LabelledSet& calib,
-                               const LabelledSet& train, const FinetuneOptions& opts_in) {
+FinetuneReport MethodBase::run(Network& net, Device& raw_device, const data::Dataset& calib,
+                               const data::Dataset& train, const FinetuneOptions& opts_in) {
   opts_in.validate(net.arch());
   FinetuneOptions o = opts_in;
   o.assumed = o.assumed_noise(net.arch());

@@ -59,11 +59,11 @@ struct PairedTest {
 PairedTest paired_test(const Score& start, const Score& cand, ScoreBy by);
 
 // Programs `net` and measures its loss on `set` over `repeats` device passes.
-Score device_score(Device& device, const Network& net, const LabelledSet& set, int repeats);
+Score device_score(Device& device, const Network& net, const data::Dataset& set, int repeats);
 
 // The twin's mean loss on `set` under `noise`, with fixed draws (common random numbers
 // across calls, so differences between weights are not swamped by draw noise).
-double twin_loss(Engine& engine, const Network& net, const LabelledSet& set,
+double twin_loss(Engine& engine, const Network& net, const data::Dataset& set,
                  const NoiseModel& noise, uint64_t seed);
 
 // Rows of a labelled matrix, chosen by index: the images a method fits.
@@ -94,16 +94,16 @@ struct Context {
   const FinetuneOptions* o = nullptr;
   FinetuneReport* r = nullptr;
   RowSet fit;
-  LabelledSet score;          // the whole hold-out (select and confirm), never fitted
-  LabelledSet select;         // the checks' images (empty unless split)
-  LabelledSet confirm;        // the acceptance test's images
+  data::Dataset score;        // the whole hold-out (select and confirm), never fitted
+  data::Dataset select;       // the checks' images (empty unless split)
+  data::Dataset confirm;      // the acceptance test's images
   bool split = false;         // several checks: select and confirm are disjoint halves
   uint64_t check_cost = 0;    // device passes of one check (0 unless split)
   uint64_t confirm_cost = 0;  // device passes of the confirmation
   Score start_select;         // the start on `select` (split only)
   // The images the checks are scored on (select, or confirm when nothing is selected), and the
   // start's device loss there: what the twin's predictions are compared with.
-  const LabelledSet& check_images() const { return split ? select : confirm; }
+  const data::Dataset& check_images() const { return split ? select : confirm; }
   double check_start_loss() const;
   uint64_t passes0 = 0;  // the device's pass counter at the start
   uint64_t passes_spent() const { return device->counters().passes - passes0; }
@@ -148,8 +148,8 @@ void finish_alignment(FinetuneReport& r, double start_twin, double start_device)
 // The plan and the guard every method runs under; a method supplies only tune().
 class MethodBase : public FinetuneMethod {
  public:
-  FinetuneReport run(Network& net, Device& device, const LabelledSet& calib,
-                     const LabelledSet& train, const FinetuneOptions& options) override;
+  FinetuneReport run(Network& net, Device& device, const data::Dataset& calib,
+                     const data::Dataset& train, const FinetuneOptions& options) override;
 
  protected:
   // Whether the method fits the training set whatever FitData says (retrain).
@@ -158,7 +158,7 @@ class MethodBase : public FinetuneMethod {
   virtual Candidate tune(Network& net, Context& c) = 0;
 
  private:
-  void prepare(Context& c, Network& net, const LabelledSet& calib, const LabelledSet& train);
+  void prepare(Context& c, Network& net, const data::Dataset& calib, const data::Dataset& train);
 };
 
 }  // namespace finetune_detail

@@ -15,7 +15,7 @@ nlohmann::json calibration_to_json(const Calibration& c) {
   j["high"] = io::noise_to_json(c.bound(true));
   j["twin_noise"] = io::noise_to_json(c.twin_noise());
   if (!c.per_layer) {
-    j["scale"] = {c.scale.value, c.scale.low, c.scale.high};
+    j["scale"] = {c.scale.mean, c.scale.low, c.scale.high};
     j["pattern"] = io::noise_to_json(c.pattern);
   } else {
     std::vector<double> idx;
@@ -24,7 +24,7 @@ nlohmann::json calibration_to_json(const Calibration& c) {
                          {"high", nlohmann::json::array()}};
     for (const LayerCalibration& l : c.layers) {
       idx.push_back(l.static_error_index);
-      sw["value"].push_back(l.static_weight.value);
+      sw["value"].push_back(l.static_weight.mean);
       sw["low"].push_back(l.static_weight.low);
       sw["high"].push_back(l.static_weight.high);
     }
@@ -47,8 +47,8 @@ nlohmann::json calibration_to_json(const Calibration& c) {
 
 nlohmann::json finetune_report_to_json(const FinetuneReport& r) {
   nlohmann::json ep = nlohmann::json::array();
-  for (const EpochScore& e : r.epochs) {
-    ep.push_back({{"epoch", e.epoch},
+  for (const CheckScore& e : r.checks) {
+    ep.push_back({{"check", e.check},
                   {"step", e.step},
                   {"sample_gradients", e.sample_gradients},
                   {"device_loss", e.device_loss},
@@ -81,8 +81,8 @@ nlohmann::json finetune_report_to_json(const FinetuneReport& r) {
         {"images_worse", r.images_worse},
         {"p_value", r.p_value},
         {"level", r.level}}},
-      {"epochs", ep},
-      {"best_epoch", r.best_epoch},
+      {"checks", ep},
+      {"best_check", r.best_check},
       {"accepted", r.accepted},
       {"alignment", {{"sign_agreement", r.sign_agreement}, {"correlation", r.correlation}}},
       {"fit_data", to_string(r.fit_data)},

@@ -188,7 +188,7 @@ Candidate TwinMethod::tune(Network& net, Context& c) {
 
 using finetune_detail::TwinMethod;
 
-Network oracle_reference(const Network& net, const LabelledSet& data, const NoiseModel& truth,
+Network oracle_reference(const Network& net, const data::Dataset& data, const NoiseModel& truth,
                          uint64_t seed, int threads) {
   Network out = net;
   if (!net.has_gain() || data.images.rows() == 0) return out;

@@ -59,15 +59,15 @@ void draw(MatT<T>& xi, const NoiseDraws& d, size_t layer, const NoiseSiteInfo& s
   xi.resize(rows, cols);
   const uint32_t c = noise_stream_word(layer, site.stream_id);
   if (site.site == NoiseSite::kDrift) {
-    // One draw per call (pass) and neuron, the same for every sample of the call: b = 0 for
-    // every row, so it never depends on how a batch is split.
-    const RngStream s{d.seed, d.purpose, d.pass, 0, c};
+    // One draw per call (NoiseDraws::call) and neuron, the same for every sample of the call: b = 0
+    // for every row, so it never depends on how a batch is split.
+    const RngStream s{d.seed, d.purpose, d.call, 0, c};
     fill_normal(xi.row(0).data(), static_cast<size_t>(cols), s);
     for (int r = 1; r < rows; ++r) xi.row(r) = xi.row(0);
     return;
   }
   for (int r = 0; r < rows; ++r) {
-    const RngStream s{d.seed, d.purpose, d.pass, static_cast<uint32_t>(d.first_sample + r), c};
+    const RngStream s{d.seed, d.purpose, d.call, static_cast<uint32_t>(d.first_sample + r), c};
     fill_normal(xi.row(r).data(), static_cast<size_t>(cols), s);
   }
 }
@@ -146,7 +146,7 @@ void signal_stds(LayerTape<T>& t, const LayerNoise& n, int B, int O) {
 }
 
 // The forward of every layer. Layer 0 starts from `first` (its noiseless products, computed
-// once for many passes) unless null or in_add is on there; then from tape.x (or first->x).
+// once for many repeats) unless null or in_add is on there; then from tape.x (or first->x).
 template <class T>
 void forward_layers(Tape<T>& tape, const NetworkT<T>& net, int B, const NoiseModel& noise,
                     const NoiseDraws* draws, const WeightStats<T>* ws, const FirstLayer<T>* first) {
@@ -261,111 +261,6 @@ void network_forward_from(Tape<T>& tape, const NetworkT<T>& net, const FirstLaye
   tape.layers.resize(net.num_layers());
   tape.x.resize(0, 0);
   forward_layers<T>(tape, net, static_cast<int>(first.z.rows()), noise, &draws, ws, &first);
-}
-
-template <class T>
-MatT<T> sum_feature(NoiseSite site, const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W,
-                    const RowVecT<T>* bias) {
-  const Eigen::Index B = h.rows(), O = W.rows();
-  const auto mean = [&] {
-    MatT<T> m = h * W.transpose();
-    if (bias) m.rowwise() += *bias;
-    return m;
-  };
-  const auto power = [&] {
-    const MatT<T> a = W.cwiseAbs();
-    return MatT<T>(h * a.transpose());
-  };
-  const auto row_sq = [&] {
-    MatT<T> f(B, O);
-    f.rowwise() = W.array().square().rowwise().sum().matrix().transpose();
-    return f;
-  };
-  switch (site) {
-    case NoiseSite::kWeight: {
-      const MatT<T> h2 = h.array().square().matrix();
-      const MatT<T> w2 = W.array().square().matrix();
-      return h2 * w2.transpose();
-    }
-    case NoiseSite::kSumMult:
-    case NoiseSite::kDrift:
-      return mean().array().square().matrix();
-    case NoiseSite::kSumAdd:
-      return MatT<T>::Ones(B, O);
-    case NoiseSite::kShot:
-      return power().cwiseMax(T(0));
-    case NoiseSite::kRin: {
-      const MatT<T> m = mean();
-      return (T(0.5) * (power().array().square() + m.array().square())).matrix();
-    }
-    case NoiseSite::kWeightAdd: {
-      MatT<T> f(B, O);
-      f.colwise() = h.array().square().rowwise().sum().matrix();
-      return f;
-    }
-    case NoiseSite::kInAdd:
-    case NoiseSite::kOutAdd:
-      return row_sq();
-  }
-  throw InternalError("sum_feature: unknown site");
-}
-
-double residual_variance(const SumVariances& v, const SumFeatures& f, double* J) {
-  const double inner = v.weight * f.Q + v.shot * f.P + v.rin * f.Fr + v.weight_add * f.Fh +
-                       (1 + v.weight) * v.in * f.w2;
-  if (J) {
-    J[0] = 1;
-    J[1] = f.M + inner;
-    J[2] = (1 + v.mult) * (f.Q + v.in * f.w2);
-    J[3] = (1 + v.mult) * (1 + v.weight) * f.w2;
-    J[4] = (1 + v.mult) * f.P;
-    J[5] = (1 + v.mult) * f.Fr;
-    J[6] = (1 + v.mult) * f.Fh;
-  }
-  return v.add + v.mult * f.M + (1 + v.mult) * inner;
-}
-
-SumVariances sum_variances(const LayerNoise& n, double prev_out_add, double static_weight) {
-  const auto sq = [](double s) { return s * s; };
-  SumVariances v;
-  v.add = sq(n.sum_add);
-  v.mult = (1 + sq(n.sum_mult)) * (1 + sq(n.drift)) - 1;
-  v.weight = sq(n.weight) + sq(static_weight);
-  v.in = sq(n.in_add) + sq(prev_out_add);
-  v.shot = sq(n.shot);
-  v.rin = sq(n.rin);
-  v.weight_add = sq(n.weight_add);
-  return v;
-}
-
-template <class T>
-MatT<T> sum_variance(const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W, const RowVecT<T>* bias,
-                     const SumVariances& v) {
-  const Eigen::Index B = h.rows(), O = W.rows();
-  const auto feature = [&](NoiseSite site, bool on) -> MatT<T> {
-    if (!on) return MatT<T>::Zero(B, O);
-    return sum_feature<T>(site, h, W, bias);
-  };
-  const MatT<T> M = feature(NoiseSite::kSumMult, v.mult > 0);
-  const MatT<T> Q = feature(NoiseSite::kWeight, v.weight > 0);
-  const MatT<T> w2 = feature(NoiseSite::kInAdd, v.in > 0);
-  const MatT<T> P = feature(NoiseSite::kShot, v.shot > 0);
-  const MatT<T> Fr = feature(NoiseSite::kRin, v.rin > 0);
-  const MatT<T> Fh = feature(NoiseSite::kWeightAdd, v.weight_add > 0);
-  MatT<T> var(B, O);
-  for (Eigen::Index j = 0; j < O; ++j) {
-    for (Eigen::Index i = 0; i < B; ++i) {
-      const SumFeatures f{M(i, j), Q(i, j), w2(i, j), P(i, j), Fr(i, j), Fh(i, j)};
-      var(i, j) = static_cast<T>(residual_variance(v, f));
-    }
-  }
-  return var;
-}
-
-template <class T>
-MatT<T> sum_variance(const MatT<T>& h, const Eigen::Ref<const MatT<T>>& W, const RowVecT<T>* bias,
-                     const LayerNoise& n, double prev_out_add) {
-  return sum_variance<T>(h, W, bias, sum_variances(n, prev_out_add));
 }
 
 template <class T>
@@ -576,12 +471,6 @@ void accumulate_layer_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseMod
   template void network_forward_from<T>(Tape<T>&, const NetworkT<T>&, const FirstLayer<T>&,        \
                                         const NoiseModel&, const NoiseDraws&,                      \
                                         const WeightStats<T>*);                                    \
-  template MatT<T> sum_feature<T>(NoiseSite, const MatT<T>&, const Eigen::Ref<const MatT<T>>&,     \
-                                  const RowVecT<T>*);                                              \
-  template MatT<T> sum_variance<T>(const MatT<T>&, const Eigen::Ref<const MatT<T>>&,               \
-                                   const RowVecT<T>*, const LayerNoise&, double);                  \
-  template MatT<T> sum_variance<T>(const MatT<T>&, const Eigen::Ref<const MatT<T>>&,               \
-                                   const RowVecT<T>*, const SumVariances&);                        \
   template void tape_from_measurement<T>(Tape<T>&, const NetworkT<T>&, const MatT<T>&,             \
                                          const std::vector<MatT<T>>&, const MatT<T>&,              \
                                          const NoiseModel&, const std::vector<double>&);           \

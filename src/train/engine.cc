@@ -79,6 +79,25 @@ void stack_part(MatT<T>& out, const std::vector<Tape<T>>& tapes, int blocks, int
   }
 }
 
+// The gradient of one task's rows of its layer's parameters from the batch's stacked parts `s`
+// of that layer (du, dq, input, input squared, dz, u, dp; layer 0's input is x itself unless
+// the input modulator is noisy).
+template <class T>
+void task_grad(VecT<T>& grad, const NetworkT<T>& net, const NoiseModel& noise, const GradTask& t,
+               const MatT<T>* s, const Eigen::Ref<const MatT<T>>& x) {
+  LayerGradExtras<T> ex;
+  ex.dq = &s[1];
+  ex.x_sq = &s[3];
+  ex.dz = &s[4];
+  ex.u = &s[5];
+  ex.dp = &s[6];
+  if (t.layer == 0 && noise.layers[0].in_add <= 0) {
+    layer_grad<T>(grad, net, noise, t.layer, t.o_begin, t.o_end, s[0], x, ex);
+  } else {
+    layer_grad<T>(grad, net, noise, t.layer, t.o_begin, t.o_end, s[0], s[2], ex);
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -137,21 +156,8 @@ BatchResult EngineT<T>::loss_and_grad(const NetworkT<T>& net, const Eigen::Ref<c
         guard([&] { stack(stacks[i].first, stacks[i].second); });
 #pragma omp for schedule(dynamic, 1)
       for (size_t i = 0; i < tasks.size(); ++i) {
-        guard([&] {
-          const size_t l = tasks[i].layer;
-          const MatT<T>* s = &stacked_[kParts * l];
-          LayerGradExtras<T> ex;
-          ex.dq = &s[1];
-          ex.x_sq = &s[3];
-          ex.dz = &s[4];
-          ex.u = &s[5];
-          ex.dp = &s[6];
-          if (l == 0 && noise.layers[0].in_add <= 0) {
-            layer_grad<T>(grad, net, noise, l, tasks[i].o_begin, tasks[i].o_end, s[0], x, ex);
-          } else {
-            layer_grad<T>(grad, net, noise, l, tasks[i].o_begin, tasks[i].o_end, s[0], s[2], ex);
-          }
-        });
+        guard(
+            [&] { task_grad(grad, net, noise, tasks[i], &stacked_[kParts * tasks[i].layer], x); });
       }
     }
   }
@@ -170,20 +176,20 @@ double EngineT<T>::predict(const NetworkT<T>& net, const Eigen::Ref<const MatT<T
                            const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
                            int* pred) {
   double loss = 0;
-  predict_passes(net, x, labels, noise, draws, 1, pred, labels ? &loss : nullptr);
+  predict_repeats(net, x, labels, noise, draws, 1, pred, labels ? &loss : nullptr);
   return loss;
 }
 
 template <class T>
-void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
-                                const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
-                                int passes, int* pred, double* losses) {
+void EngineT<T>::predict_repeats(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                                 const int* labels, const NoiseModel& noise,
+                                 const NoiseDraws& draws, int repeats, int* pred, double* losses) {
   const Eigen::Index N = x.rows();
   constexpr int kPredictBlock = 256;
   const int blocks = static_cast<int>((N + kPredictBlock - 1) / kPredictBlock);
-  // Loss of (pass, block), summed per pass in block order.
+  // Loss of (repeat, block), summed per repeat in block order.
   std::vector<double> block_loss(
-      static_cast<size_t>(std::max(blocks, 0)) * static_cast<size_t>(passes), 0.0);
+      static_cast<size_t>(std::max(blocks, 0)) * static_cast<size_t>(repeats), 0.0);
   WeightStats<T> w_sq;  // local: predict keeps no state, so calls may run concurrently
   weight_stats(w_sq, net, noise);
   std::exception_ptr error;
@@ -198,9 +204,9 @@ void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const M
         const int r0 = k * kPredictBlock;
         const int n = static_cast<int>(std::min<Eigen::Index>(kPredictBlock, N - r0));
         first_layer<T>(first, net, x.middleRows(r0, n), noise, &w_sq);
-        for (int p = 0; p < passes; ++p) {
+        for (int p = 0; p < repeats; ++p) {
           NoiseDraws d = draws;
-          d.pass += static_cast<uint32_t>(p);
+          d.call += static_cast<uint32_t>(p);
           d.first_sample += static_cast<uint64_t>(r0);
           network_forward_from<T>(tape, net, first, noise, d, &w_sq);
           argmax_rows(tape.logits(), pred + static_cast<size_t>(p) * static_cast<size_t>(N) + r0);
@@ -218,7 +224,7 @@ void EngineT<T>::predict_passes(const NetworkT<T>& net, const Eigen::Ref<const M
   }
   if (error) std::rethrow_exception(error);
   if (!losses) return;
-  for (int p = 0; p < passes; ++p) {
+  for (int p = 0; p < repeats; ++p) {
     double total = 0;
     for (int k = 0; k < blocks; ++k) {
       total +=

@@ -56,18 +56,18 @@ EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int
   const size_t N = static_cast<size_t>(images.rows());
   const int repeats = o.noise.any() ? o.repeats : 1;
   Engine engine(o.threads);
-  // Passes run in groups that share layer 0's product; a group's predictions are held at once.
+  // Repeats run in groups that share layer 0's product; a group's predictions are held at once.
   constexpr int kGroup = 32;
   std::vector<int> pred(N * static_cast<size_t>(std::min(repeats, kGroup)));
   std::vector<double> losses(static_cast<size_t>(kGroup));
   EvalResult r;
   double loss = 0;
   for (int k0 = 0; k0 < repeats; k0 += kGroup) {
-    const int passes = std::min(kGroup, repeats - k0);
+    const int group = std::min(kGroup, repeats - k0);
     const NoiseDraws draws{o.seed, Purpose::kEvalNoise, static_cast<uint32_t>(k0), 0};
-    engine.predict_passes(net, images, labels.data(), o.noise, draws, passes, pred.data(),
-                          losses.data());
-    for (int k = 0; k < passes; ++k) {
+    engine.predict_repeats(net, images, labels.data(), o.noise, draws, group, pred.data(),
+                           losses.data());
+    for (int k = 0; k < group; ++k) {
       // A NaN or inf logit makes its image's loss NaN or inf: no accuracy from it.
       if (!std::isfinite(losses[static_cast<size_t>(k)])) {
         throw InputError("evaluation: the logits of draw " + std::to_string(k0 + k + 1) +

@@ -104,10 +104,7 @@ TrainSummary train(Network& net, const Mat& images, const std::vector<int>& labe
     size_t correct = 0, seen = 0;
     for (size_t k = 0; k < steps_per_epoch; ++k) {
       const size_t begin = k * B, n = std::min(B, N - begin);
-      for (size_t r = 0; r < n; ++r) {
-        xb.row(static_cast<Eigen::Index>(r)) = images.row(perm[begin + r]);
-        yb[r] = labels[perm[begin + r]];
-      }
+      gather_rows(images, labels, perm.data() + begin, n, xb, yb);  // xb: n rows
       NoiseDraws draws{o.seed, Purpose::kTrainNoise,
                        static_cast<uint32_t>(static_cast<size_t>(epoch) * steps_per_epoch + k), 0};
       const BatchResult res = engine.loss_and_grad(net, xb.topRows(static_cast<Eigen::Index>(n)),

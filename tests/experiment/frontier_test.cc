@@ -237,7 +237,8 @@ TEST_F(FrontierRun, EveryCellSpendsWithinItsRung) {
     EXPECT_GT(r.device_programmings, 0u);
   }
   EXPECT_EQ(cells.size(), 7u);
-  EXPECT_TRUE(cells.count("1|hil|1000|500"));
+  EXPECT_TRUE(cells.count(frontier_cell(1, "hil", Rung{1000, 500}).key));
+  EXPECT_TRUE(cells.count("|0|0|1|hil|1000|500"));  // study_key of a frontier cell
 
   // The table: the start, a row per method and rung, the oracle.
   const std::vector<std::string> written = write_frontier_report(dir("f"), false);

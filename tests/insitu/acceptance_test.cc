@@ -39,8 +39,8 @@ constexpr int kClasses = 4;
 constexpr int kWidth = 4;
 
 // Images whose first pixel names them (id / 4096), labels id % 4.
-LabelledSet images(int first, int n) {
-  LabelledSet s;
+data::Dataset images(int first, int n) {
+  data::Dataset s;
   s.images.setZero(n, kWidth);
   s.labels.resize(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
@@ -120,7 +120,7 @@ struct Rate {
 // How often gift's result is accepted on verdict chips over `seeds` seeds.
 Rate acceptance(int checks, int seeds, const VerdictOptions& v, bool defaults) {
   const Architecture arch = Architecture::from_string("4-6-4", Activation::kRelu, 1.0);
-  const LabelledSet train = images(0, 400), calib = images(1000, defaults ? 1000 : 600);
+  const data::Dataset train = images(0, 400), calib = images(1000, defaults ? 1000 : 600);
   Rate r;
   for (int s = 0; s < seeds; ++s) {
     const uint64_t seed = 1 + static_cast<uint64_t>(s);
@@ -169,7 +169,7 @@ TEST(Stats, PairedTIsStudents) {
 // The report of one run says what was tested, on which images, and never prints "±0".
 TEST(Acceptance, TheReportSeparatesSelectionFromConfirmation) {
   const Architecture arch = Architecture::from_string("4-6-4", Activation::kRelu, 1.0);
-  const LabelledSet train = images(0, 400), calib = images(1000, 600);
+  const data::Dataset train = images(0, 400), calib = images(1000, 600);
   for (int checks : {1, 3}) {
     const auto run = [&](uint64_t chip_seed) {
       Network net(arch);
@@ -198,13 +198,13 @@ TEST(Acceptance, TheReportSeparatesSelectionFromConfirmation) {
     EXPECT_EQ(r.score_images, 300u);
     EXPECT_EQ(r.select_images, checks == 1 ? 0u : 150u);
     EXPECT_EQ(r.confirm_images, checks == 1 ? 300u : 150u);
-    ASSERT_EQ(static_cast<int>(r.epochs.size()), checks);
+    ASSERT_EQ(static_cast<int>(r.checks.size()), checks);
     // The checks are evenly spaced along the plan (300 fitted images, batch 64, 2 epochs: 10
     // steps), the last at the end.
     const uint64_t steps = 2 * ((300 + 63) / 64);
-    EXPECT_EQ(r.epochs.back().step, steps);
+    EXPECT_EQ(r.checks.back().step, steps);
     for (int k = 0; k < checks; ++k) {
-      EXPECT_EQ(r.epochs[static_cast<size_t>(k)].step,
+      EXPECT_EQ(r.checks[static_cast<size_t>(k)].step,
                 (static_cast<uint64_t>(k + 1) * steps + static_cast<uint64_t>(checks) - 1) /
                     static_cast<uint64_t>(checks));
     }

@@ -115,12 +115,12 @@ struct SiteTally {
     if (truth > 0) {
       ++on;
       covered += e.low <= truth && truth <= e.high;
-      ratio_sum += e.value / truth;
+      ratio_sum += e.mean / truth;
       width_sum += (e.high - e.low) / truth;
     } else {
       ++off;
       found += e.low > 0;
-      off_value_sum += e.value / scale;
+      off_value_sum += e.mean / scale;
       off_high_sum += e.high / scale;
     }
   }
@@ -512,7 +512,7 @@ TEST(CalibrationCoverage, DISABLED_StudyOutputOnly) {
       const Calibration cal = calibrate(dev, net, case_inputs(co.inputs, net.arch().inputs(), seed),
                                         co, c.truth.scaled(0.5));
       covered += cal.scale.low <= 2 && 2 <= cal.scale.high;
-      ratio += cal.scale.value / 2;
+      ratio += cal.scale.mean / 2;
       width += (cal.scale.high - cal.scale.low) / 2;
     }
     std::printf(

@@ -45,7 +45,7 @@ Calibration run(const CalibrationOptions& co, bool taps, const NoiseModel& truth
 std::vector<double> values(const Calibration& c) {
   std::vector<double> v;
   for (const LayerCalibration& l : c.layers) {
-    for (const Estimate& e : l.site) v.insert(v.end(), {e.value, e.low, e.high});
+    for (const Estimate& e : l.site) v.insert(v.end(), {e.mean, e.low, e.high});
   }
   return v;
 }
@@ -93,14 +93,14 @@ TEST(CalibrationOptions, OutputOnlyGridIsTheOptions) {
   co.bootstrap = 50;
   const NoiseModel truth = NoiseModel::uniform(2, NoiseSite::kSumAdd, 0.3);
   const Calibration base = run(co, false, truth);
-  EXPECT_NEAR(base.scale.value, 0.3, 0.1) << base.report();
+  EXPECT_NEAR(base.scale.mean, 0.3, 0.1) << base.report();
   co.output_max_scale = 0.05;
   EXPECT_INPUT_ERROR(run(co, false, truth), "0.05 x the noise pattern", "output_max_scale");
   co.output_max_scale = 1e5;
   co.output_points_per_decade = 3;
   const Calibration coarse = run(co, false, truth);
-  EXPECT_NE(coarse.scale.value, base.scale.value);
-  EXPECT_NEAR(coarse.scale.value, 0.3, 0.15) << coarse.report();
+  EXPECT_NE(coarse.scale.mean, base.scale.mean);
+  EXPECT_NEAR(coarse.scale.mean, 0.3, 0.15) << coarse.report();
 }
 
 }  // namespace

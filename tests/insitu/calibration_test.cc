@@ -109,12 +109,12 @@ void expect_recovers(const NoiseModel& truth_in, const Calibration& c) {
         ++misses;
         missed += what.substr(0, what.find('\n')) + "; ";
       }
-      EXPECT_TRUE(e.refit_outside || (e.low <= e.value && e.value <= e.high));
+      EXPECT_TRUE(e.refit_outside || (e.low <= e.mean && e.mean <= e.high));
       if (covers && t > 0 && e.high - e.low < 0.3 * t) {
-        EXPECT_NEAR(e.value, t, 0.2 * t) << what;
+        EXPECT_NEAR(e.mean, t, 0.2 * t) << what;
       }
       if (covers && t == 0) {
-        EXPECT_LE(e.value, 0.02) << what;
+        EXPECT_LE(e.mean, 0.02) << what;
       }
     }
   }
@@ -140,7 +140,7 @@ TEST(Calibration, RecoversEachSiteAlone) {
     for (size_t l = 0; l < 3; ++l) {
       const double t = seen.layers[l].at(static_cast<NoiseSite>(s));
       if (t > 0) {
-        EXPECT_NEAR(c.layers[l].site[s].value, t, tol * t) << c.report();
+        EXPECT_NEAR(c.layers[l].site[s].mean, t, tol * t) << c.report();
       }
     }
   }
@@ -161,10 +161,10 @@ TEST(Calibration, ANoiselessChipIsReportedNoiseless) {
   const Calibration c = run(NoiseModel::none(3), 4);
   for (const LayerCalibration& l : c.layers) {
     for (const Estimate& e : l.site) {
-      EXPECT_EQ(e.value, 0) << c.report();
+      EXPECT_EQ(e.mean, 0) << c.report();
       EXPECT_EQ(e.high, 0) << c.report();
     }
-    EXPECT_EQ(l.static_weight.value, 0) << c.report();
+    EXPECT_EQ(l.static_weight.mean, 0) << c.report();
   }
   EXPECT_FALSE(c.estimate().any());
   EXPECT_FALSE(c.twin_noise().any());
@@ -174,7 +174,7 @@ TEST(Calibration, OutputOnlyFitsOneScale) {
   const NoiseModel pattern = NoiseModel::uniform(3, NoiseSite::kSumAdd, 0.1);
   const Calibration c = run(pattern.scaled(3.0), 5, /*taps=*/false, pattern);
   EXPECT_FALSE(c.per_layer);
-  EXPECT_NEAR(c.scale.value, 3.0, 0.3) << c.report();
+  EXPECT_NEAR(c.scale.mean, 3.0, 0.3) << c.report();
   EXPECT_LE(c.scale.low, 3.0);
   EXPECT_GE(c.scale.high, 3.0);
   EXPECT_NEAR(c.estimate().layers[1].sum_add, 0.3, 0.03);
@@ -223,11 +223,11 @@ TEST(Calibration, StaticWeightErrorIsEstimatedAndHandedToTheTwin) {
                    c.report());
       EXPECT_LE(s.low, gain);
       EXPECT_GE(s.high, gain);
-      EXPECT_GT(s.value, 0.5 * gain);
-      EXPECT_LE(s.low, s.value);
-      EXPECT_GE(s.high, s.value);
+      EXPECT_GT(s.mean, 0.5 * gain);
+      EXPECT_LE(s.low, s.mean);
+      EXPECT_GE(s.high, s.mean);
       EXPECT_NEAR(est.layers[l].weight, 0.1, 0.02);
-      EXPECT_DOUBLE_EQ(twin.layers[l].weight, std::hypot(est.layers[l].weight, s.value));
+      EXPECT_DOUBLE_EQ(twin.layers[l].weight, std::hypot(est.layers[l].weight, s.mean));
       EXPECT_EQ(twin.layers[l].sum_add, est.layers[l].sum_add);
       EXPECT_EQ(twin.layers[l].sum_mult, est.layers[l].sum_mult);
       EXPECT_EQ(twin.layers[l].out_add, est.layers[l].out_add);
@@ -235,7 +235,7 @@ TEST(Calibration, StaticWeightErrorIsEstimatedAndHandedToTheTwin) {
   }
   const Calibration clean = run_static(Imperfections{}, 31);
   for (const LayerCalibration& l : clean.layers)
-    EXPECT_EQ(l.static_weight.value, 0) << clean.report();
+    EXPECT_EQ(l.static_weight.mean, 0) << clean.report();
 }
 
 // 6-bit weights (quantised over each layer's range): reported as the relative error that
@@ -245,8 +245,8 @@ TEST(Calibration, QuantisedWeightsShowAsAStaticError) {
   imp.weight_bits = 6;
   const Calibration c = run_static(imp, 32);
   const Estimate& s = c.layers[0].static_weight;
-  EXPECT_GT(s.value, 0.005) << c.report();
-  EXPECT_LT(s.value, 0.05) << c.report();
+  EXPECT_GT(s.mean, 0.005) << c.report();
+  EXPECT_LT(s.mean, 0.05) << c.report();
   EXPECT_GT(c.twin_noise().layers[0].weight, c.estimate().layers[0].weight);
 }
 
@@ -262,7 +262,7 @@ TEST(Calibration, ReportAndJsonCarryTheStaticErrorAndTheTwinNoise) {
     ASSERT_EQ(j.at("static_weight").at(k).size(), 3u) << j.dump();
   }
   EXPECT_DOUBLE_EQ(j.at("static_weight").at("value")[1].get<double>(),
-                   c.layers[1].static_weight.value);
+                   c.layers[1].static_weight.mean);
   const NoiseModel twin = io::noise_from_json(j.at("twin_noise"), 3, "twin_noise");
   for (size_t l = 0; l < 3; ++l) {
     EXPECT_DOUBLE_EQ(twin.layers[l].weight, c.twin_noise().layers[l].weight);
@@ -322,10 +322,10 @@ TEST(Calibration, TinyNetworksAndSamplesGiveFiniteEstimates) {
       const std::string what = std::string(widths) + " K " + std::to_string(K) + "\n" + c.report();
       for (const LayerCalibration& l : c.layers) {
         for (const Estimate& e : {l.site[0], l.site[1], l.site[2], l.site[3], l.static_weight}) {
-          EXPECT_TRUE(std::isfinite(e.value) && std::isfinite(e.low) && std::isfinite(e.high))
+          EXPECT_TRUE(std::isfinite(e.mean) && std::isfinite(e.low) && std::isfinite(e.high))
               << what;
           // A refitted point may lie outside its interval, but then it says so.
-          EXPECT_TRUE(e.refit_outside || (e.low <= e.value && e.value <= e.high)) << what;
+          EXPECT_TRUE(e.refit_outside || (e.low <= e.mean && e.mean <= e.high)) << what;
           EXPECT_LE(e.low, e.high) << what;
           EXPECT_GE(e.low, 0) << what;
         }
@@ -453,11 +453,10 @@ TEST(Calibration, StaticErrorIsUnbiasedWhenTheLayerInputVaries) {
     const Calibration c = calibrate(dev, net, x, co);
     for (size_t l = 0; l < 3; ++l) {
       const Estimate& e = c.layers[l].static_weight;
-      ratio[l] += e.value / truth / seeds;
+      ratio[l] += e.mean / truth / seeds;
       covered[l] += e.low <= truth && truth <= e.high;
       if (std::getenv("GIFT_TEST_VERBOSE")) {
-        std::printf("seed %d layer %zu static %.4f [%.4f, %.4f]\n", seed, l, e.value, e.low,
-                    e.high);
+        std::printf("seed %d layer %zu static %.4f [%.4f, %.4f]\n", seed, l, e.mean, e.low, e.high);
       }
     }
   }
@@ -474,11 +473,11 @@ TEST(Calibration, StaticErrorIsUnbiasedWhenTheLayerInputVaries) {
 TEST(Calibration, OutputOnlyGrowsTheGridOrRefusesNamingTheBound) {
   const NoiseModel pattern = NoiseModel::uniform(3, NoiseSite::kSumAdd, 0.01);
   const Calibration c = run(pattern.scaled(300.0), 5, /*taps=*/false, pattern);
-  EXPECT_NEAR(c.scale.value, 300.0, 30.0) << c.report();
+  EXPECT_NEAR(c.scale.mean, 300.0, 30.0) << c.report();
   EXPECT_LE(c.scale.low, 300.0) << c.report();
   EXPECT_GE(c.scale.high, 300.0) << c.report();
-  EXPECT_GT(c.scale.high, c.scale.value * 1.001) << c.report();
-  EXPECT_LT(c.scale.low, c.scale.value * 0.999) << c.report();
+  EXPECT_GT(c.scale.high, c.scale.mean * 1.001) << c.report();
+  EXPECT_LT(c.scale.low, c.scale.mean * 0.999) << c.report();
   try {
     run(pattern.scaled(3.0 * CalibrationOptions{}.output_max_scale), 5, /*taps=*/false, pattern);
     ADD_FAILURE() << "a device beyond the largest scale searched was not refused";
@@ -529,7 +528,7 @@ TEST(Calibration, ANegativeStaticMomentIsFlaggedAsMisspecification) {
   EXPECT_FALSE(c.layers[0].static_misspecified) << c.report();
   EXPECT_FALSE(c.layers[1].static_misspecified) << c.report();
   EXPECT_TRUE(c.layers[2].static_misspecified) << c.report();
-  EXPECT_EQ(c.layers[2].static_weight.value, 0);
+  EXPECT_EQ(c.layers[2].static_weight.mean, 0);
   EXPECT_NE(c.report().find("layer 2 static: the static moment is significantly negative"),
             std::string::npos)
       << c.report();
@@ -556,7 +555,7 @@ TEST(Calibration, ARefitOutsideItsIntervalIsFlaggedNotWidened) {
     for (size_t l = 0; l < 3; ++l) {
       for (int s = 0; s < kNumNoiseSites; ++s) {
         const Estimate& e = c.layers[l].site[s];
-        EXPECT_EQ(e.refit_outside, e.value < e.low || e.value > e.high);
+        EXPECT_EQ(e.refit_outside, e.mean < e.low || e.mean > e.high);
         if (!e.refit_outside) continue;
         ++flagged;
         const std::string name = to_string(static_cast<NoiseSite>(s));

@@ -384,7 +384,7 @@ TEST(CheckedDevice, RefusesNaNAndInfAndPassesTheRestThrough) {
 // Every consumer goes through it: device_accuracy and fine-tuning refuse such a device instead
 // of scoring its NaN as wrong answers.
 TEST(CheckedDevice, DeviceAccuracyAndFinetuneRefuseANaNDevice) {
-  LabelledSet data;
+  data::Dataset data;
   data.images = make_inputs(20, 6, 3);
   for (int i = 0; i < 20; ++i) data.labels.push_back(i % 3);
   const Network net = make_net(small_arch(), 1);

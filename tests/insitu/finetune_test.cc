@@ -24,8 +24,8 @@ namespace gift {
 namespace {
 
 // Four overlapping Gaussian classes in 12 dimensions.
-LabelledSet blobs(int n, uint64_t seed) {
-  LabelledSet s;
+data::Dataset blobs(int n, uint64_t seed) {
+  data::Dataset s;
   s.images.resize(n, 12);
   s.labels.resize(static_cast<size_t>(n));
   std::vector<float> z(12);
@@ -39,7 +39,7 @@ LabelledSet blobs(int n, uint64_t seed) {
 }
 
 struct Fixture {
-  LabelledSet train = blobs(2000, 1), calib = blobs(600, 2), test = blobs(2000, 3);
+  data::Dataset train = blobs(2000, 1), calib = blobs(600, 2), test = blobs(2000, 3);
   Network net{Architecture::from_string("12-24-16-4", Activation::kRelu, 1.0)};
   NoiseModel assumed = NoiseModel::uniform(3, NoiseSite::kSumAdd, 0.05);
   Fixture() {
@@ -82,10 +82,10 @@ const Fixture& fixture() {
 double combined_se(const DeviceAccuracy& a, const DeviceAccuracy& b) {
   auto se = [](const DeviceAccuracy& x) {
     double m = 0, s = 0;
-    for (double v : x.per_pass) m += v;
-    m /= x.per_pass.size();
-    for (double v : x.per_pass) s += (v - m) * (v - m);
-    return s / (x.per_pass.size() - 1) / x.per_pass.size();
+    for (double v : x.per_repeat) m += v;
+    m /= x.per_repeat.size();
+    for (double v : x.per_repeat) s += (v - m) * (v - m);
+    return s / (x.per_repeat.size() - 1) / x.per_repeat.size();
   };
   return std::sqrt(se(a) + se(b));
 }
@@ -123,7 +123,7 @@ TEST(FinetuneSlow, GiftLeavesACorrectlySpecifiedNetworkAlone) {
 
 // Mean cross-entropy of `net` on the device over `passes` fresh passes of `data`, and the
 // standard error of that mean from the spread between passes.
-std::pair<double, double> device_loss(Device& dev, const Network& net, const LabelledSet& data,
+std::pair<double, double> device_loss(Device& dev, const Network& net, const data::Dataset& data,
                                       int passes) {
   dev.program(net);
   std::vector<double> per_pass;
@@ -160,11 +160,11 @@ TEST(FinetuneSlow, NeverReturnsWeightsWorseThanTheStart) {
       Network net = f.net;
       o.seed = seed;
       const FinetuneReport r = make_method("gift")->run(net, dev, f.calib, f.train, o);
-      ASSERT_EQ(r.epochs.size(), 1u) << r.summary();
+      ASSERT_EQ(r.checks.size(), 1u) << r.summary();
       ASSERT_TRUE(r.tested) << r.summary();
       // The candidate is wrecked, and the test saw it on the confirmation images.
       EXPECT_LT(r.candidate_accuracy, r.start_accuracy - 0.1) << r.summary();
-      EXPECT_EQ(r.epochs[0].device_accuracy, r.candidate_accuracy);
+      EXPECT_EQ(r.checks[0].device_accuracy, r.candidate_accuracy);
       EXPECT_EQ(r.accepted, r.gain > 0 && r.p_value <= r.level) << r.summary();
       if (by == ScoreBy::kAccuracy) {
         EXPECT_LT(r.gain, 0) << r.summary();
@@ -177,7 +177,7 @@ TEST(FinetuneSlow, NeverReturnsWeightsWorseThanTheStart) {
         EXPECT_EQ(r.final_loss, r.candidate_loss);
       } else {
         EXPECT_TRUE(net.params() == f.net.params()) << r.summary();
-        EXPECT_EQ(r.best_epoch, 0);
+        EXPECT_EQ(r.best_check, 0);
         EXPECT_EQ(r.final_loss, r.start_loss);
         EXPECT_EQ(r.final_accuracy, r.start_accuracy);
       }
@@ -232,13 +232,13 @@ TEST(FinetuneSlow, QueryAccountingIsExact) {
     uint64_t expected = N * S;  // the start's score
     if (name != "none") {
       EXPECT_EQ(r.fit_images, f.train.labels.size()) << name;
-      EXPECT_EQ(r.epochs.size(), 1u) << name;  // one check, at the end: the confirmation
+      EXPECT_EQ(r.checks.size(), 1u) << name;  // one check, at the end: the confirmation
       expected += K * R + N * S;               // calibration, the confirmation
     }
     const uint64_t steps = name == "retrain" ? 5 * ((2000 + 127) / 128) : 3 * ((2000 + 31) / 32);
     if (name == "hil") expected += 3 * 2000;  // every fitted image went through the chip
     if (name != "none") {
-      EXPECT_EQ(r.epochs[0].step, steps) << name;
+      EXPECT_EQ(r.checks[0].step, steps) << name;
     }
     // Accepted or not, nothing more: the one check is the confirmation.
     EXPECT_EQ(r.device_passes, expected) << name;
@@ -282,7 +282,7 @@ TEST(Finetune, FitDataChoosesTheImagesAndNeverTheHeldOutOnes) {
   const Fixture& f = fixture();
   // A calibration set drawn from the training set: fitting the training set leaves its
   // images out (they are scored), fitting the calibration set fits only its fit part.
-  const LabelledSet calib = calibration_subset(f.train, 300, 7);
+  const data::Dataset calib = calibration_subset(f.train, 300, 7);
   FinetuneOptions o = f.options();
   o.budget_gradients = 200;
   for (FitData d : {FitData::kTraining, FitData::kCalibration}) {
@@ -305,7 +305,7 @@ TEST(Finetune, FitDataChoosesTheImagesAndNeverTheHeldOutOnes) {
   Network net = f.net;
   EXPECT_EQ(make_method("retrain")->run(net, dev, calib, f.train, o).fit_data, FitData::kTraining);
   o.fit_data = FitData::kTraining;
-  EXPECT_THROW(make_method("gift")->run(net, dev, calib, LabelledSet{}, o), InputError);
+  EXPECT_THROW(make_method("gift")->run(net, dev, calib, data::Dataset{}, o), InputError);
 }
 
 // The power budget holds for every method's output (the physical chain): weights within the

@@ -10,8 +10,8 @@ namespace gift {
 namespace {
 
 // n distinct rows: row i holds i, i + 0.5, i + 0.25; label i % 7.
-LabelledSet numbered(int n) {
-  LabelledSet s;
+data::Dataset numbered(int n) {
+  data::Dataset s;
   s.images.resize(n, 3);
   for (int i = 0; i < n; ++i) {
     s.images.row(i) << static_cast<float>(i), i + 0.5f, i + 0.25f;
@@ -21,7 +21,7 @@ LabelledSet numbered(int n) {
 }
 
 TEST(LabData, GatherRowsTakesTheRowsInTheOrderGiven) {
-  const LabelledSet s = numbered(10);
+  const data::Dataset s = numbered(10);
   const std::vector<uint32_t> rows = {7, 2, 2, 9};
   Mat x;
   std::vector<int> y;
@@ -37,10 +37,25 @@ TEST(LabData, GatherRowsTakesTheRowsInTheOrderGiven) {
   EXPECT_TRUE(y.empty());
 }
 
+// The lab's sets are data sets like the one they come from: same classes and image shape.
+TEST(LabData, SplitsKeepTheDataSetsClassesAndShape) {
+  data::Dataset s = numbered(30);
+  s.num_classes = 7;
+  s.rows = 1;
+  s.cols = 3;
+  const LabSplit a = lab_split(s, 10, 1);
+  const data::Dataset sub = calibration_subset(s, 5, 2);
+  for (const data::Dataset* c : {&a.calib, &a.eval, &sub}) {
+    EXPECT_EQ(c->num_classes, 7);
+    EXPECT_EQ(c->rows, 1);
+    EXPECT_EQ(c->cols, 3);
+  }
+}
+
 TEST(LabData, CalibrationSubsetIsSeededAndDistinct) {
-  const LabelledSet train = numbered(40);
-  const LabelledSet a = calibration_subset(train, 15, 3), b = calibration_subset(train, 15, 3),
-                    c = calibration_subset(train, 15, 4);
+  const data::Dataset train = numbered(40);
+  const data::Dataset a = calibration_subset(train, 15, 3), b = calibration_subset(train, 15, 3),
+                      c = calibration_subset(train, 15, 4);
   ASSERT_EQ(a.labels.size(), 15u);
   EXPECT_TRUE(a.images == b.images);
   EXPECT_FALSE(a.images == c.images);
@@ -56,7 +71,7 @@ TEST(LabData, CalibrationSubsetIsSeededAndDistinct) {
 }
 
 TEST(LabData, LabSplitIsDisjointAndSeeded) {
-  const LabelledSet test = numbered(50);
+  const data::Dataset test = numbered(50);
   const LabSplit a = lab_split(test, 20, 3), b = lab_split(test, 20, 3), c = lab_split(test, 20, 4);
   ASSERT_EQ(a.calib.labels.size(), 20u);
   ASSERT_EQ(a.eval.labels.size(), 30u);
@@ -65,7 +80,7 @@ TEST(LabData, LabSplitIsDisjointAndSeeded) {
   EXPECT_FALSE(a.calib.images == c.calib.images);
   // Every test image is in exactly one part, with its label.
   std::vector<int> found(50, 0);
-  for (const LabelledSet* s : {&a.calib, &a.eval}) {
+  for (const data::Dataset* s : {&a.calib, &a.eval}) {
     for (Eigen::Index j = 0; j < s->images.rows(); ++j) {
       const int row = static_cast<int>(s->images(j, 0));
       EXPECT_TRUE(s->images.row(j) == test.images.row(row));

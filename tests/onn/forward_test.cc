@@ -153,9 +153,9 @@ TEST(Forward, ShapesAndDeterminism) {
   EXPECT_TRUE(a.logits() == b.logits());
   // Identical inputs in different rows get different draws (different sample ids).
   EXPECT_NE(a.logits()(0, 0), a.logits()(1, 0));
-  // Another pass gives other draws.
+  // Another call gives other draws.
   NoiseDraws d2 = d;
-  d2.pass = 1;
+  d2.call = 1;
   network_forward<double>(b, net, x, noise, &d2);
   EXPECT_FALSE(a.logits() == b.logits());
 }

@@ -65,6 +65,6 @@ def test_non_finite_data_is_refused_naming_where(trained):
         gift.evaluate(net, x, np.zeros(5, np.int32))
     x[3, 7] = np.inf
     with pytest.raises(gift.InputError, match=r"images: expected finite numbers, found inf at row 3"):
-        gift.LabelledSet(x, np.zeros(5, np.int32))
+        gift.Dataset(x, np.zeros(5, np.int32))
     with pytest.raises(gift.InputError, match=r"inputs: expected finite numbers"):
         gift.calibrate(gift.SimulatedDevice(net.arch), net, x)

@@ -92,3 +92,24 @@ def test_options_have_the_cli_defaults():
     with pytest.raises(TypeError, match="unknown option 'epoch'"):
         gift.TrainOptions(epoch=3)
     assert gift.FinetuneOptions(lr=0.01, score="loss").as_dict()["score"] == "loss"
+
+
+def test_dataset_from_arrays_and_the_deprecated_labelled_set():
+    x = np.arange(12, dtype=np.float32).reshape(3, 4) / 12
+    y = np.array([0, 2, 1], np.int32)
+    d = gift.Dataset(x, y)
+    assert (len(d), d.num_classes, d.rows, d.cols) == (3, 10, 2, 2)
+    assert np.array_equal(d.images, x) and np.array_equal(d.labels, y)
+    assert gift.Dataset(x, y, num_classes=3, rows=1, cols=4).cols == 4
+    with pytest.raises(gift.InputError, match=r"3 images but 2 labels"):
+        gift.Dataset(x, y[:2])
+    with pytest.raises(gift.InputError, match=r"class index 2 at position 1 is outside \[0, 2\)"):
+        gift.Dataset(x, y, num_classes=2)
+    with pytest.raises(gift.InputError, match=r"rows x cols must be the 4 pixels"):
+        gift.Dataset(x, y, rows=3, cols=3)
+    with pytest.warns(DeprecationWarning, match="gift.Dataset"):
+        old = gift.LabelledSet(x, np.array([0, 12, 1]))  # the old set took any class index
+    assert isinstance(old, gift.Dataset) and old.num_classes == 13
+    calib, held_out = gift.lab_split(old, 1, seed=1)
+    assert isinstance(calib, gift.Dataset) and len(calib) + len(held_out) == 3
+    assert calib.num_classes == 13

@@ -27,7 +27,7 @@ NoiseModel every_site(size_t layers) {
   return m;
 }
 
-TEST(Engine, PredictPassesEqualsNetworkForwardPassByPass) {
+TEST(Engine, PredictRepeatsEqualsNetworkForwardCallByCall) {
   const Architecture arch = Architecture::from_string("12-20-9-4", Activation::kRelu, 1.0);
   Network net(arch);
   net.init(2);
@@ -41,14 +41,14 @@ TEST(Engine, PredictPassesEqualsNetworkForwardPassByPass) {
   for (int threads : {1, 2, 3}) {
     std::vector<int> pred(static_cast<size_t>(N * passes));
     std::vector<double> losses(passes);
-    EngineT<float>(threads).predict_passes(net, x, labels.data(), noise, d, passes, pred.data(),
-                                           losses.data());
+    EngineT<float>(threads).predict_repeats(net, x, labels.data(), noise, d, passes, pred.data(),
+                                            losses.data());
     for (int p = 0; p < passes; ++p) {
       double loss = 0;
       for (int r0 = 0; r0 < N; r0 += 256) {
         const int n = std::min(256, N - r0);
         Tape<float> tape;
-        const NoiseDraws dp{d.seed, d.purpose, d.pass + static_cast<uint32_t>(p),
+        const NoiseDraws dp{d.seed, d.purpose, d.call + static_cast<uint32_t>(p),
                             static_cast<uint64_t>(r0)};
         network_forward<float>(tape, net, x.middleRows(r0, n), noise, &dp);
         std::vector<int> want(static_cast<size_t>(n));
@@ -81,7 +81,7 @@ TEST(Engine, StackedGradientEqualsTheSumOverRowBlocks) {
   for (int r0 = 0; r0 < B; r0 += kRowBlock) {
     const int n = std::min(kRowBlock, B - r0);
     Tape<float> tape;
-    const NoiseDraws db{d.seed, d.purpose, d.pass, static_cast<uint64_t>(r0)};
+    const NoiseDraws db{d.seed, d.purpose, d.call, static_cast<uint64_t>(r0)};
     network_forward<float>(tape, net, x.middleRows(r0, n), noise, &db);
     Mat dlogits;
     softmax_xent<float>(tape.logits(), labels.data() + r0, &dlogits, 1.0f / B, nullptr);

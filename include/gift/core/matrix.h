@@ -42,4 +42,17 @@ using MatD = MatT<double>;
 using Vec = VecT<float>;
 using VecD = VecT<double>;
 
+// xb, yb = the rows rows[0 .. n) of (images, labels), in that order (xb: n x images.cols()):
+// the one row gather (training batches, data subsets, the lab split). Requires each
+// rows[i] < images.rows() == labels.size().
+inline void gather_rows(const Mat& images, const std::vector<int>& labels, const uint32_t* rows,
+                        size_t n, Mat& xb, std::vector<int>& yb) {
+  xb.resize(static_cast<Eigen::Index>(n), images.cols());
+  yb.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    xb.row(static_cast<Eigen::Index>(i)) = images.row(rows[i]);
+    yb[i] = labels[rows[i]];
+  }
+}
+
 }  // namespace gift

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -78,5 +79,9 @@ Dataset load_dataset(const std::string& name, const std::string& dir, Split spli
 // Samples [begin, begin + count) of d, as a copy (count may be 0).
 // Throws InputError if begin + count > d.size().
 Dataset subset(const Dataset& d, size_t begin, size_t count);
+
+// The samples rows[0 .. n) of d, in that order, as a copy (gather_rows, core/matrix.h).
+// Requires each rows[i] < d.size().
+Dataset gather(const Dataset& d, const uint32_t* rows, size_t n);
 
 }  // namespace gift::data

@@ -139,7 +139,7 @@ std::vector<SweepCell> plan_cells(const SweepConfig& config);
 // other cell and of where it runs, so its row is the same on any machine given the same networks
 // and data. Throws InputError from the method (a bad option, an infeasible budget).
 StudyRow run_cell(const SweepConfig& config, const SweepCell& cell, const Network& start,
-                  const Network& oracle, const LabSplit& lab, const LabelledSet& train);
+                  const Network& oracle, const LabSplit& lab, const data::Dataset& train);
 
 // Runs (or resumes) the sweep in `dir` with `jobs` parallel workers (0 = cores).
 // Refuses a directory whose config.json differs from `config`. Stops early, leaving a

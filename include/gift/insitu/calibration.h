@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "gift/core/stats.h"
 #include "gift/insitu/device.h"
 #include "gift/onn/network.h"
 #include "gift/onn/noise.h"
@@ -77,8 +78,10 @@ struct CalibrationOptions {
   void validate() const;
 };
 
-struct Estimate {
-  double value = 0, low = 0, high = 0;  // a std and its 95% interval, as computed
+// A std: its point estimate (`mean`) and its 95% interval as computed (over the calibration's
+// repeats), an Interval (core/stats.h) with one flag more.
+struct Estimate : Interval {
+  Estimate() { over = Over::kRepeats; }
   // The point estimate was re-fitted (after the selection of the sites present, with
   // non-negative variances) and fell outside the interval of the unconstrained fit. The
   // interval is reported as computed, not widened to contain the point.
@@ -99,7 +102,7 @@ struct LayerCalibration {
   // The static moment Σ(ē² - v/R) came out significantly negative: below what even no static
   // error allows at 5%. No static error explains that; the noise model does not fit the chip
   // (misspecification: e.g. noise correlated between repeats, or clipping), so this is not a
-  // clean "no static error" (static_weight.value is still 0).
+  // clean "no static error" (static_weight.mean is still 0).
   bool static_misspecified = false;
 };
 

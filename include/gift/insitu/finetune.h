@@ -98,9 +98,10 @@ struct FinetuneOptions {
   void validate(const Architecture& arch) const;
 };
 
-// One device score along the way ("epochs" in reports, for history).
-struct EpochScore {
-  int epoch = 0;                            // 1-based index of the check
+// One check: the device's score of the network at a point of the plan (FinetuneOptions::checks
+// of them, evenly spaced; not one per epoch). Reports write them as "checks".
+struct CheckScore {
+  int check = 0;                            // 1-based index of the check
   uint64_t step = 0, sample_gradients = 0;  // where it was taken
   double device_loss = 0, device_se = 0;    // mean CE on the calibration set and its error
   double device_accuracy = 0;
@@ -130,13 +131,13 @@ struct FinetuneReport {
   double candidate_loss = 0, candidate_accuracy = 0;
   double gain = 0, gain_se = 0, p_value = 1, level = 0.05;
   long images_better = 0, images_worse = 0;
-  std::vector<EpochScore> epochs;
-  int best_epoch = 0;           // 0: the start
+  std::vector<CheckScore> checks;
+  int best_check = 0;           // the chosen check's index; 0: the start
   bool budget_limited = false;  // a budget cut the method's plan short
   uint64_t twin_forwards = 0;   // forward-only twin evaluations (gift's rescale step)
   std::vector<double> rescale;  // gift: the per-layer scale of its first step
   bool accepted = false;
-  // Alignment: over epochs, the fraction of steps where the twin's predicted loss change
+  // Alignment: over the checks, the fraction of steps where the twin's predicted loss change
   // and the device's measured one have the same sign, and their correlation.
   double sign_agreement = 0, correlation = 0;
   uint64_t device_passes = 0, device_programmings = 0;
@@ -153,15 +154,15 @@ class FinetuneMethod {
   virtual std::string name() const = 0;
   // Fine-tunes `net` in place using `device`; `calib` is the small labelled set, `train`
   // the full training set (only retrain uses it). Leaves `net` programmed on the device.
-  virtual FinetuneReport run(Network& net, Device& device, const LabelledSet& calib,
-                             const LabelledSet& train, const FinetuneOptions& options) = 0;
+  virtual FinetuneReport run(Network& net, Device& device, const data::Dataset& calib,
+                             const data::Dataset& train, const FinetuneOptions& options) = 0;
 };
 
 // The oracle as a fair reference (physical chain): `net`, trained in silico at the true noise
 // `truth`, given the step every method may take without the chip: gift's within-layer rescale
 // (weights towards the range, gains undoing it), chosen by the twin under `truth` on up to
 // 1,024 of `data`'s images. A legacy-chain network is returned unchanged.
-Network oracle_reference(const Network& net, const LabelledSet& data, const NoiseModel& truth,
+Network oracle_reference(const Network& net, const data::Dataset& data, const NoiseModel& truth,
                          uint64_t seed, int threads);
 
 }  // namespace gift

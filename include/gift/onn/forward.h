@@ -22,16 +22,17 @@
 
 namespace gift {
 
-// Where per-pass draws come from: stream (seed, purpose, a = pass, b = sample id,
+// Where a forward call's draws come from: stream (seed, purpose, a = call, b = sample id,
 // c = noise_stream_word(layer, stream_id of the site)), i.e. c = layer * 4 + id for the
 // four original sites (ids 0..3, fixed in noise_sites()) and a disjoint range for any later
 // site, so adding a site never changes existing draws. Row r of a batch is sample
 // `first_sample + r`, so the draws of a sample never depend on how a batch is split across
-// threads.
+// threads. `call` numbers the forward calls of one purpose (a training step, a Monte-Carlo
+// repeat of an evaluation), not passes: in gift a pass is one sample through the chip.
 struct NoiseDraws {
   uint64_t seed = 0;
   Purpose purpose = Purpose::kTrainNoise;
-  uint32_t pass = 0;
+  uint32_t call = 0;
   uint64_t first_sample = 0;
 };
 

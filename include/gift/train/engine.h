@@ -20,7 +20,7 @@ constexpr int kGradRows = 32;
 
 struct BatchResult {
   double loss = 0;  // mean cross-entropy over the batch
-  int correct = 0;  // rows classified correctly (under this pass's noise)
+  int correct = 0;  // rows classified correctly (under this call's noise)
 };
 
 template <class T>
@@ -40,13 +40,13 @@ class EngineT {
   double predict(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x, const int* labels,
                  const NoiseModel& noise, const NoiseDraws& draws, int* pred);
 
-  // `passes` Monte-Carlo passes over x: pass p uses draws with pass draws.pass + p, writes its
-  // predictions to pred[p * N .. (p + 1) * N) and, if labels and losses are non-null, its
-  // summed loss to losses[p]. Bit for bit the same as `passes` calls of predict, but layer 0's
-  // noiseless product is computed once per row block instead of once per pass.
-  void predict_passes(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x, const int* labels,
-                      const NoiseModel& noise, const NoiseDraws& draws, int passes, int* pred,
-                      double* losses);
+  // `repeats` Monte-Carlo repeats over x: repeat p uses draws with call draws.call + p, writes
+  // its predictions to pred[p * N .. (p + 1) * N) and, if labels and losses are non-null, its
+  // summed loss to losses[p]. Bit for bit the same as `repeats` calls of predict, but layer 0's
+  // noiseless product is computed once per row block instead of once per repeat.
+  void predict_repeats(const NetworkT<T>& net, const Eigen::Ref<const MatT<T>>& x,
+                       const int* labels, const NoiseModel& noise, const NoiseDraws& draws,
+                       int repeats, int* pred, double* losses);
 
  private:
   int threads_;

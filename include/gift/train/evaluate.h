@@ -14,7 +14,7 @@ namespace gift {
 
 struct EvalOptions {
   NoiseModel noise;  // empty = noiseless
-  int repeats = 10;  // Monte-Carlo passes over the data set (1 when noiseless)
+  int repeats = 10;  // Monte-Carlo repeats over the data set (1 when noiseless)
   uint64_t seed = 1;
   int threads = 0;
   // Throws InputError naming the bad option. Changes nothing.
@@ -31,7 +31,7 @@ struct EvalResult : Interval {
   std::string describe() const;    // "97.31% [97.20, 97.42] (10 draws)"
 };
 
-// images: N x I, labels: N. Repeat r uses draws (seed, kEvalNoise, pass r, sample i).
+// images: N x I, labels: N. Repeat r uses draws (seed, kEvalNoise, call r, sample i).
 EvalResult evaluate(const Network& net, const Mat& images, const std::vector<int>& labels,
                     EvalOptions options);
 
