@@ -222,9 +222,9 @@ void run_start_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Netw
   SimulatedDevice probe2(start.arch(), fc.device);
   const DeviceAccuracy orc = device_accuracy(probe2, oracle_ref, eval, cfg.eval_repeats);
   row.acc_before = row.acc_after = before.mean;
-  row.acc_before_ci = row.acc_after_ci = {before.low, before.high};
+  row.acc_before_ci = row.acc_after_ci = before;  // the Interval of the accuracy
   row.acc_oracle = orc.mean;
-  row.acc_oracle_ci = {orc.low, orc.high};
+  row.acc_oracle_ci = orc;
   row.relative_improvement = relative_improvement_of(before.mean, before.mean);
   row.recovery = recovery_of(before.mean, before.mean, orc.mean);
   char buf[512];
@@ -259,7 +259,7 @@ void run_method_cell(const FrontierConfig& cfg, const CheckedCase& fc, const Net
   row.acc_oracle = ref.acc_oracle;
   row.acc_oracle_ci = ref.acc_oracle_ci;
   row.acc_after = after.mean;
-  row.acc_after_ci = {after.low, after.high};
+  row.acc_after_ci = after;
   row.relative_improvement = relative_improvement_of(row.acc_before, after.mean);
   row.recovery = recovery_of(row.acc_before, after.mean, row.acc_oracle);
   char rec[32] = "-";

@@ -74,13 +74,15 @@ double get_accuracy(const json& j, const std::string& name) {
   return get_number(j, name, 0, 1, "an accuracy (a number in [0, 1])");
 }
 
-Interval get_interval(const json& j, const std::string& name) {
+// The 95% interval `name` of the accuracy `mean` (over noise draws; the file keeps [low, high]).
+Interval get_interval(const json& j, const std::string& name, double mean) {
   const json& v = field(j, name);
   const std::string expected = "[low, high] with 0 <= low <= high <= 1";
   if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number()) {
     bad_field(name, expected, v);
   }
-  Interval ci{v[0].get<double>(), v[1].get<double>()};
+  Interval ci{v[0].get<double>(), v[1].get<double>(), mean};
+  ci.over = Over::kDraws;
   if (!(ci.low >= 0 && ci.low <= ci.high && ci.high <= 1)) bad_field(name, expected, v);
   return ci;
 }
@@ -144,11 +146,11 @@ StudyRow row_from_json(const json& j) {
   const double kMax = std::numeric_limits<double>::max();
   r.dataset = get_string(j, "dataset", false);
   r.acc_before = get_accuracy(j, "acc_before");
-  r.acc_before_ci = get_interval(j, "acc_before_ci");
+  r.acc_before_ci = get_interval(j, "acc_before_ci", r.acc_before);
   r.acc_after = get_accuracy(j, "acc_after");
-  r.acc_after_ci = get_interval(j, "acc_after_ci");
+  r.acc_after_ci = get_interval(j, "acc_after_ci", r.acc_after);
   r.acc_oracle = get_accuracy(j, "acc_oracle");
-  r.acc_oracle_ci = get_interval(j, "acc_oracle_ci");
+  r.acc_oracle_ci = get_interval(j, "acc_oracle_ci", r.acc_oracle);
   // Undefined (null) when before is 0; an old frontier row did not write it.
   if (f == Format::kOldFrontier) {
     r.relative_improvement = relative_improvement_of(r.acc_before, r.acc_after);

@@ -166,11 +166,11 @@ StudyRow run_cell(const SweepConfig& cfg, const SweepCell& c, const Network& sta
   row.device_seed = so.seed;
   row.dataset = cfg.dataset;
   row.acc_before = before.mean;
-  row.acc_before_ci = {before.low, before.high};
+  row.acc_before_ci = before;  // the Interval of each accuracy
   row.acc_after = after.mean;
-  row.acc_after_ci = {after.low, after.high};
+  row.acc_after_ci = after;
   row.acc_oracle = oracle.mean;
-  row.acc_oracle_ci = {oracle.low, oracle.high};
+  row.acc_oracle_ci = oracle;
   row.relative_improvement = relative_improvement_of(before.mean, after.mean);
   row.recovery = recovery_of(before.mean, after.mean, oracle.mean);
   row.device_passes = rep.device_passes;

@@ -32,6 +32,10 @@ TEST(Report, RowJsonRoundTrip) {
     EXPECT_EQ(row_to_json(row_from_json(j)), j);
     EXPECT_EQ(j["true"], r.true_level);
     EXPECT_EQ(j["assumed"], r.assumed_level);
+    // A row's intervals are whole Intervals: their estimate is the accuracy, over noise draws.
+    const StudyRow back = row_from_json(j);
+    EXPECT_EQ(back.acc_after_ci.mean, back.acc_after);
+    EXPECT_EQ(back.acc_oracle_ci.over, Over::kDraws);
   }
   const nlohmann::json null_recovery = row_to_json(make_row("weight", 1, 1, 2, "gift"));
   EXPECT_TRUE(null_recovery["recovery"].is_null());
